@@ -1,0 +1,1 @@
+//! Timely operators (next).

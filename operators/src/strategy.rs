@@ -1,0 +1,200 @@
+//! The windowing strategy: window function, trigger, allowed lateness, accumulation mode
+//! and timestamp combiner — plain data, validated once when a pipeline is built.
+
+use crate::trigger::{Trigger, TriggerError, TriggerMachine};
+use crate::window::{WindowFn, WindowSpec};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// How successive panes of one window relate (Beam's `AccumulationMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Accumulation {
+    /// Each pane holds only what arrived since the previous pane.
+    #[default]
+    Discarding,
+    /// Each pane holds everything so far.
+    Accumulating,
+    /// As accumulating, and each pane is preceded by retractions of the panes it replaces:
+    /// a changelog that downstream differential operators consume.
+    Retracting,
+}
+
+impl fmt::Display for Accumulation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Accumulation::Discarding => "discarding",
+            Accumulation::Accumulating => "accumulating",
+            Accumulation::Retracting => "retracting",
+        })
+    }
+}
+
+impl std::str::FromStr for Accumulation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "discarding" => Ok(Accumulation::Discarding),
+            "accumulating" => Ok(Accumulation::Accumulating),
+            "retracting" | "accumulating_and_retracting" => Ok(Accumulation::Retracting),
+            other => Err(format!("unknown accumulation mode `{other}`; use discarding, accumulating or retracting")),
+        }
+    }
+}
+
+/// Which timestamp a pane gets (Beam's `TimestampCombiner`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum TimestampCombiner {
+    /// The window's maximum timestamp, `end - 1`.
+    #[default]
+    EndOfWindow,
+    /// The earliest on-time element timestamp since the previous pane.
+    Earliest,
+    /// The latest on-time element timestamp since the previous pane.
+    Latest,
+}
+
+impl TimestampCombiner {
+    /// Combines two holds.
+    pub fn combine(self, a: i64, b: i64) -> i64 {
+        match self {
+            TimestampCombiner::Latest => a.max(b),
+            _ => a.min(b),
+        }
+    }
+}
+
+impl fmt::Display for TimestampCombiner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimestampCombiner::EndOfWindow => "end_of_window",
+            TimestampCombiner::Earliest => "earliest",
+            TimestampCombiner::Latest => "latest",
+        })
+    }
+}
+
+impl std::str::FromStr for TimestampCombiner {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "end_of_window" => Ok(TimestampCombiner::EndOfWindow),
+            "earliest" => Ok(TimestampCombiner::Earliest),
+            "latest" => Ok(TimestampCombiner::Latest),
+            other => Err(format!("unknown timestamp combiner `{other}`; use end_of_window, earliest or latest")),
+        }
+    }
+}
+
+/// A complete windowing strategy.
+///
+/// ```
+/// use highwater_operators::strategy::{Accumulation, WindowingStrategy};
+/// use highwater_operators::trigger::Trigger;
+/// use highwater_operators::window::WindowSpec;
+/// let s = WindowingStrategy::new(WindowSpec::fixed(10))
+///     .trigger(Trigger::after_watermark().with_late(Trigger::after_count(1)))
+///     .allowed_lateness(100)
+///     .accumulation(Accumulation::Accumulating)
+///     .build()
+///     .unwrap();
+/// assert_eq!(s.allowed_lateness, 100);
+/// ```
+#[derive(Clone, Debug)]
+pub struct WindowingStrategy {
+    /// The window function, described.
+    pub window: WindowSpec,
+    /// The executable window function (a custom one when `window` is only a label).
+    pub window_fn: Arc<dyn WindowFn>,
+    /// When panes fire.
+    pub trigger: Trigger,
+    /// How long after the end of a window late data is still accepted (ticks, ≥ 0).
+    pub allowed_lateness: i64,
+    /// Discarding, accumulating or retracting.
+    pub accumulation: Accumulation,
+    /// The pane timestamp.
+    pub timestamp_combiner: TimestampCombiner,
+}
+
+/// A strategy that cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StrategyError {
+    /// The trigger is invalid.
+    #[error(transparent)]
+    Trigger(#[from] TriggerError),
+    /// Negative lateness.
+    #[error("allowed lateness must be >= 0, got {0}")]
+    NegativeLateness(i64),
+    /// The trigger tree is too large.
+    #[error("the trigger has more than 128 nodes; simplify it")]
+    TriggerTooLarge,
+}
+
+impl WindowingStrategy {
+    /// A strategy over the built-in window `window`, with Beam's defaults: the default
+    /// trigger, no allowed lateness, discarding, end-of-window timestamps.
+    pub fn new(window: WindowSpec) -> StrategyBuilder {
+        let window_fn = window.window_fn();
+        StrategyBuilder {
+            s: WindowingStrategy {
+                window,
+                window_fn,
+                trigger: Trigger::Default,
+                allowed_lateness: 0,
+                accumulation: Accumulation::Discarding,
+                timestamp_combiner: TimestampCombiner::EndOfWindow,
+            },
+        }
+    }
+    /// A strategy over a custom window function (`label` names it in errors and output).
+    pub fn custom(window_fn: Arc<dyn WindowFn>) -> StrategyBuilder {
+        let mut b = WindowingStrategy::new(WindowSpec::Global);
+        b.s.window_fn = window_fn;
+        b
+    }
+    /// The trigger machine for this strategy.
+    pub fn machine(&self) -> TriggerMachine {
+        TriggerMachine::new(&self.trigger, self.window_fn.is_merging())
+    }
+}
+
+/// Builds a [`WindowingStrategy`]; [`StrategyBuilder::build`] validates it.
+#[derive(Clone, Debug)]
+pub struct StrategyBuilder {
+    s: WindowingStrategy,
+}
+
+impl StrategyBuilder {
+    /// Sets the trigger.
+    pub fn trigger(mut self, t: Trigger) -> Self {
+        self.s.trigger = t;
+        self
+    }
+    /// Sets the allowed lateness in ticks.
+    pub fn allowed_lateness(mut self, l: i64) -> Self {
+        self.s.allowed_lateness = l;
+        self
+    }
+    /// Sets the accumulation mode.
+    pub fn accumulation(mut self, a: Accumulation) -> Self {
+        self.s.accumulation = a;
+        self
+    }
+    /// Sets the timestamp combiner.
+    pub fn timestamp_combiner(mut self, c: TimestampCombiner) -> Self {
+        self.s.timestamp_combiner = c;
+        self
+    }
+    /// Validates and returns the strategy.
+    pub fn build(self) -> Result<WindowingStrategy, StrategyError> {
+        self.s.trigger.validate()?;
+        if !TriggerMachine::check_size(&self.s.trigger) {
+            return Err(StrategyError::TriggerTooLarge);
+        }
+        if self.s.allowed_lateness < 0 {
+            return Err(StrategyError::NegativeLateness(self.s.allowed_lateness));
+        }
+        Ok(self.s)
+    }
+}
