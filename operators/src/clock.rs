@@ -7,6 +7,11 @@ use std::sync::Arc;
 pub trait Clock: Send + Sync + 'static {
     /// The current processing time.
     fn now(&self) -> i64;
+    /// Whether the clock moves by itself (then operators wake up for processing-time
+    /// deadlines); a virtual clock moves only when told.
+    fn is_realtime(&self) -> bool {
+        true
+    }
 }
 
 /// The system clock: milliseconds since the Unix epoch.
@@ -47,5 +52,8 @@ impl VirtualClock {
 impl Clock for VirtualClock {
     fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+    fn is_realtime(&self) -> bool {
+        false
     }
 }

@@ -1,1 +1,13 @@
-//! Timely operators (next).
+//! The timely operators that run the model.
+//!
+//! [`windowed_aggregate`] is the keyed windowed aggregate of DESIGN §4: records are
+//! exchanged by a fixed-seed hash of their key, stashed by stamp, and applied in stamp
+//! order once the frontier passes them, so the output does not depend on the number of
+//! workers or on scheduling. Watermark holds are one counted capability; processing-time
+//! deadlines wake the operator through `activate_after`.
+
+mod aggregate;
+mod board;
+
+pub use aggregate::{windowed_aggregate, AggregateOutput, KeyHash};
+pub use board::{OutputWatermark, WatermarkBoard};

@@ -1,0 +1,224 @@
+//! The keyed windowed aggregate operator.
+
+use super::board::OutputWatermark;
+use crate::clock::Clock;
+use crate::combine::CombineFn;
+use crate::pane::Pane;
+use crate::reduce::{Dropped, WindowedReducer};
+use crate::strategy::WindowingStrategy;
+use crate::time::{Time, POS_INF};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+use timely::ExchangeData;
+
+/// The fixed-seed hash that routes a key to its worker: the same in every process and
+/// every run.
+pub trait KeyHash {
+    /// The routing hash.
+    fn key_hash(&self) -> u64;
+}
+
+impl<T: Hash + ?Sized> KeyHash for T {
+    fn key_hash(&self) -> u64 {
+        // SipHash with zero keys: fixed across processes and runs.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// The two outputs of [`windowed_aggregate`].
+pub struct AggregateOutput<'scope, K, O, V> {
+    /// Panes (and retractions), each stamped no later than the input watermark at which it
+    /// was emitted.
+    pub panes: Stream<'scope, Time, Vec<Pane<K, O>>>,
+    /// Elements dropped as too late or for a closed window. Its frontier is the
+    /// operator's progress: every stamp before it has been fully applied.
+    pub dead_letters: Stream<'scope, Time, Vec<Dropped<K, V>>>,
+}
+
+/// The keyed windowed aggregate: `(key, event time, value)` records in, panes out.
+///
+/// ```
+/// use highwater_operators::combine::Count;
+/// use highwater_operators::operator::{windowed_aggregate, OutputWatermark};
+/// use highwater_operators::clock::VirtualClock;
+/// use highwater_operators::strategy::WindowingStrategy;
+/// use highwater_operators::time::Time;
+/// use highwater_operators::window::WindowSpec;
+/// use std::sync::{Arc, Mutex};
+/// use timely::dataflow::operators::{Input, Inspect};
+/// use timely::dataflow::InputHandle;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = seen.clone();
+/// timely::execute_directly(move |worker| {
+///     let mut input = InputHandle::new();
+///     worker.dataflow(|scope| {
+///         let strategy = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
+///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
+///         let out = windowed_aggregate(stream, "count", strategy, Count, Arc::new(VirtualClock::new(0)), OutputWatermark::Local);
+///         out.panes.inspect(move |p| sink.lock().unwrap().push((p.window.start, p.value)));
+///     });
+///     input.send(("a".to_string(), 3, 1));
+///     input.send(("a".to_string(), 4, 1));
+///     input.advance_to(Time::new(20, 0));
+/// });
+/// assert_eq!(*seen.lock().unwrap(), vec![(0, 2)]);
+/// ```
+pub fn windowed_aggregate<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    let scope = input.scope();
+    let worker = scope.index();
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope.clone());
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address.clone());
+    let mut input = builder.new_input(input, Exchange::new(|x: &(K, i64, V)| x.0.key_hash()));
+    let (panes_out, panes) = builder.new_output::<Vec<Pane<K, C::Out>>>();
+    let (dead_out, dead_letters) = builder.new_output::<Vec<Dropped<K, V>>>();
+    let mut panes_out = OutputBuilder::from(panes_out);
+    let mut dead_out = OutputBuilder::from(dead_out);
+
+    builder.build(move |mut caps| {
+        let mut dead_cap: Option<Capability<Time>> = caps.pop();
+        let mut frontier_cap: Option<Capability<Time>> = caps.pop();
+        let mut hold_cap: Option<Capability<Time>> = None;
+        let mut reducer: WindowedReducer<K, V, C> = WindowedReducer::new(strategy, combine);
+        let mut stash: BTreeMap<Time, Vec<(K, i64, V)>> = BTreeMap::new();
+        let mut cur_tick: u64 = 0;
+        let mut panes_buf: Vec<Pane<K, C::Out>> = Vec::new();
+        let mut dead_buf: Vec<Dropped<K, V>> = Vec::new();
+        let shared = match &output_watermark {
+            OutputWatermark::Shared(b) => Some(b.clone()),
+            OutputWatermark::Local => None,
+        };
+
+        move |frontiers| {
+            input.for_each_stamp(|cap, data| {
+                if let Some(t) = cap.least() {
+                    let entry = stash.entry(*t).or_default();
+                    for d in data {
+                        entry.append(d);
+                    }
+                }
+            });
+            let Some(fcap) = frontier_cap.as_ref() else { return };
+            let frontier: Option<Time> = frontiers[0].frontier().iter().min().copied();
+            let now = clock.now();
+            if let Some(b) = &shared {
+                reducer.set_output_watermark(b.get());
+            }
+            let before = *fcap.time();
+            // Apply every complete stamp, in order.
+            while let Some((&t, _)) = stash.first_key_value() {
+                if frontier.is_some_and(|f| f <= t) {
+                    break;
+                }
+                let data = stash.pop_first().map(|e| e.1).unwrap_or_default();
+                if t.watermark() > reducer.input_watermark() {
+                    reducer.set_tick(cur_tick);
+                    reducer.advance_watermark(t.watermark(), now);
+                    if shared.is_none() {
+                        reducer.refresh_output_watermark();
+                    }
+                }
+                reducer.set_tick(t.tick);
+                reducer.process_bundle(data, now);
+                cur_tick = t.tick;
+            }
+            // Advance to the frontier.
+            reducer.set_tick(cur_tick);
+            let wm = frontier.map_or(POS_INF, |f| f.watermark());
+            if wm > reducer.input_watermark() {
+                reducer.advance_watermark(wm, now);
+                if shared.is_none() {
+                    reducer.refresh_output_watermark();
+                }
+            }
+            reducer.advance_processing_time(now);
+            if let Some(f) = frontier {
+                cur_tick = f.tick;
+            }
+            reducer.drain_into(&mut panes_buf, &mut dead_buf);
+            // Emit.
+            if !panes_buf.is_empty() {
+                let mut out = panes_out.activate();
+                for p in panes_buf.drain(..) {
+                    let desired = if p.retraction { before } else { Time::new(p.timestamp.min(before.watermark()), before.tick) };
+                    let cap = match hold_cap.as_ref() {
+                        Some(h) if h.time() <= &desired => h,
+                        _ => frontier_cap.as_ref().expect("present while running"),
+                    };
+                    let at = if cap.time() <= &desired { desired } else { *cap.time() };
+                    let c = cap.delayed(&at);
+                    out.session(&c).give(p);
+                }
+            }
+            if !dead_buf.is_empty() {
+                if let Some(dc) = dead_cap.as_ref() {
+                    dead_out.activate().session(dc).give_iterator(dead_buf.drain(..));
+                }
+                dead_buf.clear();
+            }
+            // Holds: one capability at the earliest hold (clamped to what can be minted).
+            match reducer.min_hold() {
+                None => hold_cap = None,
+                Some(h) => {
+                    let target = Time::new(h, 0);
+                    let lowest = [hold_cap.as_ref(), frontier_cap.as_ref()].into_iter().flatten().min_by_key(|c| *c.time());
+                    if let Some(low) = lowest {
+                        let at = if low.time() <= &target { target } else { *low.time() };
+                        hold_cap = Some(low.delayed(&at));
+                    }
+                }
+            }
+            // Progress.
+            match frontier {
+                Some(f) => {
+                    if let Some(c) = frontier_cap.as_mut() {
+                        c.downgrade(&f);
+                    }
+                    if let Some(c) = dead_cap.as_mut() {
+                        c.downgrade(&f);
+                    }
+                }
+                None => {
+                    frontier_cap = None;
+                    dead_cap = None;
+                    if reducer.min_hold().is_none() {
+                        hold_cap = None;
+                    }
+                }
+            }
+            if let Some(b) = &shared {
+                b.publish(worker, reducer.min_hold());
+            }
+            if clock.is_realtime() {
+                if let Some(d) = reducer.next_processing_deadline() {
+                    let wait = (d - clock.now() + 1).max(0) as u64;
+                    activator.activate_after(std::time::Duration::from_millis(wait));
+                }
+            }
+        }
+    });
+
+    AggregateOutput { panes, dead_letters }
+}
