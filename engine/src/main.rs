@@ -1,1 +1,81 @@
-fn main(){}
+//! The `highwater` command line.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use highwater::conformance::{check_file, run_scenario, scenario_files, Scenario};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// highwater: a Beam-model stream processor on timely-dataflow.
+#[derive(Parser, Debug)]
+#[command(name = "highwater", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run conformance scenarios (conformance/FORMAT.md) through the engine.
+    ///
+    /// With FILE, prints the scenario's panes as JSON lines (the runner output of
+    /// FORMAT.md). With --dir, runs and checks every scenario under DIR and ends with
+    /// `N passed, M failed`.
+    Conformance {
+        /// One scenario file.
+        #[arg(required_unless_present = "dir", conflicts_with = "dir")]
+        file: Option<PathBuf>,
+        /// Run and check every *.json under this folder.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Worker threads.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// With --dir: also print the passing scenarios.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Conformance { file, dir, workers, verbose } => {
+            if workers == 0 {
+                bail!("--workers must be at least 1");
+            }
+            if let Some(dir) = dir {
+                let files = scenario_files(&dir).with_context(|| format!("cannot list scenarios in {}", dir.display()))?;
+                if files.is_empty() {
+                    bail!("no *.json scenarios under {}", dir.display());
+                }
+                let (mut passed, mut failed) = (0, 0);
+                for f in files {
+                    let (name, v) = check_file(&f, workers);
+                    if v.passed {
+                        passed += 1;
+                        if verbose {
+                            println!("{}", v.summary(&name));
+                        }
+                    } else {
+                        failed += 1;
+                        println!("{}", v.summary(&name));
+                    }
+                }
+                println!("{passed} passed, {failed} failed");
+                if failed > 0 {
+                    std::process::exit(1);
+                }
+            } else if let Some(file) = file {
+                let s = Scenario::load(&file)?;
+                let out = run_scenario(&s, workers)?;
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                for line in out.lines() {
+                    writeln!(lock, "{line}")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
