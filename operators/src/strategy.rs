@@ -52,6 +52,10 @@ pub enum TimestampCombiner {
     Earliest,
     /// The latest on-time element timestamp since the previous pane.
     Latest,
+    /// Beam Python's `OUTPUT_AT_EARLIEST_TRANSFORMED` with a window function that shifts
+    /// output times by a fixed amount: the earliest of (element timestamp + shift). Not
+    /// clipped to the window.
+    EarliestTransformed(i64),
 }
 
 impl TimestampCombiner {
@@ -70,6 +74,7 @@ impl fmt::Display for TimestampCombiner {
             TimestampCombiner::EndOfWindow => "end_of_window",
             TimestampCombiner::Earliest => "earliest",
             TimestampCombiner::Latest => "latest",
+            TimestampCombiner::EarliestTransformed(d) => return write!(f, "earliest_transformed({d})"),
         })
     }
 }
@@ -81,7 +86,11 @@ impl std::str::FromStr for TimestampCombiner {
             "end_of_window" => Ok(TimestampCombiner::EndOfWindow),
             "earliest" => Ok(TimestampCombiner::Earliest),
             "latest" => Ok(TimestampCombiner::Latest),
-            other => Err(format!("unknown timestamp combiner `{other}`; use end_of_window, earliest or latest")),
+            t if t.starts_with("earliest_transformed(") && t.ends_with(')') => {
+                let inner = &t["earliest_transformed(".len()..t.len() - 1];
+                crate::duration::parse_ticks(inner).map(TimestampCombiner::EarliestTransformed)
+            }
+            other => Err(format!("unknown timestamp combiner `{other}`; use end_of_window, earliest, latest or earliest_transformed(D)")),
         }
     }
 }

@@ -9,4 +9,4 @@ pub fn corpus_dir() -> PathBuf {
 
 /// Scenarios that need an optional feature highwater does not implement; each must be
 /// reported `unsupported` (not silently skipped), and the list shrinks when one is built.
-pub const KNOWN_UNSUPPORTED: &[&str] = &["beam_transcript_08_timestamp_combiner_custom_timestamping_earliest"];
+pub const KNOWN_UNSUPPORTED: &[&str] = &[];

@@ -125,7 +125,6 @@ impl Scenario {
         let tc_text = get_str("timestamp_combiner")?;
         let timestamp_combiner = match tc_text.parse::<TimestampCombiner>() {
             Ok(c) => Ok(c),
-            Err(_) if tc_text.trim_start().starts_with("earliest_transformed(") => Err(tc_text.to_string()),
             Err(e) => return Err(field("timestamp_combiner", e)),
         };
         let combine = match get_str("combine")? {

@@ -391,6 +391,7 @@ where
         let combiner = self.strategy.timestamp_combiner;
         let hold = match combiner {
             TimestampCombiner::EndOfWindow => w.max_timestamp(),
+            TimestampCombiner::EarliestTransformed(d) => t.saturating_add(d),
             _ => t,
         };
         let too_late = hold < self.output_wm || w.max_timestamp() < self.input_wm;
@@ -562,8 +563,10 @@ where
             (e, None) => e,
             (Some(e), Some(x)) => Some(e.min(x)),
         };
-        let timestamp = match hold {
-            Some(h) if h <= max_ts => h,
+        let timestamp = match (hold, self.strategy.timestamp_combiner) {
+            // Beam Python does not clip transformed output times to the window.
+            (Some(_), TimestampCombiner::EarliestTransformed(_)) => ws.element_hold.or(hold).unwrap_or(max_ts),
+            (Some(h), _) if h <= max_ts => h,
             _ => max_ts,
         };
         self.set_element_hold(ws, None);
