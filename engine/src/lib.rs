@@ -10,3 +10,8 @@
 pub mod conformance;
 
 pub use highwater_operators as model;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
