@@ -247,11 +247,12 @@ where
                 }
             }
         }
-        // The windows of the bundle, less the closed ones.
+        // The windows of the bundle. A proto-window with the bounds of a closed session
+        // still takes part in merging as a new window (Beam: finished sessions do not
+        // poison); only an element whose window *ends up* closed is dropped.
         let mut windows: Vec<Window> = assigned.iter().map(|a| a.1).collect();
         windows.sort();
         windows.dedup();
-        windows.retain(|w| !ks.windows.get(w).is_some_and(|s| s.closed));
         // Merge (sessions).
         let mut merged_into: HashMap<Window, Window> = HashMap::new();
         if self.merging {
