@@ -1,13 +1,16 @@
 //! # highwater
 //!
 //! A Beam-model stream processor on timely-dataflow. This crate holds what users touch:
-//! the conformance runner that checks the engine against Beam's semantics, and the CLI.
+//! file sources ([`source`]), the `highwater run` job ([`cli::run`]), the conformance runner
+//! that checks the engine against Beam's semantics, and the CLI.
 //! The model itself — event time, windows, triggers, panes, accumulation, combiners —
 //! lives in [`highwater_operators`], re-exported here as [`model`].
 
 #![forbid(missing_docs)]
 
+pub mod cli;
 pub mod conformance;
+pub mod source;
 
 pub use highwater_operators as model;
 

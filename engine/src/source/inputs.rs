@@ -87,6 +87,9 @@ pub enum InputError {
         /// The error.
         source: std::io::Error,
     },
+    /// A file whose format cannot be told from its name.
+    #[error("cannot tell the format of `{0}` from its name; pass --format csv or --format jsonl")]
+    UnknownFormat(String),
     /// No `--input` at all.
     #[error("no input given; pass --input PATH (a file, a directory or a glob)")]
     NoInput,

@@ -711,3 +711,104 @@ where
         self.put_back(key, ks);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::combine::{Collect, Count};
+    use crate::trigger::Trigger;
+    use crate::window::WindowSpec;
+
+    fn strategy(window: WindowSpec, trigger: &str, lateness: i64, acc: Accumulation) -> WindowingStrategy {
+        WindowingStrategy::new(window).trigger(trigger.parse::<Trigger>().unwrap()).allowed_lateness(lateness).accumulation(acc).build().unwrap()
+    }
+
+    #[test]
+    fn too_late_elements_go_to_the_dead_letters_with_the_reason() {
+        let mut r = WindowedReducer::new(strategy(WindowSpec::fixed(10), "default", 5, Accumulation::Discarding), Count);
+        r.process_key("k", vec![(1, ())], 0);
+        r.advance_watermark(20, 0);
+        r.refresh_output_watermark();
+        r.process_key("k", vec![(3, ())], 0);
+        let out = r.take_output();
+        assert_eq!(out.panes.len(), 1);
+        assert_eq!(out.dropped.len(), 1);
+        assert_eq!(out.dropped[0].reason, DropReason::TooLate);
+        assert_eq!(out.dropped[0].window, Window::new(0, 10));
+        assert_eq!(r.stats().dropped_late, 1);
+    }
+
+    #[test]
+    fn elements_for_a_finished_window_are_dropped_as_closed() {
+        let mut r = WindowedReducer::new(strategy(WindowSpec::fixed(10), "after_count(1)", 100, Accumulation::Discarding), Count);
+        r.process_key("k", vec![(1, ())], 0);
+        r.process_key("k", vec![(2, ())], 0);
+        let out = r.take_output();
+        assert_eq!(out.panes.len(), 1);
+        assert!(out.panes[0].info.last);
+        assert_eq!(out.dropped[0].reason, DropReason::WindowClosed);
+    }
+
+    #[test]
+    fn garbage_collection_emits_what_is_buffered_and_frees_the_key() {
+        let mut r = WindowedReducer::new(strategy(WindowSpec::fixed(10), "never", 0, Accumulation::Discarding), Collect);
+        r.process_key("k", vec![(1, 1), (2, 2)], 0);
+        assert_eq!(r.key_count(), 1);
+        assert_eq!(r.min_hold(), Some(9));
+        r.advance_watermark(10, 0);
+        let out = r.take_output();
+        assert_eq!(out.panes.len(), 1);
+        assert_eq!(out.panes[0].value, vec![1, 2]);
+        assert!(out.panes[0].info.last);
+        assert_eq!(out.panes[0].info.timing, Timing::OnTime);
+        assert_eq!(r.key_count(), 0);
+        assert_eq!(r.min_hold(), None);
+        assert_eq!(r.next_event_timer(), None);
+    }
+
+    #[test]
+    fn sessions_merge_and_retract_the_merged_panes() {
+        let s = strategy(WindowSpec::sessions(10), "after_watermark(early=after_count(1))", 0, Accumulation::Retracting);
+        let mut r = WindowedReducer::new(s, Collect);
+        r.process_key("k", vec![(1, 1)], 0);
+        r.process_key("k", vec![(15, 15)], 0);
+        let early = r.take_output().panes;
+        assert_eq!(early.len(), 2);
+        // 8 bridges [1, 11) and [15, 25): one session [1, 25).
+        r.process_key("k", vec![(8, 8)], 0);
+        let out = r.take_output().panes;
+        let kinds: Vec<(bool, Window)> = out.iter().map(|p| (p.retraction, p.window)).collect();
+        assert_eq!(kinds, vec![(true, Window::new(1, 11)), (true, Window::new(15, 25)), (false, Window::new(1, 25))]);
+        assert_eq!(out[2].value.len(), 3);
+        assert_eq!(out[2].info.index, 0, "a merged window starts its pane count again");
+    }
+
+    #[test]
+    fn processing_time_timers_fire_strictly_after_the_deadline() {
+        let s = strategy(WindowSpec::Global, "repeatedly(after_processing_time(5))", 0, Accumulation::Discarding);
+        let mut r = WindowedReducer::new(s, Count);
+        r.process_key("k", vec![(1, ())], 10);
+        assert_eq!(r.next_processing_deadline(), Some(15));
+        r.advance_processing_time(15);
+        assert!(r.take_output().panes.is_empty());
+        r.advance_processing_time(16);
+        let panes = r.take_output().panes;
+        assert_eq!(panes.len(), 1);
+        assert_eq!(panes[0].info.timing, Timing::Early);
+        assert_eq!(panes[0].timestamp, crate::time::GLOBAL_MAX);
+    }
+
+    #[test]
+    fn sliding_windows_get_one_pane_each_and_bundles_group_by_key() {
+        let s = strategy(WindowSpec::sliding(10, 5), "default", 0, Accumulation::Discarding);
+        let mut r = WindowedReducer::new(s, Count);
+        r.process_bundle(vec![("a", 7, ()), ("b", 7, ()), ("a", 8, ())], 0);
+        r.advance_watermark(crate::time::POS_INF, 0);
+        let mut panes: Vec<(&str, Window, u64)> = r.take_output().panes.into_iter().map(|p| (p.key, p.window, p.value)).collect();
+        panes.sort();
+        assert_eq!(
+            panes,
+            vec![("a", Window::new(0, 10), 2), ("a", Window::new(5, 15), 2), ("b", Window::new(0, 10), 1), ("b", Window::new(5, 15), 1)]
+        );
+    }
+}
