@@ -83,7 +83,9 @@ pub fn run_scenario(scenario: &Scenario, workers: usize) -> Result<RunOutput, Ru
         let mut input: InputHandle<Time, _> = InputHandle::new();
         let probe = ProbeHandle::new();
         let sink = sink.clone();
-        let output_watermark = if peers > 1 { OutputWatermark::Shared(board.clone()) } else { OutputWatermark::Local };
+        // The driver latches the output watermark after every watermark action, as Beam's
+        // ReduceFnTester does, even when the watermark did not move.
+        let output_watermark = OutputWatermark::Shared(board.clone());
         let dataflow = worker.next_dataflow_index();
         worker.dataflow(|scope| {
             let stream = scope.input_from(&mut input).container::<Vec<(String, i64, Value)>>();
