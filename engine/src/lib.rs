@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod conformance;
+pub mod pipeline;
 pub mod source;
 
 pub use highwater_operators as model;

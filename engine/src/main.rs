@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use highwater::cli::run::{run, RunArgs};
 use highwater::conformance::{check_file, run_scenario, scenario_files, Scenario};
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,6 +17,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a keyed windowed aggregation over files (CSV or JSON lines, gzip too).
+    ///
+    /// Prints one JSON line per pane (key, window, the aggregates, and the pane's timestamp,
+    /// timing, index, nonspeculative_index, first, last) and ends with a summary on stderr.
+    /// Example:
+    ///
+    ///   highwater run --input examples/data/bids.csv --time-field date_time_ms
+    ///     --key-field auction --count --max price --window 'fixed(10s)'
+    Run(Box<RunArgs>),
     /// Run conformance scenarios (conformance/FORMAT.md) through the engine.
     ///
     /// With FILE, prints the scenario's panes as JSON lines (the runner output of
@@ -40,6 +50,13 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => {
+            let summary = run(&args)?;
+            eprintln!("highwater run: {summary}");
+            if summary.malformed + summary.late_dropped > 0 && args.dead_letters.is_none() {
+                eprintln!("highwater run: pass --dead-letters PATH to see the malformed and late records");
+            }
+        }
         Command::Conformance { file, dir, workers, verbose } => {
             if workers == 0 {
                 bail!("--workers must be at least 1");

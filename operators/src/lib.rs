@@ -28,6 +28,7 @@ pub mod reduce;
 pub mod strategy;
 pub mod time;
 pub mod trigger;
+pub mod watermark;
 pub mod window;
 
 

@@ -79,7 +79,7 @@ pub struct FileStreams<'scope> {
 /// let s = seen.clone();
 /// timely::execute_directly(move |worker| {
 ///     worker.dataflow(|scope| {
-///         let streams = source.stream(*scope);
+///         let streams = source.stream(scope);
 ///         let (a, b) = (s.clone(), s.clone());
 ///         streams.records.inspect(move |_| a.lock().unwrap().0 += 1);
 ///         streams.malformed.inspect(move |m| { assert_eq!(m.line, 3); b.lock().unwrap().1 += 1 });

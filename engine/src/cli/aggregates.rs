@@ -1,0 +1,197 @@
+//! Several aggregates of named fields at once (`--count --sum price --max price`), as one
+//! [`CombineFn`] over a small accumulator holding them all.
+
+use crate::source::Num;
+use highwater_operators::combine::CombineFn;
+use serde_json::Value;
+use std::cmp::Ordering;
+
+/// One requested aggregate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    /// The number of records.
+    Count,
+    /// The sum of a field.
+    Sum(String),
+    /// The smallest value of a field.
+    Min(String),
+    /// The largest value of a field.
+    Max(String),
+    /// The arithmetic mean of a field.
+    Mean(String),
+}
+
+impl Aggregate {
+    /// The output column: `count`, `sum_price`, `min_price`, …
+    pub fn name(&self) -> String {
+        match self {
+            Aggregate::Count => "count".to_string(),
+            Aggregate::Sum(f) => format!("sum_{f}"),
+            Aggregate::Min(f) => format!("min_{f}"),
+            Aggregate::Max(f) => format!("max_{f}"),
+            Aggregate::Mean(f) => format!("mean_{f}"),
+        }
+    }
+    /// The field it reads, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Aggregate::Count => None,
+            Aggregate::Sum(f) | Aggregate::Min(f) | Aggregate::Max(f) | Aggregate::Mean(f) => Some(f),
+        }
+    }
+}
+
+/// The aggregates of a job over records whose values are the fields of
+/// [`AggregateSet::value_fields`], in that order.
+///
+/// ```
+/// use highwater::cli::aggregates::{Aggregate, AggregateSet};
+/// use highwater::model::combine::CombineFn;
+/// use highwater::source::Num;
+/// let set = AggregateSet::new(vec![Aggregate::Count, Aggregate::Sum("p".into()), Aggregate::Mean("p".into())]);
+/// assert_eq!(set.value_fields(), &["p".to_string()]);
+/// let mut acc = set.create();
+/// set.add(&mut acc, vec![Num::Int(2)]);
+/// set.add(&mut acc, vec![Num::Int(4)]);
+/// let out = set.extract(&acc);
+/// let names: Vec<&str> = out.0.iter().map(|(n, _)| n.as_str()).collect();
+/// assert_eq!(names, ["count", "sum_p", "mean_p"]);
+/// assert_eq!(out.0[1].1, serde_json::json!(6));
+/// assert_eq!(out.0[2].1, serde_json::json!(3.0));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AggregateSet {
+    aggregates: Vec<Aggregate>,
+    /// Per aggregate, the index of its field among `fields` (unused for `Count`).
+    slots: Vec<usize>,
+    fields: Vec<String>,
+}
+
+impl AggregateSet {
+    /// The aggregates, in output order.
+    pub fn new(aggregates: Vec<Aggregate>) -> Self {
+        let mut fields: Vec<String> = Vec::new();
+        let mut slots = Vec::with_capacity(aggregates.len());
+        for a in &aggregates {
+            let slot = match a.field() {
+                None => 0,
+                Some(f) => fields.iter().position(|x| x == f).unwrap_or_else(|| {
+                    fields.push(f.to_string());
+                    fields.len() - 1
+                }),
+            };
+            slots.push(slot);
+        }
+        AggregateSet { aggregates, slots, fields }
+    }
+    /// The numeric fields each record must carry, in order.
+    pub fn value_fields(&self) -> &[String] {
+        &self.fields
+    }
+    /// The aggregates, in output order.
+    pub fn aggregates(&self) -> &[Aggregate] {
+        &self.aggregates
+    }
+}
+
+/// The running state of one aggregate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Slot {
+    /// A count.
+    Count(u64),
+    /// A sum.
+    Sum(Num),
+    /// A minimum or maximum so far.
+    Extreme(Option<Num>),
+    /// Sum and count of a mean.
+    Mean(f64, u64),
+}
+
+/// The accumulator of an [`AggregateSet`]: one slot per aggregate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accumulators(pub Vec<Slot>);
+
+/// The pane value: (aggregate name, JSON value) pairs, in output order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateValues(pub Vec<(String, Value)>);
+
+fn keep(acc: &mut Option<Num>, v: Num, want: Ordering) {
+    if acc.is_none_or(|a| v.cmp_num(a) == want) {
+        *acc = Some(v);
+    }
+}
+
+impl AggregateSet {
+    fn add_one(&self, i: usize, slot: &mut Slot, v: Num) {
+        match (slot, &self.aggregates[i]) {
+            (Slot::Count(c), _) => *c += 1,
+            (Slot::Sum(s), _) => *s = s.add(v),
+            (Slot::Extreme(e), Aggregate::Min(_)) => keep(e, v, Ordering::Less),
+            (Slot::Extreme(e), _) => keep(e, v, Ordering::Greater),
+            (Slot::Mean(s, n), _) => {
+                *s += v.as_f64();
+                *n += 1;
+            }
+        }
+    }
+}
+
+impl CombineFn<Vec<Num>> for AggregateSet {
+    type Acc = Accumulators;
+    type Out = AggregateValues;
+    fn create(&self) -> Accumulators {
+        Accumulators(
+            self.aggregates
+                .iter()
+                .map(|a| match a {
+                    Aggregate::Count => Slot::Count(0),
+                    Aggregate::Sum(_) => Slot::Sum(Num::Int(0)),
+                    Aggregate::Min(_) | Aggregate::Max(_) => Slot::Extreme(None),
+                    Aggregate::Mean(_) => Slot::Mean(0.0, 0),
+                })
+                .collect(),
+        )
+    }
+    fn add(&self, acc: &mut Accumulators, values: Vec<Num>) {
+        for (i, slot) in acc.0.iter_mut().enumerate() {
+            // A record always carries every field (the source checks it); a missing one
+            // counts as zero rather than panicking.
+            let v = values.get(self.slots[i]).copied().unwrap_or(Num::Int(0));
+            self.add_one(i, slot, v);
+        }
+    }
+    fn merge(&self, acc: &mut Accumulators, other: Accumulators) {
+        for (i, (slot, o)) in acc.0.iter_mut().zip(other.0).enumerate() {
+            match (slot, o) {
+                (Slot::Count(a), Slot::Count(b)) => *a += b,
+                (Slot::Sum(a), Slot::Sum(b)) => *a = a.add(b),
+                (Slot::Extreme(_), Slot::Extreme(None)) => {}
+                (slot @ Slot::Extreme(_), Slot::Extreme(Some(v))) => self.add_one(i, slot, v),
+                (Slot::Mean(s, n), Slot::Mean(s2, n2)) => {
+                    *s += s2;
+                    *n += n2;
+                }
+                _ => {}
+            }
+        }
+    }
+    fn extract(&self, acc: &Accumulators) -> AggregateValues {
+        let mut out = Vec::with_capacity(self.aggregates.len());
+        for (a, slot) in self.aggregates.iter().zip(&acc.0) {
+            let v = match slot {
+                Slot::Count(c) => Value::from(*c),
+                Slot::Sum(s) => s.to_json(),
+                Slot::Extreme(e) => e.map_or(Value::Null, Num::to_json),
+                Slot::Mean(s, n) => {
+                    if *n == 0 {
+                        Value::Null
+                    } else {
+                        Value::from(s / *n as f64)
+                    }
+                }
+            };
+            out.push((a.name(), v));
+        }
+        AggregateValues(out)
+    }
+}

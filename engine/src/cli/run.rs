@@ -1,0 +1,410 @@
+//! `highwater run`: a keyed windowed aggregation over files, configured by flags.
+//!
+//! Files are replayed by [`FileSource`] (one partition per file, a bounded-out-of-orderness
+//! watermark each), aggregated by the keyed windowed aggregate of
+//! [`highwater_operators::operator`], and written as JSON lines: one per pane,
+//!
+//! ```text
+//! {"key":"7","window":[10000,20000],"count":3,"max_price":912,"timestamp":19999,
+//!  "timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true}
+//! ```
+//!
+//! with `"retraction":true|false` added in retracting mode. Malformed lines and records
+//! dropped as too late go to the dead-letter output (`--dead-letters`), one JSON object
+//! per line, and are counted in the [`Summary`].
+
+use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
+use crate::source::{expand_inputs, FileSource, Format, InputError, Malformed, Schema, TimeUnit};
+use highwater_operators::clock::SystemClock;
+use highwater_operators::duration::parse_ticks;
+use highwater_operators::operator::{windowed_aggregate, OutputWatermark};
+use highwater_operators::pane::Pane;
+use highwater_operators::reduce::{DropReason, Dropped};
+use highwater_operators::strategy::{Accumulation, StrategyError, TimestampCombiner, WindowingStrategy};
+use highwater_operators::time::GLOBAL_MAX;
+use highwater_operators::trigger::Trigger;
+use highwater_operators::window::{Window, WindowSpec};
+use serde_json::Value;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+
+/// The flags of `highwater run`.
+///
+/// Tests and programs can build it with `RunArgs::try_parse_from(["run", "--input", …])`
+/// (from [`clap::Parser`]) or field by field.
+#[derive(clap::Parser, Clone, Debug)]
+#[command(name = "run")]
+pub struct RunArgs {
+    /// Input files, directories (their files) or globs ('data/*.csv.gz'); each file is one
+    /// partition. Repeat the flag or give several paths.
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    pub input: Vec<String>,
+    /// Line format; by default from each file's extension (.csv, .jsonl, .ndjson, .json,
+    /// optionally followed by .gz).
+    #[arg(long, value_name = "csv|jsonl")]
+    pub format: Option<Format>,
+    /// The field holding each record's event time.
+    #[arg(long, value_name = "NAME")]
+    pub time_field: String,
+    /// The unit of the event-time field.
+    #[arg(long, default_value = "ms", value_name = "ms|s|rfc3339")]
+    pub time_unit: TimeUnit,
+    /// A key field; repeat it for a composite key (parts joined by `|`). Without it every
+    /// record has the key "".
+    #[arg(long, value_name = "NAME")]
+    pub key_field: Vec<String>,
+    /// Count the records of each pane (the default when no aggregate is given).
+    #[arg(long)]
+    pub count: bool,
+    /// Sum a numeric field (output column `sum_FIELD`); repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub sum: Vec<String>,
+    /// Minimum of a numeric field (`min_FIELD`); repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub min: Vec<String>,
+    /// Maximum of a numeric field (`max_FIELD`); repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub max: Vec<String>,
+    /// Mean of a numeric field (`mean_FIELD`); repeatable.
+    #[arg(long, value_name = "FIELD")]
+    pub mean: Vec<String>,
+    /// The windows: global, fixed(SIZE), sliding(SIZE, PERIOD) or sessions(GAP), with
+    /// durations such as 10s, 250ms, 5m (a bare number is milliseconds).
+    #[arg(long, default_value = "global", value_name = "WINDOW")]
+    pub window: WindowSpec,
+    /// When panes fire, in the trigger grammar (e.g. default,
+    /// after_watermark(early=after_processing_time(1s), late=after_count(1))).
+    #[arg(long, default_value = "default", value_name = "TRIGGER")]
+    pub trigger: Trigger,
+    /// How long after the end of a window late records still update it.
+    #[arg(long, default_value = "0s", value_parser = parse_ticks, value_name = "DURATION")]
+    pub allowed_lateness: i64,
+    /// How successive panes of a window relate.
+    #[arg(long, default_value = "discarding", value_name = "discarding|accumulating|retracting")]
+    pub accumulation: Accumulation,
+    /// The pane timestamp.
+    #[arg(long, default_value = "end_of_window", value_name = "end_of_window|earliest|latest")]
+    pub timestamp_combiner: TimestampCombiner,
+    /// Watermark of each file = latest event time seen − this bound.
+    #[arg(long, default_value = "2s", value_parser = parse_ticks, value_name = "DURATION")]
+    pub max_out_of_orderness: i64,
+    /// Lines read per batch; the watermark advances once per batch.
+    #[arg(long, default_value_t = FileSource::DEFAULT_BATCH, value_name = "LINES")]
+    pub batch_size: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+    /// Where to write the panes as JSON lines (`-` is standard output).
+    #[arg(long, default_value = "-", value_name = "PATH|-")]
+    pub output: String,
+    /// Where to write dead letters (malformed lines, too-late records) as JSON lines; by
+    /// default they are only counted in the summary.
+    #[arg(long, value_name = "PATH|-")]
+    pub dead_letters: Option<String>,
+}
+
+/// What a run did, printed at its end.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Files read.
+    pub files: u64,
+    /// Records read and parsed.
+    pub records_read: u64,
+    /// Panes (and retractions) written.
+    pub panes_emitted: u64,
+    /// Records dropped as too late (or for a closed window).
+    pub late_dropped: u64,
+    /// Lines that did not make a record.
+    pub malformed: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} records read from {} file(s), {} panes emitted, {} late-dropped, {} malformed",
+            self.records_read, self.files, self.panes_emitted, self.late_dropped, self.malformed
+        )
+    }
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// An `--input` names nothing readable, or a file's format is unknown.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The windowing strategy is invalid.
+    #[error("invalid windowing strategy: {0}")]
+    Strategy(#[from] StrategyError),
+    /// A flag has a value that cannot work.
+    #[error("--{flag}: {reason}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// An output file cannot be created or written.
+    #[error("cannot write `{path}`: {source}")]
+    Output {
+        /// The destination.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Timely could not start or a worker failed.
+    #[error("the dataflow failed: {0}")]
+    Dataflow(String),
+}
+
+type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// An output destination and the first error writing to it.
+#[derive(Clone)]
+struct Destination {
+    path: String,
+    writer: SharedWriter,
+    error: Arc<Mutex<Option<std::io::Error>>>,
+}
+
+impl Destination {
+    fn open(path: &str) -> Result<Self, RunError> {
+        let writer: Box<dyn Write + Send> = if path == "-" {
+            Box::new(BufWriter::new(std::io::stdout()))
+        } else {
+            let f = File::create(path).map_err(|e| RunError::Output { path: path.to_string(), source: e })?;
+            Box::new(BufWriter::new(f))
+        };
+        Ok(Destination { path: path.to_string(), writer: Arc::new(Mutex::new(writer)), error: Arc::default() })
+    }
+    /// Writes a chunk of lines at once (one lock per batch).
+    fn write(&self, chunk: &str) {
+        if chunk.is_empty() {
+            return;
+        }
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = w.write_all(chunk.as_bytes()) {
+            self.error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        }
+    }
+    fn finish(&self) -> Result<(), RunError> {
+        let flushed = self.writer.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        if let Some(e) = self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(RunError::Output { path: self.path.clone(), source: e });
+        }
+        flushed.map_err(|e| RunError::Output { path: self.path.clone(), source: e })
+    }
+}
+
+impl RunArgs {
+    /// The requested aggregates in output order: count, then sums, mins, maxes, means
+    /// (each in the order given). Count alone when none is requested.
+    pub fn aggregates(&self) -> Vec<Aggregate> {
+        let mut out = Vec::new();
+        if self.count {
+            out.push(Aggregate::Count);
+        }
+        out.extend(self.sum.iter().cloned().map(Aggregate::Sum));
+        out.extend(self.min.iter().cloned().map(Aggregate::Min));
+        out.extend(self.max.iter().cloned().map(Aggregate::Max));
+        out.extend(self.mean.iter().cloned().map(Aggregate::Mean));
+        if out.is_empty() {
+            out.push(Aggregate::Count);
+        }
+        out
+    }
+
+    /// The validated windowing strategy.
+    pub fn strategy(&self) -> Result<WindowingStrategy, RunError> {
+        Ok(WindowingStrategy::new(self.window.clone())
+            .trigger(self.trigger.clone())
+            .allowed_lateness(self.allowed_lateness)
+            .accumulation(self.accumulation)
+            .timestamp_combiner(self.timestamp_combiner)
+            .build()?)
+    }
+}
+
+/// Runs the job to the end of its input and returns what it did.
+///
+/// ```
+/// use clap::Parser;
+/// use highwater::cli::run::{run, RunArgs};
+/// let dir = std::env::temp_dir().join(format!("hw-doc-run-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let input = dir.join("bids.csv");
+/// std::fs::write(&input, "auction,price,t\na,5,1000\na,7,4000\nb,1,12000\n").unwrap();
+/// let output = dir.join("panes.jsonl");
+/// let args = RunArgs::try_parse_from([
+///     "run", "--input", input.to_str().unwrap(), "--time-field", "t", "--key-field", "auction",
+///     "--count", "--max", "price", "--window", "fixed(10s)", "--output", output.to_str().unwrap(),
+/// ]).unwrap();
+/// let summary = highwater::cli::run::run(&args).unwrap();
+/// assert_eq!((summary.records_read, summary.panes_emitted, summary.malformed), (3, 2, 0));
+/// let text = std::fs::read_to_string(&output).unwrap();
+/// assert!(text.contains(r#"{"key":"a","window":[0,10000],"count":2,"max_price":7,"timestamp":9999"#));
+/// ```
+pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
+    if args.workers == 0 {
+        return Err(RunError::Flag { flag: "workers", reason: "must be at least 1".into() });
+    }
+    let files = expand_inputs(&args.input)?;
+    let set = AggregateSet::new(args.aggregates());
+    let schema = Schema {
+        time_field: args.time_field.clone(),
+        time_unit: args.time_unit,
+        key_fields: args.key_field.clone(),
+        value_fields: set.value_fields().to_vec(),
+    };
+    let strategy = args.strategy()?;
+    let source = FileSource::new(files.clone(), args.format, schema)?.max_out_of_orderness(args.max_out_of_orderness).batch_size(args.batch_size);
+    let stats = source.stats();
+    let output = Destination::open(&args.output)?;
+    let dead = args.dead_letters.as_deref().map(Destination::open).transpose()?;
+    let panes = Arc::new(AtomicU64::new(0));
+    let late = Arc::new(AtomicU64::new(0));
+    let retracting = args.accumulation == Accumulation::Retracting;
+
+    let (out_w, dead_w, panes_c, late_c) = (output.clone(), dead.clone(), panes.clone(), late.clone());
+    let guards = timely::execute(timely::Config::process(args.workers), move |worker| {
+        worker.dataflow(|scope| {
+            let streams = source.stream(scope);
+            let out = windowed_aggregate(streams.records, "run", strategy.clone(), set.clone(), Arc::new(SystemClock), OutputWatermark::Local);
+            let (out_w, panes_c) = (out_w.clone(), panes_c.clone());
+            let mut chunk = String::new();
+            out.panes.sink(Pipeline, "write-panes", move |(input, _frontier)| {
+                input.for_each(|_cap, data| {
+                    chunk.clear();
+                    for p in data.iter() {
+                        pane_line(&mut chunk, p, retracting);
+                    }
+                    panes_c.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    out_w.write(&chunk);
+                });
+            });
+            let (dead_w1, late_c) = (dead_w.clone(), late_c.clone());
+            let mut chunk = String::new();
+            out.dead_letters.sink(Pipeline, "write-late", move |(input, _frontier)| {
+                input.for_each(|_cap, data| {
+                    late_c.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    if let Some(w) = &dead_w1 {
+                        chunk.clear();
+                        for d in data.iter() {
+                            late_line(&mut chunk, d);
+                        }
+                        w.write(&chunk);
+                    }
+                });
+            });
+            let dead_w2 = dead_w.clone();
+            let mut chunk = String::new();
+            streams.malformed.sink(Pipeline, "write-malformed", move |(input, _frontier)| {
+                input.for_each(|_cap, data| {
+                    if let Some(w) = &dead_w2 {
+                        chunk.clear();
+                        for m in data.iter() {
+                            malformed_line(&mut chunk, m);
+                        }
+                        w.write(&chunk);
+                    }
+                });
+            });
+        });
+    })
+    .map_err(|e| RunError::Dataflow(e.to_string()))?;
+    for r in guards.join() {
+        r.map_err(RunError::Dataflow)?;
+    }
+    output.finish()?;
+    if let Some(d) = &dead {
+        d.finish()?;
+    }
+    Ok(Summary {
+        files: files.len() as u64,
+        records_read: stats.records(),
+        panes_emitted: panes.load(Ordering::Relaxed),
+        late_dropped: late.load(Ordering::Relaxed),
+        malformed: stats.malformed(),
+    })
+}
+
+/// Appends `"name":value` to a JSON object under construction.
+fn field(out: &mut String, first: bool, name: &str, value: &Value) {
+    if !first {
+        out.push(',');
+    }
+    out.push_str(&Value::from(name).to_string());
+    out.push(':');
+    out.push_str(&value.to_string());
+}
+
+fn window_json(w: &Window) -> Value {
+    if w.is_global() {
+        Value::from("global")
+    } else {
+        Value::from(vec![w.start, w.end])
+    }
+}
+
+fn timestamp_json(t: i64) -> Value {
+    if t == GLOBAL_MAX {
+        Value::from("global_max")
+    } else {
+        Value::from(t)
+    }
+}
+
+/// One pane as a JSON line (fields in the documented order).
+fn pane_line(out: &mut String, p: &Pane<String, AggregateValues>, retracting: bool) {
+    out.push('{');
+    field(out, true, "key", &Value::from(p.key.as_str()));
+    field(out, false, "window", &window_json(&p.window));
+    for (name, v) in &p.value.0 {
+        field(out, false, name, v);
+    }
+    field(out, false, "timestamp", &timestamp_json(p.timestamp));
+    field(out, false, "timing", &Value::from(p.info.timing.to_string()));
+    field(out, false, "index", &Value::from(p.info.index));
+    field(out, false, "nonspeculative_index", &Value::from(p.info.nonspeculative_index));
+    field(out, false, "first", &Value::from(p.info.first));
+    field(out, false, "last", &Value::from(p.info.last));
+    if retracting {
+        field(out, false, "retraction", &Value::from(p.retraction));
+    }
+    out.push_str("}\n");
+}
+
+/// A malformed line as a dead-letter JSON line.
+fn malformed_line(out: &mut String, m: &Malformed) {
+    out.push('{');
+    field(out, true, "kind", &Value::from("malformed"));
+    field(out, false, "file", &Value::from(m.file.as_str()));
+    field(out, false, "line", &Value::from(m.line));
+    field(out, false, "byte_offset", &Value::from(m.byte_offset));
+    field(out, false, "reason", &Value::from(m.reason.as_str()));
+    field(out, false, "text", &Value::from(m.text.as_str()));
+    out.push_str("}\n");
+}
+
+/// A dropped record as a dead-letter JSON line.
+fn late_line<V>(out: &mut String, d: &Dropped<String, V>) {
+    let kind = match d.reason {
+        DropReason::TooLate => "too_late",
+        DropReason::WindowClosed => "window_closed",
+    };
+    out.push('{');
+    field(out, true, "kind", &Value::from(kind));
+    field(out, false, "key", &Value::from(d.key.as_str()));
+    field(out, false, "timestamp", &Value::from(d.timestamp));
+    field(out, false, "window", &window_json(&d.window));
+    field(out, false, "watermark", &timestamp_json(d.watermark));
+    field(out, false, "reason", &Value::from(d.reason.to_string()));
+    out.push_str("}\n");
+}

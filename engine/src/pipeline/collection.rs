@@ -1,0 +1,282 @@
+//! Collections: streams of records with event times, keyed streams, windowed streams.
+
+use super::dead_letter::DeadLetter;
+use super::sink::Sink;
+use super::{BuildError, Shared};
+use highwater_operators::combine::{Collect, CombineFn, Count};
+use highwater_operators::operator::{windowed_aggregate, KeyHash, OutputWatermark};
+use highwater_operators::pane::Pane;
+use highwater_operators::strategy::{Accumulation, TimestampCombiner, WindowingStrategy};
+use highwater_operators::time::Time;
+use highwater_operators::trigger::Trigger;
+use highwater_operators::window::{WindowFn, WindowSpec};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::rc::Rc;
+use std::sync::Arc;
+use timely::dataflow::channels::pact::Pipeline as PipelinePact;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
+
+/// What records must be to travel between workers and processes.
+pub trait Data: Clone + Send + Serialize + DeserializeOwned + 'static {}
+impl<T: Clone + Send + Serialize + DeserializeOwned + 'static> Data for T {}
+
+/// What keys must be.
+pub trait Key: Data + Hash + Eq + Ord + Debug {}
+impl<T: Data + Hash + Eq + Ord + Debug> Key for T {}
+
+/// A stream of records, each with its event time.
+pub struct Collection<'s, T> {
+    pub(crate) stream: Stream<'s, Time, Vec<(i64, T)>>,
+    pub(crate) shared: Rc<Shared<'s>>,
+}
+
+impl<'s, T: Clone + 'static> Clone for Collection<'s, T> {
+    fn clone(&self) -> Self {
+        Collection { stream: self.stream.clone(), shared: self.shared.clone() }
+    }
+}
+
+impl<'s, T: Data> Collection<'s, T> {
+    /// The underlying timely stream of `(event time, record)`, stamped with watermarks.
+    pub fn stream(&self) -> Stream<'s, Time, Vec<(i64, T)>> {
+        self.stream.clone()
+    }
+
+    fn unary_map<U: Data>(self, name: &str, mut f: impl FnMut(i64, T, &mut Vec<(i64, U)>) + 'static) -> Collection<'s, U> {
+        let stream = self.stream.unary(PipelinePact, name, move |_, _| {
+            let mut buf = Vec::new();
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    for (t, x) in data.drain(..) {
+                        f(t, x, &mut buf);
+                    }
+                    output.session(&cap).give_iterator(buf.drain(..));
+                });
+            }
+        });
+        Collection { stream, shared: self.shared }
+    }
+
+    /// Transforms each record; the event time stays.
+    pub fn map<U: Data>(self, f: impl Fn(T) -> U + 'static) -> Collection<'s, U> {
+        self.unary_map("map", move |t, x, out| out.push((t, f(x))))
+    }
+    /// Keeps the records for which `f` is true.
+    pub fn filter(self, f: impl Fn(&T) -> bool + 'static) -> Collection<'s, T> {
+        self.unary_map("filter", move |t, x, out| {
+            if f(&x) {
+                out.push((t, x))
+            }
+        })
+    }
+    /// Replaces each record by zero or more; they keep its event time.
+    pub fn flat_map<U: Data, I: IntoIterator<Item = U>>(self, f: impl Fn(T) -> I + 'static) -> Collection<'s, U> {
+        self.unary_map("flat_map", move |t, x, out| out.extend(f(x).into_iter().map(|u| (t, u))))
+    }
+    /// Assigns new event times. Records whose new time is behind the watermark they were
+    /// stamped with are late from here on.
+    pub fn with_event_time(self, f: impl Fn(&T) -> i64 + 'static) -> Collection<'s, T> {
+        self.unary_map("with_event_time", move |_, x, out| out.push((f(&x), x)))
+    }
+    /// Keys the records: the next step groups by this key.
+    pub fn key_by<K: Key>(self, f: impl Fn(&T) -> K + 'static) -> Keyed<'s, K, T> {
+        let c = self.unary_map("key_by", move |t, x, out| out.push((t, (f(&x), x))));
+        Keyed { inner: c }
+    }
+    /// Writes the records to a sink.
+    pub fn write(self, sink: impl Sink<T>) {
+        sink.attach(self);
+    }
+    /// Merges two collections of the same type.
+    pub fn concat(self, other: Collection<'s, T>) -> Collection<'s, T> {
+        use timely::dataflow::operators::Concat;
+        Collection { stream: self.stream.concat(other.stream), shared: self.shared }
+    }
+}
+
+/// A keyed collection: records grouped by `K` in the next step.
+pub struct Keyed<'s, K, T> {
+    inner: Collection<'s, (K, T)>,
+}
+
+impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
+    /// Windows the keyed records.
+    pub fn window(self, window: Windowing) -> Windowed<'s, K, T> {
+        Windowed { inner: self.inner, windowing: window }
+    }
+    /// The keyed records as `(key, record)` pairs.
+    pub fn into_pairs(self) -> Collection<'s, (K, T)> {
+        self.inner
+    }
+}
+
+/// How to window and trigger: a window function, a trigger, allowed lateness, an
+/// accumulation mode and a timestamp combiner — Beam's `Window.into(...)`.
+///
+/// ```
+/// use highwater::pipeline::Windowing;
+/// use highwater_operators::trigger::Trigger;
+/// let w = Windowing::sliding(10_000, 2_000)
+///     .trigger(Trigger::after_watermark().with_early(Trigger::after_processing_time(1_000)))
+///     .allowed_lateness(60_000)
+///     .accumulating();
+/// assert!(w.strategy().is_ok());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Windowing {
+    window: WindowSpec,
+    custom: Option<Arc<dyn WindowFn>>,
+    trigger: Trigger,
+    allowed_lateness: i64,
+    accumulation: Accumulation,
+    timestamp_combiner: TimestampCombiner,
+}
+
+impl Windowing {
+    /// Windows of a built-in function, with Beam's defaults (default trigger, no lateness,
+    /// discarding, end-of-window timestamps).
+    pub fn new(window: WindowSpec) -> Self {
+        Windowing { window, custom: None, trigger: Trigger::Default, allowed_lateness: 0, accumulation: Accumulation::Discarding, timestamp_combiner: TimestampCombiner::EndOfWindow }
+    }
+    /// Tumbling windows of `size` ticks.
+    pub fn fixed(size: i64) -> Self {
+        Windowing::new(WindowSpec::fixed(size))
+    }
+    /// Windows of `size` every `period`.
+    pub fn sliding(size: i64, period: i64) -> Self {
+        Windowing::new(WindowSpec::sliding(size, period))
+    }
+    /// Sessions with a `gap`.
+    pub fn sessions(gap: i64) -> Self {
+        Windowing::new(WindowSpec::sessions(gap))
+    }
+    /// The global window.
+    pub fn global() -> Self {
+        Windowing::new(WindowSpec::Global)
+    }
+    /// A window function of your own.
+    pub fn custom(window_fn: Arc<dyn WindowFn>) -> Self {
+        let mut w = Windowing::new(WindowSpec::Global);
+        w.custom = Some(window_fn);
+        w
+    }
+    /// The trigger.
+    pub fn trigger(mut self, t: Trigger) -> Self {
+        self.trigger = t;
+        self
+    }
+    /// Allowed lateness in ticks.
+    pub fn allowed_lateness(mut self, l: i64) -> Self {
+        self.allowed_lateness = l;
+        self
+    }
+    /// Discarding panes (the default).
+    pub fn discarding(mut self) -> Self {
+        self.accumulation = Accumulation::Discarding;
+        self
+    }
+    /// Accumulating panes.
+    pub fn accumulating(mut self) -> Self {
+        self.accumulation = Accumulation::Accumulating;
+        self
+    }
+    /// Accumulating-and-retracting panes.
+    pub fn retracting(mut self) -> Self {
+        self.accumulation = Accumulation::Retracting;
+        self
+    }
+    /// Any accumulation mode.
+    pub fn accumulation(mut self, a: Accumulation) -> Self {
+        self.accumulation = a;
+        self
+    }
+    /// The timestamp combiner.
+    pub fn timestamp_combiner(mut self, c: TimestampCombiner) -> Self {
+        self.timestamp_combiner = c;
+        self
+    }
+    /// The validated strategy.
+    pub fn strategy(&self) -> Result<WindowingStrategy, BuildError> {
+        let b = match &self.custom {
+            Some(f) => WindowingStrategy::custom(f.clone()),
+            None => WindowingStrategy::new(self.window.clone().validate().map_err(|e| BuildError::Window(e.to_string()))?),
+        };
+        b.trigger(self.trigger.clone())
+            .allowed_lateness(self.allowed_lateness)
+            .accumulation(self.accumulation)
+            .timestamp_combiner(self.timestamp_combiner)
+            .build()
+            .map_err(|e| BuildError::Strategy(e.to_string()))
+    }
+}
+
+/// A keyed, windowed collection, ready to aggregate.
+pub struct Windowed<'s, K, T> {
+    inner: Collection<'s, (K, T)>,
+    windowing: Windowing,
+}
+
+impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
+    /// Aggregates each key and window with `combine`; `name` names the step (metrics,
+    /// dead letters, checkpoints) and must be unique in the pipeline. Returns the panes;
+    /// their event time is the pane timestamp, so they can be windowed again.
+    pub fn aggregate<C>(self, name: &str, combine: C) -> Result<Collection<'s, Pane<K, C::Out>>, BuildError>
+    where
+        C: CombineFn<T>,
+        C::Out: Data,
+    {
+        let shared = self.inner.shared.clone();
+        shared.claim_name(name)?;
+        let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
+        let keyed = self.inner.stream.unary(PipelinePact, "unpack", |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    output.session(&cap).give_iterator(data.drain(..).map(|(t, (k, v))| (k, t, v)));
+                });
+            }
+        });
+        let out = windowed_aggregate(keyed, name, strategy, combine, shared.clock.clone(), OutputWatermark::Local);
+        let step = name.to_string();
+        let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    output.session(&cap).give_iterator(data.drain(..).map(|d| DeadLetter {
+                        step: step.clone(),
+                        location: format!("key {:?}, window {}", d.key, d.window),
+                        reason: d.reason.to_string(),
+                        record: format!("event time {}, watermark {}", d.timestamp, d.watermark),
+                    }));
+                });
+            }
+        });
+        shared.add_dead_letters(dead);
+        let panes = out.panes.unary(PipelinePact, "pane-times", |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    output.session(&cap).give_iterator(data.drain(..).map(|p: Pane<K, C::Out>| (p.timestamp, p)));
+                });
+            }
+        });
+        Ok(Collection { stream: panes, shared })
+    }
+    /// Counts the records of each key and window.
+    pub fn count(self, name: &str) -> Result<Collection<'s, Pane<K, u64>>, BuildError> {
+        self.aggregate(name, Count)
+    }
+    /// Groups the records of each key and window into a list (Beam's `GroupByKey`).
+    pub fn group(self, name: &str) -> Result<Collection<'s, Pane<K, Vec<T>>>, BuildError>
+    where
+        T: Debug,
+    {
+        self.aggregate(name, Collect)
+    }
+}
+
+/// Keys hash the same way everywhere (re-exported for custom partitioning).
+pub fn key_hash<K: Hash>(k: &K) -> u64 {
+    k.key_hash()
+}

@@ -1,0 +1,345 @@
+//! # The pipeline DSL
+//!
+//! A typed builder that compiles into a timely dataflow. The pipeline function runs inside
+//! every worker and adds operators as it goes (the way timely programs are written); the
+//! graph is the same on every worker. A pipeline reads from sources, transforms records
+//! (`map`, `filter`, `flat_map`, `with_event_time`), keys them, windows them with a
+//! trigger, allowed lateness, accumulation mode and timestamp combiner, aggregates them
+//! with a built-in or custom combiner, and writes the panes to sinks. Too-late and
+//! malformed records go to the dead-letter output, counted.
+//!
+//! ```
+//! use highwater::pipeline::{run, Collector, Memory, RunConfig, Windowing};
+//! use highwater_operators::watermark::WatermarkStrategy;
+//! use highwater_operators::trigger::Trigger;
+//!
+//! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+//! struct Bid { auction: u64, price: u64, time: i64 }
+//!
+//! let bids: Vec<(i64, Bid)> = (0..100)
+//!     .map(|i| (i * 100, Bid { auction: (i % 3) as u64, price: i as u64, time: i * 100 }))
+//!     .collect();
+//! let out = Collector::new();
+//! let sink = out.clone();
+//! let summary = run(RunConfig::workers(2), move |p| {
+//!     let source = Memory::new(vec![bids.clone()], WatermarkStrategy::BoundedOutOfOrderness(500));
+//!     p.read("bids", source)?
+//!         .key_by(|b: &Bid| b.auction)
+//!         .window(Windowing::fixed(1_000).trigger(Trigger::Default))
+//!         .count("bids-per-auction")?
+//!         .write(sink.clone());
+//!     Ok(())
+//! })
+//! .unwrap();
+//! let panes = out.take();
+//! let total: u64 = panes.iter().map(|(_, p)| p.value).sum();
+//! assert_eq!(total, 100);
+//! assert_eq!(summary.records_read, 100);
+//! ```
+
+mod collection;
+mod dead_letter;
+mod sink;
+mod source;
+
+pub use collection::{key_hash, Collection, Data, Key, Keyed, Windowed, Windowing};
+pub use dead_letter::DeadLetter;
+pub use sink::{pane_row, Collector, JsonLines, Sink};
+pub use source::{Batch, Generated, Memory, Partition, Source};
+
+use highwater_operators::clock::{Clock, SystemClock};
+use highwater_operators::time::Time;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Concatenate;
+use timely::dataflow::{Scope, Stream};
+
+/// A pipeline that cannot be built, with what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Two steps share a name.
+    #[error("two steps are named `{0}`: every stateful step needs a unique name")]
+    DuplicateName(String),
+    /// An invalid window.
+    #[error("invalid window: {0}")]
+    Window(String),
+    /// An invalid windowing strategy (trigger, lateness).
+    #[error("invalid windowing strategy: {0}")]
+    Strategy(String),
+    /// The same, in a named step.
+    #[error("step `{step}`: {message}")]
+    Step {
+        /// The step.
+        step: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A source could not be opened.
+    #[error("source `{step}`: {message}")]
+    Source {
+        /// The source step.
+        step: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn in_step(self, step: &str) -> BuildError {
+        BuildError::Step { step: step.to_string(), message: self.to_string() }
+    }
+}
+
+/// A pipeline run that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The pipeline could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Timely could not start, or a worker failed.
+    #[error("the dataflow failed: {0}")]
+    Dataflow(String),
+    /// Problems reported while running (an output that could not be written).
+    #[error("{}", .0.join("; "))]
+    Runtime(Vec<String>),
+}
+
+/// Where a pipeline runs: worker threads of this process, or one process of a cluster.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Worker threads in this process.
+    pub workers: usize,
+    /// This process's index and every process's `host:port` (empty: a single process).
+    pub cluster: Option<(usize, Vec<String>)>,
+}
+
+impl RunConfig {
+    /// `n` worker threads in this process.
+    pub fn workers(n: usize) -> Self {
+        RunConfig { workers: n.max(1), cluster: None }
+    }
+    /// Process `process` of a cluster whose processes listen at `addresses`, each with
+    /// `workers` threads. Timely's ports are unauthenticated: bind them to loopback or a
+    /// private network.
+    pub fn cluster(workers: usize, process: usize, addresses: Vec<String>) -> Self {
+        RunConfig { workers: workers.max(1), cluster: Some((process, addresses)) }
+    }
+    fn timely(&self) -> timely::Config {
+        match &self.cluster {
+            None => timely::Config::process(self.workers),
+            Some((process, addresses)) => timely::Config {
+                communication: timely::CommunicationConfig::Cluster {
+                    threads: self.workers,
+                    process: *process,
+                    addresses: addresses.clone(),
+                    report: false,
+                    zerocopy: false,
+                },
+                worker: timely::WorkerConfig::default(),
+            },
+        }
+    }
+}
+
+/// Counters of a run, summed over the workers of this process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Records read by the sources.
+    pub records_read: u64,
+    /// Dead letters (malformed input, too-late or closed-window elements).
+    pub dead_letters: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    records: AtomicU64,
+    dead: AtomicU64,
+    problems: Mutex<Vec<String>>,
+}
+
+impl Counters {
+    pub(crate) fn report(&self, problem: String) {
+        self.problems.lock().unwrap_or_else(|e| e.into_inner()).push(problem);
+    }
+}
+
+/// The state a pipeline's steps share inside one worker.
+pub(crate) struct Shared<'s> {
+    pub scope: Scope<'s, Time>,
+    pub clock: Arc<dyn Clock>,
+    names: RefCell<BTreeSet<String>>,
+    dead: RefCell<Vec<Stream<'s, Time, Vec<(i64, DeadLetter)>>>>,
+    counters: Arc<Counters>,
+}
+
+impl<'s> Shared<'s> {
+    pub(crate) fn claim_name(&self, name: &str) -> Result<(), BuildError> {
+        if !self.names.borrow_mut().insert(name.to_string()) {
+            return Err(BuildError::DuplicateName(name.to_string()));
+        }
+        Ok(())
+    }
+    pub(crate) fn add_dead_letters(&self, s: Stream<'s, Time, Vec<DeadLetter>>) {
+        use timely::dataflow::channels::pact::Pipeline as P;
+        use timely::dataflow::operators::generic::Operator;
+        let counters = self.counters.clone();
+        let s = s.unary(P, "dead-letter-times", move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    counters.dead.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    let t = cap.least().map_or(0, |t| t.watermark());
+                    output.session(&cap).give_iterator(data.drain(..).map(|d| (t, d)));
+                });
+            }
+        });
+        self.dead.borrow_mut().push(s);
+    }
+    pub(crate) fn problems(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+}
+
+/// The pipeline builder of one worker. See the module docs.
+pub struct Pipeline<'s> {
+    shared: Rc<Shared<'s>>,
+    worker: usize,
+    peers: usize,
+}
+
+impl<'s> Pipeline<'s> {
+    /// This worker's index among all workers of all processes.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+    /// The number of workers of all processes.
+    pub fn peers(&self) -> usize {
+        self.peers
+    }
+    /// The timely scope, to add operators of your own.
+    pub fn scope(&self) -> Scope<'s, Time> {
+        self.shared.scope.clone()
+    }
+
+    /// Reads a source; `name` names the step. Partition `p` is read by worker `p % peers`.
+    pub fn read<T: Data>(&mut self, name: &str, source: impl Source<T> + 'static) -> Result<Collection<'s, T>, BuildError> {
+        self.shared.claim_name(name)?;
+        let parts = source.open(self.worker, self.peers).map_err(|message| BuildError::Source { step: name.to_string(), message })?;
+        let mut reader = source::Reader::new(parts, source.watermark(), source.batch_size());
+        let scope = self.shared.scope.clone();
+        let mut builder = OperatorBuilder::new(format!("source:{name}"), scope.clone());
+        let info = builder.operator_info();
+        let activator = scope.activator_for(info.address.clone());
+        let (out, stream) = builder.new_output::<Vec<(i64, T)>>();
+        let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
+        let mut out = OutputBuilder::from(out);
+        let mut dead_out = OutputBuilder::from(dead_out);
+        let counters = self.shared.counters.clone();
+        let step = name.to_string();
+        builder.build(move |mut caps| {
+            let mut dead_cap = caps.pop();
+            let mut cap = caps.pop();
+            move |_frontiers| {
+                // A few batches per activation, so other operators keep up.
+                for _ in 0..4 {
+                    let Some((stamp, records, dead_letters)) = reader.step() else { break };
+                    if let (Some(c), Some(d)) = (cap.as_mut(), dead_cap.as_mut()) {
+                        c.downgrade(&stamp);
+                        d.downgrade(&stamp);
+                        counters.records.fetch_add(records.len() as u64, Ordering::Relaxed);
+                        if !records.is_empty() {
+                            out.activate().session(c).give_iterator(records.into_iter());
+                        }
+                        if !dead_letters.is_empty() {
+                            let step = step.clone();
+                            dead_out.activate().session(d).give_iterator(dead_letters.into_iter().map(move |mut x| {
+                                if x.step.is_empty() {
+                                    x.step = step.clone();
+                                }
+                                x
+                            }));
+                        }
+                    }
+                }
+                match reader.frontier() {
+                    Some(f) => {
+                        if let Some(c) = cap.as_mut() {
+                            c.downgrade(&f);
+                        }
+                        if let Some(d) = dead_cap.as_mut() {
+                            d.downgrade(&f);
+                        }
+                        activator.activate();
+                    }
+                    None => {
+                        cap = None;
+                        dead_cap = None;
+                    }
+                }
+            }
+        });
+        self.shared.add_dead_letters(dead);
+        Ok(Collection { stream, shared: self.shared.clone() })
+    }
+
+    /// Every dead letter of the steps built so far (build it last), with the watermark at
+    /// which it was dropped as its event time.
+    pub fn dead_letters(&mut self) -> Collection<'s, DeadLetter> {
+        let streams: Vec<_> = self.shared.dead.borrow().clone();
+        let stream = self.shared.scope.concatenate(streams);
+        Collection { stream, shared: self.shared.clone() }
+    }
+}
+
+/// Runs a pipeline: `build` is called in every worker to add the pipeline's operators,
+/// then the dataflow runs to completion (every source exhausted, every window fired).
+pub fn run<F>(config: RunConfig, build: F) -> Result<RunSummary, PipelineError>
+where
+    F: Fn(&mut Pipeline<'_>) -> Result<(), BuildError> + Send + Sync + 'static,
+{
+    run_with_clock(config, Arc::new(SystemClock), build)
+}
+
+/// [`run`] with a clock of your own (a virtual clock in tests).
+pub fn run_with_clock<F>(config: RunConfig, clock: Arc<dyn Clock>, build: F) -> Result<RunSummary, PipelineError>
+where
+    F: Fn(&mut Pipeline<'_>) -> Result<(), BuildError> + Send + Sync + 'static,
+{
+    let counters = Arc::new(Counters::default());
+    let build_errors: Arc<Mutex<Option<BuildError>>> = Arc::new(Mutex::new(None));
+    let (c, errs) = (counters.clone(), build_errors.clone());
+    let guards = timely::execute(config.timely(), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let clock = clock.clone();
+        let c = c.clone();
+        let dataflow = worker.next_dataflow_index();
+        let result = worker.dataflow::<Time, _, _>(|scope| {
+            let shared = Rc::new(Shared { scope: scope.clone(), clock, names: RefCell::new(BTreeSet::new()), dead: RefCell::new(Vec::new()), counters: c });
+            let mut p = Pipeline { shared, worker: index, peers };
+            build(&mut p)
+        });
+        if let Err(e) = result {
+            // A pipeline that failed to build does not run.
+            worker.drop_dataflow(dataflow);
+            errs.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        }
+    })
+    .map_err(PipelineError::Dataflow)?;
+    for r in guards.join() {
+        r.map_err(PipelineError::Dataflow)?;
+    }
+    if let Some(e) = build_errors.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(PipelineError::Build(e));
+    }
+    let problems = std::mem::take(&mut *counters.problems.lock().unwrap_or_else(|e| e.into_inner()));
+    if !problems.is_empty() {
+        return Err(PipelineError::Runtime(problems));
+    }
+    Ok(RunSummary { records_read: counters.records.load(Ordering::Relaxed), dead_letters: counters.dead.load(Ordering::Relaxed) })
+}
