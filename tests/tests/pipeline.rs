@@ -1,0 +1,199 @@
+//! The pipeline DSL end to end: windowed counts against a naive batch computation at 1 and
+//! 2 workers, dead letters, and build errors that say what to fix.
+
+use highwater::pipeline::{run, run_with_clock, BuildError, Collector, Memory, PipelineError, RunConfig, Windowing};
+use highwater_operators::clock::VirtualClock;
+use highwater_operators::pane::{Pane, Timing};
+use highwater_operators::trigger::Trigger;
+use highwater_operators::watermark::WatermarkStrategy;
+use highwater_operators::window::{Window, WindowSpec};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Bid {
+    auction: u32,
+    bidder: u32,
+    price: u64,
+}
+
+/// Deterministic bids in 4 partitions, slightly out of order within each.
+fn bids() -> Vec<Vec<(i64, Bid)>> {
+    let mut seed = 7u64;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    (0..4)
+        .map(|p| {
+            (0..2_000)
+                .map(|i| {
+                    let t = i as i64 * 10 + (next() % 50) as i64;
+                    (t, Bid { auction: (next() % 7) as u32, bidder: (next() % 5 + p * 5) as u32, price: next() % 1000 })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn naive_counts(window: &WindowSpec, key: impl Fn(&Bid) -> u32) -> BTreeMap<(u32, Window), u64> {
+    let f = window.window_fn();
+    let mut out = BTreeMap::new();
+    let mut ws = Vec::new();
+    for part in bids() {
+        for (t, b) in part {
+            ws.clear();
+            f.assign(t, &mut ws);
+            for w in &ws {
+                *out.entry((key(&b), *w)).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+fn naive_sessions(gap: i64) -> BTreeMap<(u32, Window), u64> {
+    let mut per_key: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for part in bids() {
+        for (t, b) in part {
+            per_key.entry(b.bidder).or_default().push(t);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (k, mut ts) in per_key {
+        ts.sort();
+        let mut cur: Option<(Window, u64)> = None;
+        for t in ts {
+            cur = match cur {
+                Some((w, n)) if t < w.end => Some((Window::new(w.start, w.end.max(t + gap)), n + 1)),
+                Some((w, n)) => {
+                    out.insert((k, w), n);
+                    Some((Window::new(t, t + gap), 1))
+                }
+                None => Some((Window::new(t, t + gap), 1)),
+            };
+        }
+        if let Some((w, n)) = cur {
+            out.insert((k, w), n);
+        }
+    }
+    out
+}
+
+/// Runs a windowed count with a watermark bound large enough that nothing is late, so the
+/// final panes must equal the batch answer.
+fn pipeline_counts(windowing: Windowing, by_bidder: bool, workers: usize) -> BTreeMap<(u32, Window), u64> {
+    let out: Collector<Pane<u32, u64>> = Collector::new();
+    let sink = out.clone();
+    let summary = run(RunConfig::workers(workers), move |p| {
+        p.read("bids", Memory::new(bids(), WatermarkStrategy::BoundedOutOfOrderness(100)).batch_size(300))?
+            .key_by(move |b: &Bid| if by_bidder { b.bidder } else { b.auction })
+            .window(windowing.clone())
+            .count("count")?
+            .write(sink.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(summary.records_read, 8_000);
+    assert_eq!(summary.dead_letters, 0, "the watermark bound covers the disorder");
+    let mut m = BTreeMap::new();
+    for (_, p) in out.take() {
+        assert_eq!(p.info.timing, Timing::OnTime);
+        assert!(m.insert((p.key, p.window), p.value).is_none(), "one pane per key and window");
+    }
+    m
+}
+
+#[test]
+fn fixed_windows_match_the_batch_answer_at_1_and_2_workers() {
+    let expected = naive_counts(&WindowSpec::fixed(1_000), |b| b.auction);
+    for w in [1, 2] {
+        assert_eq!(pipeline_counts(Windowing::fixed(1_000), false, w), expected, "{w} workers");
+    }
+}
+
+#[test]
+fn sliding_windows_match_the_batch_answer_at_1_and_2_workers() {
+    let expected = naive_counts(&WindowSpec::sliding(1_000, 250), |b| b.auction);
+    for w in [1, 2] {
+        assert_eq!(pipeline_counts(Windowing::sliding(1_000, 250), false, w), expected, "{w} workers");
+    }
+}
+
+#[test]
+fn sessions_match_the_batch_answer_at_1_and_2_workers() {
+    let expected = naive_sessions(40);
+    for w in [1, 2] {
+        assert_eq!(pipeline_counts(Windowing::sessions(40), true, w), expected, "{w} workers");
+    }
+}
+
+#[test]
+fn too_late_records_reach_the_dead_letter_output() {
+    // One partition: the watermark passes 1000 in the first batch; the record at 5 in the
+    // second batch is too late for [0, 10) with no allowed lateness.
+    let data = vec![vec![(1_000, 1u64), (1_001, 2), (5, 3)]];
+    let dead = Collector::new();
+    let panes = Collector::new();
+    let (d, s) = (dead.clone(), panes.clone());
+    let summary = run(RunConfig::workers(1), move |p| {
+        p.read("numbers", Memory::new(data.clone(), WatermarkStrategy::Ascending).batch_size(2))?
+            .key_by(|_| 0u8)
+            .window(Windowing::fixed(10))
+            .count("count")?
+            .write(s.clone());
+        p.dead_letters().write(d.clone());
+        Ok(())
+    })
+    .unwrap();
+    let dead = dead.take();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].1.step, "count");
+    assert!(dead[0].1.reason.contains("too late"), "{:?}", dead[0].1);
+    assert!(dead[0].1.location.contains("[0, 10)"));
+    assert_eq!(summary.dead_letters, 1);
+    assert_eq!(panes.take().len(), 1);
+}
+
+#[test]
+fn early_firings_then_an_accumulating_on_time_pane() {
+    let data = vec![(0..10).map(|i| (i, i as u64)).collect::<Vec<_>>()];
+    let out = Collector::new();
+    let sink = out.clone();
+    run_with_clock(RunConfig::workers(1), Arc::new(VirtualClock::new(0)), move |p| {
+        p.read("numbers", Memory::new(data.clone(), WatermarkStrategy::Ascending).batch_size(4))?
+            .key_by(|_| 0u8)
+            .window(Windowing::fixed(100).trigger(Trigger::after_watermark().with_early(Trigger::after_count(4))).accumulating())
+            .aggregate("sum", highwater_operators::combine::Sum::<u64>::default())?
+            .write(sink.clone());
+        Ok(())
+    })
+    .unwrap();
+    let panes: Vec<(u64, Timing)> = out.take().into_iter().map(|(_, p)| (p.value, p.info.timing)).collect();
+    assert_eq!(panes.last(), Some(&(45, Timing::OnTime)), "{panes:?}");
+    assert!(panes.len() >= 2 && panes[..panes.len() - 1].iter().all(|p| p.1 == Timing::Early), "{panes:?}");
+}
+
+#[test]
+fn build_errors_say_what_to_fix() {
+    let err = run(RunConfig::workers(1), |p| {
+        let src = || Memory::new(vec![vec![(0i64, 1u64)]], WatermarkStrategy::Ascending);
+        p.read("a", src())?.key_by(|_| 0u8).window(Windowing::fixed(10)).count("same")?;
+        p.read("b", src())?.key_by(|_| 0u8).window(Windowing::fixed(10)).count("same")?;
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(matches!(err, PipelineError::Build(BuildError::DuplicateName(ref n)) if n == "same"), "{err}");
+
+    let err = run(RunConfig::workers(1), |p| {
+        let bad: Trigger = "after_first(repeatedly(after_count(2)))".parse().unwrap();
+        p.read("a", Memory::new(vec![vec![(0i64, 1u64)]], WatermarkStrategy::Ascending))?
+            .key_by(|_| 0u8)
+            .window(Windowing::fixed(10).trigger(bad))
+            .count("c")?;
+        Ok(())
+    })
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("step `c`") && text.contains("once"), "{text}");
+}
