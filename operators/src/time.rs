@@ -115,3 +115,14 @@ mod tests {
         assert_eq!(Time::minimum(), Time::new(NEG_INF, 0));
     }
 }
+
+/// `Time` is totally ordered, so its lattice is the order itself: join is the later time,
+/// meet the earlier. This makes highwater streams differential-dataflow collections.
+impl differential_dataflow::lattice::Lattice for Time {
+    fn join(&self, other: &Self) -> Self {
+        *self.max(other)
+    }
+    fn meet(&self, other: &Self) -> Self {
+        *self.min(other)
+    }
+}

@@ -39,11 +39,13 @@
 
 mod collection;
 mod dead_letter;
+mod files;
 mod sink;
 mod source;
 
 pub use collection::{key_hash, Collection, Data, Key, Keyed, Windowed, Windowing};
 pub use dead_letter::DeadLetter;
+pub use files::{Files, MAX_LINE};
 pub use sink::{pane_row, Collector, JsonLines, Sink};
 pub use source::{Batch, Generated, Memory, Partition, Source};
 

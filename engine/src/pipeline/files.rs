@@ -1,0 +1,237 @@
+//! Typed file sources: CSV and JSON lines, one file or many (directories, globs), gzip
+//! too. Each file is a logical partition with its own watermark.
+
+use super::dead_letter::DeadLetter;
+use super::source::{Batch, Partition, Source};
+use crate::source::{expand_inputs, is_gzip};
+use highwater_operators::watermark::WatermarkStrategy;
+use serde::de::DeserializeOwned;
+use std::io::{BufRead, BufReader, Read};
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+type EventTime<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Csv { header: bool },
+    JsonLines,
+}
+
+/// A file source of records `T` (serde `Deserialize`): CSV or JSON lines.
+///
+/// ```
+/// use highwater::pipeline::{run, Collector, Files, RunConfig};
+/// use highwater_operators::watermark::WatermarkStrategy;
+/// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// struct Bid { auction: u64, price: u64, date_time_ms: i64 }
+/// let dir = std::env::temp_dir().join(format!("hw-doc-files-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("bids.csv"), "auction,price,date_time_ms\n1,10,1000\n2,oops,1001\n").unwrap();
+/// let out = Collector::new();
+/// let sink = out.clone();
+/// let path = dir.join("bids.csv").display().to_string();
+/// let summary = run(RunConfig::workers(1), move |p| {
+///     let src = Files::<Bid>::csv([path.clone()])
+///         .event_time(|b: &Bid| b.date_time_ms)
+///         .watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000));
+///     p.read("bids", src)?.write(sink.clone());
+///     Ok(())
+/// }).unwrap();
+/// assert_eq!(out.take().len(), 1);
+/// assert_eq!(summary.dead_letters, 1); // line 3: `oops` is not a price
+/// ```
+pub struct Files<T> {
+    inputs: Vec<String>,
+    kind: Kind,
+    event_time: Option<EventTime<T>>,
+    watermark: Option<WatermarkStrategy>,
+    batch: usize,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Files<T> {
+    /// CSV files with a header line naming the fields.
+    pub fn csv<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
+        Files { inputs: inputs.into_iter().map(Into::into).collect(), kind: Kind::Csv { header: true }, event_time: None, watermark: None, batch: 10_000, _t: PhantomData }
+    }
+    /// JSON-lines files: one object per line.
+    pub fn json_lines<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
+        let mut f = Files::csv(inputs);
+        f.kind = Kind::JsonLines;
+        f
+    }
+    /// CSV without a header: fields are read by position.
+    pub fn without_header(mut self) -> Self {
+        if let Kind::Csv { .. } = self.kind {
+            self.kind = Kind::Csv { header: false };
+        }
+        self
+    }
+    /// Where each record's event time comes from (required).
+    pub fn event_time(mut self, f: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Self {
+        self.event_time = Some(Arc::new(f));
+        self
+    }
+    /// The watermark strategy of each file (required).
+    pub fn watermark(mut self, w: WatermarkStrategy) -> Self {
+        self.watermark = Some(w);
+        self
+    }
+    /// Records per batch (one watermark advance per batch).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
+    fn open(&self, worker: usize, peers: usize) -> Result<Vec<Box<dyn Partition<T>>>, String> {
+        let event_time = self.event_time.clone().ok_or("no event time: add .event_time(|record| ...) to the file source")?;
+        if self.watermark.is_none() {
+            return Err("no watermark strategy: add .watermark(WatermarkStrategy::BoundedOutOfOrderness(ms)) (or Ascending) to the file source".into());
+        }
+        let files = expand_inputs(&self.inputs).map_err(|e| e.to_string())?;
+        let mut parts: Vec<Box<dyn Partition<T>>> = Vec::new();
+        for (i, path) in files.into_iter().enumerate() {
+            if i % peers != worker {
+                continue;
+            }
+            let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let raw: Box<dyn Read + Send> = if is_gzip(&path) { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
+            parts.push(Box::new(FilePartition::<T> {
+                path,
+                reader: BufReader::with_capacity(1 << 16, raw),
+                kind: self.kind,
+                header: None,
+                line: 0,
+                offset: 0,
+                buf: Vec::new(),
+                event_time: event_time.clone(),
+                done: false,
+            }));
+        }
+        Ok(parts)
+    }
+    fn watermark(&self) -> WatermarkStrategy {
+        self.watermark.unwrap_or(WatermarkStrategy::Ascending)
+    }
+    fn batch_size(&self) -> usize {
+        self.batch
+    }
+}
+
+/// Lines longer than this are dead letters (a file that is not line-oriented).
+pub const MAX_LINE: usize = 1 << 20;
+
+struct FilePartition<T> {
+    path: PathBuf,
+    reader: BufReader<Box<dyn Read + Send>>,
+    kind: Kind,
+    header: Option<csv::StringRecord>,
+    line: u64,
+    offset: u64,
+    buf: Vec<u8>,
+    event_time: EventTime<T>,
+    done: bool,
+}
+
+impl<T: DeserializeOwned> FilePartition<T> {
+    fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
+        let text = &raw[..raw.len().min(200)];
+        DeadLetter {
+            step: String::new(),
+            location: format!("{}:{} (byte {})", self.path.display(), line, offset),
+            reason,
+            record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
+        }
+    }
+
+    fn parse(&mut self, raw: &[u8]) -> Result<T, String> {
+        match self.kind {
+            Kind::JsonLines => serde_json::from_slice::<T>(raw).map_err(|e| format!("not a valid record: {e}")),
+            Kind::Csv { .. } => {
+                let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(raw);
+                let mut rec = csv::StringRecord::new();
+                match rdr.read_record(&mut rec) {
+                    Ok(true) => {}
+                    Ok(false) => return Err("empty line".into()),
+                    Err(e) => return Err(format!("not valid CSV: {e}")),
+                }
+                rec.deserialize::<T>(self.header.as_ref()).map_err(|e| format!("not a valid record: {e}"))
+            }
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
+    fn read(&mut self, max: usize) -> Batch<T> {
+        let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), dead: Vec::new(), punctuation: None, done: false };
+        while batch.records.len() < max && !self.done {
+            self.buf.clear();
+            let start = self.offset;
+            let n = match (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut self.buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    batch.dead.push(self.dead(self.line + 1, start, format!("read error, rest of file skipped: {e}"), &[]));
+                    self.done = true;
+                    break;
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+            self.offset += n as u64;
+            self.line += 1;
+            if self.buf.len() > MAX_LINE && !self.buf.ends_with(b"\n") {
+                // Skip the rest of the over-long line.
+                let mut skipped = Vec::new();
+                let _ = self.reader.read_until(b'\n', &mut skipped);
+                self.offset += skipped.len() as u64;
+                let raw = std::mem::take(&mut self.buf);
+                batch.dead.push(self.dead(self.line, start, format!("line longer than {MAX_LINE} bytes"), &raw));
+                continue;
+            }
+            let raw = std::mem::take(&mut self.buf);
+            let text = raw.strip_suffix(b"\n").unwrap_or(&raw);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if text.iter().all(|b| b.is_ascii_whitespace()) {
+                self.buf = raw;
+                continue;
+            }
+            if let Kind::Csv { header: true } = self.kind {
+                if self.header.is_none() {
+                    let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(text);
+                    let mut rec = csv::StringRecord::new();
+                    match rdr.read_record(&mut rec) {
+                        Ok(true) => self.header = Some(rec),
+                        _ => {
+                            batch.dead.push(self.dead(self.line, start, "the header line is not valid CSV (UTF-8); the file is skipped".into(), &raw));
+                            self.done = true;
+                        }
+                    }
+                    self.buf = raw;
+                    continue;
+                }
+            }
+            match self.parse(text) {
+                Ok(rec) => {
+                    let t = (self.event_time)(&rec);
+                    batch.records.push((t, rec));
+                }
+                Err(reason) => {
+                    let d = self.dead(self.line, start, reason, &raw);
+                    batch.dead.push(d);
+                }
+            }
+            self.buf = raw;
+        }
+        batch.done = self.done;
+        batch
+    }
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
