@@ -112,6 +112,10 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
     pub fn into_pairs(self) -> Collection<'s, (K, T)> {
         self.inner
     }
+    /// Transforms the values, keeping the keys (e.g. a bid into its price before a `Sum`).
+    pub fn map_values<U: Data>(self, f: impl Fn(T) -> U + 'static) -> Keyed<'s, K, U> {
+        Keyed { inner: self.inner.map(move |(k, v)| (k, f(v))) }
+    }
 }
 
 /// How to window and trigger: a window function, a trigger, allowed lateness, an

@@ -159,7 +159,16 @@ impl<T: DeserializeOwned> FilePartition<T> {
                     Ok(false) => return Err("empty line".into()),
                     Err(e) => return Err(format!("not valid CSV: {e}")),
                 }
-                rec.deserialize::<T>(self.header.as_ref()).map_err(|e| format!("not a valid record: {e}"))
+                rec.deserialize::<T>(self.header.as_ref()).map_err(|e| match e.kind() {
+                    csv::ErrorKind::Deserialize { err, .. } => {
+                        let field = err.field().map(|i| {
+                            let name = self.header.as_ref().and_then(|h| h.get(i as usize)).map(|n| format!(" `{n}`")).unwrap_or_default();
+                            format!("field {}{name}: ", i + 1)
+                        });
+                        format!("not a valid record: {}{}", field.unwrap_or_default(), err.kind())
+                    }
+                    _ => format!("not a valid record: {e}"),
+                })
             }
         }
     }
