@@ -23,6 +23,7 @@ use highwater_operators::reduce::{DropReason, Dropped};
 use highwater_operators::strategy::{Accumulation, StrategyError, TimestampCombiner, WindowingStrategy};
 use highwater_operators::time::GLOBAL_MAX;
 use highwater_operators::trigger::Trigger;
+use highwater_operators::watermark::WatermarkStrategy;
 use highwater_operators::window::{Window, WindowSpec};
 use serde_json::Value;
 use std::fmt;
@@ -93,6 +94,10 @@ pub struct RunArgs {
     /// Watermark of each file = latest event time seen − this bound.
     #[arg(long, default_value = "2s", value_parser = parse_ticks, value_name = "DURATION")]
     pub max_out_of_orderness: i64,
+    /// The watermark strategy of each file instead: `ascending` (sorted files) or
+    /// `bounded(DURATION)`; overrides --max-out-of-orderness.
+    #[arg(long, value_name = "ascending|bounded(D)")]
+    pub watermark: Option<WatermarkStrategy>,
     /// Lines read per batch; the watermark advances once per batch.
     #[arg(long, default_value_t = FileSource::DEFAULT_BATCH, value_name = "LINES")]
     pub batch_size: usize,
@@ -264,7 +269,14 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
         value_fields: set.value_fields().to_vec(),
     };
     let strategy = args.strategy()?;
-    let source = FileSource::new(files.clone(), args.format, schema)?.max_out_of_orderness(args.max_out_of_orderness).batch_size(args.batch_size);
+    let watermark = match args.watermark {
+        Some(WatermarkStrategy::Punctuated) => {
+            return Err(RunError::Flag { flag: "watermark", reason: "punctuated watermarks are not read from files yet; use ascending or bounded(D)".into() })
+        }
+        Some(w) => w,
+        None => WatermarkStrategy::BoundedOutOfOrderness(args.max_out_of_orderness),
+    };
+    let source = FileSource::new(files.clone(), args.format, schema)?.watermark(watermark).batch_size(args.batch_size);
     let stats = source.stats();
     let output = Destination::open(&args.output)?;
     let dead = args.dead_letters.as_deref().map(Destination::open).transpose()?;

@@ -100,17 +100,21 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
             }
             let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             let raw: Box<dyn Read + Send> = if is_gzip(&path) { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
-            parts.push(Box::new(FilePartition::<T> {
-                path,
-                reader: BufReader::with_capacity(1 << 16, raw),
-                kind: self.kind,
-                header: None,
-                line: 0,
-                offset: 0,
-                buf: Vec::new(),
-                event_time: event_time.clone(),
-                done: false,
-            }));
+            match self.kind {
+                Kind::Csv { header } => {
+                    let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 16).from_reader(raw);
+                    parts.push(Box::new(CsvPartition::<T> { path, reader, expect_header: header, header: None, record: csv::ByteRecord::new(), event_time: event_time.clone(), done: false }));
+                }
+                Kind::JsonLines => parts.push(Box::new(FilePartition::<T> {
+                    path,
+                    reader: BufReader::with_capacity(1 << 16, raw),
+                    line: 0,
+                    offset: 0,
+                    buf: Vec::new(),
+                    event_time: event_time.clone(),
+                    done: false,
+                })),
+            }
         }
         Ok(parts)
     }
@@ -125,11 +129,10 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
 /// Lines longer than this are dead letters (a file that is not line-oriented).
 pub const MAX_LINE: usize = 1 << 20;
 
+/// A JSON-lines file, read line by line.
 struct FilePartition<T> {
     path: PathBuf,
     reader: BufReader<Box<dyn Read + Send>>,
-    kind: Kind,
-    header: Option<csv::StringRecord>,
     line: u64,
     offset: u64,
     buf: Vec<u8>,
@@ -149,28 +152,7 @@ impl<T: DeserializeOwned> FilePartition<T> {
     }
 
     fn parse(&mut self, raw: &[u8]) -> Result<T, String> {
-        match self.kind {
-            Kind::JsonLines => serde_json::from_slice::<T>(raw).map_err(|e| format!("not a valid record: {e}")),
-            Kind::Csv { .. } => {
-                let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(raw);
-                let mut rec = csv::StringRecord::new();
-                match rdr.read_record(&mut rec) {
-                    Ok(true) => {}
-                    Ok(false) => return Err("empty line".into()),
-                    Err(e) => return Err(format!("not valid CSV: {e}")),
-                }
-                rec.deserialize::<T>(self.header.as_ref()).map_err(|e| match e.kind() {
-                    csv::ErrorKind::Deserialize { err, .. } => {
-                        let field = err.field().map(|i| {
-                            let name = self.header.as_ref().and_then(|h| h.get(i as usize)).map(|n| format!(" `{n}`")).unwrap_or_default();
-                            format!("field {}{name}: ", i + 1)
-                        });
-                        format!("not a valid record: {}{}", field.unwrap_or_default(), err.kind())
-                    }
-                    _ => format!("not a valid record: {e}"),
-                })
-            }
-        }
+        serde_json::from_slice::<T>(raw).map_err(|e| format!("not a valid record: {e}"))
     }
 }
 
@@ -210,21 +192,6 @@ impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
                 self.buf = raw;
                 continue;
             }
-            if let Kind::Csv { header: true } = self.kind {
-                if self.header.is_none() {
-                    let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(text);
-                    let mut rec = csv::StringRecord::new();
-                    match rdr.read_record(&mut rec) {
-                        Ok(true) => self.header = Some(rec),
-                        _ => {
-                            batch.dead.push(self.dead(self.line, start, "the header line is not valid CSV (UTF-8); the file is skipped".into(), &raw));
-                            self.done = true;
-                        }
-                    }
-                    self.buf = raw;
-                    continue;
-                }
-            }
             match self.parse(text) {
                 Ok(rec) => {
                     let t = (self.event_time)(&rec);
@@ -236,6 +203,96 @@ impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
                 }
             }
             self.buf = raw;
+        }
+        batch.done = self.done;
+        batch
+    }
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// A CSV file read with one `csv` reader (records may span lines when quoted).
+struct CsvPartition<T> {
+    path: PathBuf,
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    expect_header: bool,
+    header: Option<csv::ByteRecord>,
+    record: csv::ByteRecord,
+    event_time: EventTime<T>,
+    done: bool,
+}
+
+impl<T> CsvPartition<T> {
+    fn dead(&self, line: u64, offset: u64, reason: String) -> DeadLetter {
+        let raw: Vec<u8> = self.record.iter().collect::<Vec<_>>().join(&b","[..]);
+        let text = &raw[..raw.len().min(200)];
+        DeadLetter {
+            step: String::new(),
+            location: format!("{}:{} (byte {})", self.path.display(), line, offset),
+            reason,
+            record: String::from_utf8_lossy(text).to_string(),
+        }
+    }
+}
+
+fn csv_reason(e: &csv::Error, header: Option<&csv::ByteRecord>) -> String {
+    match e.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => {
+            let field = err.field().map(|i| {
+                let name = header.and_then(|h| h.get(i as usize)).map(|n| format!(" `{}`", String::from_utf8_lossy(n))).unwrap_or_default();
+                format!("field {}{name}: ", i + 1)
+            });
+            format!("not a valid record: {}{}", field.unwrap_or_default(), err.kind())
+        }
+        csv::ErrorKind::Utf8 { err, .. } => format!("not valid UTF-8 (field {})", err.field() + 1),
+        _ => format!("not a valid record: {e}"),
+    }
+}
+
+impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
+    fn read(&mut self, max: usize) -> Batch<T> {
+        let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), dead: Vec::new(), punctuation: None, done: false };
+        while batch.records.len() < max && !self.done {
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(false) => self.done = true,
+                Ok(true) => {
+                    let (line, offset) = self.record.position().map_or((0, 0), |p| (p.line(), p.byte()));
+                    if self.record.len() == 1 && self.record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                        continue;
+                    }
+                    if self.expect_header && self.header.is_none() {
+                        self.header = Some(self.record.clone());
+                        continue;
+                    }
+                    if self.record.as_slice().len() > MAX_LINE {
+                        let d = self.dead(line, offset, format!("record longer than {MAX_LINE} bytes"));
+                        batch.dead.push(d);
+                        continue;
+                    }
+                    match self.record.deserialize::<T>(self.header.as_ref()) {
+                        Ok(rec) => {
+                            let t = (self.event_time)(&rec);
+                            batch.records.push((t, rec));
+                        }
+                        Err(e) => {
+                            let d = self.dead(line, offset, csv_reason(&e, self.header.as_ref()));
+                            batch.dead.push(d);
+                        }
+                    }
+                }
+                Err(e) => {
+                    let (line, offset) = e.position().map_or((0, 0), |p| (p.line(), p.byte()));
+                    if e.is_io_error() {
+                        let d = self.dead(line, offset, format!("read error, rest of file skipped: {e}"));
+                        batch.dead.push(d);
+                        self.done = true;
+                    } else {
+                        let d = self.dead(line, offset, csv_reason(&e, self.header.as_ref()));
+                        batch.dead.push(d);
+                    }
+                }
+            }
         }
         batch.done = self.done;
         batch

@@ -2,7 +2,8 @@
 //! fast as possible as a timely source.
 //!
 //! Each file is a logical partition; partition `p` belongs to worker `p % peers`
-//! (DESIGN §3). Every partition keeps its own bounded-out-of-orderness watermark and
+//! (DESIGN §3). Every partition keeps its own watermark (bounded out-of-orderness by
+//! default, or ascending) and
 //! reads in batches: the records of one batch are stamped with `Time::new(watermark,
 //! tick)` taken *before* the batch, then the watermark advances to what the batch showed
 //! and the tick increments. Batch boundaries depend only on the partition, so stamps — and
@@ -15,8 +16,8 @@
 use super::inputs::{is_gzip, Format, InputError};
 use super::malformed::Malformed;
 use super::schema::{Record, Schema};
-use super::watermark::BoundedOutOfOrderness;
 use highwater_operators::time::{Time, NEG_INF};
+use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -91,7 +92,7 @@ pub struct FileStreams<'scope> {
 pub struct FileSource {
     files: Vec<(PathBuf, Format)>,
     schema: Schema,
-    max_out_of_orderness: i64,
+    watermark: WatermarkStrategy,
     batch_size: usize,
     stats: Arc<SourceStats>,
 }
@@ -110,11 +111,17 @@ impl FileSource {
                 None => Err(InputError::UnknownFormat(p.display().to_string())),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(FileSource { files, schema, max_out_of_orderness: 0, batch_size: Self::DEFAULT_BATCH, stats: Arc::default() })
+        Ok(FileSource { files, schema, watermark: WatermarkStrategy::BoundedOutOfOrderness(0), batch_size: Self::DEFAULT_BATCH, stats: Arc::default() })
     }
-    /// Sets how far (ms) behind the latest event time a record may be and still be on time.
-    pub fn max_out_of_orderness(mut self, bound: i64) -> Self {
-        self.max_out_of_orderness = bound.max(0);
+    /// Sets how far (ms) behind the latest event time a record may be and still be on
+    /// time: the bounded-out-of-orderness watermark (the default, with bound 0).
+    pub fn max_out_of_orderness(self, bound: i64) -> Self {
+        self.watermark(WatermarkStrategy::BoundedOutOfOrderness(bound.max(0)))
+    }
+    /// Sets each partition's watermark strategy. `Punctuated` is not read from files yet:
+    /// such a partition holds the watermark at −∞ until it ends.
+    pub fn watermark(mut self, strategy: WatermarkStrategy) -> Self {
+        self.watermark = strategy;
         self
     }
     /// Sets the number of lines per batch (at least 1).
@@ -136,24 +143,25 @@ impl FileSource {
             .iter()
             .enumerate()
             .filter(|(p, _)| p % peers == index)
-            .map(|(_, (path, format))| Partition::new(path.clone(), *format, self.max_out_of_orderness))
+            .map(|(_, (path, format))| Partition::new(path.clone(), *format, self.watermark))
             .collect();
         let schema = self.schema.clone();
         let batch = self.batch_size;
         let stats = self.stats.clone();
 
         let mut builder = OperatorBuilder::new("file-source".to_owned(), scope);
+        let activator = scope.activator_for(builder.operator_info().address);
         let (rec_out, records) = builder.new_output::<Vec<Record>>();
         let (mal_out, malformed) = builder.new_output::<Vec<Malformed>>();
         let mut rec_out = OutputBuilder::from(rec_out);
         let mut mal_out = OutputBuilder::from(mal_out);
-        builder.build_reschedule(move |mut caps| {
+        builder.build(move |mut caps| {
             let mut mal_cap: Option<Capability<Time>> = caps.pop();
             let mut rec_cap: Option<Capability<Time>> = caps.pop();
             let mut recs: Vec<Record> = Vec::new();
             let mut bad: Vec<Malformed> = Vec::new();
             move |_frontiers| {
-                let (Some(rc), Some(mc)) = (rec_cap.as_mut(), mal_cap.as_mut()) else { return false };
+                let (Some(rc), Some(mc)) = (rec_cap.as_mut(), mal_cap.as_mut()) else { return };
                 for part in parts.iter_mut() {
                     let stamp = part.stamp();
                     part.read_batch(&schema, batch, &mut recs, &mut bad);
@@ -176,12 +184,12 @@ impl FileSource {
                     Some(low) => {
                         rc.downgrade(&low);
                         mc.downgrade(&low);
-                        true
+                        // Yield to the downstream operators, then read the next batch.
+                        activator.activate();
                     }
                     None => {
                         rec_cap = None;
                         mal_cap = None;
-                        false
                     }
                 }
             }
@@ -213,16 +221,16 @@ struct Partition {
     name: String,
     format: Format,
     reader: Option<Reader>,
-    strategy: BoundedOutOfOrderness,
+    strategy: PartitionWatermark,
     watermark: i64,
     tick: u64,
     done: bool,
 }
 
 impl Partition {
-    fn new(path: PathBuf, format: Format, bound: i64) -> Self {
+    fn new(path: PathBuf, format: Format, strategy: WatermarkStrategy) -> Self {
         let name = path.display().to_string();
-        Partition { path, name, format, reader: None, strategy: BoundedOutOfOrderness::new(bound), watermark: NEG_INF, tick: 0, done: false }
+        Partition { path, name, format, reader: None, strategy: PartitionWatermark::new(strategy), watermark: NEG_INF, tick: 0, done: false }
     }
 
     /// The stamp of this partition's next batch.

@@ -1,0 +1,253 @@
+//! `highwater run` as a library function on small temp files: counts against a naive
+//! batch group-by-window, dead letters line by line, gzip, and agreement across worker
+//! counts.
+
+use clap::Parser;
+use highwater::cli::run::{run, RunArgs, Summary};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A fresh, empty temp folder for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("highwater-run-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn args(input: &[&Path], extra: &[&str], out: &Path) -> RunArgs {
+    let mut argv: Vec<String> = vec!["run".into(), "--input".into()];
+    argv.extend(input.iter().map(|p| p.display().to_string()));
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    argv.push("--output".into());
+    argv.push(out.display().to_string());
+    RunArgs::try_parse_from(argv).expect("valid flags")
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("output written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// A deterministic bid stream: (auction, price, event time ms), out of order by at most
+/// `disorder` ms.
+fn bids(n: usize, seed: u64, disorder: i64) -> Vec<(u64, i64, i64)> {
+    let mut x = seed;
+    let mut next = move || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    let mut t = 1_000_000i64;
+    (0..n)
+        .map(|_| {
+            t += (next() % 40) as i64;
+            let auction = next() % 7;
+            let price = (next() % 500) as i64 + 1;
+            let ts = t - (next() as i64 % (disorder + 1));
+            (auction, price, ts)
+        })
+        .collect()
+}
+
+fn write_csv(path: &Path, rows: &[(u64, i64, i64)]) {
+    let mut s = String::from("auction,price,date_time_ms\n");
+    for (a, p, t) in rows {
+        s.push_str(&format!("{a},{p},{t}\n"));
+    }
+    std::fs::write(path, s).expect("write csv");
+}
+
+#[test]
+fn fixed_window_counts_match_a_naive_batch_group_by() {
+    let dir = temp_dir("naive");
+    let rows = bids(5_000, 7, 1_500);
+    let input = dir.join("bids.csv");
+    write_csv(&input, &rows);
+    let out = dir.join("panes.jsonl");
+    let flags = [
+        "--time-field", "date_time_ms", "--key-field", "auction", "--count", "--sum", "price", "--max", "price",
+        "--window", "fixed(10s)", "--max-out-of-orderness", "2s", "--batch-size", "100",
+    ];
+    let summary = run(&args(&[&input], &flags, &out)).expect("run");
+    assert_eq!(summary, Summary { files: 1, records_read: 5_000, panes_emitted: summary.panes_emitted, late_dropped: 0, malformed: 0 });
+
+    let mut naive: BTreeMap<(String, i64), (u64, i64, i64)> = BTreeMap::new();
+    for (a, p, t) in &rows {
+        let start = t.div_euclid(10_000) * 10_000;
+        let e = naive.entry((a.to_string(), start)).or_insert((0, 0, i64::MIN));
+        e.0 += 1;
+        e.1 += p;
+        e.2 = e.2.max(*p);
+    }
+    let mut got: BTreeMap<(String, i64), (u64, i64, i64)> = BTreeMap::new();
+    for pane in json_lines(&out) {
+        assert_eq!(pane["timing"], "on_time", "{pane}");
+        let start = pane["window"][0].as_i64().unwrap();
+        assert_eq!(pane["window"][1].as_i64().unwrap(), start + 10_000);
+        assert_eq!(pane["timestamp"].as_i64().unwrap(), start + 9_999);
+        let key = pane["key"].as_str().unwrap().to_string();
+        let v = (pane["count"].as_u64().unwrap(), pane["sum_price"].as_i64().unwrap(), pane["max_price"].as_i64().unwrap());
+        assert!(got.insert((key, start), v).is_none(), "one pane per key and window");
+    }
+    assert_eq!(got, naive);
+    assert_eq!(summary.panes_emitted as usize, naive.len());
+}
+
+#[test]
+fn malformed_lines_land_in_the_dead_letters_line_by_line() {
+    let dir = temp_dir("malformed");
+    let csv = dir.join("a.csv");
+    let mut bytes = b"auction,price,date_time_ms\n1,10,1000\n2,20\n3,30,soon\n4,cheap,1200\n".to_vec();
+    bytes.extend_from_slice(b"5,\xff\xfe,1300\n6,60,1400\n");
+    std::fs::write(&csv, &bytes).unwrap();
+    let jsonl = dir.join("b.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"auction\":\"7\",\"price\":70,\"date_time_ms\":1500}\n{not json\n[1,2]\n\n{\"auction\":\"8\",\"date_time_ms\":1600}\n{\"auction\":\"9\",\"price\":90,\"date_time_ms\":1700}\n",
+    )
+    .unwrap();
+    let out = dir.join("panes.jsonl");
+    let dead = dir.join("dead.jsonl");
+    let dead_s = dead.display().to_string();
+    let flags = ["--time-field", "date_time_ms", "--key-field", "auction", "--sum", "price", "--window", "fixed(10s)", "--dead-letters", &dead_s];
+    let summary = run(&args(&[&csv, &jsonl], &flags, &out)).expect("bad lines do not stop the job");
+    assert_eq!((summary.records_read, summary.malformed), (4, 7));
+
+    let mut letters = json_lines(&dead);
+    letters.sort_by_key(|l| (l["file"].as_str().unwrap().to_string(), l["line"].as_u64()));
+    let csv_name = csv.display().to_string();
+    let jsonl_name = jsonl.display().to_string();
+    let expected: [(&str, u64, u64, &str); 7] = [
+        (&csv_name, 3, 38, "expected 3 fields"),
+        (&csv_name, 4, 43, "bad time field `date_time_ms`"),
+        (&csv_name, 5, 53, "field `price` is not a number"),
+        (&csv_name, 6, 65, "invalid UTF-8"),
+        (&jsonl_name, 2, 48, "malformed JSON"),
+        (&jsonl_name, 3, 58, "not a JSON object"),
+        (&jsonl_name, 5, 65, "missing field `price`"),
+    ];
+    assert_eq!(letters.len(), expected.len(), "{letters:?}");
+    for (l, (file, line, offset, reason)) in letters.iter().zip(expected) {
+        assert_eq!(l["kind"], "malformed");
+        assert_eq!(l["file"], file, "{l}");
+        assert_eq!(l["line"], line, "{l}");
+        assert_eq!(l["byte_offset"], offset, "{l}");
+        assert!(l["reason"].as_str().unwrap().contains(reason), "{l} should say {reason}");
+    }
+    assert_eq!(letters[0]["text"], "2,20");
+    let mut keys: Vec<String> = json_lines(&out).iter().map(|p| format!("{}={}", p["key"].as_str().unwrap(), p["sum_price"])).collect();
+    keys.sort();
+    assert_eq!(keys, ["1=10", "6=60", "7=70", "9=90"]);
+}
+
+#[test]
+fn gzip_input_reads_like_plain_input() {
+    let dir = temp_dir("gzip");
+    let rows = bids(2_000, 11, 500);
+    let plain = dir.join("bids.csv");
+    write_csv(&plain, &rows);
+    let gz = dir.join("bids.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+    enc.finish().unwrap();
+    let flags = ["--time-field", "date_time_ms", "--key-field", "auction", "--count", "--mean", "price", "--window", "sliding(10s,5s)", "--batch-size", "64"];
+    let (out_a, out_b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    let a = run(&args(&[&plain], &flags, &out_a)).unwrap();
+    let b = run(&args(&[&gz], &flags, &out_b)).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.records_read, 2_000);
+    assert_eq!(std::fs::read_to_string(out_a).unwrap(), std::fs::read_to_string(out_b).unwrap());
+}
+
+#[test]
+fn a_corrupt_gzip_file_is_a_dead_letter_not_a_crash() {
+    let dir = temp_dir("corrupt");
+    let good = dir.join("good.csv");
+    write_csv(&good, &bids(100, 3, 0));
+    let bad = dir.join("bad.csv.gz");
+    std::fs::write(&bad, b"\x1f\x8b\x08\x00garbage that is not deflate").unwrap();
+    let out = dir.join("panes.jsonl");
+    let dead = dir.join("dead.jsonl");
+    let dead_s = dead.display().to_string();
+    let flags = ["--time-field", "date_time_ms", "--count", "--window", "global", "--dead-letters", &dead_s];
+    let summary = run(&args(&[&good, &bad], &flags, &out)).expect("the job goes on");
+    assert_eq!((summary.records_read, summary.malformed), (100, 1));
+    let letters = json_lines(&dead);
+    assert_eq!(letters[0]["file"], bad.display().to_string());
+    let panes = json_lines(&out);
+    assert_eq!(panes.len(), 1);
+    assert_eq!((panes[0]["window"].as_str(), panes[0]["count"].as_u64(), panes[0]["timestamp"].as_str()), (Some("global"), Some(100), Some("global_max")));
+}
+
+#[test]
+fn results_are_identical_at_one_and_two_workers() {
+    let dir = temp_dir("workers");
+    // Four partitions, disordered beyond the bound so some records are late, some too late.
+    for i in 0..4u64 {
+        write_csv(&dir.join(format!("part-{i}.csv")), &bids(1_500, 100 + i, 6_000));
+    }
+    let pattern = format!("{}/part-*.csv", dir.display());
+    let flags = [
+        "--time-field", "date_time_ms", "--key-field", "auction", "--count", "--min", "price",
+        "--window", "fixed(5s)", "--trigger", "after_watermark(late=after_count(1))", "--allowed-lateness", "2s",
+        "--accumulation", "retracting", "--max-out-of-orderness", "1s", "--batch-size", "50",
+    ];
+    let mut outputs = Vec::new();
+    let mut summaries = Vec::new();
+    for workers in ["1", "2"] {
+        let out = dir.join(format!("out-{workers}.jsonl"));
+        let mut a = args(&[Path::new(&pattern)], &flags, &out);
+        a.workers = workers.parse().unwrap();
+        summaries.push(run(&a).unwrap());
+        let mut lines: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
+        lines.sort();
+        outputs.push(lines);
+    }
+    assert_eq!(summaries[0], summaries[1]);
+    assert_eq!(summaries[0].files, 4);
+    assert!(summaries[0].late_dropped > 0, "the data should drop some records: {:?}", summaries[0]);
+    assert!(outputs[0].iter().any(|l| l.contains("\"timing\":\"late\"")), "and update some windows late");
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn json_lines_with_rfc3339_times_and_a_composite_key() {
+    let dir = temp_dir("rfc3339");
+    let input = dir.join("events.ndjson");
+    std::fs::write(
+        &input,
+        "{\"user\":\"ann\",\"page\":\"home\",\"at\":\"2024-05-01T12:00:01Z\"}\n\
+         {\"user\":\"ann\",\"page\":\"home\",\"at\":\"2024-05-01T12:00:02.500+00:00\"}\n\
+         {\"user\":\"bob\",\"page\":\"home\",\"at\":\"2024-05-01T12:00:03Z\"}\n\
+         {\"user\":\"ann\",\"page\":\"home\",\"at\":\"May 1st\"}\n",
+    )
+    .unwrap();
+    let out = dir.join("panes.jsonl");
+    let flags = ["--time-field", "at", "--time-unit", "rfc3339", "--key-field", "user", "--key-field", "page", "--window", "sessions(5s)"];
+    let summary = run(&args(&[&input], &flags, &out)).unwrap();
+    assert_eq!((summary.records_read, summary.malformed), (3, 1));
+    let mut panes: Vec<(String, i64, i64, u64)> = json_lines(&out)
+        .iter()
+        .map(|p| (p["key"].as_str().unwrap().to_string(), p["window"][0].as_i64().unwrap(), p["window"][1].as_i64().unwrap(), p["count"].as_u64().unwrap()))
+        .collect();
+    panes.sort();
+    let t0 = 1_714_564_801_000i64; // 2024-05-01T12:00:01Z
+    assert_eq!(panes, vec![("ann|home".to_string(), t0, t0 + 1_500 + 5_000, 2), ("bob|home".to_string(), t0 + 2_000, t0 + 7_000, 1)]);
+}
+
+#[test]
+fn a_missing_input_is_a_typed_error() {
+    let dir = temp_dir("missing");
+    let out = dir.join("panes.jsonl");
+    let err = run(&args(&[&dir.join("nope.csv")], &["--time-field", "t"], &out)).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let unknown = dir.join("data.txt");
+    std::fs::write(&unknown, "t\n1\n").unwrap();
+    let err = run(&args(&[&unknown], &["--time-field", "t"], &out)).unwrap_err();
+    assert!(err.to_string().contains("--format"), "{err}");
+}
