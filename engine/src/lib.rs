@@ -1,8 +1,9 @@
 //! # highwater
 //!
 //! A Beam-model stream processor on timely-dataflow. This crate holds what users touch:
-//! file sources ([`source`]), the `highwater run` job ([`cli::run`]), the conformance runner
-//! that checks the engine against Beam's semantics, and the CLI.
+//! the pipeline DSL ([`pipeline`]), file sources ([`source`]), the `highwater run` job
+//! ([`cli::run`]), the deterministic [`nexmark`] event generator, the conformance runner
+//! that checks the engine against Beam's semantics ([`conformance`]), and the CLI.
 //! The model itself — event time, windows, triggers, panes, accumulation, combiners —
 //! lives in [`highwater_operators`], re-exported here as [`model`].
 
@@ -10,6 +11,7 @@
 
 pub mod cli;
 pub mod conformance;
+pub mod nexmark;
 pub mod pipeline;
 pub mod source;
 

@@ -123,13 +123,13 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
     let csv_name = csv.display().to_string();
     let jsonl_name = jsonl.display().to_string();
     let expected: [(&str, u64, u64, &str); 7] = [
-        (&csv_name, 3, 38, "expected 3 fields"),
-        (&csv_name, 4, 43, "bad time field `date_time_ms`"),
-        (&csv_name, 5, 53, "field `price` is not a number"),
+        (&csv_name, 3, 37, "expected 3 fields"),
+        (&csv_name, 4, 42, "bad time field `date_time_ms`"),
+        (&csv_name, 5, 52, "field `price` is not a number"),
         (&csv_name, 6, 65, "invalid UTF-8"),
-        (&jsonl_name, 2, 48, "malformed JSON"),
-        (&jsonl_name, 3, 58, "not a JSON object"),
-        (&jsonl_name, 5, 65, "missing field `price`"),
+        (&jsonl_name, 2, 47, "malformed JSON"),
+        (&jsonl_name, 3, 57, "not a JSON object"),
+        (&jsonl_name, 5, 64, "missing field `price`"),
     ];
     assert_eq!(letters.len(), expected.len(), "{letters:?}");
     for (l, (file, line, offset, reason)) in letters.iter().zip(expected) {

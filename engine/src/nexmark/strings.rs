@@ -1,0 +1,187 @@
+//! The random text and prices inside events: Beam's `StringsGenerator` and
+//! `PriceGenerator`, and the bid channels and URLs of the nexmark-flink schema.
+//!
+//! Everything here draws from the event's [`JavaRandom`] in Beam's order, so the strings
+//! are as reproducible as the ids.
+
+use super::random::JavaRandom;
+use std::sync::OnceLock;
+
+/// The shortest string [`next_string`] makes before trimming.
+const MIN_STRING_LENGTH: i32 = 3;
+
+/// A random string of 3 to `max_length - 1` characters, lower-case letters and (one in 13)
+/// spaces, trimmed (Beam's `nextString`).
+pub(crate) fn next_string(random: &mut JavaRandom, max_length: i32) -> String {
+    let s = next_string_with(random, max_length, ' ');
+    // Java's String.trim(); the only character at or below U+0020 here is the space.
+    let trimmed = s.trim_matches(' ');
+    if trimmed.len() == s.len() {
+        s
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// [`next_string`]'s draws, with `special` in place of the space and no trimming.
+fn next_string_with(random: &mut JavaRandom, max_length: i32, special: char) -> String {
+    let len = MIN_STRING_LENGTH + random.next_int_bounded(max_length - MIN_STRING_LENGTH);
+    let mut s = String::with_capacity(len as usize);
+    for _ in 0..len {
+        if random.next_int_bounded(13) == 0 {
+            s.push(special);
+        } else {
+            s.push(char::from(b'a' + random.next_int_bounded(26) as u8));
+        }
+    }
+    s
+}
+
+/// A random string of exactly `length` characters, six per `nextInt()` (Beam's
+/// `nextExactString`).
+///
+/// Java computes `(char) ('a' + rnd % 26)` on a signed `rnd`, so a negative draw gives a
+/// character *below* `a`: the alphabet is `H` to `z` (ASCII, never a comma or a quote).
+/// Kept as is: it is what Beam's events contain.
+fn next_exact_string(random: &mut JavaRandom, length: i32) -> String {
+    let mut bytes = Vec::with_capacity(length.max(0) as usize);
+    let mut rnd = 0i32;
+    let mut left = 0; // random characters left in `rnd`
+    for _ in 0..length {
+        if left == 0 {
+            rnd = random.next_int();
+            left = 6; // log_26(2^31)
+        }
+        bytes.push((i32::from(b'a') + rnd % 26) as u8);
+        rnd /= 26;
+        left -= 1;
+    }
+    // Every byte is in b'H'..=b'z'.
+    String::from_utf8(bytes).expect("ASCII")
+}
+
+/// Padding such that `current_size` plus its length averages `desired_average_size`:
+/// uniform within ±20 % of the gap (Beam's `nextExtra`).
+pub(crate) fn next_extra(random: &mut JavaRandom, current_size: i32, desired_average_size: i32) -> String {
+    if current_size > desired_average_size {
+        return String::new();
+    }
+    let desired = desired_average_size - current_size;
+    // Java's (int) Math.round(double): half up, which f64::round is for non-negatives.
+    let delta = (f64::from(desired) * 0.2).round() as i32;
+    let min_size = desired - delta;
+    let size = min_size + if delta == 0 { 0 } else { random.next_int_bounded(2 * delta) };
+    next_exact_string(random, size)
+}
+
+/// A price in cents, log-uniform between $1 and $1 000 000: `round(10^(6u) × 100)`
+/// (Beam's `nextPrice`).
+#[inline]
+pub(crate) fn next_price(random: &mut JavaRandom) -> u64 {
+    // Java's Math.round(double) is half up; f64::round agrees for these positive values.
+    (10f64.powf(random.next_double() * 6.0) * 100.0).round() as u64
+}
+
+/// A bid is from one of the hot channels with probability `1 − 1/HOT_CHANNELS_RATIO`.
+const HOT_CHANNELS_RATIO: i32 = 2;
+/// The number of other channels, `channel-0` to `channel-9999`.
+const CHANNELS_NUMBER: i32 = 10_000;
+/// The hot channels.
+const HOT_CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
+
+/// Every channel's fixed URL, built on first use.
+struct Channels {
+    hot_urls: Vec<String>,
+    names: Vec<String>,
+    urls: Vec<String>,
+}
+
+fn channels() -> &'static Channels {
+    static CHANNELS: OnceLock<Channels> = OnceLock::new();
+    CHANNELS.get_or_init(|| {
+        // Hot channel i is seeded with -(i + 1), channel k with k: disjoint seeds.
+        let hot_urls = (0..HOT_CHANNELS.len() as i64).map(|i| base_url(&mut JavaRandom::new(-(i + 1)))).collect();
+        let (names, urls) = (0..CHANNELS_NUMBER)
+            .map(|k| {
+                let mut random = JavaRandom::new(k.into());
+                let mut url = base_url(&mut random);
+                if random.next_int_bounded(10) > 0 {
+                    // Java's Math.abs(Integer.reverse(k)): k = 1 reverses to i32::MIN, whose
+                    // absolute value is itself.
+                    url.push_str(&format!("&channel_id={}", k.reverse_bits().wrapping_abs()));
+                }
+                (format!("channel-{k}"), url)
+            })
+            .unzip();
+        Channels { hot_urls, names, urls }
+    })
+}
+
+/// `https://www.nexmark.com/<a>/<b>/<c>/item.htm?query=1`, path segments of 3 or 4
+/// letters and underscores.
+fn base_url(random: &mut JavaRandom) -> String {
+    let a = next_string_with(random, 5, '_');
+    let b = next_string_with(random, 5, '_');
+    let c = next_string_with(random, 5, '_');
+    format!("https://www.nexmark.com/{a}/{b}/{c}/item.htm?query=1")
+}
+
+/// The channel and URL of a bid, drawn right after its price as nexmark-flink does: a hot
+/// channel half the time, else one of 10 000 others.
+///
+/// nexmark-flink draws each channel's URL from an unseeded `Random` once per process, so
+/// its URLs differ between runs; here each channel's URL comes from a `JavaRandom` seeded
+/// with the channel's number, so URLs are fixed. Only the two or three draws that pick the
+/// channel come from the event's own random stream, exactly as in nexmark-flink.
+pub(crate) fn next_channel(random: &mut JavaRandom) -> (&'static str, &'static str) {
+    let channels = channels();
+    if random.next_int_bounded(HOT_CHANNELS_RATIO) > 0 {
+        let i = random.next_int_bounded(HOT_CHANNELS.len() as i32) as usize;
+        (HOT_CHANNELS[i], &channels.hot_urls[i])
+    } else {
+        let k = random.next_int_bounded(CHANNELS_NUMBER) as usize;
+        (&channels.names[k], &channels.urls[k])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_strings_use_javas_signed_remainder() {
+        // Long enough to see negative draws: their characters fall below 'a'.
+        let s = next_exact_string(&mut JavaRandom::new(7), 600);
+        assert_eq!(s.len(), 600);
+        assert!(s.bytes().all(|b| (b'H'..=b'z').contains(&b)));
+        assert!(s.bytes().any(|b| b < b'a'));
+    }
+
+    #[test]
+    fn extras_average_the_requested_size() {
+        let mut random = JavaRandom::new(1);
+        let total: usize = (0..10_000).map(|_| 32 + next_extra(&mut random, 32, 100).len()).sum();
+        let mean = total as f64 / 10_000.0;
+        assert!((mean - 100.0).abs() < 1.0, "mean size {mean}");
+        assert_eq!(next_extra(&mut random, 300, 200), "");
+    }
+
+    #[test]
+    fn prices_stay_between_one_dollar_and_a_million() {
+        let mut random = JavaRandom::new(3);
+        for _ in 0..100_000 {
+            let price = next_price(&mut random);
+            assert!((100..=100_000_000).contains(&price), "{price}");
+        }
+    }
+
+    #[test]
+    fn channel_urls_are_fixed_per_channel() {
+        let first = next_channel(&mut JavaRandom::new(11));
+        let again = next_channel(&mut JavaRandom::new(11));
+        assert_eq!(first, again);
+        assert!(first.1.starts_with("https://www.nexmark.com/"));
+        assert_eq!(channels().urls.len(), 10_000);
+        assert!(channels().urls[1].ends_with("&channel_id=-2147483648") || !channels().urls[1].contains('&'));
+    }
+}
