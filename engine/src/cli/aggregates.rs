@@ -125,7 +125,7 @@ impl AggregateSet {
     fn add_one(&self, i: usize, slot: &mut Slot, v: Num) {
         match (slot, &self.aggregates[i]) {
             (Slot::Count(c), _) => *c += 1,
-            (Slot::Sum(s), _) => *s = s.add(v),
+            (Slot::Sum(s), _) => *s = *s + v,
             (Slot::Extreme(e), Aggregate::Min(_)) => keep(e, v, Ordering::Less),
             (Slot::Extreme(e), _) => keep(e, v, Ordering::Greater),
             (Slot::Mean(s, n), _) => {
@@ -164,7 +164,7 @@ impl CombineFn<Vec<Num>> for AggregateSet {
         for (i, (slot, o)) in acc.0.iter_mut().zip(other.0).enumerate() {
             match (slot, o) {
                 (Slot::Count(a), Slot::Count(b)) => *a += b,
-                (Slot::Sum(a), Slot::Sum(b)) => *a = a.add(b),
+                (Slot::Sum(a), Slot::Sum(b)) => *a = *a + b,
                 (Slot::Extreme(_), Slot::Extreme(None)) => {}
                 (slot @ Slot::Extreme(_), Slot::Extreme(Some(v))) => self.add_one(i, slot, v),
                 (Slot::Mean(s, n), Slot::Mean(s2, n2)) => {

@@ -68,6 +68,7 @@
 mod config;
 mod generator;
 mod model;
+pub mod queries;
 mod random;
 mod strings;
 mod write;

@@ -101,13 +101,6 @@ impl Num {
             Num::Float(f) => f,
         }
     }
-    /// `self + other`, staying an integer unless a float is involved or it overflows.
-    pub fn add(self, other: Num) -> Num {
-        match (self, other) {
-            (Num::Int(a), Num::Int(b)) => a.checked_add(b).map_or(Num::Float(a as f64 + b as f64), Num::Int),
-            (a, b) => Num::Float(a.as_f64() + b.as_f64()),
-        }
-    }
     /// Numeric order (integers compared exactly).
     pub fn cmp_num(self, other: Num) -> Ordering {
         match (self, other) {
@@ -120,6 +113,17 @@ impl Num {
         match self {
             Num::Int(i) => serde_json::Value::from(i),
             Num::Float(f) => serde_json::Value::from(f),
+        }
+    }
+}
+
+/// Addition that stays an integer unless a float is involved or it overflows.
+impl std::ops::Add for Num {
+    type Output = Num;
+    fn add(self, other: Num) -> Num {
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => a.checked_add(b).map_or(Num::Float(a as f64 + b as f64), Num::Int),
+            (a, b) => Num::Float(a.as_f64() + b.as_f64()),
         }
     }
 }
@@ -205,6 +209,6 @@ mod tests {
         assert_eq!(s.extract(row("5", "2.5")), Ok(("x|y".to_string(), 5, vec![Num::Float(2.5)])));
         assert!(s.extract(row("five", "1")).unwrap_err().contains("bad time field `t`"));
         assert!(s.extract(row("5", "cheap")).unwrap_err().contains("field `p` is not a number"));
-        assert_eq!(Num::Int(i64::MAX).add(Num::Int(1)), Num::Float(i64::MAX as f64 + 1.0));
+        assert_eq!(Num::Int(i64::MAX) + Num::Int(1), Num::Float(i64::MAX as f64 + 1.0));
     }
 }

@@ -1,0 +1,163 @@
+//! The Nexmark queries, written with the DSL, against naive batch computations on the same
+//! generated events, at 1 and 2 workers.
+
+use highwater::nexmark::queries::{self, QueryConfig};
+use highwater::nexmark::{Bid, Event, Generator};
+use highwater::pipeline::{run_with_clock, Collector, RunConfig};
+use highwater_operators::clock::VirtualClock;
+use highwater_operators::window::{Window, WindowFn, WindowSpec};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+const EVENTS: u64 = 60_000;
+
+fn all_bids() -> Vec<Bid> {
+    Generator::default()
+        .events(0..EVENTS)
+        .filter_map(|e| match e {
+            Event::Bid(b) => Some(b),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs `query` over the generated events on `workers` workers, collecting its output.
+fn run_query<T, F>(workers: usize, query: F) -> Vec<T>
+where
+    T: highwater::pipeline::Data,
+    F: for<'s> Fn(highwater::pipeline::Collection<'s, Event>) -> Result<highwater::pipeline::Collection<'s, T>, highwater::pipeline::BuildError> + Send + Sync + 'static,
+{
+    let out = Collector::new();
+    let sink = out.clone();
+    let generator = Arc::new(Generator::default());
+    run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
+        let events = p.read("events", queries::events(generator.clone(), EVENTS, 4).batch_size(1_000))?;
+        query(events)?.write(sink.clone());
+        Ok(())
+    })
+    .expect("the query runs");
+    out.take().into_iter().map(|(_, x)| x).collect()
+}
+
+#[test]
+fn q0_passes_every_event_through() {
+    for w in [1, 2] {
+        let out = run_query(w, |e| Ok(queries::q0(e)));
+        assert_eq!(out.len() as u64, EVENTS);
+        let ids: BTreeSet<i64> = out.iter().map(|e| e.date_time()).collect();
+        assert!(ids.len() > 1);
+    }
+}
+
+#[test]
+fn q1_converts_every_bid() {
+    let mut expected: Vec<(u64, u64, u64)> = all_bids().into_iter().map(|b| (b.auction, b.bidder, b.price * 89 / 100)).collect();
+    expected.sort();
+    for w in [1, 2] {
+        let mut got: Vec<(u64, u64, u64)> = run_query(w, |e| Ok(queries::q1(e))).into_iter().map(|b| (b.auction, b.bidder, b.price)).collect();
+        got.sort();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
+
+#[test]
+fn q2_selects_the_auctions() {
+    let mut expected: Vec<(u64, u64)> = all_bids().into_iter().filter(|b| b.auction % 123 == 0).map(|b| (b.auction, b.price)).collect();
+    expected.sort();
+    assert!(!expected.is_empty());
+    for w in [1, 2] {
+        let mut got = run_query(w, |e| Ok(queries::q2(e, 123)));
+        got.sort();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
+
+#[test]
+fn q5_finds_the_hot_items_of_each_window() {
+    let c = QueryConfig::default();
+    let sliding = WindowSpec::sliding(c.window_size, c.window_period).window_fn();
+    let mut counts: BTreeMap<(Window, u64), u64> = BTreeMap::new();
+    let mut ws = Vec::new();
+    for b in all_bids() {
+        ws.clear();
+        sliding.assign(b.date_time, &mut ws);
+        for w in &ws {
+            *counts.entry((*w, b.auction)).or_default() += 1;
+        }
+    }
+    let mut expected: BTreeMap<Window, (u64, Vec<u64>)> = BTreeMap::new();
+    for ((w, a), n) in counts {
+        let e = expected.entry(w).or_insert((0, Vec::new()));
+        if n > e.0 {
+            *e = (n, vec![a]);
+        } else if n == e.0 {
+            e.1.push(a);
+        }
+    }
+    for w in [1, 2] {
+        let got: BTreeMap<Window, (u64, Vec<u64>)> = run_query(w, move |e| queries::q5(e, c)).into_iter().map(|p| (p.key, (p.value.count, p.value.auctions))).collect();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
+
+#[test]
+fn q7_finds_the_highest_bids_of_each_window() {
+    let mut expected: BTreeMap<i64, (u64, Vec<(u64, u64)>)> = BTreeMap::new();
+    for b in all_bids() {
+        let start = b.date_time - b.date_time.rem_euclid(10_000);
+        let e = expected.entry(start).or_insert((0, Vec::new()));
+        if b.price > e.0 {
+            *e = (b.price, vec![(b.auction, b.bidder)]);
+        } else if b.price == e.0 {
+            e.1.push((b.auction, b.bidder));
+        }
+    }
+    for v in expected.values_mut() {
+        v.1.sort();
+    }
+    for w in [1, 2] {
+        let got: BTreeMap<i64, (u64, Vec<(u64, u64)>)> =
+            run_query(w, |e| queries::q7(e, QueryConfig::default())).into_iter().map(|p| (p.window.start, (p.value.price, p.value.bids))).collect();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
+
+#[test]
+fn q11_counts_bids_per_user_session() {
+    let gap = QueryConfig::default().session_gap;
+    let mut per_bidder: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for b in all_bids() {
+        per_bidder.entry(b.bidder).or_default().push(b.date_time);
+    }
+    let mut expected = BTreeMap::new();
+    for (k, mut ts) in per_bidder {
+        ts.sort();
+        let (mut start, mut end, mut n) = (ts[0], ts[0] + gap, 0u64);
+        for t in ts {
+            if t >= end {
+                expected.insert((k, Window::new(start, end)), n);
+                start = t;
+                n = 0;
+            }
+            end = end.max(t + gap);
+            n += 1;
+        }
+        expected.insert((k, Window::new(start, end)), n);
+    }
+    for w in [1, 2] {
+        let got: BTreeMap<(u64, Window), u64> = run_query(w, |e| queries::q11(e, QueryConfig::default())).into_iter().map(|p| ((p.key, p.window), p.value)).collect();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
+
+#[test]
+fn q12_with_a_still_clock_counts_everything_at_the_end() {
+    let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
+    for b in all_bids() {
+        *expected.entry(b.bidder).or_default() += 1;
+    }
+    for w in [1, 2] {
+        let got: BTreeMap<u64, u64> = run_query(w, |e| queries::q12(e, QueryConfig::default())).into_iter().map(|p| (p.key, p.value)).collect();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
