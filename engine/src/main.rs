@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use highwater::cli::nexmark::{generate, query, GenerateArgs, QueryArgs};
 use highwater::cli::run::{run, RunArgs};
 use highwater::conformance::{check_file, run_scenario, scenario_files, Scenario};
 use std::io::Write;
@@ -26,6 +27,9 @@ enum Command {
     ///   highwater run --input examples/data/bids.csv --time-field date_time_ms
     ///     --key-field auction --count --max price --window 'fixed(10s)'
     Run(Box<RunArgs>),
+    /// The Nexmark benchmark: `nexmark --query q5` runs a query over generated events (or
+    /// `--input FILE`); `nexmark generate` writes events for replay.
+    Nexmark(Box<NexmarkCmd>),
     /// Run conformance scenarios (conformance/FORMAT.md) through the engine.
     ///
     /// With FILE, prints the scenario's panes as JSON lines (the runner output of
@@ -47,7 +51,32 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct NexmarkCmd {
+    #[command(subcommand)]
+    action: Option<NexmarkAction>,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum NexmarkAction {
+    /// Write generated events (deterministic: the same file at every run).
+    Generate(GenerateArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("highwater: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
@@ -57,6 +86,16 @@ fn main() -> Result<()> {
                 eprintln!("highwater run: pass --dead-letters PATH to see the malformed and late records");
             }
         }
+        Command::Nexmark(cmd) => match cmd.action {
+            Some(NexmarkAction::Generate(g)) => {
+                let n = generate(&g)?;
+                eprintln!("highwater nexmark generate: {n} rows written");
+            }
+            None => {
+                let s = query(&cmd.query)?;
+                eprintln!("highwater nexmark {}: {s}", cmd.query.query.as_deref().unwrap_or(""));
+            }
+        },
         Command::Conformance { file, dir, workers, verbose } => {
             if workers == 0 {
                 bail!("--workers must be at least 1");

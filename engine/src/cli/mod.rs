@@ -3,6 +3,10 @@
 //!
 //! - [`run`]: `highwater run`, a keyed windowed aggregation over files.
 //! - [`aggregates`]: several aggregates of named fields as one combiner.
+//! - [`nexmark`]: `highwater nexmark`, the benchmark's generator and queries.
+//! - [`cluster`]: the flags that place a job on workers and processes.
 
 pub mod aggregates;
+pub mod cluster;
+pub mod nexmark;
 pub mod run;

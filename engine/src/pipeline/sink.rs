@@ -121,18 +121,26 @@ impl<T: Data> Sink<T> for JsonLines<T> {
             }
         };
         let format = self.format;
+        let mut writer = writer;
         let mut line = Vec::new();
         c.stream.sink(PipelinePact, "json-lines", move |(input, frontier)| {
             input.for_each(|_, data| {
-                let Some(w) = writer.as_ref() else { return };
+                let Some(w) = writer.as_ref() else {
+                    data.clear();
+                    return;
+                };
                 line.clear();
                 for (_, x) in data.drain(..) {
                     let _ = serde_json::to_writer(&mut line, &format(&x));
                     line.push(b'\n');
                 }
-                let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
-                if let Err(e) = w.write_all(&line) {
-                    problems.report(format!("cannot write output {target:?}: {e}"));
+                let failed = w.lock().unwrap_or_else(|e| e.into_inner()).write_all(&line).err();
+                if let Some(e) = failed {
+                    // Report once and stop writing; a closed pipe (`| head`) is not an error.
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        problems.report(format!("cannot write output {target:?}: {e}"));
+                    }
+                    writer = None;
                 }
             });
             if frontier.is_empty() {
