@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use highwater::cli::local_cluster::{run_local_cluster, LocalClusterArgs};
 use highwater::cli::nexmark::{generate, query, GenerateArgs, QueryArgs};
 use highwater::cli::run::{run, RunArgs};
 use highwater::conformance::{check_file, run_scenario, scenario_files, Scenario};
@@ -30,6 +31,16 @@ enum Command {
     /// The Nexmark benchmark: `nexmark --query q5` runs a query over generated events (or
     /// `--input FILE`); `nexmark generate` writes events for replay.
     Nexmark(Box<NexmarkCmd>),
+    /// Start a cluster of processes on this machine (loopback ports) and run a job on it.
+    ///
+    /// Runs the job after `--` as P processes: each gets `--processes P --process I
+    /// --hostfile FILE` (a temporary host file with free 127.0.0.1 ports). Standard output
+    /// is forwarded unchanged (the panes of all processes, one stream); standard error with
+    /// each line prefixed by `[pI] `. Example:
+    ///
+    ///   highwater cluster --processes 2 --workers 2 -- run --input examples/data/bids.csv
+    ///     --time-field date_time_ms --key-field auction --count --window 'fixed(10s)'
+    Cluster(LocalClusterArgs),
     /// Run conformance scenarios (conformance/FORMAT.md) through the engine.
     ///
     /// With FILE, prints the scenario's panes as JSON lines (the runner output of
@@ -81,7 +92,12 @@ fn real_main() -> Result<()> {
     match cli.command {
         Command::Run(args) => {
             let summary = run(&args)?;
-            eprintln!("highwater run: {summary}");
+            let c = &args.cluster;
+            if c.processes > 1 {
+                eprintln!("highwater run (process {} of {}): {summary}", c.process, c.processes);
+            } else {
+                eprintln!("highwater run: {summary}");
+            }
             if summary.malformed + summary.late_dropped > 0 && args.dead_letters.is_none() {
                 eprintln!("highwater run: pass --dead-letters PATH to see the malformed and late records");
             }
@@ -96,6 +112,7 @@ fn real_main() -> Result<()> {
                 eprintln!("highwater nexmark {}: {s}", cmd.query.query.as_deref().unwrap_or(""));
             }
         },
+        Command::Cluster(args) => run_local_cluster(&args)?,
         Command::Conformance { file, dir, workers, verbose } => {
             if workers == 0 {
                 bail!("--workers must be at least 1");

@@ -162,6 +162,14 @@ impl WindowingStrategy {
         b.s.window_fn = window_fn;
         b
     }
+    /// Whether elements may be pre-combined per (key, window) before the exchange (Beam's
+    /// combiner lifting) without changing any pane: the windows do not merge, pane
+    /// timestamps do not depend on element timestamps (end of window), and windows never
+    /// close (so no element is dropped after combining).
+    pub fn can_precombine(&self) -> bool {
+        !self.window_fn.is_merging() && self.timestamp_combiner == TimestampCombiner::EndOfWindow && !self.trigger.may_finish()
+    }
+
     /// The trigger machine for this strategy.
     pub fn machine(&self) -> TriggerMachine {
         TriggerMachine::new(&self.trigger, self.window_fn.is_merging())

@@ -202,7 +202,7 @@ fn results_are_identical_at_one_and_two_workers() {
     for workers in ["1", "2"] {
         let out = dir.join(format!("out-{workers}.jsonl"));
         let mut a = args(&[Path::new(&pattern)], &flags, &out);
-        a.workers = workers.parse().unwrap();
+        a.cluster.workers = workers.parse().unwrap();
         summaries.push(run(&a).unwrap());
         let mut lines: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
         lines.sort();

@@ -59,7 +59,7 @@ fn main() {
     let start = std::time::Instant::now();
     let summary = run(RunConfig::workers(workers), move |p| {
         let src = Files::<Bid>::csv([path.clone()]).event_time(|b: &Bid| b.date_time_ms).watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
-        p.read("bids", src)?.key_by(|b: &Bid| b.auction).map_values(|b| b.price).window(Windowing::fixed(10_000)).aggregate("tumble", CountMax)?.write(Count(r.clone()));
+        p.read("bids", src)?.key_map(|b: Bid| (b.auction, b.price)).window(Windowing::fixed(10_000)).aggregate("tumble", CountMax)?.write(Count(r.clone()));
         Ok(())
     })
     .expect("runs");

@@ -95,7 +95,7 @@ impl AggregateSet {
 }
 
 /// The running state of one aggregate.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Slot {
     /// A count.
     Count(u64),
@@ -108,11 +108,11 @@ pub enum Slot {
 }
 
 /// The accumulator of an [`AggregateSet`]: one slot per aggregate.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Accumulators(pub Vec<Slot>);
 
 /// The pane value: (aggregate name, JSON value) pairs, in output order.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AggregateValues(pub Vec<(String, Value)>);
 
 fn keep(acc: &mut Option<Num>, v: Num, want: Ordering) {

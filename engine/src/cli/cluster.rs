@@ -4,9 +4,13 @@
 //! used, so they never collide (DESIGN §7).
 
 use crate::pipeline::RunConfig;
+use highwater_operators::duration::parse_ticks;
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// Flags that place a job: `--workers N`, and `--processes P --process I --hostfile FILE`.
+/// Flags that place a job: `--workers N`, and `--processes P --process I --hostfile FILE`
+/// (with `--connect-timeout D`). `highwater cluster` sets the last three for a local
+/// cluster (see [`super::local_cluster`]).
 #[derive(clap::Args, Clone, Debug, PartialEq, Eq)]
 pub struct ClusterArgs {
     /// Worker threads in this process.
@@ -22,11 +26,20 @@ pub struct ClusterArgs {
     /// unauthenticated: use loopback or a private network.
     #[arg(long, value_name = "FILE")]
     pub hostfile: Option<PathBuf>,
+    /// How long a process waits for the others at start-up before failing with the name
+    /// of the missing one (e.g. 30s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = parse_timeout, value_name = "DURATION")]
+    pub connect_timeout: Duration,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let ms = parse_ticks(text)?;
+    u64::try_from(ms).map(Duration::from_millis).map_err(|_| format!("`{text}` is negative"))
 }
 
 impl Default for ClusterArgs {
     fn default() -> Self {
-        ClusterArgs { workers: 1, processes: 1, process: 0, hostfile: None }
+        ClusterArgs { workers: 1, processes: 1, process: 0, hostfile: None, connect_timeout: RunConfig::DEFAULT_CONNECT_TIMEOUT }
     }
 }
 
@@ -68,7 +81,7 @@ impl ClusterArgs {
             return Err(ClusterError::ProcessOutOfRange { process: self.process, processes: self.processes });
         }
         if self.processes == 1 {
-            return Ok(RunConfig::workers(self.workers));
+            return Ok(RunConfig::workers(self.workers).connect_timeout(self.connect_timeout));
         }
         let path = self.hostfile.clone().ok_or(ClusterError::NoHostfile(self.processes))?;
         let text = std::fs::read_to_string(&path).map_err(|e| ClusterError::Hostfile { path: path.clone(), reason: e.to_string() })?;
@@ -76,7 +89,27 @@ impl ClusterArgs {
         if hosts.len() != self.processes {
             return Err(ClusterError::Hostfile { path, reason: format!("has {} hosts but --processes is {}", hosts.len(), self.processes) });
         }
-        Ok(RunConfig::cluster(self.workers, self.process, hosts))
+        Ok(RunConfig::cluster(self.workers, self.process, hosts).connect_timeout(self.connect_timeout))
+    }
+    /// The file this process writes when the user asked for `path`: `path` itself in a
+    /// single process, `path.p<I>` in process `I` of a cluster (every process writes the
+    /// results of its own workers, and processes may share a disk). `-` stays standard
+    /// output: `highwater cluster` merges the processes' standard outputs line by line.
+    ///
+    /// ```
+    /// use highwater::cli::cluster::ClusterArgs;
+    /// let one = ClusterArgs::default();
+    /// assert_eq!(one.output_path("panes.jsonl"), "panes.jsonl");
+    /// let p1 = ClusterArgs { processes: 2, process: 1, ..ClusterArgs::default() };
+    /// assert_eq!(p1.output_path("panes.jsonl"), "panes.jsonl.p1");
+    /// assert_eq!(p1.output_path("-"), "-");
+    /// ```
+    pub fn output_path(&self, path: &str) -> String {
+        if self.processes <= 1 || path == "-" {
+            path.to_string()
+        } else {
+            format!("{path}.p{}", self.process)
+        }
     }
     /// Whether this process prints results (process 0 of a cluster, or a single process).
     pub fn is_leader(&self) -> bool {

@@ -5,8 +5,10 @@
 //! - [`aggregates`]: several aggregates of named fields as one combiner.
 //! - [`nexmark`]: `highwater nexmark`, the benchmark's generator and queries.
 //! - [`cluster`]: the flags that place a job on workers and processes.
+//! - [`local_cluster`]: `highwater cluster`, a cluster of processes on this machine.
 
 pub mod aggregates;
 pub mod cluster;
+pub mod local_cluster;
 pub mod nexmark;
 pub mod run;

@@ -14,6 +14,8 @@
 //! per line, and are counted in the [`Summary`].
 
 use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
+use super::cluster::{ClusterArgs, ClusterError};
+use crate::pipeline::{execute, ExecutionError};
 use crate::source::{expand_inputs, FileSource, Format, InputError, Malformed, Schema, TimeUnit};
 use highwater_operators::clock::SystemClock;
 use highwater_operators::duration::parse_ticks;
@@ -101,16 +103,19 @@ pub struct RunArgs {
     /// Lines read per batch; the watermark advances once per batch.
     #[arg(long, default_value_t = FileSource::DEFAULT_BATCH, value_name = "LINES")]
     pub batch_size: usize,
-    /// Worker threads.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub workers: usize,
-    /// Where to write the panes as JSON lines (`-` is standard output).
+    /// Where to write the panes as JSON lines (`-` is standard output). In process `I` of
+    /// a cluster, a file is written as `PATH.p<I>`: each process writes the panes of its
+    /// own workers.
     #[arg(long, default_value = "-", value_name = "PATH|-")]
     pub output: String,
     /// Where to write dead letters (malformed lines, too-late records) as JSON lines; by
-    /// default they are only counted in the summary.
+    /// default they are only counted in the summary. `PATH.p<I>` in a cluster, as --output.
     #[arg(long, value_name = "PATH|-")]
     pub dead_letters: Option<String>,
+    /// Where to run: `--workers N`, and `--processes P --process I --hostfile FILE` for
+    /// one process of a cluster (or start a local cluster with `highwater cluster`).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// What a run did, printed at its end.
@@ -167,6 +172,13 @@ pub enum RunError {
     /// Timely could not start or a worker failed.
     #[error("the dataflow failed: {0}")]
     Dataflow(String),
+    /// The cluster flags cannot work.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The workers could not start (a peer process out of reach) or did not finish (a peer
+    /// process lost, a worker panicked).
+    #[error(transparent)]
+    Execution(#[from] ExecutionError),
 }
 
 type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -257,9 +269,7 @@ impl RunArgs {
 /// assert!(text.contains(r#"{"key":"a","window":[0,10000],"count":2,"max_price":7,"timestamp":9999"#));
 /// ```
 pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
-    if args.workers == 0 {
-        return Err(RunError::Flag { flag: "workers", reason: "must be at least 1".into() });
-    }
+    let config = args.cluster.config()?;
     let files = expand_inputs(&args.input)?;
     let set = AggregateSet::new(args.aggregates());
     let schema = Schema {
@@ -278,14 +288,14 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
     };
     let source = FileSource::new(files.clone(), args.format, schema)?.watermark(watermark).batch_size(args.batch_size);
     let stats = source.stats();
-    let output = Destination::open(&args.output)?;
-    let dead = args.dead_letters.as_deref().map(Destination::open).transpose()?;
+    let output = Destination::open(&args.cluster.output_path(&args.output))?;
+    let dead = args.dead_letters.as_deref().map(|p| Destination::open(&args.cluster.output_path(p))).transpose()?;
     let panes = Arc::new(AtomicU64::new(0));
     let late = Arc::new(AtomicU64::new(0));
     let retracting = args.accumulation == Accumulation::Retracting;
 
     let (out_w, dead_w, panes_c, late_c) = (output.clone(), dead.clone(), panes.clone(), late.clone());
-    let guards = timely::execute(timely::Config::process(args.workers), move |worker| {
+    execute(&config, move |worker| {
         worker.dataflow(|scope| {
             let streams = source.stream(scope);
             let out = windowed_aggregate(streams.records, "run", strategy.clone(), set.clone(), Arc::new(SystemClock), OutputWatermark::Local);
@@ -329,11 +339,7 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
                 });
             });
         });
-    })
-    .map_err(|e| RunError::Dataflow(e.to_string()))?;
-    for r in guards.join() {
-        r.map_err(RunError::Dataflow)?;
-    }
+    })?;
     output.finish()?;
     if let Some(d) = &dead {
         d.finish()?;

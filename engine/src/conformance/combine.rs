@@ -42,7 +42,7 @@ impl Number {
 }
 
 /// The accumulator of [`ScenarioCombine`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ScenarioAcc {
     /// Collected values.
     Values(Vec<Value>),

@@ -4,7 +4,7 @@ use super::dead_letter::DeadLetter;
 use super::sink::Sink;
 use super::{BuildError, Shared};
 use highwater_operators::combine::{Collect, CombineFn, Count};
-use highwater_operators::operator::{windowed_aggregate, KeyHash, OutputWatermark};
+use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark};
 use highwater_operators::pane::Pane;
 use highwater_operators::strategy::{Accumulation, TimestampCombiner, WindowingStrategy};
 use highwater_operators::time::Time;
@@ -84,8 +84,24 @@ impl<'s, T: Data> Collection<'s, T> {
     }
     /// Keys the records: the next step groups by this key.
     pub fn key_by<K: Key>(self, f: impl Fn(&T) -> K + 'static) -> Keyed<'s, K, T> {
-        let c = self.unary_map("key_by", move |t, x, out| out.push((t, (f(&x), x))));
-        Keyed { inner: c }
+        self.key_map(move |x| (f(&x), x))
+    }
+    /// Keys the records and replaces each by a value in one pass (`key_by` then
+    /// `map_values` without the second pass): e.g. `|bid| (bid.auction, bid.price)`.
+    pub fn key_map<K: Key, V: Data>(self, f: impl Fn(T) -> (K, V) + 'static) -> Keyed<'s, K, V> {
+        let stream = self.stream.unary(PipelinePact, "key_by", move |_, _| {
+            let mut buf = Vec::new();
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    buf.extend(data.drain(..).map(|(t, x)| {
+                        let (k, v) = f(x);
+                        (k, t, v)
+                    }));
+                    output.session(&cap).give_iterator(buf.drain(..));
+                });
+            }
+        });
+        Keyed { stream, shared: self.shared }
     }
     /// Writes the records to a sink.
     pub fn write(self, sink: impl Sink<T>) {
@@ -100,21 +116,36 @@ impl<'s, T: Data> Collection<'s, T> {
 
 /// A keyed collection: records grouped by `K` in the next step.
 pub struct Keyed<'s, K, T> {
-    inner: Collection<'s, (K, T)>,
+    stream: Stream<'s, Time, Vec<(K, i64, T)>>,
+    shared: Rc<Shared<'s>>,
 }
 
 impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
     /// Windows the keyed records.
     pub fn window(self, window: Windowing) -> Windowed<'s, K, T> {
-        Windowed { inner: self.inner, windowing: window }
+        Windowed { stream: self.stream, shared: self.shared, windowing: window, precombine: true }
     }
     /// The keyed records as `(key, record)` pairs.
     pub fn into_pairs(self) -> Collection<'s, (K, T)> {
-        self.inner
+        let stream = self.stream.unary(PipelinePact, "into_pairs", |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    output.session(&cap).give_iterator(data.drain(..).map(|(k, t, v)| (t, (k, v))));
+                });
+            }
+        });
+        Collection { stream, shared: self.shared }
     }
     /// Transforms the values, keeping the keys (e.g. a bid into its price before a `Sum`).
     pub fn map_values<U: Data>(self, f: impl Fn(T) -> U + 'static) -> Keyed<'s, K, U> {
-        Keyed { inner: self.inner.map(move |(k, v)| (k, f(v))) }
+        let stream = self.stream.unary(PipelinePact, "map_values", move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    output.session(&cap).give_iterator(data.drain(..).map(|(k, t, v)| (k, t, f(v))));
+                });
+            }
+        });
+        Keyed { stream, shared: self.shared }
     }
 }
 
@@ -220,11 +251,21 @@ impl Windowing {
 
 /// A keyed, windowed collection, ready to aggregate.
 pub struct Windowed<'s, K, T> {
-    inner: Collection<'s, (K, T)>,
+    stream: Stream<'s, Time, Vec<(K, i64, T)>>,
+    shared: Rc<Shared<'s>>,
     windowing: Windowing,
+    precombine: bool,
 }
 
 impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
+    /// Sends every record through the exchange instead of pre-combining them per (key,
+    /// window) first. Pre-combining (Beam's combiner lifting) is on by default wherever it
+    /// cannot change a pane: non-merging windows, end-of-window timestamps, and a trigger
+    /// that never closes its window.
+    pub fn without_precombining(mut self) -> Self {
+        self.precombine = false;
+        self
+    }
     /// Aggregates each key and window with `combine`; `name` names the step (metrics,
     /// dead letters, checkpoints) and must be unique in the pipeline. Returns the panes;
     /// their event time is the pane timestamp, so they can be windowed again.
@@ -233,17 +274,14 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         C: CombineFn<T>,
         C::Out: Data,
     {
-        let shared = self.inner.shared.clone();
+        let shared = self.shared.clone();
         shared.claim_name(name)?;
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
-        let keyed = self.inner.stream.unary(PipelinePact, "unpack", |_, _| {
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    output.session(&cap).give_iterator(data.drain(..).map(|(t, (k, v))| (k, t, v)));
-                });
-            }
-        });
-        let out = windowed_aggregate(keyed, name, strategy, combine, shared.clock.clone(), OutputWatermark::Local);
+        let out = if self.precombine {
+            windowed_aggregate_precombined(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::Local)
+        } else {
+            windowed_aggregate(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::Local)
+        };
         let step = name.to_string();
         let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {
             move |input, output| {

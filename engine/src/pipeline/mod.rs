@@ -40,12 +40,14 @@
 mod collection;
 mod dead_letter;
 mod files;
+mod runtime;
 mod sink;
 mod source;
 
 pub use collection::{key_hash, Collection, Data, Key, Keyed, Windowed, Windowing};
 pub use dead_letter::DeadLetter;
 pub use files::{Files, MAX_LINE};
+pub use runtime::{execute, ExecutionError};
 pub use sink::{pane_row, Collector, JsonLines, Sink};
 pub use source::{Batch, Generated, Memory, Partition, Source};
 
@@ -108,6 +110,10 @@ pub enum PipelineError {
     /// Timely could not start, or a worker failed.
     #[error("the dataflow failed: {0}")]
     Dataflow(String),
+    /// The workers could not start (a peer process out of reach) or did not finish (a
+    /// peer process lost, a worker panicked).
+    #[error(transparent)]
+    Execution(#[from] ExecutionError),
     /// Problems reported while running (an output that could not be written).
     #[error("{}", .0.join("; "))]
     Runtime(Vec<String>),
@@ -120,33 +126,28 @@ pub struct RunConfig {
     pub workers: usize,
     /// This process's index and every process's `host:port` (empty: a single process).
     pub cluster: Option<(usize, Vec<String>)>,
+    /// How long a process of a cluster waits for its peers at start-up before it fails
+    /// naming the missing one (default [`RunConfig::DEFAULT_CONNECT_TIMEOUT`]).
+    pub connect_timeout: std::time::Duration,
 }
 
 impl RunConfig {
+    /// The default start-up deadline of a cluster.
+    pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
     /// `n` worker threads in this process.
     pub fn workers(n: usize) -> Self {
-        RunConfig { workers: n.max(1), cluster: None }
+        RunConfig { workers: n.max(1), cluster: None, connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT }
     }
     /// Process `process` of a cluster whose processes listen at `addresses`, each with
     /// `workers` threads. Timely's ports are unauthenticated: bind them to loopback or a
     /// private network.
     pub fn cluster(workers: usize, process: usize, addresses: Vec<String>) -> Self {
-        RunConfig { workers: workers.max(1), cluster: Some((process, addresses)) }
+        RunConfig { workers: workers.max(1), cluster: Some((process, addresses)), connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT }
     }
-    fn timely(&self) -> timely::Config {
-        match &self.cluster {
-            None => timely::Config::process(self.workers),
-            Some((process, addresses)) => timely::Config {
-                communication: timely::CommunicationConfig::Cluster {
-                    threads: self.workers,
-                    process: *process,
-                    addresses: addresses.clone(),
-                    report: false,
-                    zerocopy: false,
-                },
-                worker: timely::WorkerConfig::default(),
-            },
-        }
+    /// Sets the start-up deadline of a cluster.
+    pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 }
 
@@ -316,7 +317,7 @@ where
     let counters = Arc::new(Counters::default());
     let build_errors: Arc<Mutex<Option<BuildError>>> = Arc::new(Mutex::new(None));
     let (c, errs) = (counters.clone(), build_errors.clone());
-    let guards = timely::execute(config.timely(), move |worker| {
+    execute(&config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let clock = clock.clone();
         let c = c.clone();
@@ -331,11 +332,7 @@ where
             worker.drop_dataflow(dataflow);
             errs.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
         }
-    })
-    .map_err(PipelineError::Dataflow)?;
-    for r in guards.join() {
-        r.map_err(PipelineError::Dataflow)?;
-    }
+    })?;
     if let Some(e) = build_errors.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(PipelineError::Build(e));
     }

@@ -18,16 +18,21 @@
 //! assert_eq!(m.extract(&a), Some(1.5));
 //! ```
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::ops::Add;
 
 /// An associative aggregation with an accumulator.
+///
+/// Accumulators travel between workers (pre-combining before the exchange) and into
+/// checkpoints, so they are serde types; so are outputs, which later stages exchange.
 pub trait CombineFn<V>: Clone + Send + 'static {
     /// The running state.
-    type Acc: Clone + Debug + Send + 'static;
+    type Acc: Clone + Debug + Send + Serialize + DeserializeOwned + 'static;
     /// The pane value.
-    type Out: Clone + Debug + Send + 'static;
+    type Out: Clone + Debug + Send + Serialize + DeserializeOwned + 'static;
     /// An empty accumulator.
     fn create(&self) -> Self::Acc;
     /// Adds one input.
@@ -68,7 +73,7 @@ impl<T> Default for Sum<T> {
 }
 impl<T> CombineFn<T> for Sum<T>
 where
-    T: Add<Output = T> + Default + Clone + Debug + Send + 'static,
+    T: Add<Output = T> + Default + Clone + Debug + Send + Serialize + DeserializeOwned + 'static,
 {
     type Acc = T;
     type Out = T;
@@ -89,7 +94,7 @@ where
 /// The smallest input (`None` for an empty pane).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Min;
-impl<T: PartialOrd + Clone + Debug + Send + 'static> CombineFn<T> for Min {
+impl<T: PartialOrd + Clone + Debug + Send + Serialize + DeserializeOwned + 'static> CombineFn<T> for Min {
     type Acc = Option<T>;
     type Out = Option<T>;
     fn create(&self) -> Option<T> {
@@ -113,7 +118,7 @@ impl<T: PartialOrd + Clone + Debug + Send + 'static> CombineFn<T> for Min {
 /// The largest input (`None` for an empty pane).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Max;
-impl<T: PartialOrd + Clone + Debug + Send + 'static> CombineFn<T> for Max {
+impl<T: PartialOrd + Clone + Debug + Send + Serialize + DeserializeOwned + 'static> CombineFn<T> for Max {
     type Acc = Option<T>;
     type Out = Option<T>;
     fn create(&self) -> Option<T> {
@@ -159,7 +164,7 @@ impl CombineFn<f64> for Mean {
 /// Collects every input (Beam's `GroupByKey`): the pane value is the list.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Collect;
-impl<T: Clone + Debug + Send + 'static> CombineFn<T> for Collect {
+impl<T: Clone + Debug + Send + Serialize + DeserializeOwned + 'static> CombineFn<T> for Collect {
     type Acc = Vec<T>;
     type Out = Vec<T>;
     fn create(&self) -> Vec<T> {
@@ -211,8 +216,8 @@ pub struct FnCombine<C, Ad, M, E> {
 
 impl<V, A, O, C, Ad, M, E> CombineFn<V> for FnCombine<C, Ad, M, E>
 where
-    A: Clone + Debug + Send + 'static,
-    O: Clone + Debug + Send + 'static,
+    A: Clone + Debug + Send + Serialize + DeserializeOwned + 'static,
+    O: Clone + Debug + Send + Serialize + DeserializeOwned + 'static,
     C: Fn() -> A + Clone + Send + 'static,
     Ad: Fn(&mut A, V) + Clone + Send + 'static,
     M: Fn(&mut A, A) + Clone + Send + 'static,

@@ -4,7 +4,8 @@ use super::board::OutputWatermark;
 use crate::clock::Clock;
 use crate::combine::CombineFn;
 use crate::pane::Pane;
-use crate::reduce::{Dropped, WindowedReducer};
+use crate::reduce::{DropReason, Dropped, WindowedReducer};
+use crate::window::Window;
 use crate::strategy::WindowingStrategy;
 use crate::time::{Time, POS_INF};
 use std::collections::BTreeMap;
@@ -86,12 +87,131 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
+    aggregate_core(input, name, strategy, combine, clock, output_watermark, |x: &(K, i64, V)| x.0.key_hash(), |r, data, now| r.process_bundle(data, now))
+}
+
+/// [`windowed_aggregate`] with Beam's combiner lifting when the strategy allows it
+/// ([`WindowingStrategy::can_precombine`]): each worker first combines its records per
+/// (key, window) and stamp, drops the too-late ones to the dead letters, and exchanges one
+/// accumulator per (key, window) instead of every record. The panes are the same; the
+/// exchange and the reducer see a fraction of the records. Falls back to
+/// [`windowed_aggregate`] when the strategy does not allow it.
+pub fn windowed_aggregate_precombined<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    if !strategy.can_precombine() {
+        return windowed_aggregate(input, name, strategy, combine, clock, output_watermark);
+    }
+    let (partials, early_dead) = precombine(input, &format!("{name}:precombine"), &strategy, combine.clone());
+    let out = aggregate_core(
+        partials,
+        name,
+        strategy,
+        combine,
+        clock,
+        output_watermark,
+        |x: &(K, Window, C::Acc, u64)| x.0.key_hash(),
+        |r, data, now| r.process_partials(data, now),
+    );
+    use timely::dataflow::operators::Concat;
+    AggregateOutput { panes: out.panes, dead_letters: out.dead_letters.concat(early_dead) }
+}
+
+/// Combines records per (key, window) within each message, dropping too-late records.
+#[allow(clippy::type_complexity)]
+fn precombine<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: &WindowingStrategy,
+    combine: C,
+) -> (Stream<'scope, Time, Vec<(K, Window, C::Acc, u64)>>, Stream<'scope, Time, Vec<Dropped<K, V>>>)
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+{
+    let scope = input.scope();
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let mut input = builder.new_input(input, timely::dataflow::channels::pact::Pipeline);
+    let (out, partials) = builder.new_output::<Vec<(K, Window, C::Acc, u64)>>();
+    let (dead_out, dead) = builder.new_output::<Vec<Dropped<K, V>>>();
+    let mut out = OutputBuilder::from(out);
+    let mut dead_out = OutputBuilder::from(dead_out);
+    let window_fn = strategy.window_fn.clone();
+    let lateness = strategy.allowed_lateness;
+    builder.build(move |_caps| {
+        let mut table: std::collections::HashMap<(K, Window), (C::Acc, u64)> = std::collections::HashMap::new();
+        let mut windows = Vec::new();
+        let mut dropped = Vec::new();
+        move |_frontiers| {
+            input.for_each(|cap, data| {
+                let wm = cap.least().map_or(i64::MIN, |t| t.watermark());
+                for (k, t, v) in data.drain(..) {
+                    windows.clear();
+                    window_fn.assign(t, &mut windows);
+                    let n = windows.len();
+                    let mut v = Some(v);
+                    for (i, w) in windows.iter().enumerate() {
+                        // The last window takes the value; the others get clones.
+                        let value = if i + 1 == n { v.take().expect("present until the last window") } else { v.clone().expect("present") };
+                        if w.gc_time(lateness) < wm {
+                            dropped.push(Dropped { key: k.clone(), timestamp: t, value, window: *w, reason: DropReason::TooLate, watermark: wm });
+                            continue;
+                        }
+                        let e = table.entry((k.clone(), *w)).or_insert_with(|| (combine.create(), 0));
+                        combine.add(&mut e.0, value);
+                        e.1 += 1;
+                    }
+                }
+                if !table.is_empty() {
+                    out.activate().session(&cap).give_iterator(table.drain().map(|((k, w), (acc, n))| (k, w, acc, n)));
+                }
+                if !dropped.is_empty() {
+                    dead_out.activate().session(&cap).give_iterator(dropped.drain(..));
+                }
+            });
+        }
+    });
+    (partials, dead)
+}
+
+/// The operator shared by both entry points: `D` records, routed by `route`, applied per
+/// complete stamp by `apply`.
+#[allow(clippy::too_many_arguments)]
+fn aggregate_core<'scope, K, V, C, D>(
+    input: Stream<'scope, Time, Vec<D>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+    route: impl Fn(&D) -> u64 + 'static,
+    mut apply: impl FnMut(&mut WindowedReducer<K, V, C>, Vec<D>, i64) + 'static,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+    D: ExchangeData,
+{
     let scope = input.scope();
     let worker = scope.index();
     let mut builder = OperatorBuilder::new(name.to_owned(), scope.clone());
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
-    let mut input = builder.new_input(input, Exchange::new(|x: &(K, i64, V)| x.0.key_hash()));
+    let mut input = builder.new_input(input, Exchange::new(move |x: &D| route(x)));
     let (panes_out, panes) = builder.new_output::<Vec<Pane<K, C::Out>>>();
     let (dead_out, dead_letters) = builder.new_output::<Vec<Dropped<K, V>>>();
     let mut panes_out = OutputBuilder::from(panes_out);
@@ -102,7 +222,7 @@ where
         let mut frontier_cap: Option<Capability<Time>> = caps.pop();
         let mut hold_cap: Option<Capability<Time>> = None;
         let mut reducer: WindowedReducer<K, V, C> = WindowedReducer::new(strategy, combine);
-        let mut stash: BTreeMap<Time, Vec<(K, i64, V)>> = BTreeMap::new();
+        let mut stash: BTreeMap<Time, Vec<D>> = BTreeMap::new();
         let mut cur_tick: u64 = 0;
         let mut panes_buf: Vec<Pane<K, C::Out>> = Vec::new();
         let mut dead_buf: Vec<Dropped<K, V>> = Vec::new();
@@ -141,7 +261,7 @@ where
                     }
                 }
                 reducer.set_tick(t.tick);
-                reducer.process_bundle(data, now);
+                apply(&mut reducer, data, now);
                 cur_tick = t.tick;
             }
             // Advance to the frontier.

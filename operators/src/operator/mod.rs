@@ -9,5 +9,5 @@
 mod aggregate;
 mod board;
 
-pub use aggregate::{windowed_aggregate, AggregateOutput, KeyHash};
+pub use aggregate::{windowed_aggregate, windowed_aggregate_precombined, AggregateOutput, KeyHash};
 pub use board::{OutputWatermark, WatermarkBoard};

@@ -302,6 +302,67 @@ where
         self.put_back(key, ks);
     }
 
+    /// Applies one bundle of partial aggregates `(key, window, accumulator, element count)`
+    /// made before the exchange (see [`WindowingStrategy::can_precombine`]): the same panes
+    /// as applying the elements one by one, for a fraction of the work. Too-late elements
+    /// must have been dropped by the pre-combiner (same watermark, same decision).
+    pub fn process_partials(&mut self, partials: Vec<(K, Window, C::Acc, u64)>, now: i64) {
+        let mut touched: Vec<(K, Window)> = Vec::with_capacity(partials.len());
+        for (key, w, acc, count) in partials {
+            let mut ks = self.keys.remove(&key).unwrap_or_default();
+            let closed = ks.windows.get(&w).is_some_and(|s| s.closed);
+            if closed {
+                // Not possible when `can_precombine` holds (windows never close); counted.
+                self.stats.dropped_closed += count;
+            } else {
+                let lateness = self.strategy.allowed_lateness;
+                let ws = match ks.windows.entry(w) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
+                };
+                ws.nonempty = true;
+                self.set_timer(&key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
+                // End-of-window holds are the same for every element of the window.
+                self.add_holds(w, ws, w.max_timestamp());
+                self.combine.merge(&mut ws.acc, acc);
+                self.stats.added += count;
+                let mut timers = std::mem::take(&mut self.scratch_timers);
+                {
+                    let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
+                    for _ in 0..count {
+                        self.machine.on_element(&mut ws.trigger, &mut cx);
+                    }
+                }
+                self.scratch_timers = timers;
+                if !self.scratch_timers.is_empty() {
+                    self.apply_timers(&key, w, ws);
+                }
+                touched.push((key.clone(), w));
+            }
+            self.put_back(key, ks);
+        }
+        // Each window once, after the whole bundle.
+        touched.sort();
+        touched.dedup();
+        for (key, w) in touched {
+            let Some(mut ks) = self.keys.remove(&key) else { continue };
+            let fire = match ks.windows.get(&w) {
+                Some(ws) if !ws.closed => {
+                    let mut timers = std::mem::take(&mut self.scratch_timers);
+                    let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
+                    let f = self.machine.should_fire(&ws.trigger, &mut cx);
+                    self.scratch_timers = timers;
+                    f
+                }
+                _ => false,
+            };
+            if fire {
+                self.emit(&key, &mut ks, w, now);
+            }
+            self.put_back(key, ks);
+        }
+    }
+
     /// Advances the input watermark to `wm` and fires the event-time timers it passes
     /// (Beam's `advanceInputWatermark`). Does not move the output watermark: call
     /// [`Self::refresh_output_watermark`] or [`Self::set_output_watermark`] after.
@@ -415,13 +476,13 @@ where
 
     fn add_element(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, t: i64, v: V, now: i64) {
         let lateness = self.strategy.allowed_lateness;
-        let mut ws = match ks.windows.remove(&w) {
-            Some(ws) => ws,
-            None => WinState::new(self.combine.create(), self.machine.new_state()),
+        let ws = match ks.windows.entry(w) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
         };
         ws.nonempty = true;
-        self.set_timer(key, w, &mut ws, TimerDomain::EventTime, w.gc_time(lateness));
-        self.add_holds(w, &mut ws, t);
+        self.set_timer(key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
+        self.add_holds(w, ws, t);
         self.combine.add(&mut ws.acc, v);
         self.stats.added += 1;
         let mut timers = std::mem::take(&mut self.scratch_timers);
@@ -430,8 +491,9 @@ where
             self.machine.on_element(&mut ws.trigger, &mut cx);
         }
         self.scratch_timers = timers;
-        self.apply_timers(key, w, &mut ws);
-        ks.windows.insert(w, ws);
+        if !self.scratch_timers.is_empty() {
+            self.apply_timers(key, w, ws);
+        }
     }
 
     fn merge_windows(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, new: &[Window], now: i64, merged_into: &mut HashMap<Window, Window>) {

@@ -117,6 +117,20 @@ impl Trigger {
         Trigger::OrFinally(Box::new(self), Box::new(until))
     }
 
+    /// Whether the trigger can finish (and so close its window to later elements). `false`
+    /// for triggers that fire forever: `default`, `repeatedly`, and `after_watermark` with
+    /// late firings. Conservative: `true` when unsure.
+    ///
+    /// ```
+    /// use highwater_operators::trigger::Trigger;
+    /// assert!(!Trigger::Default.may_finish());
+    /// assert!(Trigger::after_count(3).may_finish());
+    /// assert!(!Trigger::after_watermark().with_late(Trigger::after_count(1)).may_finish());
+    /// ```
+    pub fn may_finish(&self) -> bool {
+        !matches!(self, Trigger::Default | Trigger::Repeatedly(_) | Trigger::AfterWatermark { late: Some(_), .. })
+    }
+
     /// Whether this is a "once" trigger in Beam's sense: it fires at most once.
     pub fn is_once(&self) -> bool {
         match self {

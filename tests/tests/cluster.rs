@@ -1,0 +1,348 @@
+//! Real multi-process clusters on loopback: the same panes at 2 processes × 1 and × 2
+//! workers as on one worker (fixed, sliding and session windows with early and late
+//! firings), per-process output files, and failure that is loud and fast — a killed peer,
+//! a peer that never comes.
+//!
+//! These tests run the `highwater` binary. It is not built by this package: they look for
+//! it next to this test's executable (`target/<profile>/highwater`), which `cargo test
+//! --workspace` and `cargo build -p highwater` produce. After changing the engine, build
+//! it before `cargo test -p highwater-tests --test cluster`, or these tests run the old
+//! binary. Every port is on 127.0.0.1 and every child is bounded in time and killed on
+//! failure.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `highwater` binary of this build (see the module docs).
+fn highwater() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/cluster-<hash> -> target/<profile>/highwater
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let bin = dir.join(format!("highwater{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: these tests run the highwater binary; build it with `cargo build -p highwater` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A fresh, empty temp folder for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("highwater-cluster-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A child that is killed if the test ends before it does.
+struct Proc {
+    child: Child,
+    name: String,
+}
+
+impl Proc {
+    fn spawn(name: &str, args: &[String]) -> Proc {
+        let child = Command::new(highwater())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc { child, name: name.to_string() }
+    }
+    /// Waits at most `limit`; returns (success, stdout, stderr, elapsed).
+    fn wait(mut self, limit: Duration) -> (bool, String, String, Duration) {
+        let start = Instant::now();
+        // Drain the pipes on threads so a chatty child never blocks on a full pipe.
+        let mut out = self.child.stdout.take().expect("piped stdout");
+        let mut err = self.child.stderr.take().expect("piped stderr");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let (o, e) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+                panic!("{} did not finish within {limit:?}\n--- stdout (tail)\n{}\n--- stderr\n{e}", self.name, tail(&o));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let elapsed = start.elapsed();
+        (status.success(), out.join().unwrap_or_default(), err.join().unwrap_or_default(), elapsed)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// `n` free ports on 127.0.0.1, as a host file's lines.
+fn loopback_hosts(n: usize) -> Vec<String> {
+    let ls: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    ls.iter().map(|l| l.local_addr().expect("port").to_string()).collect()
+}
+
+/// Deterministic bids (auction, price, event time ms) out of order by up to `disorder`
+/// ms, so that with a watermark bound below `disorder` some arrive late.
+fn bids(n: usize, seed: u64, disorder: i64) -> Vec<(u64, i64, i64)> {
+    let mut x = seed;
+    let mut next = move || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    let mut t = 1_000_000i64;
+    (0..n)
+        .map(|_| {
+            t += (next() % 40) as i64;
+            let auction = next() % 7;
+            let price = (next() % 500) as i64 + 1;
+            let late = if next() % 10 == 0 { (next() as i64) % (disorder + 1) } else { 0 };
+            (auction, price, t - late)
+        })
+        .collect()
+}
+
+/// Writes `files` CSV files of bids into a new `input` folder under `dir`.
+fn write_inputs(dir: &Path, files: usize) -> PathBuf {
+    let input = dir.join("input");
+    std::fs::create_dir_all(&input).expect("input dir");
+    for f in 0..files {
+        let mut s = String::from("auction,price,date_time_ms\n");
+        for (a, p, t) in bids(2_500, 11 + f as u64, 4_000) {
+            s.push_str(&format!("{a},{p},{t}\n"));
+        }
+        std::fs::write(input.join(format!("bids-{f}.csv")), s).expect("write csv");
+    }
+    input
+}
+
+/// The flags of `highwater run` for one pipeline over `input`: early panes every 5
+/// elements, late panes for every late element, accumulating.
+fn pipeline(input: &Path, window: &str) -> Vec<String> {
+    [
+        "run",
+        "--input",
+        input.to_str().expect("utf-8 path"),
+        "--time-field",
+        "date_time_ms",
+        "--key-field",
+        "auction",
+        "--count",
+        "--sum",
+        "price",
+        "--max",
+        "price",
+        "--window",
+        window,
+        "--trigger",
+        "after_watermark(early=after_count(5), late=after_count(1))",
+        "--allowed-lateness",
+        "2s",
+        "--max-out-of-orderness",
+        "1s",
+        "--accumulation",
+        "accumulating",
+        "--batch-size",
+        "200",
+        "--dead-letters",
+        "-",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The output lines as a multiset.
+fn multiset(text: &str) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for l in text.lines().filter(|l| !l.trim().is_empty()) {
+        *m.entry(l.to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
+fn count_matching(m: &BTreeMap<String, usize>, needle: &str) -> usize {
+    m.iter().filter(|(l, _)| l.contains(needle)).map(|(_, n)| n).sum()
+}
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The 1-worker, single-process answer.
+fn reference(flags: &[String]) -> BTreeMap<String, usize> {
+    let (ok, out, err, _) = Proc::spawn("highwater run (1 worker)", flags).wait(LIMIT);
+    assert!(ok, "the reference run failed:\n{err}");
+    multiset(&out)
+}
+
+/// The pipeline exercises every kind of firing and dead letter, or the comparison proves
+/// little.
+fn assert_every_kind_of_line(m: &BTreeMap<String, usize>) {
+    for needle in [r#""timing":"early""#, r#""timing":"on_time""#, r#""timing":"late""#, r#""kind":"too_late""#] {
+        assert!(count_matching(m, needle) > 0, "the reference has no {needle} line");
+    }
+}
+
+/// The answer of `highwater cluster --processes 2 --workers W -- FLAGS`.
+fn local_cluster(flags: &[String], workers: usize) -> BTreeMap<String, usize> {
+    let mut args: Vec<String> = ["cluster", "--processes", "2", "--workers", &workers.to_string(), "--connect-timeout", "20s", "--"].iter().map(|s| s.to_string()).collect();
+    args.extend(flags.iter().cloned());
+    let (ok, out, err, _) = Proc::spawn("highwater cluster", &args).wait(LIMIT);
+    assert!(ok, "the cluster failed:\n{err}");
+    // Both processes ran and reported, through the launcher's prefixes.
+    assert!(err.contains("[p0] highwater run (process 0 of 2)") && err.contains("[p1] highwater run (process 1 of 2)"), "{err}");
+    multiset(&out)
+}
+
+fn same_answer_at_2_processes(name: &str, window: &str) {
+    let dir = temp_dir(name);
+    let input = write_inputs(&dir, 5);
+    let flags = pipeline(&input, window);
+    let one = reference(&flags);
+    assert_every_kind_of_line(&one);
+    for workers in [1, 2] {
+        let cluster = local_cluster(&flags, workers);
+        assert!(cluster == one, "{window}: 2 processes x {workers} workers differ from 1 worker: {} vs {} lines", cluster.values().sum::<usize>(), one.values().sum::<usize>());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fixed_windows_agree_at_two_processes() {
+    same_answer_at_2_processes("fixed", "fixed(10s)");
+}
+
+#[test]
+fn sliding_windows_agree_at_two_processes() {
+    same_answer_at_2_processes("sliding", "sliding(10s, 5s)");
+}
+
+#[test]
+fn session_windows_agree_at_two_processes() {
+    same_answer_at_2_processes("sessions", "sessions(150ms)");
+}
+
+/// Processes started by hand with a host file; `--output FILE` is written as `FILE.p<I>`
+/// by each process, and the files together hold the 1-worker answer.
+#[test]
+fn processes_started_by_hand_write_one_file_each() {
+    let dir = temp_dir("by-hand");
+    let input = write_inputs(&dir, 4);
+    let flags: Vec<String> = pipeline(&input, "fixed(5s)").into_iter().filter(|f| f != "--dead-letters").filter(|f| f != "-").collect();
+    let one = reference(&[flags.clone(), vec!["--dead-letters".into(), dir.join("ref-dead.jsonl").display().to_string()]].concat());
+    assert!(count_matching(&one, r#""timing":"late""#) > 0, "no late panes");
+
+    let hostfile = dir.join("hosts.txt");
+    std::fs::write(&hostfile, loopback_hosts(2).join("\n")).expect("host file");
+    let out = dir.join("panes.jsonl");
+    let procs: Vec<Proc> = (0..2)
+        .map(|i| {
+            let mut a = flags.clone();
+            a.extend(["--output".into(), out.display().to_string(), "--workers".into(), "2".into(), "--processes".into(), "2".into(), "--process".into(), i.to_string(), "--hostfile".into(), hostfile.display().to_string()]);
+            Proc::spawn(&format!("process {i}"), &a)
+        })
+        .collect();
+    for p in procs {
+        let (ok, _, err, _) = p.wait(LIMIT);
+        assert!(ok, "{err}");
+    }
+    assert!(!out.exists(), "a cluster writes one file per process, not {}", out.display());
+    let mut both = String::new();
+    for i in 0..2 {
+        both.push_str(&std::fs::read_to_string(format!("{}.p{i}", out.display())).expect("the process's file"));
+    }
+    assert!(multiset(&both) == one, "the per-process files differ from the 1-worker answer");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A long job on two processes; process 1 is killed; process 0 must exit non-zero within
+/// 10 s, naming process 1.
+#[test]
+fn killing_a_process_stops_the_other_with_a_clear_error() {
+    let dir = temp_dir("kill");
+    let hostfile = dir.join("hosts.txt");
+    let hosts = loopback_hosts(2);
+    std::fs::write(&hostfile, hosts.join("\n")).expect("host file");
+    let args = |i: usize| -> Vec<String> {
+        ["nexmark", "--query", "q5", "--events", "200000000", "--output", "none", "--processes", "2", "--process", &i.to_string(), "--hostfile", hostfile.to_str().expect("utf-8")]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let mut p0 = Proc::spawn("process 0", &args(0));
+    let mut p1 = Proc::spawn("process 1", &args(1));
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(p0.child.try_wait().expect("try_wait").is_none(), "process 0 ended before the kill");
+    assert!(p1.child.try_wait().expect("try_wait").is_none(), "process 1 ended before the kill");
+    p1.child.kill().expect("kill process 1");
+    let _ = p1.child.wait();
+    let (ok, _, err, elapsed) = p0.wait(Duration::from_secs(10));
+    assert!(!ok, "process 0 succeeded after losing process 1");
+    assert!(err.contains(&format!("lost connection to process 1 ({})", hosts[1])), "unclear error: {err}");
+    assert!(!err.contains("panicked"), "the error is a panic, not a message: {err}");
+    eprintln!("process 0 stopped {elapsed:?} after process 1 was killed: {}", err.trim());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A process whose peer never starts fails at the start-up deadline, naming the peer.
+#[test]
+fn a_peer_that_never_comes_fails_at_the_deadline() {
+    let dir = temp_dir("deadline");
+    let hostfile = dir.join("hosts.txt");
+    let hosts = loopback_hosts(2);
+    std::fs::write(&hostfile, hosts.join("\n")).expect("host file");
+    let args = |i: usize| -> Vec<String> {
+        ["nexmark", "--query", "q5", "--events", "1000", "--output", "none", "--processes", "2", "--process", &i.to_string(), "--hostfile", hostfile.to_str().expect("utf-8"), "--connect-timeout", "1s"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let (ok, _, err, elapsed) = Proc::spawn("process 0 alone", &args(0)).wait(Duration::from_secs(10));
+    assert!(!ok && err.contains(&format!("process 1 ({}) did not connect within 1.0 s", hosts[1])), "{err}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    let (ok, _, err, _) = Proc::spawn("process 1 alone", &args(1)).wait(Duration::from_secs(10));
+    assert!(!ok && err.contains(&format!("cannot reach process 0 at {} within 1.0 s", hosts[0])), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The launcher fails naming a process that failed, and forwards its error.
+#[test]
+fn the_launcher_names_the_process_that_failed() {
+    let dir = temp_dir("launcher");
+    let missing = dir.join("no-such-file.csv");
+    let args: Vec<String> = ["cluster", "--processes", "2", "--", "run", "--input", missing.to_str().expect("utf-8"), "--time-field", "t"].iter().map(|s| s.to_string()).collect();
+    let (ok, _, err, _) = Proc::spawn("highwater cluster", &args).wait(Duration::from_secs(30));
+    assert!(!ok, "{err}");
+    assert!(err.contains("of the cluster of 2 exited with status 1"), "{err}");
+    assert!(err.contains("[p0] highwater:") || err.contains("[p1] highwater:"), "the process's own error is not forwarded: {err}");
+    let args: Vec<String> = ["cluster", "--processes", "2", "--", "run", "--process", "1"].iter().map(|s| s.to_string()).collect();
+    let (ok, _, err, _) = Proc::spawn("highwater cluster", &args).wait(Duration::from_secs(30));
+    assert!(!ok && err.contains("the job sets --process"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
