@@ -226,6 +226,13 @@ fn same_answer_at_2_processes(name: &str, window: &str) {
     let flags = pipeline(&input, window);
     let one = reference(&flags);
     assert_every_kind_of_line(&one);
+    eprintln!(
+        "{window}: {} lines ({} early, {} late, {} too late)",
+        one.values().sum::<usize>(),
+        count_matching(&one, r#""timing":"early""#),
+        count_matching(&one, r#""timing":"late""#),
+        count_matching(&one, r#""kind":"too_late""#)
+    );
     for workers in [1, 2] {
         let cluster = local_cluster(&flags, workers);
         assert!(cluster == one, "{window}: 2 processes x {workers} workers differ from 1 worker: {} vs {} lines", cluster.values().sum::<usize>(), one.values().sum::<usize>());
@@ -345,4 +352,29 @@ fn the_launcher_names_the_process_that_failed() {
     let (ok, _, err, _) = Proc::spawn("highwater cluster", &args).wait(Duration::from_secs(30));
     assert!(!ok && err.contains("the job sets --process"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// In one process: a worker that panics stops the others (which would otherwise wait
+/// forever for its progress) and is reported by index and message.
+#[test]
+fn a_panicking_worker_stops_the_others_and_is_named() {
+    use highwater::pipeline::{execute, ExecutionError, RunConfig};
+    use timely::dataflow::operators::{Exchange, Input, Inspect};
+    let start = Instant::now();
+    let result = execute(&RunConfig::workers(2), |worker| {
+        if worker.index() == 1 {
+            panic!("boom in worker 1");
+        }
+        // Worker 0's dataflow cannot complete without worker 1, which is gone.
+        let mut input: timely::dataflow::InputHandle<u64, _> = timely::dataflow::InputHandle::new();
+        worker.dataflow::<u64, _, _>(|scope| {
+            scope.input_from(&mut input).container::<Vec<u64>>().exchange(|x: &u64| *x).inspect(|_: &u64| {});
+        });
+        input.send(1);
+    });
+    match result {
+        Err(ExecutionError::WorkerPanicked { worker: 1, message }) => assert_eq!(message, "boom in worker 1"),
+        other => panic!("expected worker 1's panic, got {other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
 }

@@ -238,13 +238,6 @@ fn precombining_gives_the_same_panes_as_record_by_record() {
             let a: Vec<_> = results.iter().filter(|r| r.1 == w).collect();
             assert_eq!((a[0].2, &a[0].3), (a[1].2, &a[1].3), "strategy {i}: precombining changed the panes at {w} workers");
         }
-        if i == 2 {
-            // repeatedly(after_count) fires after the end of a window with no hold of its
-            // own: whether such a pane is ON_TIME or LATE depends on the output watermark,
-            // which is per worker today (OutputWatermark::Local), so only same-worker-count
-            // runs are compared for it.
-            continue;
-        }
         let (_, _, dead, panes) = &results[0];
         if i == 0 {
             assert!(*dead > 0, "strategy 0 (no allowed lateness) should drop late records");

@@ -278,9 +278,9 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         shared.claim_name(name)?;
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
         let out = if self.precombine {
-            windowed_aggregate_precombined(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::Local)
+            windowed_aggregate_precombined(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::PerKey)
         } else {
-            windowed_aggregate(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::Local)
+            windowed_aggregate(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::PerKey)
         };
         let step = name.to_string();
         let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {

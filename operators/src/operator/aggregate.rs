@@ -4,7 +4,7 @@ use super::board::OutputWatermark;
 use crate::clock::Clock;
 use crate::combine::CombineFn;
 use crate::pane::Pane;
-use crate::reduce::{DropReason, Dropped, WindowedReducer};
+use crate::reduce::{DropReason, Dropped, OutputWatermarkMode, WindowedReducer};
 use crate::window::Window;
 use crate::strategy::WindowingStrategy;
 use crate::time::{Time, POS_INF};
@@ -221,15 +221,19 @@ where
         let mut dead_cap: Option<Capability<Time>> = caps.pop();
         let mut frontier_cap: Option<Capability<Time>> = caps.pop();
         let mut hold_cap: Option<Capability<Time>> = None;
-        let mut reducer: WindowedReducer<K, V, C> = WindowedReducer::new(strategy, combine);
+        let per_key = matches!(output_watermark, OutputWatermark::PerKey);
+        let mut reducer: WindowedReducer<K, V, C> = WindowedReducer::new(strategy, combine)
+            .with_output_watermark_mode(if per_key { OutputWatermarkMode::PerKey } else { OutputWatermarkMode::Global });
         let mut stash: BTreeMap<Time, Vec<D>> = BTreeMap::new();
         let mut cur_tick: u64 = 0;
         let mut panes_buf: Vec<Pane<K, C::Out>> = Vec::new();
         let mut dead_buf: Vec<Dropped<K, V>> = Vec::new();
         let shared = match &output_watermark {
             OutputWatermark::Shared(b) => Some(b.clone()),
-            OutputWatermark::Local => None,
+            OutputWatermark::Local | OutputWatermark::PerKey => None,
         };
+        // Local recomputes the global value from this worker's holds after each advance.
+        let refresh = matches!(output_watermark, OutputWatermark::Local);
 
         move |frontiers| {
             input.for_each_stamp(|cap, data| {
@@ -256,7 +260,7 @@ where
                 if t.watermark() > reducer.input_watermark() {
                     reducer.set_tick(cur_tick);
                     reducer.advance_watermark(t.watermark(), now);
-                    if shared.is_none() {
+                    if refresh {
                         reducer.refresh_output_watermark();
                     }
                 }
@@ -269,7 +273,7 @@ where
             let wm = frontier.map_or(POS_INF, |f| f.watermark());
             if wm > reducer.input_watermark() {
                 reducer.advance_watermark(wm, now);
-                if shared.is_none() {
+                if refresh {
                     reducer.refresh_output_watermark();
                 }
             }

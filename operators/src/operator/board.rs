@@ -12,6 +12,10 @@ pub enum OutputWatermark {
     /// key matters to another's timing.
     #[default]
     Local,
+    /// Per key and continuous: `min(input watermark, the key's holds)`
+    /// ([`crate::reduce::OutputWatermarkMode::PerKey`]). Needs no communication, so the
+    /// panes are the same at any number of workers and processes: the mode for pipelines.
+    PerKey,
     /// Shared among the worker threads of one process through a [`WatermarkBoard`]: each
     /// worker publishes its earliest hold, and a driver that steps all workers in lockstep
     /// (the conformance runner) latches the global minimum after each watermark advance.

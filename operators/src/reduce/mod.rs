@@ -102,6 +102,26 @@ pub struct ReducerStats {
     pub retractions: u64,
 }
 
+/// Which output watermark decides pane timing (LATE once it passes the end of a window) and
+/// which element holds are still possible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OutputWatermarkMode {
+    /// One value for the whole aggregation, set from outside after each watermark advance
+    /// ([`WindowedReducer::set_output_watermark`]) or recomputed from this reducer
+    /// ([`WindowedReducer::refresh_output_watermark`]): Beam's ReduceFnTester semantics,
+    /// which the conformance runner drives in lockstep.
+    #[default]
+    Global,
+    /// Per key and continuous: `min(input watermark, the key's holds)` at the moment it is
+    /// needed ("the local output watermark (also for this key)", as Beam's
+    /// `ReduceFnRunner` describes it). Event-time timers fire one at a time in timestamp
+    /// order, each as if the watermark had just passed it (a timer at `t` sees input
+    /// watermark `t + 1` and output watermark `min(t, holds)`), whatever jumps the real
+    /// watermark made. It needs no communication between workers, so the panes are the
+    /// same at any worker count and any scheduling.
+    PerKey,
+}
+
 /// The keyed windowed reduction of one worker. See the module docs.
 pub struct WindowedReducer<K, V, C: CombineFn<V>> {
     strategy: WindowingStrategy,
@@ -114,6 +134,8 @@ pub struct WindowedReducer<K, V, C: CombineFn<V>> {
     holds: BTreeMap<i64, usize>,
     input_wm: i64,
     output_wm: i64,
+    owm_mode: OutputWatermarkMode,
+    owm_basis: Option<i64>,
     tick: u64,
     seq: u64,
     out: Output<K, C::Out, V>,
@@ -143,12 +165,36 @@ where
             holds: BTreeMap::new(),
             input_wm: NEG_INF,
             output_wm: NEG_INF,
+            owm_mode: OutputWatermarkMode::Global,
+            owm_basis: None,
             tick: 0,
             seq: 0,
             out: Output::default(),
             stats: ReducerStats::default(),
             scratch_windows: Vec::new(),
             scratch_timers: Vec::new(),
+        }
+    }
+
+    /// Chooses how the output watermark is kept (see [`OutputWatermarkMode`]).
+    pub fn with_output_watermark_mode(mut self, mode: OutputWatermarkMode) -> Self {
+        self.owm_mode = mode;
+        self
+    }
+
+    /// The output watermark that applies to key state `ks` (and a window taken out of it).
+    fn owm_for(&self, ks: &KeyState<C::Acc, C::Out>, extra: Option<&WinState<C::Acc>>) -> i64 {
+        match self.owm_mode {
+            OutputWatermarkMode::Global => self.output_wm,
+            OutputWatermarkMode::PerKey => {
+                let mut m = self.owm_basis.unwrap_or(self.input_wm);
+                for ws in ks.windows.values().chain(extra) {
+                    for h in [ws.element_hold, ws.extra_hold].into_iter().flatten() {
+                        m = m.min(h);
+                    }
+                }
+                m
+            }
         }
     }
 
@@ -316,6 +362,7 @@ where
                 self.stats.dropped_closed += count;
             } else {
                 let lateness = self.strategy.allowed_lateness;
+                let owm = self.owm_for(&ks, None);
                 let ws = match ks.windows.entry(w) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
@@ -323,7 +370,7 @@ where
                 ws.nonempty = true;
                 self.set_timer(&key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
                 // End-of-window holds are the same for every element of the window.
-                self.add_holds(w, ws, w.max_timestamp());
+                self.add_holds(w, ws, w.max_timestamp(), owm);
                 self.combine.merge(&mut ws.acc, acc);
                 self.stats.added += count;
                 let mut timers = std::mem::take(&mut self.scratch_timers);
@@ -443,20 +490,20 @@ where
     }
 
     /// WatermarkHold.addHolds: an element hold if on time, else a garbage-collection hold.
-    fn add_holds(&mut self, w: Window, ws: &mut WinState<C::Acc>, t: i64) {
-        if !self.add_element_hold(w, ws, t) {
+    fn add_holds(&mut self, w: Window, ws: &mut WinState<C::Acc>, t: i64, owm: i64) {
+        if !self.add_element_hold(w, ws, t, owm) {
             self.add_gc_hold(w, ws);
         }
     }
 
-    fn add_element_hold(&mut self, w: Window, ws: &mut WinState<C::Acc>, t: i64) -> bool {
+    fn add_element_hold(&mut self, w: Window, ws: &mut WinState<C::Acc>, t: i64, owm: i64) -> bool {
         let combiner = self.strategy.timestamp_combiner;
         let hold = match combiner {
             TimestampCombiner::EndOfWindow => w.max_timestamp(),
             TimestampCombiner::EarliestTransformed(d) => t.saturating_add(d),
             _ => t,
         };
-        let too_late = hold < self.output_wm || w.max_timestamp() < self.input_wm;
+        let too_late = hold < owm || w.max_timestamp() < self.input_wm;
         if too_late {
             return false;
         }
@@ -476,13 +523,14 @@ where
 
     fn add_element(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, t: i64, v: V, now: i64) {
         let lateness = self.strategy.allowed_lateness;
+        let owm = self.owm_for(ks, None);
         let ws = match ks.windows.entry(w) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
         };
         ws.nonempty = true;
         self.set_timer(key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
-        self.add_holds(w, ws, t);
+        self.add_holds(w, ws, t, owm);
         self.combine.add(&mut ws.acc, v);
         self.stats.added += 1;
         let mut timers = std::mem::take(&mut self.scratch_timers);
@@ -502,6 +550,7 @@ where
         candidates.sort();
         candidates.dedup();
         let merges = self.strategy.window_fn.merge(&candidates);
+        let owm = self.owm_for(ks, None);
         for m in merges {
             let result = m.result;
             let active: Vec<Window> = m.sources.iter().copied().filter(|w| ks.windows.get(w).is_some_and(|s| !s.closed)).collect();
@@ -536,7 +585,7 @@ where
                     self.set_element_hold(s, None);
                 }
                 self.set_element_hold(&mut base, None);
-                self.add_element_hold(result, &mut base, i64::MIN);
+                self.add_element_hold(result, &mut base, i64::MIN, owm);
             } else {
                 let mut merged: Option<i64> = if result_is_source { base.element_hold } else { None };
                 for s in sources.iter() {
@@ -621,6 +670,7 @@ where
     /// and outputs it if it has data or is the on-time pane.
     fn on_trigger(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, ws: &mut WinState<C::Acc>, finished: bool) {
         let max_ts = w.max_timestamp();
+        let owm = self.owm_for(ks, Some(ws));
         let hold = match (ws.element_hold, ws.extra_hold) {
             (None, x) => x,
             (e, None) => e,
@@ -635,7 +685,7 @@ where
         self.set_element_hold(ws, None);
         self.set_extra_hold(ws, None);
         let is_empty = !ws.nonempty;
-        let info = self.describe(ws.pane, w, finished);
+        let info = self.describe(ws.pane, w, finished, owm);
         if is_empty && info.timing != Timing::OnTime {
             return;
         }
@@ -670,12 +720,12 @@ where
     }
 
     /// Beam's `PaneInfoTracker.describePane`.
-    fn describe(&self, prev: Option<PaneInfo>, w: Window, last: bool) -> PaneInfo {
+    fn describe(&self, prev: Option<PaneInfo>, w: Window, last: bool, owm: i64) -> PaneInfo {
         let max_ts = w.max_timestamp();
         let first = prev.is_none();
         let index = prev.map_or(0, |p| p.index + 1);
         let mut nonspeculative_index = prev.map_or(0, |p| p.nonspeculative_index + 1);
-        let late_for_output = self.output_wm > max_ts;
+        let late_for_output = owm > max_ts;
         let only_early = prev.is_none_or(|p| p.timing == Timing::Early);
         let early_for_input = self.input_wm <= max_ts;
         let timing = if late_for_output || !only_early {
@@ -690,6 +740,26 @@ where
     }
 
     fn fire_timers(&mut self, domain: TimerDomain, limit: i64, now: i64) {
+        if self.owm_mode == OutputWatermarkMode::PerKey && domain == TimerDomain::EventTime {
+            // One timer at a time, in timestamp order, each at the watermark that just
+            // passed it: deterministic whatever jumps the watermark made.
+            let real = self.input_wm;
+            while let Some(first) = self.event_timers.first() {
+                if first.0 >= limit {
+                    break;
+                }
+                let (t, k, w) = self.event_timers.pop_first().expect("present");
+                if let Some(ws) = self.keys.get_mut(&k).and_then(|ks| ks.windows.get_mut(&w)) {
+                    ws.timers.retain(|x| *x != (domain, t));
+                }
+                self.input_wm = t.saturating_add(1).min(real);
+                self.owm_basis = Some(t);
+                self.activate(k, w, domain, now);
+            }
+            self.input_wm = real;
+            self.owm_basis = None;
+            return;
+        }
         loop {
             let set = match domain {
                 TimerDomain::EventTime => &mut self.event_timers,
@@ -735,7 +805,7 @@ where
             self.put_back(key, ks);
             return;
         }
-        let is_eow = self.input_wm > max_ts && self.output_wm <= max_ts;
+        let is_eow = self.input_wm > max_ts && self.owm_for(&ks, None) <= max_ts;
         let is_gc = self.input_wm > w.gc_time(lateness);
         if is_gc {
             let mut ws = ks.windows.remove(&w).expect("checked");
