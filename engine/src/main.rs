@@ -19,14 +19,19 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a keyed windowed aggregation over files (CSV or JSON lines, gzip too).
+    /// Run a keyed windowed aggregation over files (CSV or JSON lines, gzip too) or TCP
+    /// connections.
     ///
     /// Prints one JSON line per pane (key, window, the aggregates, and the pane's timestamp,
     /// timing, index, nonspeculative_index, first, last) and ends with a summary on stderr.
-    /// Example:
+    /// Examples:
     ///
     ///   highwater run --input examples/data/bids.csv --time-field date_time_ms
     ///     --key-field auction --count --max price --window 'fixed(10s)'
+    ///
+    ///   highwater run --listen 9000 --max-connections 1 --format csv
+    ///     --time-field date_time_ms --key-field auction --count --window 'fixed(10s)'
+    ///   (then, elsewhere: nc 127.0.0.1 9000 < examples/data/bids.csv)
     Run(Box<RunArgs>),
     /// The Nexmark benchmark: `nexmark --query q5` runs a query over generated events (or
     /// `--input FILE`); `nexmark generate` writes events for replay.

@@ -74,7 +74,7 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
         "--window", "fixed(10s)", "--max-out-of-orderness", "2s", "--batch-size", "100",
     ];
     let summary = run(&args(&[&input], &flags, &out)).expect("run");
-    assert_eq!(summary, Summary { files: 1, records_read: 5_000, panes_emitted: summary.panes_emitted, late_dropped: 0, malformed: 0 });
+    assert_eq!(summary, Summary { files: 1, connections: 0, records_read: 5_000, panes_emitted: summary.panes_emitted, late_dropped: 0, malformed: 0 });
 
     let mut naive: BTreeMap<(String, i64), (u64, i64, i64)> = BTreeMap::new();
     for (a, p, t) in &rows {

@@ -52,14 +52,22 @@ impl<T: highwater::pipeline::Data> Sink<T> for Count {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).cloned().expect("usage: dsl_tumble FILE [WORKERS]");
+    let path = args.get(1).cloned().expect("usage: dsl_tumble FILE [WORKERS] [read|key|full|noprecombine]");
     let workers: usize = args.get(2).and_then(|w| w.parse().ok()).unwrap_or(1);
+    // Stages, to see where the time goes: read | key | full (default) | noprecombine.
+    let stage = args.get(3).cloned().unwrap_or_else(|| "full".into());
     let rows = Arc::new(AtomicU64::new(0));
     let r = rows.clone();
     let start = std::time::Instant::now();
     let summary = run(RunConfig::workers(workers), move |p| {
         let src = Files::<Bid>::csv([path.clone()]).event_time(|b: &Bid| b.date_time_ms).watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
-        p.read("bids", src)?.key_map(|b: Bid| (b.auction, b.price)).window(Windowing::fixed(10_000)).aggregate("tumble", CountMax)?.write(Count(r.clone()));
+        let bids = p.read("bids", src)?;
+        match stage.as_str() {
+            "read" => bids.write(Count(r.clone())),
+            "key" => bids.key_map(|b: Bid| (b.auction, b.price)).into_pairs().write(Count(r.clone())),
+            "noprecombine" => bids.key_map(|b: Bid| (b.auction, b.price)).window(Windowing::fixed(10_000)).without_precombining().aggregate("tumble", CountMax)?.write(Count(r.clone())),
+            _ => bids.key_map(|b: Bid| (b.auction, b.price)).window(Windowing::fixed(10_000)).aggregate("tumble", CountMax)?.write(Count(r.clone())),
+        }
         Ok(())
     })
     .expect("runs");

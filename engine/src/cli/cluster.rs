@@ -111,7 +111,8 @@ impl ClusterArgs {
             format!("{path}.p{}", self.process)
         }
     }
-    /// Whether this process prints results (process 0 of a cluster, or a single process).
+    /// Whether this is process 0 (which prints the run's summary first). Every process
+    /// writes the results its own workers produced (see [`ClusterArgs::output_path`]).
     pub fn is_leader(&self) -> bool {
         self.process == 0
     }

@@ -1,7 +1,7 @@
 //! The command line's jobs as library functions, so tests and programs run them without
 //! spawning the binary.
 //!
-//! - [`run`]: `highwater run`, a keyed windowed aggregation over files.
+//! - [`run`]: `highwater run`, a keyed windowed aggregation over files or a socket.
 //! - [`aggregates`]: several aggregates of named fields as one combiner.
 //! - [`nexmark`]: `highwater nexmark`, the benchmark's generator and queries.
 //! - [`cluster`]: the flags that place a job on workers and processes.
@@ -11,4 +11,6 @@ pub mod aggregates;
 pub mod cluster;
 pub mod local_cluster;
 pub mod nexmark;
+mod progress;
 pub mod run;
+mod socket;

@@ -168,7 +168,9 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
     let bound: WatermarkStrategy = args.max_out_of_orderness.parse().map_err(NexmarkError::Flag)?;
     let results = Arc::new(AtomicU64::new(0));
     let (input, events, output, res) = (args.input.clone(), args.events, args.output.clone(), results.clone());
-    let leader_prints = args.cluster.is_leader() || args.cluster.processes == 1;
+    // Every process builds the same graph (a sink attached on one process only would stall
+    // the others); each writes what its own workers produced.
+    let output = if output == "none" { output } else { args.cluster.output_path(&output) };
     let generator = Arc::new(Generator::default());
     let start = std::time::Instant::now();
     let summary = run_pipeline(config, move |p| {
@@ -182,7 +184,7 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
                 .read("bids", Files::<BidRowCsv>::csv([path.clone()]).event_time(|b: &BidRowCsv| b.date_time_ms).watermark(bound))?
                 .map(|b| Event::Bid(Bid { auction: b.auction, bidder: b.bidder, price: b.price, channel: String::new(), url: String::new(), date_time: b.date_time_ms, extra: String::new() })),
         };
-        let sink_for = |_: ()| -> Option<String> { if output == "none" || !leader_prints { None } else { Some(output.clone()) } };
+        let sink_for = |_: ()| -> Option<String> { if output == "none" { None } else { Some(output.clone()) } };
         let c = QueryConfig::default();
         macro_rules! write {
             ($coll:expr, $fmt:expr) => {{

@@ -1,8 +1,11 @@
-//! `highwater run`: a keyed windowed aggregation over files, configured by flags.
+//! `highwater run`: a keyed windowed aggregation over files or a socket, configured by
+//! flags.
 //!
 //! Files are replayed by [`FileSource`] (one partition per file, a bounded-out-of-orderness
-//! watermark each), aggregated by the keyed windowed aggregate of
-//! [`highwater_operators::operator`], and written as JSON lines: one per pane,
+//! watermark each; a progress bar on a terminal for long replays); a socket
+//! (`--listen`, `--connect`) is read by the pipeline DSL's live [`crate::pipeline::Tcp`]
+//! source (one partition per connection). Either is aggregated by the keyed windowed
+//! aggregate of [`highwater_operators::operator`], and written as JSON lines: one per pane,
 //!
 //! ```text
 //! {"key":"7","window":[10000,20000],"count":3,"max_price":912,"timestamp":19999,
@@ -11,19 +14,22 @@
 //!
 //! with `"retraction":true|false` added in retracting mode. Malformed lines and records
 //! dropped as too late go to the dead-letter output (`--dead-letters`), one JSON object
-//! per line, and are counted in the [`Summary`].
+//! per line, and are counted in the [`Summary`]. A malformed line of a file is
+//! `{"kind":"malformed","file":…,"line":…,"byte_offset":…,"reason":…,"text":…}`; one of a
+//! socket is `{"kind":"malformed","location":"tcp PEER, line N (byte B)","reason":…,"text":…}`.
 
 use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
 use crate::pipeline::{execute, ExecutionError};
-use crate::source::{expand_inputs, FileSource, Format, InputError, Malformed, Schema, TimeUnit};
+use super::progress::Progress;
+use crate::source::{expand_inputs, is_gzip, FileSource, Format, InputError, Malformed, Record, Schema, TimeUnit};
 use highwater_operators::clock::SystemClock;
 use highwater_operators::duration::parse_ticks;
 use highwater_operators::operator::{windowed_aggregate, OutputWatermark};
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::{DropReason, Dropped};
 use highwater_operators::strategy::{Accumulation, StrategyError, TimestampCombiner, WindowingStrategy};
-use highwater_operators::time::GLOBAL_MAX;
+use highwater_operators::time::{Time, GLOBAL_MAX};
 use highwater_operators::trigger::Trigger;
 use highwater_operators::watermark::WatermarkStrategy;
 use highwater_operators::window::{Window, WindowSpec};
@@ -35,6 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::Stream;
 
 /// The flags of `highwater run`.
 ///
@@ -45,10 +52,28 @@ use timely::dataflow::operators::generic::Operator;
 pub struct RunArgs {
     /// Input files, directories (their files) or globs ('data/*.csv.gz'); each file is one
     /// partition. Repeat the flag or give several paths.
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    #[arg(long, required_unless_present_any = ["listen", "connect"], conflicts_with_all = ["listen", "connect"], num_args = 1.., value_name = "PATH")]
     pub input: Vec<String>,
+    /// Read newline-delimited records from TCP connections to this address instead of
+    /// files (a bare port means 127.0.0.1, loopback; port 0 picks a free one, printed on
+    /// stderr). Each connection is a partition with its own watermark; a CSV connection
+    /// starts with its header line. Ends after --max-connections connections have closed
+    /// (or when killed). Needs --format.
+    #[arg(long, value_name = "ADDR", conflicts_with = "connect")]
+    pub listen: Option<String>,
+    /// Read newline-delimited records from a TCP server at this address, until it closes
+    /// the connection. Needs --format.
+    #[arg(long, value_name = "ADDR")]
+    pub connect: Option<String>,
+    /// With --listen: stop accepting after N connections, and end when they are closed.
+    #[arg(long, value_name = "N", requires = "listen")]
+    pub max_connections: Option<usize>,
+    /// With a socket: a connection without data for this long stops holding the
+    /// watermark back (e.g. 5s). By default a silent connection holds it.
+    #[arg(long, value_parser = parse_ticks, value_name = "DURATION")]
+    pub idle_timeout: Option<i64>,
     /// Line format; by default from each file's extension (.csv, .jsonl, .ndjson, .json,
-    /// optionally followed by .gz).
+    /// optionally followed by .gz). Required with a socket.
     #[arg(long, value_name = "csv|jsonl")]
     pub format: Option<Format>,
     /// The field holding each record's event time.
@@ -96,9 +121,10 @@ pub struct RunArgs {
     /// Watermark of each file = latest event time seen − this bound.
     #[arg(long, default_value = "2s", value_parser = parse_ticks, value_name = "DURATION")]
     pub max_out_of_orderness: i64,
-    /// The watermark strategy of each file instead: `ascending` (sorted files) or
-    /// `bounded(DURATION)`; overrides --max-out-of-orderness.
-    #[arg(long, value_name = "ascending|bounded(D)")]
+    /// The watermark strategy of each file or connection instead: `ascending` (sorted
+    /// input), `bounded(DURATION)`, or — on a socket — `punctuated` (the watermark comes
+    /// from lines `{"watermark": MILLIS}` in the stream); overrides --max-out-of-orderness.
+    #[arg(long, value_name = "ascending|bounded(D)|punctuated")]
     pub watermark: Option<WatermarkStrategy>,
     /// Lines read per batch; the watermark advances once per batch.
     #[arg(long, default_value_t = FileSource::DEFAULT_BATCH, value_name = "LINES")]
@@ -112,6 +138,10 @@ pub struct RunArgs {
     /// default they are only counted in the summary. `PATH.p<I>` in a cluster, as --output.
     #[arg(long, value_name = "PATH|-")]
     pub dead_letters: Option<String>,
+    /// No progress bar (one is drawn on standard error for long file replays, when it is
+    /// a terminal and the panes do not go to the same terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Where to run: `--workers N`, and `--processes P --process I --hostfile FILE` for
     /// one process of a cluster (or start a local cluster with `highwater cluster`).
     #[command(flatten)]
@@ -123,6 +153,8 @@ pub struct RunArgs {
 pub struct Summary {
     /// Files read.
     pub files: u64,
+    /// TCP connections read (socket input).
+    pub connections: u64,
     /// Records read and parsed.
     pub records_read: u64,
     /// Panes (and retractions) written.
@@ -135,11 +167,8 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} records read from {} file(s), {} panes emitted, {} late-dropped, {} malformed",
-            self.records_read, self.files, self.panes_emitted, self.late_dropped, self.malformed
-        )
+        let from = if self.files == 0 && self.connections > 0 { format!("{} connection(s)", self.connections) } else { format!("{} file(s)", self.files) };
+        write!(f, "{} records read from {from}, {} panes emitted, {} late-dropped, {} malformed", self.records_read, self.panes_emitted, self.late_dropped, self.malformed)
     }
 }
 
@@ -179,20 +208,23 @@ pub enum RunError {
     /// process lost, a worker panicked).
     #[error(transparent)]
     Execution(#[from] ExecutionError),
+    /// The socket job could not start (an address to listen on or connect to) or failed.
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
 }
 
 type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 
 /// An output destination and the first error writing to it.
 #[derive(Clone)]
-struct Destination {
+pub(super) struct Destination {
     path: String,
     writer: SharedWriter,
     error: Arc<Mutex<Option<std::io::Error>>>,
 }
 
 impl Destination {
-    fn open(path: &str) -> Result<Self, RunError> {
+    pub(super) fn open(path: &str) -> Result<Self, RunError> {
         let writer: Box<dyn Write + Send> = if path == "-" {
             Box::new(BufWriter::new(std::io::stdout()))
         } else {
@@ -202,7 +234,7 @@ impl Destination {
         Ok(Destination { path: path.to_string(), writer: Arc::new(Mutex::new(writer)), error: Arc::default() })
     }
     /// Writes a chunk of lines at once (one lock per batch).
-    fn write(&self, chunk: &str) {
+    pub(super) fn write(&self, chunk: &str) {
         if chunk.is_empty() {
             return;
         }
@@ -211,7 +243,7 @@ impl Destination {
             self.error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
         }
     }
-    fn finish(&self) -> Result<(), RunError> {
+    pub(super) fn finish(&self) -> Result<(), RunError> {
         let flushed = self.writer.lock().unwrap_or_else(|e| e.into_inner()).flush();
         if let Some(e) = self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(RunError::Output { path: self.path.clone(), source: e });
@@ -269,67 +301,37 @@ impl RunArgs {
 /// assert!(text.contains(r#"{"key":"a","window":[0,10000],"count":2,"max_price":7,"timestamp":9999"#));
 /// ```
 pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
+    if args.listen.is_some() || args.connect.is_some() {
+        return super::socket::run_socket(args);
+    }
     let config = args.cluster.config()?;
     let files = expand_inputs(&args.input)?;
     let set = AggregateSet::new(args.aggregates());
-    let schema = Schema {
-        time_field: args.time_field.clone(),
-        time_unit: args.time_unit,
-        key_fields: args.key_field.clone(),
-        value_fields: set.value_fields().to_vec(),
-    };
+    let schema = args.schema(&set);
     let strategy = args.strategy()?;
     let watermark = match args.watermark {
         Some(WatermarkStrategy::Punctuated) => {
-            return Err(RunError::Flag { flag: "watermark", reason: "punctuated watermarks are not read from files yet; use ascending or bounded(D)".into() })
+            return Err(RunError::Flag { flag: "watermark", reason: "punctuated watermarks are not read from files yet; use ascending or bounded(D) (punctuated works with --listen/--connect)".into() })
         }
         Some(w) => w,
         None => WatermarkStrategy::BoundedOutOfOrderness(args.max_out_of_orderness),
     };
     let source = FileSource::new(files.clone(), args.format, schema)?.watermark(watermark).batch_size(args.batch_size);
     let stats = source.stats();
-    let output = Destination::open(&args.cluster.output_path(&args.output))?;
-    let dead = args.dead_letters.as_deref().map(|p| Destination::open(&args.cluster.output_path(p))).transpose()?;
-    let panes = Arc::new(AtomicU64::new(0));
-    let late = Arc::new(AtomicU64::new(0));
-    let retracting = args.accumulation == Accumulation::Retracting;
+    let outputs = Outputs::open(args)?;
+    let total_bytes = if files.iter().any(|f| is_gzip(f)) { None } else { files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).ok()).sum::<Option<u64>>() };
+    let progress = Progress::start(stats.clone(), total_bytes, !args.no_progress && super::progress::wanted(args.output == "-"));
 
-    let (out_w, dead_w, panes_c, late_c) = (output.clone(), dead.clone(), panes.clone(), late.clone());
-    execute(&config, move |worker| {
+    let o = outputs.clone();
+    let executed = execute(&config, move |worker| {
         worker.dataflow(|scope| {
             let streams = source.stream(scope);
-            let out = windowed_aggregate(streams.records, "run", strategy.clone(), set.clone(), Arc::new(SystemClock), OutputWatermark::Local);
-            let (out_w, panes_c) = (out_w.clone(), panes_c.clone());
-            let mut chunk = String::new();
-            out.panes.sink(Pipeline, "write-panes", move |(input, _frontier)| {
-                input.for_each(|_cap, data| {
-                    chunk.clear();
-                    for p in data.iter() {
-                        pane_line(&mut chunk, p, retracting);
-                    }
-                    panes_c.fetch_add(data.len() as u64, Ordering::Relaxed);
-                    out_w.write(&chunk);
-                });
-            });
-            let (dead_w1, late_c) = (dead_w.clone(), late_c.clone());
-            let mut chunk = String::new();
-            out.dead_letters.sink(Pipeline, "write-late", move |(input, _frontier)| {
-                input.for_each(|_cap, data| {
-                    late_c.fetch_add(data.len() as u64, Ordering::Relaxed);
-                    if let Some(w) = &dead_w1 {
-                        chunk.clear();
-                        for d in data.iter() {
-                            late_line(&mut chunk, d);
-                        }
-                        w.write(&chunk);
-                    }
-                });
-            });
-            let dead_w2 = dead_w.clone();
+            aggregate_and_write(streams.records, strategy.clone(), set.clone(), &o);
+            let dead_w = o.dead.clone();
             let mut chunk = String::new();
             streams.malformed.sink(Pipeline, "write-malformed", move |(input, _frontier)| {
                 input.for_each(|_cap, data| {
-                    if let Some(w) = &dead_w2 {
+                    if let Some(w) = &dead_w {
                         chunk.clear();
                         for m in data.iter() {
                             malformed_line(&mut chunk, m);
@@ -339,22 +341,90 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
                 });
             });
         });
-    })?;
-    output.finish()?;
-    if let Some(d) = &dead {
-        d.finish()?;
-    }
+    });
+    progress.finish();
+    executed?;
+    outputs.finish()?;
     Ok(Summary {
         files: files.len() as u64,
+        connections: 0,
         records_read: stats.records(),
-        panes_emitted: panes.load(Ordering::Relaxed),
-        late_dropped: late.load(Ordering::Relaxed),
+        panes_emitted: outputs.panes.load(Ordering::Relaxed),
+        late_dropped: outputs.late.load(Ordering::Relaxed),
         malformed: stats.malformed(),
     })
 }
 
+impl RunArgs {
+    /// What each line must hold: the time, key and aggregated fields.
+    pub(super) fn schema(&self, set: &AggregateSet) -> Schema {
+        Schema { time_field: self.time_field.clone(), time_unit: self.time_unit, key_fields: self.key_field.clone(), value_fields: set.value_fields().to_vec() }
+    }
+}
+
+/// Where a job writes, and what it counted there.
+#[derive(Clone)]
+pub(super) struct Outputs {
+    pub(super) output: Destination,
+    pub(super) dead: Option<Destination>,
+    pub(super) panes: Arc<AtomicU64>,
+    pub(super) late: Arc<AtomicU64>,
+    retracting: bool,
+}
+
+impl Outputs {
+    pub(super) fn open(args: &RunArgs) -> Result<Self, RunError> {
+        Ok(Outputs {
+            output: Destination::open(&args.cluster.output_path(&args.output))?,
+            dead: args.dead_letters.as_deref().map(|p| Destination::open(&args.cluster.output_path(p))).transpose()?,
+            panes: Arc::default(),
+            late: Arc::default(),
+            retracting: args.accumulation == Accumulation::Retracting,
+        })
+    }
+    pub(super) fn finish(&self) -> Result<(), RunError> {
+        self.output.finish()?;
+        if let Some(d) = &self.dead {
+            d.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// The job after its source: the keyed windowed aggregate, its panes to the output and its
+/// too-late records to the dead letters, counted.
+pub(super) fn aggregate_and_write<'s>(records: Stream<'s, Time, Vec<Record>>, strategy: WindowingStrategy, set: AggregateSet, o: &Outputs) {
+    let out = windowed_aggregate(records, "run", strategy, set, Arc::new(SystemClock), OutputWatermark::Local);
+    let (out_w, panes_c, retracting) = (o.output.clone(), o.panes.clone(), o.retracting);
+    let mut chunk = String::new();
+    out.panes.sink(Pipeline, "write-panes", move |(input, _frontier)| {
+        input.for_each(|_cap, data| {
+            chunk.clear();
+            for p in data.iter() {
+                pane_line(&mut chunk, p, retracting);
+            }
+            panes_c.fetch_add(data.len() as u64, Ordering::Relaxed);
+            out_w.write(&chunk);
+        });
+    });
+    let (dead_w, late_c) = (o.dead.clone(), o.late.clone());
+    let mut chunk = String::new();
+    out.dead_letters.sink(Pipeline, "write-late", move |(input, _frontier)| {
+        input.for_each(|_cap, data| {
+            late_c.fetch_add(data.len() as u64, Ordering::Relaxed);
+            if let Some(w) = &dead_w {
+                chunk.clear();
+                for d in data.iter() {
+                    late_line(&mut chunk, d);
+                }
+                w.write(&chunk);
+            }
+        });
+    });
+}
+
 /// Appends `"name":value` to a JSON object under construction.
-fn field(out: &mut String, first: bool, name: &str, value: &Value) {
+pub(super) fn field(out: &mut String, first: bool, name: &str, value: &Value) {
     if !first {
         out.push(',');
     }

@@ -305,6 +305,17 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         });
         Ok(Collection { stream: panes, shared })
     }
+    /// Aggregates like [`Windowed::aggregate`] and returns the panes as a differential
+    /// [`Changelog`](super::Changelog): the latest pane of each (key, window), revised by
+    /// `-previous, +new` updates in whatever accumulation mode the windowing uses.
+    pub fn changelog<C>(self, name: &str, combine: C) -> Result<super::Changelog<'s, K, C::Out>, BuildError>
+    where
+        C: CombineFn<T>,
+        C::Out: super::ChangeValue,
+    {
+        let mode = self.windowing.accumulation;
+        Ok(self.aggregate(name, combine)?.changelog(mode))
+    }
     /// Counts the records of each key and window.
     pub fn count(self, name: &str) -> Result<Collection<'s, Pane<K, u64>>, BuildError> {
         self.aggregate(name, Count)

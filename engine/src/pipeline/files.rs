@@ -48,13 +48,14 @@ pub struct Files<T> {
     event_time: Option<EventTime<T>>,
     watermark: Option<WatermarkStrategy>,
     batch: usize,
+    pacing: Option<f64>,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T> Files<T> {
     /// CSV files with a header line naming the fields.
     pub fn csv<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
-        Files { inputs: inputs.into_iter().map(Into::into).collect(), kind: Kind::Csv { header: true }, event_time: None, watermark: None, batch: 10_000, _t: PhantomData }
+        Files { inputs: inputs.into_iter().map(Into::into).collect(), kind: Kind::Csv { header: true }, event_time: None, watermark: None, batch: 10_000, pacing: None, _t: PhantomData }
     }
     /// JSON-lines files: one object per line.
     pub fn json_lines<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
@@ -84,6 +85,15 @@ impl<T> Files<T> {
         self.batch = n.max(1);
         self
     }
+    /// Replays at the pace of the data instead of as fast as possible: each record is
+    /// released no earlier than `(its event time − the first record's) / speedup` after
+    /// the first record (`1.0`: the original speed, `10.0`: ten times faster), by the
+    /// pipeline's clock. Each worker paces its own files from the first record it reads.
+    /// A `speedup` that is not a positive number means no pacing.
+    pub fn paced(mut self, speedup: f64) -> Self {
+        self.pacing = Some(speedup).filter(|s| s.is_finite() && *s > 0.0);
+        self
+    }
 }
 
 impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
@@ -101,10 +111,17 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
             let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             let raw: Box<dyn Read + Send> = if is_gzip(&path) { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
             match self.kind {
-                Kind::Csv { header } => {
-                    let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 16).from_reader(raw);
-                    parts.push(Box::new(CsvPartition::<T> { path, reader, expect_header: header, header: None, record: csv::ByteRecord::new(), event_time: event_time.clone(), done: false }));
-                }
+                Kind::Csv { header } => parts.push(Box::new(CsvPartition::<T> {
+                    path,
+                    reader: BufReader::with_capacity(1 << 16, raw),
+                    expect_header: header,
+                    header: None,
+                    line: 0,
+                    offset: 0,
+                    buf: Vec::new(),
+                    event_time: event_time.clone(),
+                    done: false,
+                })),
                 Kind::JsonLines => parts.push(Box::new(FilePartition::<T> {
                     path,
                     reader: BufReader::with_capacity(1 << 16, raw),
@@ -123,6 +140,9 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
     }
     fn batch_size(&self) -> usize {
         self.batch
+    }
+    fn pacing(&self) -> Option<f64> {
+        self.pacing
     }
 }
 
@@ -158,7 +178,7 @@ impl<T: DeserializeOwned> FilePartition<T> {
 
 impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
     fn read(&mut self, max: usize) -> Batch<T> {
-        let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), dead: Vec::new(), punctuation: None, done: false };
+        let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), ..Batch::default() };
         while batch.records.len() < max && !self.done {
             self.buf.clear();
             let start = self.offset;
@@ -212,88 +232,121 @@ impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
     }
 }
 
-/// A CSV file read with one `csv` reader (records may span lines when quoted).
+/// A CSV file, read line by line: unquoted lines are split over bytes and deserialized
+/// straight from the fields ([`super::fastcsv`]); a line with quotes goes through the `csv`
+/// crate. (A quoted field may not contain a line break.)
 struct CsvPartition<T> {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: BufReader<Box<dyn Read + Send>>,
     expect_header: bool,
-    header: Option<csv::ByteRecord>,
-    record: csv::ByteRecord,
+    header: Option<Vec<String>>,
+    line: u64,
+    offset: u64,
+    buf: Vec<u8>,
     event_time: EventTime<T>,
     done: bool,
 }
 
 impl<T> CsvPartition<T> {
-    fn dead(&self, line: u64, offset: u64, reason: String) -> DeadLetter {
-        let raw: Vec<u8> = self.record.iter().collect::<Vec<_>>().join(&b","[..]);
+    fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
         let text = &raw[..raw.len().min(200)];
         DeadLetter {
             step: String::new(),
             location: format!("{}:{} (byte {})", self.path.display(), line, offset),
             reason,
-            record: String::from_utf8_lossy(text).to_string(),
+            record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
         }
     }
 }
 
-fn csv_reason(e: &csv::Error, header: Option<&csv::ByteRecord>) -> String {
-    match e.kind() {
-        csv::ErrorKind::Deserialize { err, .. } => {
-            let field = err.field().map(|i| {
-                let name = header.and_then(|h| h.get(i as usize)).map(|n| format!(" `{}`", String::from_utf8_lossy(n))).unwrap_or_default();
-                format!("field {}{name}: ", i + 1)
-            });
-            format!("not a valid record: {}{}", field.unwrap_or_default(), err.kind())
+/// Parses one line with the full CSV rules (quotes).
+fn slow_fields(line: &[u8]) -> Result<csv::StringRecord, String> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line);
+    let mut rec = csv::StringRecord::new();
+    match rdr.read_record(&mut rec) {
+        Ok(_) => Ok(rec),
+        Err(e) => Err(format!("not valid CSV: {e}")),
+    }
+}
+
+impl<T: DeserializeOwned + Send> CsvPartition<T> {
+    fn parse<'l>(&self, text: &'l [u8], fields: &mut Vec<&'l [u8]>) -> Result<T, String> {
+        let names = self.header.as_deref();
+        let name_of = |i: usize| names.and_then(|n| n.get(i)).map(|n| format!(" `{n}`")).unwrap_or_default();
+        if super::fastcsv::split(text, fields) {
+            let mut de = super::fastcsv::RecordDe { fields, names, current: 0 };
+            T::deserialize(&mut de).map_err(|e| {
+                if e.0.starts_with("invalid length") || e.0.starts_with("missing field") {
+                    format!("not a valid record: {} (the line has {} fields)", e.0, fields.len())
+                } else {
+                    format!("not a valid record: field {}{}: {}", de.current + 1, name_of(de.current), e.0)
+                }
+            })
+        } else {
+            let rec = slow_fields(text)?;
+            let owned: Vec<&[u8]> = rec.iter().map(str::as_bytes).collect();
+            let mut de = super::fastcsv::RecordDe { fields: &owned, names, current: 0 };
+            T::deserialize(&mut de).map_err(|e| format!("not a valid record: field {}{}: {}", de.current + 1, name_of(de.current), e.0))
         }
-        csv::ErrorKind::Utf8 { err, .. } => format!("not valid UTF-8 (field {})", err.field() + 1),
-        _ => format!("not a valid record: {e}"),
     }
 }
 
 impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
     fn read(&mut self, max: usize) -> Batch<T> {
-        let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), dead: Vec::new(), punctuation: None, done: false };
+        let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), ..Batch::default() };
+        let mut buf = std::mem::take(&mut self.buf);
         while batch.records.len() < max && !self.done {
-            match self.reader.read_byte_record(&mut self.record) {
-                Ok(false) => self.done = true,
-                Ok(true) => {
-                    let (line, offset) = self.record.position().map_or((0, 0), |p| (p.line(), p.byte()));
-                    if self.record.len() == 1 && self.record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
-                        continue;
-                    }
-                    if self.expect_header && self.header.is_none() {
-                        self.header = Some(self.record.clone());
-                        continue;
-                    }
-                    if self.record.as_slice().len() > MAX_LINE {
-                        let d = self.dead(line, offset, format!("record longer than {MAX_LINE} bytes"));
-                        batch.dead.push(d);
-                        continue;
-                    }
-                    match self.record.deserialize::<T>(self.header.as_ref()) {
-                        Ok(rec) => {
-                            let t = (self.event_time)(&rec);
-                            batch.records.push((t, rec));
-                        }
-                        Err(e) => {
-                            let d = self.dead(line, offset, csv_reason(&e, self.header.as_ref()));
-                            batch.dead.push(d);
-                        }
+            buf.clear();
+            let start = self.offset;
+            let n = match (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    batch.dead.push(self.dead(self.line + 1, start, format!("read error, rest of file skipped: {e}"), &[]));
+                    self.done = true;
+                    break;
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+            self.offset += n as u64;
+            self.line += 1;
+            if buf.len() > MAX_LINE && !buf.ends_with(b"\n") {
+                let mut skipped = Vec::new();
+                let _ = self.reader.read_until(b'\n', &mut skipped);
+                self.offset += skipped.len() as u64;
+                batch.dead.push(self.dead(self.line, start, format!("line longer than {MAX_LINE} bytes"), &buf));
+                continue;
+            }
+            let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if self.expect_header && self.header.is_none() {
+                match slow_fields(text) {
+                    Ok(rec) => self.header = Some(rec.iter().map(|f| f.trim().to_string()).collect()),
+                    Err(_) => {
+                        batch.dead.push(self.dead(self.line, start, "the header line is not valid CSV (UTF-8); the file is skipped".into(), &buf));
+                        self.done = true;
                     }
                 }
-                Err(e) => {
-                    let (line, offset) = e.position().map_or((0, 0), |p| (p.line(), p.byte()));
-                    if e.is_io_error() {
-                        let d = self.dead(line, offset, format!("read error, rest of file skipped: {e}"));
-                        batch.dead.push(d);
-                        self.done = true;
-                    } else {
-                        let d = self.dead(line, offset, csv_reason(&e, self.header.as_ref()));
-                        batch.dead.push(d);
-                    }
+                continue;
+            }
+            let mut fields: Vec<&[u8]> = Vec::with_capacity(8);
+            match self.parse(text, &mut fields) {
+                Ok(rec) => {
+                    let t = (self.event_time)(&rec);
+                    batch.records.push((t, rec));
+                }
+                Err(reason) => {
+                    let d = self.dead(self.line, start, reason, &buf);
+                    batch.dead.push(d);
                 }
             }
         }
+        self.buf = buf;
         batch.done = self.done;
         batch
     }

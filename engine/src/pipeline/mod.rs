@@ -37,19 +37,31 @@
 //! assert_eq!(summary.records_read, 100);
 //! ```
 
+mod changelog;
 mod collection;
+mod csv_sink;
 mod dead_letter;
+mod fastcsv;
 mod files;
+mod reader;
 mod runtime;
 mod sink;
 mod source;
+mod tcp;
+mod tcp_connection;
+mod tcp_sink;
 
+pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
 pub use collection::{key_hash, Collection, Data, Key, Keyed, Windowed, Windowing};
 pub use dead_letter::DeadLetter;
 pub use files::{Files, MAX_LINE};
 pub use runtime::{execute, ExecutionError};
 pub use sink::{pane_row, Collector, JsonLines, Sink};
-pub use source::{Batch, Generated, Memory, Partition, Source};
+pub use source::{Batch, Generated, Live, Memory, Partition, Source, Waker};
+pub use csv_sink::CsvFile;
+pub use tcp::{socket_addresses, StopHandle, Tcp, TcpError};
+pub(crate) use tcp::{Decode, Line};
+pub use tcp_sink::TcpSink;
 
 use highwater_operators::clock::{Clock, SystemClock};
 use highwater_operators::time::Time;
@@ -58,8 +70,6 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::{Scope, Stream};
 
@@ -230,63 +240,12 @@ impl<'s> Pipeline<'s> {
         self.shared.scope.clone()
     }
 
-    /// Reads a source; `name` names the step. Partition `p` is read by worker `p % peers`.
+    /// Reads a source; `name` names the step. Partition `p` is read by worker `p % peers`;
+    /// a live source's partitions (e.g. [`Tcp`] connections) arrive while the pipeline
+    /// runs, on the worker the source chooses.
     pub fn read<T: Data>(&mut self, name: &str, source: impl Source<T> + 'static) -> Result<Collection<'s, T>, BuildError> {
         self.shared.claim_name(name)?;
-        let parts = source.open(self.worker, self.peers).map_err(|message| BuildError::Source { step: name.to_string(), message })?;
-        let mut reader = source::Reader::new(parts, source.watermark(), source.batch_size());
-        let scope = self.shared.scope.clone();
-        let mut builder = OperatorBuilder::new(format!("source:{name}"), scope.clone());
-        let info = builder.operator_info();
-        let activator = scope.activator_for(info.address.clone());
-        let (out, stream) = builder.new_output::<Vec<(i64, T)>>();
-        let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
-        let mut out = OutputBuilder::from(out);
-        let mut dead_out = OutputBuilder::from(dead_out);
-        let counters = self.shared.counters.clone();
-        let step = name.to_string();
-        builder.build(move |mut caps| {
-            let mut dead_cap = caps.pop();
-            let mut cap = caps.pop();
-            move |_frontiers| {
-                // A few batches per activation, so other operators keep up.
-                for _ in 0..4 {
-                    let Some((stamp, records, dead_letters)) = reader.step() else { break };
-                    if let (Some(c), Some(d)) = (cap.as_mut(), dead_cap.as_mut()) {
-                        c.downgrade(&stamp);
-                        d.downgrade(&stamp);
-                        counters.records.fetch_add(records.len() as u64, Ordering::Relaxed);
-                        if !records.is_empty() {
-                            out.activate().session(c).give_iterator(records.into_iter());
-                        }
-                        if !dead_letters.is_empty() {
-                            let step = step.clone();
-                            dead_out.activate().session(d).give_iterator(dead_letters.into_iter().map(move |mut x| {
-                                if x.step.is_empty() {
-                                    x.step = step.clone();
-                                }
-                                x
-                            }));
-                        }
-                    }
-                }
-                match reader.frontier() {
-                    Some(f) => {
-                        if let Some(c) = cap.as_mut() {
-                            c.downgrade(&f);
-                        }
-                        if let Some(d) = dead_cap.as_mut() {
-                            d.downgrade(&f);
-                        }
-                        activator.activate();
-                    }
-                    None => {
-                        cap = None;
-                        dead_cap = None;
-                    }
-                }
-            }
-        });
+        let (stream, dead) = reader::source_operator(&self.shared, name, source, self.worker, self.peers)?;
         self.shared.add_dead_letters(dead);
         Ok(Collection { stream, shared: self.shared.clone() })
     }
@@ -317,25 +276,28 @@ where
     let counters = Arc::new(Counters::default());
     let build_errors: Arc<Mutex<Option<BuildError>>> = Arc::new(Mutex::new(None));
     let (c, errs) = (counters.clone(), build_errors.clone());
-    execute(&config, move |worker| {
+    let executed = execute(&config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let clock = clock.clone();
         let c = c.clone();
-        let dataflow = worker.next_dataflow_index();
         let result = worker.dataflow::<Time, _, _>(|scope| {
             let shared = Rc::new(Shared { scope: scope.clone(), clock, names: RefCell::new(BTreeSet::new()), dead: RefCell::new(Vec::new()), counters: c });
             let mut p = Pipeline { shared, worker: index, peers };
             build(&mut p)
         });
         if let Err(e) = result {
-            // A pipeline that failed to build does not run.
-            worker.drop_dataflow(dataflow);
             errs.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+            // A pipeline that failed to build does not run, and the workers that did build
+            // it (a source may fail to open on one process only) must not wait for this
+            // one: stop the whole run. Unwinding (without a panic message) is how a worker
+            // stops a run; the build error is what `run` reports.
+            std::panic::resume_unwind(Box::new("the pipeline could not be built"));
         }
-    })?;
+    });
     if let Some(e) = build_errors.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(PipelineError::Build(e));
     }
+    executed?;
     let problems = std::mem::take(&mut *counters.problems.lock().unwrap_or_else(|e| e.into_inner()));
     if !problems.is_empty() {
         return Err(PipelineError::Runtime(problems));

@@ -6,14 +6,27 @@
 //! and keeps the worker's capability at the minimum over its unfinished partitions.
 //! Batch boundaries depend only on the partition, so stamps — and outputs — do not depend
 //! on the worker count.
+//!
+//! **Live sources** (TCP connections) differ in three ways, all expressed here:
+//!
+//! - a partition may have nothing *yet*: its [`Batch`] is [`Batch::pending`], and the
+//!   operator stops reading it until the partition's [`Waker`] wakes the operator (from a
+//!   reader thread: the operator never blocks) or until the next tick period;
+//! - partitions arrive while the pipeline runs ([`Live::arrivals`], one per accepted
+//!   connection), each starting at the source's current watermark;
+//! - processing time advances the stamps' `tick` every [`Live::tick_every`] even when no
+//!   data comes, and a partition silent for [`Live::idle_timeout`] stops holding the
+//!   watermark back.
 
 use super::dead_letter::DeadLetter;
-use highwater_operators::time::Time;
-use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
+use highwater_operators::watermark::WatermarkStrategy;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+use timely::scheduling::SyncActivator;
 
 /// What one read of a partition produced.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batch<T> {
     /// Records with their event times.
     pub records: Vec<(i64, T)>,
@@ -23,15 +36,106 @@ pub struct Batch<T> {
     pub punctuation: Option<i64>,
     /// The partition has nothing more.
     pub done: bool,
+    /// The partition has nothing more *now* but is not done (a live connection with no
+    /// data queued): the operator reads it again when the partition's [`Waker`] is woken,
+    /// or at the next tick period. Ignored when `done`.
+    pub pending: bool,
+}
+
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Batch { records: Vec::new(), dead: Vec::new(), punctuation: None, done: false, pending: false }
+    }
+}
+
+impl<T> Batch<T> {
+    /// An empty batch of a partition that has nothing now but is not done.
+    ///
+    /// ```
+    /// use highwater::pipeline::Batch;
+    /// let b: Batch<u64> = Batch::pending();
+    /// assert!(b.pending && !b.done && b.records.is_empty());
+    /// ```
+    pub fn pending() -> Self {
+        Batch { pending: true, ..Batch::default() }
+    }
+    /// Whether the batch carries nothing at all (no record, dead letter or watermark).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.dead.is_empty() && self.punctuation.is_none()
+    }
 }
 
 /// One logical partition of a source: a file, a byte range, a connection, a generator
 /// slice.
 pub trait Partition<T>: Send {
-    /// Reads up to `max` records.
+    /// Reads up to `max` records. Never blocks: a partition with nothing now returns a
+    /// [`Batch::pending`] batch.
     fn read(&mut self, max: usize) -> Batch<T>;
     /// A name for errors and dead letters.
     fn name(&self) -> String;
+}
+
+/// Wakes a source operator from another thread: a reader thread wakes it after queuing
+/// data, a listener after accepting a connection. Cheap to call often: only the first
+/// wake after the operator last ran sends an activation (timely's thread-safe
+/// [`SyncActivator`]).
+#[derive(Clone, Debug)]
+pub struct Waker {
+    activator: Option<SyncActivator>,
+    armed: Arc<AtomicBool>,
+    alive: std::sync::Weak<()>,
+}
+
+impl Waker {
+    pub(crate) fn new(activator: SyncActivator, alive: &Arc<()>) -> Self {
+        Waker { activator: Some(activator), armed: Arc::new(AtomicBool::new(false)), alive: Arc::downgrade(alive) }
+    }
+    /// A waker that wakes nothing and whose operator is gone (unit tests of partitions).
+    pub fn detached() -> Self {
+        Waker { activator: None, armed: Arc::new(AtomicBool::new(false)), alive: std::sync::Weak::new() }
+    }
+    /// A waker whose operator is alive while `alive` is, and that activates nothing.
+    #[cfg(test)]
+    pub(crate) fn for_tests(alive: &Arc<()>) -> Self {
+        Waker { activator: None, armed: Arc::new(AtomicBool::new(false)), alive: Arc::downgrade(alive) }
+    }
+    /// Schedules the operator. Returns `false` when the operator is gone (the pipeline
+    /// ended): a reader thread then stops.
+    pub fn wake(&self) -> bool {
+        if !self.is_alive() {
+            return false;
+        }
+        if !self.armed.swap(true, Ordering::AcqRel) {
+            if let Some(a) = &self.activator {
+                return a.activate().is_ok();
+            }
+        }
+        true
+    }
+    /// Whether the operator still runs.
+    pub fn is_alive(&self) -> bool {
+        self.alive.strong_count() > 0
+    }
+    /// Called by the operator as it starts to read: the next wake activates it again.
+    /// Returns whether it was woken since it last read.
+    pub(crate) fn rearm(&self) -> bool {
+        self.armed.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// What a live source adds to its fixed partitions: the partitions that arrive while the
+/// pipeline runs, and how processing time moves its stamps.
+pub struct Live<T> {
+    /// Partitions as they arrive (accepted connections). When every sender is dropped no
+    /// more will come, and the source ends once its partitions are done.
+    pub arrivals: std::sync::mpsc::Receiver<Box<dyn Partition<T>>>,
+    /// How often the `tick` of the stamps advances when no data comes, so that
+    /// processing-time triggers and downstream consumers make progress.
+    pub tick_every: Duration,
+    /// After this long (processing time) without data, a partition stops holding the
+    /// watermark back; it holds it again when data comes (stamped no lower than the
+    /// watermark already passed, so its records may then be late).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// A source of records with event times.
@@ -44,6 +148,21 @@ pub trait Source<T>: Send + Sync {
     /// Records per batch (one watermark advance per batch).
     fn batch_size(&self) -> usize {
         10_000
+    }
+    /// Opens the live side of the source in `worker` (after [`Source::open`]): partitions
+    /// that arrive while the pipeline runs. `waker` wakes this worker's source operator;
+    /// hand it to the threads that feed the partitions. `None` (the default): the
+    /// partitions of `open` are all there is.
+    fn live(&self, worker: usize, peers: usize, waker: Waker) -> Result<Option<Live<T>>, String> {
+        let _ = (worker, peers, waker);
+        Ok(None)
+    }
+    /// Replay pacing: `Some(speedup)` releases each record no earlier than
+    /// `(event time − first event time) / speedup` after the first record was released, by
+    /// the pipeline's clock (`1.0`: the original speed). `None` (the default): as fast as
+    /// possible.
+    fn pacing(&self) -> Option<f64> {
+        None
     }
 }
 
@@ -85,7 +204,7 @@ impl<T: Clone + Send + Sync> Partition<T> for MemoryPartition<T> {
         let end = (self.pos + max).min(part.len());
         let records = part[self.pos..end].to_vec();
         self.pos = end;
-        Batch { records, dead: Vec::new(), punctuation: None, done: self.pos >= part.len() }
+        Batch { records, done: self.pos >= part.len(), ..Batch::default() }
     }
     fn name(&self) -> String {
         format!("memory[{}]", self.index)
@@ -141,7 +260,7 @@ impl<T: Send> Partition<T> for GeneratedPartition<T> {
         let end = (self.next + max as u64).min(self.end);
         let records = (self.next..end).map(|n| (self.generate)(n)).collect();
         self.next = end;
-        Batch { records, dead: Vec::new(), punctuation: None, done: self.next >= self.end }
+        Batch { records, done: self.next >= self.end, ..Batch::default() }
     }
     fn name(&self) -> String {
         format!("generated[{}]", self.index)
@@ -165,42 +284,6 @@ impl<T: Send + 'static> Source<T> for Generated<T> {
     }
     fn batch_size(&self) -> usize {
         self.batch
-    }
-}
-
-/// The per-worker state of a source operator: its partitions, their watermarks and ticks.
-pub(crate) struct Reader<T> {
-    parts: Vec<(Box<dyn Partition<T>>, PartitionWatermark, u64, bool)>,
-    batch: usize,
-    next: usize,
-}
-
-impl<T> Reader<T> {
-    pub(crate) fn new(parts: Vec<Box<dyn Partition<T>>>, strategy: WatermarkStrategy, batch: usize) -> Self {
-        Reader { parts: parts.into_iter().map(|p| (p, PartitionWatermark::new(strategy), 0, false)).collect(), batch, next: 0 }
-    }
-    /// The least stamp any unfinished partition may still produce (`None`: all done).
-    pub(crate) fn frontier(&self) -> Option<Time> {
-        self.parts.iter().filter(|p| !p.3).map(|p| Time::new(p.1.watermark(), p.2)).min()
-    }
-    /// Reads one batch from the partition whose stamp is least (round robin among equals).
-    /// Returns the stamp of the batch, its records and dead letters.
-    pub(crate) fn step(&mut self) -> Option<(Time, Vec<(i64, T)>, Vec<DeadLetter>)> {
-        let n = self.parts.len();
-        let idx = (0..n).map(|i| (self.next + i) % n).filter(|&i| !self.parts[i].3).min_by_key(|&i| Time::new(self.parts[i].1.watermark(), self.parts[i].2))?;
-        self.next = (idx + 1) % n.max(1);
-        let (part, wm, tick, done) = &mut self.parts[idx];
-        let stamp = Time::new(wm.watermark(), *tick);
-        let batch = part.read(self.batch);
-        for (t, _) in &batch.records {
-            wm.observe(*t);
-        }
-        if let Some(p) = batch.punctuation {
-            wm.punctuate(p);
-        }
-        *tick += 1;
-        *done = batch.done;
-        Some((stamp, batch.records, batch.dead))
     }
 }
 

@@ -25,7 +25,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
@@ -40,9 +41,29 @@ pub struct SourceStats {
     pub malformed: AtomicU64,
     /// Files finished.
     pub files_done: AtomicU64,
+    /// Bytes read (of the decompressed data, for gzip files).
+    pub bytes: AtomicU64,
+    /// Each worker's least stamp still to come (its source watermark), while it reads.
+    watermarks: Mutex<BTreeMap<usize, i64>>,
 }
 
 impl SourceStats {
+    /// Bytes read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+    /// The watermark of the replay so far: the least over the workers still reading
+    /// (`None` before any worker has read, or once all are done).
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermarks.lock().unwrap_or_else(|e| e.into_inner()).values().min().copied()
+    }
+    fn publish_watermark(&self, worker: usize, watermark: Option<i64>) {
+        let mut w = self.watermarks.lock().unwrap_or_else(|e| e.into_inner());
+        match watermark {
+            Some(wm) => w.insert(worker, wm),
+            None => w.remove(&worker),
+        };
+    }
     /// Records read and parsed so far.
     pub fn records(&self) -> u64 {
         self.records.load(Ordering::Relaxed)
@@ -178,9 +199,14 @@ impl FileSource {
                     if part.done {
                         stats.files_done.fetch_add(1, Ordering::Relaxed);
                     }
+                    let position = part.position();
+                    stats.bytes.fetch_add(position.saturating_sub(part.bytes_counted), Ordering::Relaxed);
+                    part.bytes_counted = position;
                 }
                 parts.retain(|p| !p.done);
-                match parts.iter().map(Partition::stamp).min() {
+                let least = parts.iter().map(Partition::stamp).min();
+                stats.publish_watermark(index, least.map(|t| t.watermark()));
+                match least {
                     Some(low) => {
                         rc.downgrade(&low);
                         mc.downgrade(&low);
@@ -225,12 +251,23 @@ struct Partition {
     watermark: i64,
     tick: u64,
     done: bool,
+    /// Bytes already added to [`SourceStats::bytes`].
+    bytes_counted: u64,
 }
 
 impl Partition {
     fn new(path: PathBuf, format: Format, strategy: WatermarkStrategy) -> Self {
         let name = path.display().to_string();
-        Partition { path, name, format, reader: None, strategy: PartitionWatermark::new(strategy), watermark: NEG_INF, tick: 0, done: false }
+        Partition { path, name, format, reader: None, strategy: PartitionWatermark::new(strategy), watermark: NEG_INF, tick: 0, done: false, bytes_counted: 0 }
+    }
+
+    /// Bytes read so far (decompressed).
+    fn position(&self) -> u64 {
+        match &self.reader {
+            Some(Reader::Csv { reader, .. }) => reader.position().byte(),
+            Some(Reader::Json { offset, .. }) => *offset,
+            None => 0,
+        }
     }
 
     /// The stamp of this partition's next batch.
@@ -383,7 +420,7 @@ impl Partition {
 }
 
 /// Reads one JSON line into a record.
-fn json_record(schema: &Schema, text: &str) -> Result<Record, String> {
+pub(crate) fn json_record(schema: &Schema, text: &str) -> Result<Record, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
     let Value::Object(map) = value else { return Err("not a JSON object".to_string()) };
     schema.extract(|f| match map.get(f)? {

@@ -11,6 +11,7 @@ mod inputs;
 mod malformed;
 mod schema;
 
+pub(crate) use file::json_record;
 pub use file::{FileSource, FileStreams, SourceStats};
 pub use inputs::{expand_inputs, is_gzip, Format, InputError};
 pub use malformed::Malformed;

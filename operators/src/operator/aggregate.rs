@@ -27,10 +27,12 @@ pub trait KeyHash {
 
 impl<T: Hash + ?Sized> KeyHash for T {
     fn key_hash(&self) -> u64 {
-        // SipHash with zero keys: fixed across processes and runs.
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // FxHash has no random seed: the same in every process and run. Its low bits are
+        // weak, so mix them before timely takes the hash modulo the worker count.
+        let mut h = rustc_hash::FxHasher::default();
         self.hash(&mut h);
-        h.finish()
+        let x = h.finish();
+        (x ^ (x >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16
     }
 }
 
@@ -151,7 +153,7 @@ where
     let window_fn = strategy.window_fn.clone();
     let lateness = strategy.allowed_lateness;
     builder.build(move |_caps| {
-        let mut table: std::collections::HashMap<(K, Window), (C::Acc, u64)> = std::collections::HashMap::new();
+        let mut table: rustc_hash::FxHashMap<(K, Window), (C::Acc, u64)> = Default::default();
         let mut windows = Vec::new();
         let mut dropped = Vec::new();
         move |_frontiers| {
@@ -226,7 +228,8 @@ where
             .with_output_watermark_mode(if per_key { OutputWatermarkMode::PerKey } else { OutputWatermarkMode::Global });
         let mut stash: BTreeMap<Time, Vec<D>> = BTreeMap::new();
         let mut cur_tick: u64 = 0;
-        let mut panes_buf: Vec<Pane<K, C::Out>> = Vec::new();
+        let mut step_panes: Vec<Pane<K, C::Out>> = Vec::new();
+        let mut tagged: Vec<(Time, Pane<K, C::Out>)> = Vec::new();
         let mut dead_buf: Vec<Dropped<K, V>> = Vec::new();
         let shared = match &output_watermark {
             OutputWatermark::Shared(b) => Some(b.clone()),
@@ -251,6 +254,11 @@ where
                 reducer.set_output_watermark(b.get());
             }
             let before = *fcap.time();
+            // Panes are tagged with the stamp they were produced at: a bundle's panes with
+            // its stamp; a watermark advance's panes with the stamp processed before it (the
+            // frontier the invocation started at, for the first), so that successive
+            // refinements reach differential consumers at successive times.
+            let mut base = before;
             // Apply every complete stamp, in order.
             while let Some((&t, _)) = stash.first_key_value() {
                 if frontier.is_some_and(|f| f <= t) {
@@ -263,9 +271,14 @@ where
                     if refresh {
                         reducer.refresh_output_watermark();
                     }
+                    reducer.drain_into(&mut step_panes, &mut dead_buf);
+                    tagged.extend(step_panes.drain(..).map(|p| (base, p)));
                 }
                 reducer.set_tick(t.tick);
                 apply(&mut reducer, data, now);
+                reducer.drain_into(&mut step_panes, &mut dead_buf);
+                tagged.extend(step_panes.drain(..).map(|p| (t, p)));
+                base = t;
                 cur_tick = t.tick;
             }
             // Advance to the frontier.
@@ -281,19 +294,36 @@ where
             if let Some(f) = frontier {
                 cur_tick = f.tick;
             }
-            reducer.drain_into(&mut panes_buf, &mut dead_buf);
-            // Emit.
-            if !panes_buf.is_empty() {
+            reducer.drain_into(&mut step_panes, &mut dead_buf);
+            tagged.extend(step_panes.drain(..).map(|p| (base, p)));
+            // Emit. A pane goes out at `min(its timestamp, the stamp's watermark)` (never
+            // later than its timestamp, as Beam's holds guarantee for downstream windows);
+            // retractions go out with the pane that replaces them, at the later of their
+            // times, so a differential consumer never sees a pane before its retraction.
+            if !tagged.is_empty() {
                 let mut out = panes_out.activate();
-                for p in panes_buf.drain(..) {
-                    let desired = if p.retraction { before } else { Time::new(p.timestamp.min(before.watermark()), before.tick) };
+                let mut group: Vec<Pane<K, C::Out>> = Vec::new();
+                for (stamp, p) in tagged.drain(..) {
+                    let desired = |q: &Pane<K, C::Out>| Time::new(q.timestamp.min(stamp.watermark()), stamp.tick);
+                    if p.retraction {
+                        group.push(p);
+                        continue;
+                    }
+                    let mut at = desired(&p);
+                    for r in &group {
+                        at = at.max(desired(r));
+                    }
                     let cap = match hold_cap.as_ref() {
-                        Some(h) if h.time() <= &desired => h,
+                        Some(h) if h.time() <= &at => h,
                         _ => frontier_cap.as_ref().expect("present while running"),
                     };
-                    let at = if cap.time() <= &desired { desired } else { *cap.time() };
+                    if cap.time() > &at {
+                        at = *cap.time();
+                    }
                     let c = cap.delayed(&at);
-                    out.session(&c).give(p);
+                    let mut session = out.session(&c);
+                    session.give_iterator(group.drain(..));
+                    session.give(p);
                 }
             }
             if !dead_buf.is_empty() {

@@ -128,7 +128,7 @@ pub struct WindowedReducer<K, V, C: CombineFn<V>> {
     machine: TriggerMachine,
     merging: bool,
     combine: C,
-    keys: HashMap<K, KeyState<C::Acc, C::Out>>,
+    keys: rustc_hash::FxHashMap<K, KeyState<C::Acc, C::Out>>,
     event_timers: BTreeSet<(i64, K, Window)>,
     proc_timers: BTreeSet<(i64, K, Window)>,
     holds: BTreeMap<i64, usize>,
@@ -159,7 +159,7 @@ where
             machine,
             merging,
             combine,
-            keys: HashMap::new(),
+            keys: Default::default(),
             event_timers: BTreeSet::new(),
             proc_timers: BTreeSet::new(),
             holds: BTreeMap::new(),
@@ -180,6 +180,25 @@ where
     pub fn with_output_watermark_mode(mut self, mode: OutputWatermarkMode) -> Self {
         self.owm_mode = mode;
         self
+    }
+
+    /// The output watermark for the too-late check of a hold at `hold`: computed only when
+    /// it can matter (the output watermark never exceeds the input watermark).
+    fn lazy_owm(&self, ks: &KeyState<C::Acc, C::Out>, hold: i64) -> i64 {
+        if hold < self.input_wm {
+            self.owm_for(ks, None)
+        } else {
+            NEG_INF
+        }
+    }
+
+    /// The hold an element at `t` places in `w` (the timestamp combiner's output time).
+    fn shift(&self, w: Window, t: i64) -> i64 {
+        match self.strategy.timestamp_combiner {
+            TimestampCombiner::EndOfWindow => w.max_timestamp(),
+            TimestampCombiner::EarliestTransformed(d) => t.saturating_add(d),
+            _ => t,
+        }
     }
 
     /// The output watermark that applies to key state `ks` (and a window taken out of it).
@@ -362,7 +381,7 @@ where
                 self.stats.dropped_closed += count;
             } else {
                 let lateness = self.strategy.allowed_lateness;
-                let owm = self.owm_for(&ks, None);
+                let owm = self.lazy_owm(&ks, w.max_timestamp());
                 let ws = match ks.windows.entry(w) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
@@ -498,11 +517,7 @@ where
 
     fn add_element_hold(&mut self, w: Window, ws: &mut WinState<C::Acc>, t: i64, owm: i64) -> bool {
         let combiner = self.strategy.timestamp_combiner;
-        let hold = match combiner {
-            TimestampCombiner::EndOfWindow => w.max_timestamp(),
-            TimestampCombiner::EarliestTransformed(d) => t.saturating_add(d),
-            _ => t,
-        };
+        let hold = self.shift(w, t);
         let too_late = hold < owm || w.max_timestamp() < self.input_wm;
         if too_late {
             return false;
@@ -523,7 +538,7 @@ where
 
     fn add_element(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, t: i64, v: V, now: i64) {
         let lateness = self.strategy.allowed_lateness;
-        let owm = self.owm_for(ks, None);
+        let owm = self.lazy_owm(ks, self.shift(w, t));
         let ws = match ks.windows.entry(w) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
@@ -670,7 +685,8 @@ where
     /// and outputs it if it has data or is the on-time pane.
     fn on_trigger(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, ws: &mut WinState<C::Acc>, finished: bool) {
         let max_ts = w.max_timestamp();
-        let owm = self.owm_for(ks, Some(ws));
+        // Only a window whose end the input watermark passed can be late for the output.
+        let owm = if self.input_wm > max_ts { self.owm_for(ks, Some(ws)) } else { NEG_INF };
         let hold = match (ws.element_hold, ws.extra_hold) {
             (None, x) => x,
             (e, None) => e,

@@ -1,0 +1,254 @@
+//! Windowed results as differential-dataflow collections, and the second stages that stay
+//! correct as early, late and merged panes revise each other.
+//!
+//! A [`Changelog`] is a collection of `((key, window), value)` whose contents at any time
+//! is the latest pane of each window: every refinement arrives as `-previous, +new`. In
+//! accumulating-and-retracting mode it is exactly the retracting panes; in accumulating
+//! mode the retractions are derived from the panes (the same rule: a pane retracts the
+//! earlier panes of its key whose windows lie inside its window, so merged sessions are
+//! retracted too); in discarding mode each pane is a `+1` delta. Downstream, differential
+//! operators (`reduce`, `join`, `consolidate`) keep the second stage's answer equal to a
+//! batch computation over the latest panes.
+
+use super::collection::{Collection, Data, Key};
+use super::Shared;
+use differential_dataflow::{AsCollection, VecCollection};
+use highwater_operators::operator::KeyHash;
+use highwater_operators::pane::Pane;
+use highwater_operators::strategy::Accumulation;
+use highwater_operators::time::Time;
+use highwater_operators::window::Window;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::rc::Rc;
+use timely::dataflow::channels::pact::{Exchange, Pipeline as PipelinePact};
+use timely::dataflow::operators::generic::Operator;
+
+/// What changelog values must be: differential keeps them sorted and exchanges them.
+pub trait ChangeValue: Data + Ord + std::hash::Hash + std::fmt::Debug {}
+impl<T: Data + Ord + std::hash::Hash + std::fmt::Debug> ChangeValue for T {}
+
+/// A collection of `((key, window), value)` updates: the latest pane of each window.
+pub struct Changelog<'s, K: 'static, V: 'static> {
+    inner: VecCollection<'s, Time, ((K, Window), V), isize>,
+    shared: Rc<Shared<'s>>,
+}
+
+impl<'s, K: Key, V: ChangeValue> Clone for Changelog<'s, K, V> {
+    fn clone(&self) -> Self {
+        Changelog { inner: self.inner.clone(), shared: self.shared.clone() }
+    }
+}
+
+/// One consolidated change: a row with a `diff` column.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRow<K, V> {
+    /// The key.
+    pub key: K,
+    /// The window.
+    pub window: Window,
+    /// The value.
+    pub value: V,
+    /// +1 inserted, −1 withdrawn (or multiples).
+    pub diff: isize,
+    /// The progress time of the change (the watermark and tick at which it took effect).
+    pub time: Time,
+}
+
+/// One consolidated change as an upsert or a delete of `(key, window)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Upsert<K, V> {
+    /// `(key, window)` now has `value`.
+    Upsert {
+        /// The key.
+        key: K,
+        /// The window.
+        window: Window,
+        /// The new value.
+        value: V,
+    },
+    /// `(key, window)` has no value any more.
+    Delete {
+        /// The key.
+        key: K,
+        /// The window.
+        window: Window,
+    },
+}
+
+impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
+    /// The panes as a changelog (see the module docs); `mode` is the accumulation mode the
+    /// panes were produced with.
+    pub fn changelog(self, mode: Accumulation) -> Changelog<'s, K, V> {
+        let shared = self.shared.clone();
+        let stream = match mode {
+            Accumulation::Retracting | Accumulation::Discarding => self.stream.unary(PipelinePact, "changelog", |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        let Some(t) = cap.least().copied() else { return };
+                        output.session(&cap).give_iterator(data.drain(..).map(|(_, p)| (((p.key, p.window), p.value), t, if p.retraction { -1 } else { 1 })));
+                    });
+                }
+            }),
+            Accumulation::Accumulating => {
+                // Derive the retractions: exchange by key, and per key keep the panes not yet
+                // replaced.
+                self.stream.unary(Exchange::new(|x: &(i64, Pane<K, V>)| x.1.key.key_hash()), "changelog-derive", |_, _| {
+                    let mut live: HashMap<K, Vec<(Window, V)>> = HashMap::new();
+                    move |input, output| {
+                        input.for_each(|cap, data| {
+                            let Some(t) = cap.least().copied() else { return };
+                            let mut session = output.session(&cap);
+                            for (_, p) in data.drain(..) {
+                                if p.retraction {
+                                    continue;
+                                }
+                                let panes = live.entry(p.key.clone()).or_default();
+                                let mut kept = Vec::with_capacity(panes.len());
+                                for (w, v) in panes.drain(..) {
+                                    if w.is_inside(&p.window) {
+                                        session.give((((p.key.clone(), w), v), t, -1));
+                                    } else {
+                                        kept.push((w, v));
+                                    }
+                                }
+                                if !p.info.last {
+                                    kept.push((p.window, p.value.clone()));
+                                }
+                                *panes = kept;
+                                if panes.is_empty() {
+                                    live.remove(&p.key);
+                                }
+                                session.give((((p.key, p.window), p.value), t, 1));
+                            }
+                        });
+                    }
+                })
+            }
+        };
+        Changelog { inner: stream.as_collection(), shared }
+    }
+}
+
+impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
+    /// The differential collection, for any differential operator.
+    pub fn collection(&self) -> VecCollection<'s, Time, ((K, Window), V), isize> {
+        self.inner.clone()
+    }
+    /// Wraps a differential collection of `((key, window), value)`.
+    pub fn from_collection(&self, inner: VecCollection<'s, Time, ((K, Window), V), isize>) -> Self {
+        Changelog { inner, shared: self.shared.clone() }
+    }
+    /// Transforms each `(key, window, value)`.
+    pub fn map<K2: Key, V2: ChangeValue>(self, f: impl Fn(K, Window, V) -> (K2, Window, V2) + 'static) -> Changelog<'s, K2, V2> {
+        Changelog {
+            inner: self.inner.map(move |((k, w), v)| {
+                let (k2, w2, v2) = f(k, w, v);
+                ((k2, w2), v2)
+            }),
+            shared: self.shared,
+        }
+    }
+    /// Keeps the entries for which `f` is true.
+    pub fn filter(self, f: impl Fn(&K, &Window, &V) -> bool + 'static) -> Self {
+        Changelog { inner: self.inner.filter(move |((k, w), v)| f(k, w, v)), shared: self.shared }
+    }
+    /// Groups by a new key; the old key moves into the value.
+    pub fn rekey<K2: Key>(self, f: impl Fn(&K, &V) -> K2 + 'static) -> Changelog<'s, K2, (K, V)> {
+        self.map(move |k, w, v| (f(&k, &v), w, (k, v)))
+    }
+    /// Joins two changelogs on `(key, window)`: the result stays the join of the latest
+    /// panes as both sides are revised.
+    pub fn join<V2: ChangeValue>(self, other: Changelog<'s, K, V2>) -> Changelog<'s, K, (V, V2)> {
+        Changelog { inner: self.inner.join(other.inner), shared: self.shared }
+    }
+    /// A grouped reduce over each key and window's... over each *window*: `f` sees every
+    /// `(key, value)` of the window (with multiplicities) and says the window's result.
+    pub fn reduce_per_window<O: ChangeValue>(self, f: impl Fn(&Window, &[(&(K, V), isize)]) -> Vec<O> + 'static) -> Changelog<'s, (), O>
+    {
+        let reduced = self
+            .inner
+            .map(|((k, w), v)| (w, (k, v)))
+            .reduce(move |w, input, output: &mut Vec<(O, isize)>| {
+                for o in f(w, input) {
+                    output.push((o, 1));
+                }
+            });
+        Changelog { inner: reduced.map(|(w, o)| (((), w), o)), shared: self.shared }
+    }
+    /// The entries with the highest `score` in each window (all ties), as `(score, keys)`.
+    pub fn max_per_window<S: ChangeValue>(self, score: impl Fn(&V) -> S + 'static) -> Changelog<'s, (), (S, Vec<K>)>
+    {
+        self.reduce_per_window(move |_, input| {
+            let best = input.iter().filter(|(_, r)| *r > 0).map(|((_, v), _)| score(v)).max();
+            match best {
+                None => vec![],
+                Some(b) => {
+                    let mut keys: Vec<K> = input.iter().filter(|((_, v), r)| *r > 0 && score(v) == b).map(|((k, _), _)| k.clone()).collect();
+                    keys.sort();
+                    keys.dedup();
+                    vec![(b, keys)]
+                }
+            }
+        })
+    }
+    /// The `n` entries with the highest `score` in each window, best first (ties by key).
+    pub fn top_k_per_window<S: ChangeValue>(self, n: usize, score: impl Fn(&V) -> S + 'static) -> Changelog<'s, (), Vec<(K, V)>>
+    {
+        self.reduce_per_window(move |_, input| {
+            let mut all: Vec<(S, K, V)> = input.iter().filter(|(_, r)| *r > 0).map(|((k, v), _)| (score(v), k.clone(), v.clone())).collect();
+            all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            vec![all.into_iter().take(n).map(|(_, k, v)| (k, v)).collect()]
+        })
+    }
+    /// The number of keys with a result in each window.
+    pub fn count_per_window(self) -> Changelog<'s, (), i64>
+    {
+        self.reduce_per_window(|_, input| vec![input.iter().map(|(_, r)| *r as i64).sum::<i64>()])
+    }
+    /// The sum of `f(value)` over the keys of each window.
+    pub fn sum_per_window(self, f: impl Fn(&V) -> i64 + 'static) -> Changelog<'s, (), i64>
+    {
+        self.reduce_per_window(move |_, input| vec![input.iter().map(|((_, v), r)| f(v) * *r as i64).sum::<i64>()])
+    }
+    /// The consolidated changes as rows with a `diff` column (event time: the window's end).
+    pub fn into_rows(self) -> Collection<'s, ChangeRow<K, V>> {
+        let stream = self.inner.consolidate().inner.unary(PipelinePact, "change-rows", |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    output.session(&cap).give_iterator(data.drain(..).map(|(((k, w), v), t, r)| (w.max_timestamp(), ChangeRow { key: k, window: w, value: v, diff: r, time: t })));
+                });
+            }
+        });
+        Collection { stream, shared: self.shared }
+    }
+    /// The consolidated changes as upserts and deletes of `(key, window)`.
+    pub fn into_upserts(self) -> Collection<'s, Upsert<K, V>> {
+        let stream = self.inner.consolidate().inner.unary(PipelinePact, "upserts", |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    // Per time and (key, window): a +1 is an upsert (its -1 is implied), a
+                    // lone -1 a delete.
+                    let mut by: std::collections::BTreeMap<(Time, K, Window), (Option<V>, bool)> = std::collections::BTreeMap::new();
+                    for (((k, w), v), t, r) in data.drain(..) {
+                        let e = by.entry((t, k, w)).or_insert((None, false));
+                        if r > 0 {
+                            e.0 = Some(v);
+                        } else {
+                            e.1 = true;
+                        }
+                    }
+                    output.session(&cap).give_iterator(by.into_iter().map(|((_, k, w), (v, _))| {
+                        let t = w.max_timestamp();
+                        match v {
+                            Some(value) => (t, Upsert::Upsert { key: k, window: w, value }),
+                            None => (t, Upsert::Delete { key: k, window: w }),
+                        }
+                    }));
+                });
+            }
+        });
+        Collection { stream, shared: self.shared }
+    }
+}

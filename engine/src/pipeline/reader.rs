@@ -1,0 +1,522 @@
+//! The source operator: one per source and worker. It reads the worker's partitions in
+//! batches, stamps each batch with its partition's watermark, and keeps the worker's
+//! capability at the least stamp any unfinished partition may still produce.
+//!
+//! The same operator runs replay and live sources:
+//!
+//! - **Replay** (files, memory, generators): partitions are always ready; the operator
+//!   reads a few batches per activation and activates itself again, so other operators
+//!   keep up.
+//! - **Live** (TCP): a partition with nothing queued is *pending* and is not read again
+//!   until its [`Waker`] is woken by the thread that feeds it, or until the next tick
+//!   period. The operator never blocks. New partitions (connections) arrive through
+//!   [`Live::arrivals`] and start at the source's current watermark; every
+//!   [`Live::tick_every`] the stamps' `tick` advances even without data; a partition
+//!   silent for [`Live::idle_timeout`] stops holding the watermark back.
+//! - **Paced replay** ([`Source::pacing`]): records are held until their release time by
+//!   the pipeline's clock; a partition holding records is pending until the first is due.
+//!
+//! Stamps never go below the capability already reached (the *floor*): a new or resumed
+//! partition whose own watermark is behind is stamped at the floor, so its records may be
+//! late — as they are, the watermark having passed them.
+
+use super::dead_letter::DeadLetter;
+use super::source::{Live, Partition, Source, Waker};
+use super::{BuildError, Data, Shared};
+use highwater_operators::time::Time;
+use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::Stream;
+
+/// Batches read per activation of a replay source, so other operators keep up.
+const BATCHES_PER_ACTIVATION: usize = 4;
+
+/// How often a replay source looks again at a pending partition (no thread wakes it), and
+/// at most how long a paced one sleeps.
+const RETRY_PENDING: Duration = Duration::from_millis(200);
+
+/// One partition as the operator tracks it.
+struct Part<T> {
+    partition: Box<dyn Partition<T>>,
+    watermark: PartitionWatermark,
+    tick: u64,
+    /// `read` said done (paced: records may still be held).
+    exhausted: bool,
+    /// Nothing to read now.
+    pending: bool,
+    /// Paced: when the first held record is due.
+    due: Option<i64>,
+    /// Processing time of the last batch that carried something.
+    last_active: i64,
+    /// Paced: records read but not yet released, and a watermark read after them.
+    held: VecDeque<(i64, T)>,
+    held_punctuation: Option<i64>,
+}
+
+impl<T> Part<T> {
+    fn new(partition: Box<dyn Partition<T>>, strategy: WatermarkStrategy, tick: u64, now: i64) -> Self {
+        Part {
+            partition,
+            watermark: PartitionWatermark::new(strategy),
+            tick,
+            exhausted: false,
+            pending: false,
+            due: None,
+            last_active: now,
+            held: VecDeque::new(),
+            held_punctuation: None,
+        }
+    }
+    fn done(&self) -> bool {
+        self.exhausted && self.held.is_empty() && self.held_punctuation.is_none()
+    }
+    fn ready(&self) -> bool {
+        !self.done() && !self.pending
+    }
+}
+
+struct LiveState<T> {
+    arrivals: Option<std::sync::mpsc::Receiver<Box<dyn Partition<T>>>>,
+    tick_every: i64,
+    idle_timeout: Option<i64>,
+    next_tick_at: Option<i64>,
+}
+
+struct Pacing {
+    speedup: f64,
+    /// The first released record's event time and release time.
+    anchor: Option<(i64, i64)>,
+}
+
+impl Pacing {
+    fn due(&mut self, event_time: i64, now: i64) -> i64 {
+        let (t0, p0) = *self.anchor.get_or_insert((event_time, now));
+        let ahead = event_time.saturating_sub(t0).max(0) as f64 / self.speedup;
+        p0.saturating_add(ahead.min(i64::MAX as f64 / 2.0) as i64)
+    }
+}
+
+/// When the operator wants to run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// At once: partitions are ready to read.
+    Now,
+    /// After this long (a tick period, a paced record's release, a pending retry).
+    After(Duration),
+    /// Only when woken (or never: the source is done).
+    Never,
+}
+
+/// A batch as the operator emits it: its stamp, records and dead letters.
+pub(crate) type Stamped<T> = (Time, Vec<(i64, T)>, Vec<DeadLetter>);
+
+/// The per-worker state of a source operator: its partitions, their watermarks and ticks.
+pub(crate) struct Reader<T> {
+    parts: Vec<Part<T>>,
+    strategy: WatermarkStrategy,
+    batch: usize,
+    next: usize,
+    live: Option<LiveState<T>>,
+    pacing: Option<Pacing>,
+    /// The least stamp still possible: the capability's time.
+    floor: Time,
+    /// The live tick: new partitions start here; raised every tick period.
+    tick: u64,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+impl<T> Reader<T> {
+    pub(crate) fn new(parts: Vec<Box<dyn Partition<T>>>, strategy: WatermarkStrategy, batch: usize, live: Option<Live<T>>, pacing: Option<f64>, now: i64) -> Self {
+        Reader {
+            parts: parts.into_iter().map(|p| Part::new(p, strategy, 0, now)).collect(),
+            strategy,
+            batch: batch.max(1),
+            next: 0,
+            live: live.map(|l| LiveState { arrivals: Some(l.arrivals), tick_every: millis(l.tick_every), idle_timeout: l.idle_timeout.map(millis), next_tick_at: None }),
+            pacing: pacing.filter(|s| s.is_finite() && *s > 0.0).map(|speedup| Pacing { speedup, anchor: None }),
+            floor: Time::new(highwater_operators::time::NEG_INF, 0),
+            tick: 0,
+        }
+    }
+
+    /// A partition's stamp: its watermark (never below the floor's) and its tick.
+    fn stamp_of(&self, p: &Part<T>) -> Time {
+        Time::new(p.watermark.watermark().max(self.floor.watermark()), p.tick)
+    }
+
+    fn is_idle(&self, p: &Part<T>, now: i64) -> bool {
+        let timeout = self.live.as_ref().and_then(|l| l.idle_timeout);
+        timeout.is_some_and(|t| now.saturating_sub(p.last_active) >= t) && p.held.is_empty()
+    }
+
+    /// Takes arrived partitions, advances the tick when a period has passed, and makes
+    /// partitions readable again: those whose paced record or retry is due, and — when the
+    /// operator was `woken` by a partition's thread, or a tick period passed — every
+    /// pending one (which of them has data is not known; asking costs little). A
+    /// self-activation to read on leaves pending partitions alone, so many quiet
+    /// connections do not keep the operator spinning.
+    pub(crate) fn poll(&mut self, now: i64, woken: bool) {
+        let mut refresh = woken;
+        let start_tick = self.tick.max(self.floor.tick);
+        if let Some(live) = self.live.as_mut() {
+            if let Some(rx) = live.arrivals.as_ref() {
+                loop {
+                    match rx.try_recv() {
+                        Ok(p) => self.parts.push(Part::new(p, self.strategy, start_tick, now)),
+                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                            live.arrivals = None;
+                            break;
+                        }
+                    }
+                }
+            }
+            let every = live.tick_every;
+            match live.next_tick_at {
+                Some(at) if now < at => {}
+                Some(_) => {
+                    live.next_tick_at = Some(now.saturating_add(every));
+                    self.bump_ticks();
+                    refresh = true;
+                }
+                None => live.next_tick_at = Some(now.saturating_add(every)),
+            }
+        }
+        for p in self.parts.iter_mut() {
+            match p.due {
+                Some(d) if d > now => p.pending = true,
+                Some(_) => {
+                    p.due = None;
+                    p.pending = false;
+                }
+                None if refresh => p.pending = false,
+                None => {}
+            }
+        }
+    }
+
+    /// Advances every partition's tick past every stamp emitted so far.
+    fn bump_ticks(&mut self) {
+        let top = self.parts.iter().map(|p| p.tick).chain([self.tick, self.floor.tick]).max().unwrap_or(0).saturating_add(1);
+        self.tick = top;
+        for p in self.parts.iter_mut() {
+            p.tick = p.tick.max(top);
+        }
+    }
+
+    /// Reads one batch from the ready partition whose stamp is least (round robin among
+    /// equals). Returns the stamp of the batch (never below the floor), its records and
+    /// dead letters; `None` when no partition is ready.
+    pub(crate) fn step(&mut self, now: i64) -> Option<Stamped<T>> {
+        let n = self.parts.len();
+        let idx = (0..n).map(|i| (self.next + i) % n).filter(|&i| self.parts[i].ready()).min_by_key(|&i| self.stamp_of(&self.parts[i]))?;
+        self.next = (idx + 1) % n.max(1);
+        let stamp = self.stamp_of(&self.parts[idx]).max(self.floor);
+        let batch_size = self.batch;
+        let part = &mut self.parts[idx];
+        let mut records = Vec::new();
+        let mut dead = Vec::new();
+        let mut punctuation = None;
+        let mut read_pending = false;
+        if part.held.is_empty() && part.held_punctuation.is_none() && !part.exhausted {
+            let batch = part.partition.read(batch_size);
+            read_pending = batch.pending && !batch.done;
+            part.exhausted = batch.done;
+            dead = batch.dead;
+            match self.pacing {
+                None => {
+                    records = batch.records;
+                    punctuation = batch.punctuation;
+                }
+                Some(_) => {
+                    part.held.extend(batch.records);
+                    part.held_punctuation = batch.punctuation;
+                }
+            }
+        }
+        if let Some(pacing) = self.pacing.as_mut() {
+            while let Some((t, _)) = part.held.front() {
+                let due = pacing.due(*t, now);
+                if due > now {
+                    part.due = Some(due);
+                    break;
+                }
+                records.extend(part.held.pop_front());
+            }
+            if part.held.is_empty() {
+                punctuation = part.held_punctuation.take();
+            }
+        }
+        for (t, _) in &records {
+            part.watermark.observe(*t);
+        }
+        if let Some(p) = punctuation {
+            part.watermark.punctuate(p);
+        }
+        if !records.is_empty() || !dead.is_empty() || punctuation.is_some() {
+            part.tick = part.tick.max(stamp.tick).saturating_add(1);
+            part.last_active = now;
+        }
+        if read_pending && part.due.is_none() && self.live.is_none() {
+            // No thread wakes a replay partition: look again a little later.
+            part.due = Some(now.saturating_add(RETRY_PENDING.as_millis() as i64));
+        }
+        part.pending = read_pending || part.due.is_some();
+        Some((stamp, records, dead))
+    }
+
+    /// The least stamp any unfinished partition may still produce (`None`: the source is
+    /// done). Idle partitions do not hold it back unless every partition is idle (then it
+    /// stands at the most advanced of them). Never goes backwards.
+    pub(crate) fn frontier(&mut self, now: i64) -> Option<Time> {
+        let before = self.parts.len();
+        self.parts.retain(|p| !p.done());
+        if self.parts.len() != before {
+            self.next = 0;
+        }
+        let active = self.parts.iter().filter(|p| !self.is_idle(p, now)).map(|p| self.stamp_of(p)).min();
+        let least = match active {
+            Some(t) => t,
+            None => match self.parts.iter().map(|p| self.stamp_of(p)).max() {
+                Some(t) => t,
+                None if self.live.as_ref().is_some_and(|l| l.arrivals.is_some()) => Time::new(self.floor.watermark(), self.tick.max(self.floor.tick)),
+                None => return None,
+            },
+        };
+        self.floor = least.max(self.floor);
+        Some(self.floor)
+    }
+
+    /// When to run again, after [`Reader::frontier`].
+    pub(crate) fn wake(&self, now: i64) -> Wake {
+        if self.parts.iter().any(Part::ready) {
+            return Wake::Now;
+        }
+        let mut deadlines: Vec<i64> = self.parts.iter().filter_map(|p| p.due).collect();
+        if let Some(l) = &self.live {
+            deadlines.extend(l.next_tick_at);
+        }
+        let until = deadlines.into_iter().min().map(|d| Duration::from_millis(d.saturating_sub(now).clamp(1, 60_000) as u64));
+        match until {
+            // A paced source under a virtual clock still looks again now and then.
+            Some(d) if self.pacing.is_some() && self.live.is_none() => Wake::After(d.min(RETRY_PENDING)),
+            Some(d) => Wake::After(d),
+            None => Wake::Never,
+        }
+    }
+}
+
+/// Adds the source operator of `source` to the pipeline; returns its records and dead
+/// letters (whose `step` is `name`).
+#[allow(clippy::type_complexity)]
+pub(crate) fn source_operator<'s, T: Data, S: Source<T> + 'static>(
+    shared: &Rc<Shared<'s>>,
+    name: &str,
+    source: S,
+    worker: usize,
+    peers: usize,
+) -> Result<(Stream<'s, Time, Vec<(i64, T)>>, Stream<'s, Time, Vec<DeadLetter>>), BuildError> {
+    let source_error = |message: String| BuildError::Source { step: name.to_string(), message };
+    let parts = source.open(worker, peers).map_err(source_error)?;
+    let scope = shared.scope;
+    let mut builder = OperatorBuilder::new(format!("source:{name}"), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address.clone());
+    let alive = Arc::new(());
+    let waker = Waker::new(scope.worker().sync_activator_for(info.address.to_vec()), &alive);
+    let (out, stream) = builder.new_output::<Vec<(i64, T)>>();
+    let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
+    let mut out = OutputBuilder::from(out);
+    let mut dead_out = OutputBuilder::from(dead_out);
+    let live = match source.live(worker, peers, waker.clone()) {
+        Ok(l) => l,
+        Err(message) => {
+            // Every reserved operator must be built: build one that ends at once.
+            builder.build(|_caps| |_frontiers| {});
+            return Err(source_error(message));
+        }
+    };
+    let clock = shared.clock.clone();
+    let mut reader = Reader::new(parts, source.watermark(), source.batch_size(), live, source.pacing(), clock.now());
+    let counters = shared.counters.clone();
+    let step = name.to_string();
+    builder.build(move |mut caps| {
+        let mut dead_cap = caps.pop();
+        let mut cap = caps.pop();
+        move |_frontiers| {
+            // Owned by the operator (dropped with it): the source's threads then stop.
+            let _alive = &alive;
+            let woken = waker.rearm();
+            let now = clock.now();
+            reader.poll(now, woken);
+            for _ in 0..BATCHES_PER_ACTIVATION {
+                let Some((stamp, records, dead_letters)) = reader.step(now) else { break };
+                let (Some(c), Some(d)) = (cap.as_ref(), dead_cap.as_ref()) else { break };
+                counters.records.fetch_add(records.len() as u64, Ordering::Relaxed);
+                if !records.is_empty() {
+                    out.activate().session(&c.delayed(&stamp)).give_iterator(records.into_iter());
+                }
+                if !dead_letters.is_empty() {
+                    let step = step.clone();
+                    dead_out.activate().session(&d.delayed(&stamp)).give_iterator(dead_letters.into_iter().map(move |mut x| {
+                        if x.step.is_empty() {
+                            x.step = step.clone();
+                        }
+                        x
+                    }));
+                }
+            }
+            match reader.frontier(now) {
+                Some(f) => {
+                    if let Some(c) = cap.as_mut() {
+                        c.downgrade(&f);
+                    }
+                    if let Some(d) = dead_cap.as_mut() {
+                        d.downgrade(&f);
+                    }
+                    match reader.wake(now) {
+                        Wake::Now => activator.activate(),
+                        Wake::After(d) => activator.activate_after(d),
+                        Wake::Never => {}
+                    }
+                }
+                None => {
+                    cap = None;
+                    dead_cap = None;
+                }
+            }
+        }
+    });
+    Ok((stream, dead))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::source::Batch;
+    use highwater_operators::time::NEG_INF;
+
+    /// A partition fed by a test: each read takes the next scripted batch, then the
+    /// partition stays open with nothing to read.
+    struct Scripted(VecDeque<Batch<u64>>);
+    impl Partition<u64> for Scripted {
+        fn read(&mut self, _max: usize) -> Batch<u64> {
+            self.0.pop_front().unwrap_or_else(Batch::pending)
+        }
+        fn name(&self) -> String {
+            "scripted".into()
+        }
+    }
+
+    fn records(ts: &[i64]) -> Batch<u64> {
+        Batch { records: ts.iter().map(|&t| (t, t as u64)).collect(), ..Batch::default() }
+    }
+
+    #[test]
+    fn a_pending_partition_holds_the_frontier_and_a_new_one_starts_at_it() {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
+        let live = Live { arrivals: rx, tick_every: Duration::from_millis(100), idle_timeout: None };
+        let mut r = Reader::new(Vec::new(), WatermarkStrategy::Ascending, 10, Some(live), None, 0);
+        r.poll(0, true);
+        assert_eq!(r.frontier(0), Some(Time::new(NEG_INF, 0)));
+        tx.send(Box::new(Scripted(VecDeque::from([records(&[10, 20]), Batch::pending()])))).unwrap();
+        r.poll(1, true);
+        let (stamp, recs, _) = r.step(1).unwrap();
+        assert_eq!((stamp, recs.len()), (Time::new(NEG_INF, 0), 2));
+        assert_eq!(r.frontier(1), Some(Time::new(19, 1)));
+        // Nothing queued: pending, not re-read until polled again.
+        assert!(r.step(1).unwrap().1.is_empty());
+        assert!(r.step(1).is_none());
+        assert_eq!(r.wake(1), Wake::After(Duration::from_millis(99)));
+        // A second connection starts at the frontier, not at −∞.
+        tx.send(Box::new(Scripted(VecDeque::from([records(&[5])])))).unwrap();
+        r.poll(2, true);
+        let (stamp, _, _) = r.step(2).unwrap();
+        assert!(stamp >= Time::new(19, 1), "{stamp:?}");
+        // The period advances the tick with no data at all.
+        let before = r.frontier(2).unwrap();
+        r.poll(150, true);
+        while r.step(150).is_some() {}
+        assert!(r.frontier(150).unwrap() > before);
+        drop(tx);
+        r.poll(151, true);
+        while r.step(151).is_some() {}
+        // The first connection is still open (pending), so the source is not done.
+        assert!(r.frontier(151).is_some());
+    }
+
+    #[test]
+    fn many_quiet_connections_do_not_keep_the_operator_spinning() {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
+        let live = Live { arrivals: rx, tick_every: Duration::from_millis(100), idle_timeout: None };
+        let mut r = Reader::new(Vec::new(), WatermarkStrategy::Ascending, 10, Some(live), None, 0);
+        for _ in 0..10 {
+            tx.send(Box::new(Scripted(VecDeque::new()))).unwrap();
+        }
+        let mut activations = 0;
+        let mut woken = true;
+        loop {
+            activations += 1;
+            r.poll(0, woken);
+            woken = false;
+            for _ in 0..BATCHES_PER_ACTIVATION {
+                if r.step(0).is_none() {
+                    break;
+                }
+            }
+            r.frontier(0);
+            if r.wake(0) != Wake::Now {
+                break;
+            }
+            assert!(activations < 10, "spinning");
+        }
+        assert_eq!(activations, 3, "each quiet connection is asked once");
+        assert_eq!(r.wake(0), Wake::After(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn an_idle_partition_stops_holding_the_watermark() {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
+        let live = Live { arrivals: rx, tick_every: Duration::from_millis(100), idle_timeout: Some(Duration::from_millis(500)) };
+        let mut r = Reader::new(Vec::new(), WatermarkStrategy::Ascending, 10, Some(live), None, 0);
+        tx.send(Box::new(Scripted(VecDeque::from([Batch::pending(), Batch::pending(), Batch::pending()])))).unwrap();
+        tx.send(Box::new(Scripted(VecDeque::from([records(&[1_000]), Batch::pending(), Batch::pending()])))).unwrap();
+        r.poll(0, true);
+        while r.step(0).is_some() {}
+        assert_eq!(r.frontier(0).unwrap().watermark(), NEG_INF);
+        r.poll(600, true);
+        while r.step(600).is_some() {}
+        // Both are idle now: the frontier stands at the most advanced.
+        assert_eq!(r.frontier(600).unwrap().watermark(), 999);
+    }
+
+    #[test]
+    fn paced_records_wait_for_their_release_time() {
+        let part = Scripted(VecDeque::from([records(&[1_000, 1_500, 3_000]), Batch { done: true, ..Batch::default() }]));
+        let mut r = Reader::new(vec![Box::new(part) as Box<dyn Partition<u64>>], WatermarkStrategy::Ascending, 10, None, Some(2.0), 0);
+        r.poll(0, true);
+        let (_, recs, _) = r.step(0).unwrap();
+        assert_eq!(recs.len(), 1, "only the first record is due at once");
+        assert!(r.step(0).is_none());
+        r.frontier(0);
+        assert_eq!(r.wake(0), Wake::After(Duration::from_millis(200)));
+        r.poll(250, true);
+        assert_eq!(r.step(250).unwrap().1.len(), 1, "1 500 is due 250 ms later at speed 2");
+        r.poll(999, true);
+        assert!(r.step(999).is_none());
+        r.poll(1_000, true);
+        assert_eq!(r.step(1_000).unwrap().1.len(), 1);
+        r.poll(1_000, true);
+        while r.step(1_000).is_some() {}
+        assert_eq!(r.frontier(1_000), None);
+    }
+}

@@ -1,0 +1,456 @@
+//! Live TCP sources: newline-delimited JSON lines or CSV over sockets, one logical
+//! partition (with its own watermark) per connection. See [`Tcp`] for how it runs.
+
+use super::fastcsv;
+use super::source::{Live, Partition, Source, Waker};
+use super::tcp_connection::{spawn_reader, Accept, Connection};
+use highwater_operators::watermark::WatermarkStrategy;
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+type EventTime<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
+
+/// One line of a connection, as a decoder sees it.
+pub(crate) enum Line<'a> {
+    /// A JSON-lines line (without its newline).
+    Json(&'a [u8]),
+    /// A CSV line split into fields, and the header's names.
+    Csv {
+        /// The fields.
+        fields: &'a [&'a [u8]],
+        /// The header's field names, if known.
+        names: Option<&'a [String]>,
+    },
+}
+
+/// Turns a line into `(event time, record)`, or says why it cannot.
+pub(crate) type Decode<T> = Arc<dyn Fn(Line<'_>) -> Result<(i64, T), String> + Send + Sync>;
+
+/// Why a TCP source or sink could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TcpError {
+    /// The address does not parse or resolve.
+    #[error("`{address}` is not a socket address ({reason}); write HOST:PORT, e.g. 127.0.0.1:9000, or a bare port for loopback")]
+    Address {
+        /// The address given.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// Cannot listen on the address.
+    #[error("cannot listen on {address}: {source}; is another program using the port?")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Cannot connect to the address.
+    #[error("cannot connect to {address}: {source}; is the server running?")]
+    Connect {
+        /// The address.
+        address: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// Resolves an address; a bare port (`9000` or `:9000`) means loopback (`127.0.0.1`).
+///
+/// ```
+/// use highwater::pipeline::socket_addresses;
+/// assert_eq!(socket_addresses("9000").unwrap()[0].to_string(), "127.0.0.1:9000");
+/// assert!(socket_addresses("nowhere").is_err());
+/// ```
+pub fn socket_addresses(address: &str) -> Result<Vec<SocketAddr>, TcpError> {
+    let a = address.trim();
+    let port = a.strip_prefix(':').unwrap_or(a);
+    let text = if port.parse::<u16>().is_ok() { format!("127.0.0.1:{port}") } else { a.to_string() };
+    let err = |reason: String| TcpError::Address { address: address.to_string(), reason };
+    let addrs: Vec<SocketAddr> = text.to_socket_addrs().map_err(|e| err(e.to_string()))?.collect();
+    if addrs.is_empty() {
+        return Err(err("it resolves to no address".into()));
+    }
+    Ok(addrs)
+}
+
+fn bind(address: &str) -> Result<TcpListener, TcpError> {
+    let addrs = socket_addresses(address)?;
+    TcpListener::bind(&addrs[..]).map_err(|source| TcpError::Bind { address: address.to_string(), source })
+}
+
+/// Tells a listening [`Tcp`] source to stop accepting connections; the source then ends
+/// once the connections already open are closed.
+///
+/// ```
+/// use highwater::pipeline::Tcp;
+/// let src = Tcp::<serde_json::Value>::listen("127.0.0.1:0");
+/// let stop = src.stop_handle();
+/// stop.stop();
+/// assert!(stop.is_stopped());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Stops accepting connections.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether [`StopHandle::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+enum Endpoint {
+    /// Listen: bound now ([`Tcp::bind`]) or when worker 0 opens the source.
+    Listen { address: String, bound: Arc<Mutex<Option<TcpListener>>> },
+    /// Connect to a server.
+    Connect { address: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Format {
+    JsonLines,
+    /// CSV; the header's names if given, else the first line of each connection.
+    Csv(Option<Vec<String>>),
+}
+
+/// A live TCP source of records `T` (serde `Deserialize`): newline-delimited JSON lines
+/// (the default) or CSV, one partition (with its own watermark) per connection.
+///
+/// # How it runs
+///
+/// - **Who reads.** Global worker 0 (of process 0) listens or connects, and reads every
+///   connection; the other workers have no partition and drop their capability at once.
+///   Records reach the other workers at the first keyed exchange (`key_by`), so the work
+///   that matters — windowing and aggregation — is still spread. (Parsing is spread too:
+///   each connection is parsed on its own thread.)
+/// - **Threads.** A listener thread accepts connections (polling, so that it stops
+///   promptly); each connection gets a reader thread that splits lines, parses them and
+///   sends records into a bounded channel ([`Tcp::queue_capacity`] lines): when the
+///   pipeline falls behind, the reader stops reading and TCP's flow control slows the
+///   sender — back-pressure. The reader wakes the source operator with timely's
+///   thread-safe activator; the operator only drains channels and never blocks.
+/// - **Watermarks.** Each connection is a partition with its own watermark
+///   ([`Tcp::watermark`]); a new connection starts at the source's current watermark, so
+///   records older than that are late. A line `{"watermark": 123}` is a punctuation
+///   (honoured by [`WatermarkStrategy::Punctuated`]) in both formats. A connection silent
+///   for [`Tcp::idle_timeout`] stops holding the watermark back. Every
+///   [`Tcp::tick_every`] the stamps' tick advances even with no data, so processing-time
+///   triggers fire and downstream operators see progress.
+/// - **Bad input.** A line that does not parse, a line longer than
+///   [`Tcp::max_line_length`] (the rest of it is skipped), and a partial line cut by a
+///   disconnect (the connection's last bytes with no newline) each become a dead letter
+///   naming the peer, the line number and the byte offset. Nothing else is lost.
+/// - **The end.** A connection closing ends its partition. The source ends when the
+///   listener stops — after [`Tcp::max_connections`] connections, or when its
+///   [`StopHandle`] is told — and every connection is closed. A [`Tcp::connect`] source
+///   ends when its one connection closes (it does not reconnect).
+///
+/// # Example
+///
+/// ```
+/// use highwater::pipeline::{run, Collector, RunConfig, Tcp};
+/// use highwater_operators::watermark::WatermarkStrategy;
+/// use std::io::Write;
+/// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// struct Bid { auction: u64, price: u64, time: i64 }
+///
+/// let src = Tcp::<Bid>::bind("127.0.0.1:0").unwrap()
+///     .event_time(|b: &Bid| b.time)
+///     .watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000))
+///     .max_connections(1);
+/// let addr = src.local_addr().unwrap();
+/// let client = std::thread::spawn(move || {
+///     let mut s = std::net::TcpStream::connect(addr).unwrap();
+///     s.write_all(b"{\"auction\":1,\"price\":5,\"time\":1000}\n{\"auction\":2,\"price\":\n").unwrap();
+/// });
+/// let out = Collector::new();
+/// let sink = out.clone();
+/// let summary = run(RunConfig::workers(2), move |p| {
+///     p.read("bids", src.clone())?.write(sink.clone());
+///     Ok(())
+/// }).unwrap();
+/// client.join().unwrap();
+/// assert_eq!(out.take().len(), 1);
+/// assert_eq!(summary.dead_letters, 1); // the second line is not a bid
+/// ```
+pub struct Tcp<T> {
+    endpoint: Endpoint,
+    format: Format,
+    event_time: Option<EventTime<T>>,
+    decode: Option<Decode<T>>,
+    watermark: Option<WatermarkStrategy>,
+    max_line: usize,
+    queue: usize,
+    batch: usize,
+    idle_timeout: Option<Duration>,
+    tick_every: Duration,
+    max_connections: Option<usize>,
+    connect_timeout: Duration,
+    stop: StopHandle,
+    local: Arc<OnceLock<SocketAddr>>,
+    accepted: Arc<AtomicU64>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Tcp<T> {
+    fn clone(&self) -> Self {
+        Tcp {
+            endpoint: self.endpoint.clone(),
+            format: self.format.clone(),
+            event_time: self.event_time.clone(),
+            decode: self.decode.clone(),
+            watermark: self.watermark,
+            max_line: self.max_line,
+            queue: self.queue,
+            batch: self.batch,
+            idle_timeout: self.idle_timeout,
+            tick_every: self.tick_every,
+            max_connections: self.max_connections,
+            connect_timeout: self.connect_timeout,
+            stop: self.stop.clone(),
+            local: self.local.clone(),
+            accepted: self.accepted.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> Tcp<T> {
+    /// The default maximum line length in bytes.
+    pub const DEFAULT_MAX_LINE: usize = super::MAX_LINE;
+    /// The default queue per connection, in lines.
+    pub const DEFAULT_QUEUE: usize = 10_000;
+    /// The default tick period.
+    pub const DEFAULT_TICK: Duration = Duration::from_millis(200);
+
+    fn with_endpoint(endpoint: Endpoint) -> Self {
+        Tcp {
+            endpoint,
+            format: Format::JsonLines,
+            event_time: None,
+            decode: None,
+            watermark: None,
+            max_line: Self::DEFAULT_MAX_LINE,
+            queue: Self::DEFAULT_QUEUE,
+            batch: 10_000,
+            idle_timeout: None,
+            tick_every: Self::DEFAULT_TICK,
+            max_connections: None,
+            connect_timeout: Duration::from_secs(10),
+            stop: StopHandle::default(),
+            local: Arc::new(OnceLock::new()),
+            accepted: Arc::new(AtomicU64::new(0)),
+            _t: PhantomData,
+        }
+    }
+
+    /// Listens on `address` (`HOST:PORT`; a bare port means `127.0.0.1`, loopback). The
+    /// socket is bound when the pipeline is built, by worker 0; a failure to bind fails
+    /// the build. Use [`Tcp::bind`] to bind at once (and learn a port-0 address).
+    pub fn listen(address: impl Into<String>) -> Self {
+        Tcp::with_endpoint(Endpoint::Listen { address: address.into(), bound: Arc::new(Mutex::new(None)) })
+    }
+    /// Listens on `address` now: [`Tcp::local_addr`] then gives the bound address (port 0
+    /// picks a free port). Binding in the process that runs worker 0 is what matters.
+    pub fn bind(address: &str) -> Result<Self, TcpError> {
+        let listener = bind(address)?;
+        let src = Tcp::with_endpoint(Endpoint::Listen { address: address.to_string(), bound: Arc::new(Mutex::new(None)) });
+        if let Ok(a) = listener.local_addr() {
+            let _ = src.local.set(a);
+        }
+        if let Endpoint::Listen { bound, .. } = &src.endpoint {
+            *bound.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener);
+        }
+        Ok(src)
+    }
+    /// Connects to a server at `address` when the pipeline is built (worker 0) and reads
+    /// that one connection until the server closes it. A failure to connect fails the
+    /// build; a lost connection ends the source (no reconnection).
+    pub fn connect(address: impl Into<String>) -> Self {
+        Tcp::with_endpoint(Endpoint::Connect { address: address.into() })
+    }
+
+    /// JSON lines: one object per line (the default).
+    pub fn json_lines(mut self) -> Self {
+        self.format = Format::JsonLines;
+        self
+    }
+    /// CSV whose first line on each connection is the header naming the fields.
+    pub fn csv(mut self) -> Self {
+        self.format = Format::Csv(None);
+        self
+    }
+    /// CSV without a header line: the fields are named here, in order.
+    pub fn csv_with_header<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.format = Format::Csv(Some(names.into_iter().map(Into::into).collect()));
+        self
+    }
+    /// Where each record's event time comes from (required).
+    pub fn event_time(mut self, f: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Self {
+        self.event_time = Some(Arc::new(f));
+        self
+    }
+    /// The watermark strategy of each connection (required).
+    pub fn watermark(mut self, w: WatermarkStrategy) -> Self {
+        self.watermark = Some(w);
+        self
+    }
+    /// Lines longer than this many bytes are dead letters; the rest of such a line is
+    /// skipped. Default [`Tcp::DEFAULT_MAX_LINE`].
+    pub fn max_line_length(mut self, bytes: usize) -> Self {
+        self.max_line = bytes.max(1);
+        self
+    }
+    /// Lines queued per connection before its reader stops reading (back-pressure).
+    /// Default [`Tcp::DEFAULT_QUEUE`].
+    pub fn queue_capacity(mut self, lines: usize) -> Self {
+        self.queue = lines.max(1);
+        self
+    }
+    /// At most this many records per batch (one watermark advance per batch).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+    /// A connection without data for this long stops holding the watermark back (until
+    /// it sends again). Default: never.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+    /// How often processing time advances the stamps' tick when no data comes. Default
+    /// [`Tcp::DEFAULT_TICK`].
+    pub fn tick_every(mut self, period: Duration) -> Self {
+        self.tick_every = period.max(Duration::from_millis(1));
+        self
+    }
+    /// Stops accepting after `n` connections; the source ends when they are all closed.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = Some(n);
+        self
+    }
+    /// How long [`Tcp::connect`] tries before the build fails. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+    /// A handle that stops the listener (shared by the clones of this source).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+    /// The address the listener is bound to: known after [`Tcp::bind`], or once the
+    /// pipeline was built with [`Tcp::listen`].
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local.get().copied()
+    }
+    /// Connections accepted (or made) so far, by every clone of this source.
+    pub fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+    /// Decodes each line with `decode` instead of serde and [`Tcp::event_time`].
+    pub(crate) fn decode_with(mut self, decode: Decode<T>) -> Self {
+        self.decode = Some(decode);
+        self
+    }
+}
+
+/// Deserializes a JSON or CSV line into `T`, then takes its event time.
+pub(super) fn serde_decode<T: DeserializeOwned + 'static>(event_time: EventTime<T>) -> Decode<T> {
+    Arc::new(move |line: Line<'_>| {
+        let rec: T = match line {
+            Line::Json(bytes) => serde_json::from_slice(bytes).map_err(|e| format!("not a valid record: {e}"))?,
+            Line::Csv { fields, names } => {
+                let mut de = fastcsv::RecordDe { fields, names, current: 0 };
+                T::deserialize(&mut de).map_err(|e| {
+                    if e.0.starts_with("invalid length") || e.0.starts_with("missing field") {
+                        format!("not a valid record: {} (the line has {} fields)", e.0, fields.len())
+                    } else {
+                        let name = names.and_then(|n| n.get(de.current)).map(|n| format!(" `{n}`")).unwrap_or_default();
+                        format!("not a valid record: field {}{name}: {}", de.current + 1, e.0)
+                    }
+                })?
+            }
+        };
+        Ok((event_time(&rec), rec))
+    })
+}
+
+impl<T: DeserializeOwned + Send + 'static> Source<T> for Tcp<T> {
+    fn open(&self, _worker: usize, _peers: usize) -> Result<Vec<Box<dyn Partition<T>>>, String> {
+        if self.decode.is_none() && self.event_time.is_none() {
+            return Err("no event time: add .event_time(|record| ...) to the TCP source".into());
+        }
+        if self.watermark.is_none() {
+            return Err("no watermark strategy: add .watermark(WatermarkStrategy::BoundedOutOfOrderness(ms)) (or Ascending, or Punctuated for {\"watermark\": N} lines) to the TCP source".into());
+        }
+        Ok(Vec::new())
+    }
+    fn watermark(&self) -> WatermarkStrategy {
+        self.watermark.unwrap_or(WatermarkStrategy::Ascending)
+    }
+    fn batch_size(&self) -> usize {
+        self.batch
+    }
+    fn live(&self, worker: usize, _peers: usize, waker: Waker) -> Result<Option<Live<T>>, String> {
+        if worker != 0 {
+            return Ok(None);
+        }
+        let decode = match (&self.decode, &self.event_time) {
+            (Some(d), _) => d.clone(),
+            (None, Some(f)) => serde_decode(f.clone()),
+            (None, None) => return Err("no event time: add .event_time(|record| ...) to the TCP source".into()),
+        };
+        let conn = Arc::new(Connection { format: self.format.clone(), decode, max_line: self.max_line, queue: self.queue });
+        let (tx, arrivals) = std::sync::mpsc::channel();
+        match &self.endpoint {
+            Endpoint::Listen { address, bound } => {
+                let taken = bound.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let listener = match taken {
+                    Some(l) => l,
+                    None => bind(address).map_err(|e| e.to_string())?,
+                };
+                let local = listener.local_addr().map_err(|e| format!("cannot listen on {address}: {e}"))?;
+                let _ = self.local.set(local);
+                listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {address}: {e}"))?;
+                let accept = Accept { listener, conn, max: self.max_connections, stop: self.stop.clone(), arrivals: tx, waker, accepted: self.accepted.clone() };
+                std::thread::Builder::new()
+                    .name(format!("highwater-listen-{local}"))
+                    .spawn(move || accept.run())
+                    .map_err(|e| format!("cannot start the listener thread: {e}"))?;
+            }
+            Endpoint::Connect { address } => {
+                let addrs = socket_addresses(address).map_err(|e| e.to_string())?;
+                let mut last = None;
+                let mut stream = None;
+                for a in &addrs {
+                    match TcpStream::connect_timeout(a, self.connect_timeout) {
+                        Ok(s) => {
+                            stream = Some(s);
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                let Some(stream) = stream else {
+                    let source = last.unwrap_or_else(|| std::io::Error::other("no address"));
+                    return Err(TcpError::Connect { address: address.clone(), source }.to_string());
+                };
+                let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| address.clone());
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send(spawn_reader(stream, peer, conn, waker));
+                // `tx` drops here: no more partitions will come.
+            }
+        }
+        Ok(Some(Live { arrivals, tick_every: self.tick_every, idle_timeout: self.idle_timeout }))
+    }
+}

@@ -1,0 +1,392 @@
+//! One TCP connection of a [`super::Tcp`] source: the listener thread that accepts it, its
+//! reader thread (lines → records, into a bounded channel, waking the operator) and the
+//! partition the source operator drains. See [`super::Tcp`] for the behaviour.
+
+use super::dead_letter::DeadLetter;
+use super::fastcsv;
+use super::source::{Batch, Partition, Waker};
+use super::tcp::{Decode, Format, Line, StopHandle};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use std::io::{BufRead, BufReader, ErrorKind};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the listener thread looks for a new connection or a stop.
+const ACCEPT_POLL: Duration = Duration::from_millis(10);
+
+/// How much of a bad line a dead letter keeps.
+const TEXT_LIMIT: usize = 200;
+
+/// What every reader thread of a source shares.
+pub(super) struct Connection<T> {
+    pub(super) format: Format,
+    pub(super) decode: Decode<T>,
+    pub(super) max_line: usize,
+    pub(super) queue: usize,
+}
+
+/// What a reader thread sends to the operator.
+enum Item<T> {
+    Record(i64, T),
+    Watermark(i64),
+    Dead(DeadLetter),
+}
+
+/// The listener thread: accepts until told to stop or `max` connections, sending a
+/// partition per connection to the operator.
+pub(super) struct Accept<T> {
+    pub(super) listener: TcpListener,
+    pub(super) conn: Arc<Connection<T>>,
+    pub(super) max: Option<usize>,
+    pub(super) stop: StopHandle,
+    pub(super) arrivals: std::sync::mpsc::Sender<Box<dyn Partition<T>>>,
+    pub(super) waker: Waker,
+    pub(super) accepted: Arc<AtomicU64>,
+}
+
+impl<T: Send + 'static> Accept<T> {
+    pub(super) fn run(self) {
+        let mut n = 0usize;
+        while !self.stop.is_stopped() && self.max.is_none_or(|m| n < m) && self.waker.is_alive() {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nonblocking(false);
+                    n += 1;
+                    self.accepted.fetch_add(1, Ordering::Relaxed);
+                    let part = spawn_reader(stream, peer.to_string(), self.conn.clone(), self.waker.clone());
+                    if self.arrivals.send(part).is_err() {
+                        return;
+                    }
+                    self.waker.wake();
+                }
+                // Nothing yet (or a transient failure such as too many open files): look
+                // again shortly.
+                Err(_) => std::thread::sleep(ACCEPT_POLL),
+            }
+        }
+        // Closing the arrivals tells the operator that no connection will come.
+        drop(self.arrivals);
+        self.waker.wake();
+    }
+}
+
+/// Starts the reader thread of one connection and returns its partition.
+pub(super) fn spawn_reader<T: Send + 'static>(stream: TcpStream, peer: String, conn: Arc<Connection<T>>, waker: Waker) -> Box<dyn Partition<T>> {
+    let (tx, rx) = crossbeam_channel::bounded(conn.queue);
+    let name = format!("tcp {peer}");
+    let handle = stream.try_clone().ok();
+    let reader = LineReader { peer: name.clone(), conn, tx: tx.clone(), waker, line: 0 };
+    let spawned = std::thread::Builder::new().name(format!("highwater-{name}")).spawn(move || reader.run(stream));
+    if let Err(e) = spawned {
+        let _ = tx.try_send(Item::Dead(DeadLetter {
+            step: String::new(),
+            location: name.clone(),
+            reason: format!("cannot start a reader thread ({e}); the connection is closed unread"),
+            record: String::new(),
+        }));
+    }
+    drop(tx);
+    Box::new(TcpPartition { name, rx, stream: handle })
+}
+
+/// The operator's side of a connection.
+struct TcpPartition<T> {
+    name: String,
+    rx: Receiver<Item<T>>,
+    /// Shut down when the partition is dropped, so a reader blocked on the socket ends.
+    stream: Option<TcpStream>,
+}
+
+impl<T: Send> Partition<T> for TcpPartition<T> {
+    fn read(&mut self, max: usize) -> Batch<T> {
+        let mut batch = Batch::default();
+        for _ in 0..max {
+            match self.rx.try_recv() {
+                Ok(Item::Record(t, r)) => batch.records.push((t, r)),
+                Ok(Item::Dead(d)) => batch.dead.push(d),
+                Ok(Item::Watermark(w)) => {
+                    // A batch ends at a watermark line: records after it are stamped
+                    // after it.
+                    batch.punctuation = Some(w);
+                    return batch;
+                }
+                Err(TryRecvError::Empty) => {
+                    batch.pending = true;
+                    return batch;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    batch.done = true;
+                    return batch;
+                }
+            }
+        }
+        batch
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl<T> Drop for TcpPartition<T> {
+    fn drop(&mut self) {
+        if let Some(s) = &self.stream {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// A line `{"watermark": N}` and nothing else.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatermarkLine {
+    watermark: i64,
+}
+
+fn watermark_line(text: &[u8]) -> Option<i64> {
+    let t = text.trim_ascii();
+    if !t.starts_with(b"{") || !t.windows(9).any(|w| w == b"watermark") {
+        return None;
+    }
+    serde_json::from_slice::<WatermarkLine>(t).ok().map(|w| w.watermark)
+}
+
+/// Parses one line with the full CSV rules (quotes).
+fn csv_fields(line: &[u8]) -> Result<Vec<String>, String> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line);
+    let mut rec = csv::StringRecord::new();
+    match rdr.read_record(&mut rec) {
+        Ok(_) => Ok(rec.iter().map(str::to_string).collect()),
+        Err(e) => Err(format!("not valid CSV: {e}")),
+    }
+}
+
+/// The reader thread of one connection.
+struct LineReader<T> {
+    peer: String,
+    conn: Arc<Connection<T>>,
+    tx: Sender<Item<T>>,
+    waker: Waker,
+    line: u64,
+}
+
+impl<T: Send + 'static> LineReader<T> {
+    fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> Item<T> {
+        let text = &raw[..raw.len().min(TEXT_LIMIT)];
+        Item::Dead(DeadLetter {
+            step: String::new(),
+            location: format!("{}, line {line} (byte {offset})", self.peer),
+            reason,
+            record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
+        })
+    }
+
+    /// Queues an item and wakes the operator; `false` when the operator is gone.
+    fn send(&self, item: Item<T>) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => self.waker.wake(),
+            Err(TrySendError::Full(item)) => {
+                // Back-pressure: make sure the operator drains, then wait for room.
+                self.waker.wake();
+                self.tx.send(item).is_ok() && self.waker.wake()
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    fn run(mut self, stream: TcpStream) {
+        let mut reader = BufReader::with_capacity(1 << 16, stream);
+        let max = self.conn.max_line;
+        let mut header: Option<Vec<String>> = match &self.conn.format {
+            Format::Csv(names) => names.clone(),
+            Format::JsonLines => None,
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut offset: u64 = 0; // of the current line's first byte
+        let mut consumed: u64 = 0;
+        let mut too_long = false;
+        loop {
+            let available = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if !buf.is_empty() && !too_long {
+                        let d = self.dead(self.line + 1, offset, format!("the connection failed in the middle of a line ({e}): the partial line of {} bytes is dropped", buf.len()), &buf);
+                        self.send(d);
+                    }
+                    return;
+                }
+            };
+            if available.is_empty() {
+                if !buf.is_empty() && !too_long {
+                    let d = self.dead(self.line + 1, offset, format!("the connection closed in the middle of a line: the partial line of {} bytes (no newline) is dropped", buf.len()), &buf);
+                    self.send(d);
+                }
+                return;
+            }
+            let (chunk, complete) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (&available[..i], true),
+                None => (available, false),
+            };
+            let used = chunk.len() + usize::from(complete);
+            if !too_long {
+                if buf.len() + chunk.len() > max {
+                    too_long = true;
+                    let keep = TEXT_LIMIT.saturating_sub(buf.len()).min(chunk.len());
+                    buf.extend_from_slice(&chunk[..keep]);
+                    let d = self.dead(self.line + 1, offset, format!("line longer than {max} bytes: skipped up to the next newline"), &buf);
+                    if !self.send(d) {
+                        return;
+                    }
+                } else {
+                    buf.extend_from_slice(chunk);
+                }
+            }
+            reader.consume(used);
+            consumed += used as u64;
+            if !complete {
+                continue;
+            }
+            self.line += 1;
+            let line_offset = offset;
+            offset = consumed;
+            if std::mem::take(&mut too_long) {
+                buf.clear();
+                continue;
+            }
+            let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                buf.clear();
+                continue;
+            }
+            let item = if let Some(w) = watermark_line(text) {
+                Some(Item::Watermark(w))
+            } else {
+                match &self.conn.format {
+                    Format::JsonLines if std::str::from_utf8(text).is_err() => Some(self.dead(self.line, line_offset, "not valid UTF-8 (JSON lines must be UTF-8)".into(), &buf)),
+                    Format::JsonLines => Some(match (self.conn.decode)(Line::Json(text)) {
+                        Ok((t, r)) => Item::Record(t, r),
+                        Err(reason) => self.dead(self.line, line_offset, reason, &buf),
+                    }),
+                    Format::Csv(_) if header.is_none() => match csv_fields(text) {
+                        Ok(names) => {
+                            header = Some(names.into_iter().map(|n| n.trim().trim_start_matches('\u{feff}').to_string()).collect());
+                            None
+                        }
+                        Err(reason) => Some(self.dead(self.line, line_offset, format!("the header line is not valid CSV: {reason}"), &buf)),
+                    },
+                    Format::Csv(_) => {
+                        let names = header.as_deref();
+                        let mut fields: Vec<&[u8]> = Vec::with_capacity(8);
+                        let decoded = if fastcsv::split(text, &mut fields) {
+                            (self.conn.decode)(Line::Csv { fields: &fields, names })
+                        } else {
+                            match csv_fields(text) {
+                                Ok(owned) => {
+                                    let slices: Vec<&[u8]> = owned.iter().map(|s| s.as_bytes()).collect();
+                                    (self.conn.decode)(Line::Csv { fields: &slices, names })
+                                }
+                                Err(reason) => Err(reason),
+                            }
+                        };
+                        Some(match decoded {
+                            Ok((t, r)) => Item::Record(t, r),
+                            Err(reason) => self.dead(self.line, line_offset, reason, &buf),
+                        })
+                    }
+                }
+            };
+            buf.clear();
+            if let Some(item) = item {
+                if !self.send(item) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tcp::serde_decode;
+    use super::*;
+    use std::io::Write;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Rec {
+        k: String,
+        t: i64,
+    }
+
+    /// Feeds `bytes` through a real loopback connection and collects what the reader sent.
+    fn feed(format: Format, max_line: usize, bytes: &'static [u8]) -> Vec<Item<Rec>> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(bytes).unwrap();
+        });
+        let (stream, peer) = listener.accept().unwrap();
+        let conn = Arc::new(Connection { format, decode: serde_decode(Arc::new(|r: &Rec| r.t)), max_line, queue: 4 });
+        let alive = Arc::new(());
+        let waker = Waker::for_tests(&alive);
+        let mut part = spawn_reader(stream, peer.to_string(), conn, waker);
+        client.join().unwrap();
+        let mut items = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let b = part.read(100);
+            for (t, r) in b.records {
+                items.push(Item::Record(t, r));
+            }
+            items.extend(b.dead.into_iter().map(Item::Dead));
+            items.extend(b.punctuation.map(Item::Watermark));
+            if b.done || std::time::Instant::now() > deadline {
+                return items;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Records, watermarks and dead letters, each in arrival order.
+    fn describe(items: &[Item<Rec>]) -> (Vec<String>, Vec<i64>, Vec<String>) {
+        let mut out = (Vec::new(), Vec::new(), Vec::new());
+        for i in items {
+            match i {
+                Item::Record(t, r) => out.0.push(format!("{} at {t}", r.k)),
+                Item::Watermark(w) => out.1.push(*w),
+                Item::Dead(d) => out.2.push(format!("{}: {}", d.location.rsplit(", ").next().unwrap_or(""), d.reason)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn json_lines_watermarks_and_a_partial_last_line() {
+        let items = feed(Format::JsonLines, 1 << 20, b"{\"k\":\"a\",\"t\":1}\r\n\n{\"watermark\": 5}\n{\"k\":\"b\",\"t\":\"x\"}\n{\"k\":\"c\",\"t\":3}\n{\"k\":\"d\"");
+        let (records, watermarks, dead) = describe(&items);
+        assert_eq!(records, ["a at 1", "c at 3"]);
+        assert_eq!(watermarks, [5]);
+        assert_eq!(dead.len(), 2, "{dead:?}");
+        assert!(dead[0].starts_with("line 4 (byte 35): not a valid record"), "{dead:?}");
+        assert_eq!(dead[1], "line 6 (byte 69): the connection closed in the middle of a line: the partial line of 8 bytes (no newline) is dropped");
+    }
+
+    #[test]
+    fn an_over_long_line_is_skipped_to_its_newline() {
+        let items = feed(Format::Csv(None), 16, b"k,t\nshort,1\nthis-line-is-far-too-long,2\nok,3\n");
+        let (records, _, dead) = describe(&items);
+        assert_eq!(records, ["short at 1", "ok at 3"]);
+        assert_eq!(dead, ["line 3 (byte 12): line longer than 16 bytes: skipped up to the next newline"]);
+    }
+
+    #[test]
+    fn csv_with_a_given_header_and_quotes() {
+        let items = feed(Format::Csv(Some(vec!["k".into(), "t".into()])), 100, b"x,1\n\"y,z\",2\nw,oops\n");
+        let (records, _, dead) = describe(&items);
+        assert_eq!(records, ["x at 1", "y,z at 2"]);
+        assert_eq!(dead.len(), 1);
+        assert!(dead[0].contains("field 2 `t`"), "{dead:?}");
+    }
+}

@@ -1,0 +1,318 @@
+//! Retractions that stay correct: windowed results as differential collections, with
+//! second stages (reduce, join, rekey, filter) fed by early, on-time, late and merged
+//! panes, compared with batch computations at 1 and 2 workers.
+
+use highwater::pipeline::{run_with_clock, ChangeRow, Collector, Memory, RunConfig, Upsert, Windowing};
+use highwater_operators::clock::VirtualClock;
+use highwater_operators::combine::Count;
+use highwater_operators::trigger::Trigger;
+use highwater_operators::watermark::WatermarkStrategy;
+use highwater_operators::window::{Window, WindowSpec};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+struct Bid {
+    auction: u32,
+    bidder: u32,
+}
+
+/// 3 partitions of bids, disordered by up to 60 ticks, so that with a watermark bound of 10
+/// and an allowed lateness of 100 there are early, on-time and late panes.
+fn bids() -> Vec<Vec<(i64, Bid)>> {
+    let mut seed = 11u64;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    (0..3)
+        .map(|_| {
+            (0..1500)
+                .map(|i| {
+                    let t = i as i64 * 3 + (next() % 60) as i64;
+                    (t, Bid { auction: (next() % 6) as u32, bidder: (next() % 9) as u32 })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn source(batch: usize) -> Memory<Bid> {
+    Memory::new(bids(), WatermarkStrategy::BoundedOutOfOrderness(10)).batch_size(batch)
+}
+
+/// Accumulates change rows (in arrival order) into the final collection.
+fn accumulate<K: Ord + Clone, V: Ord + Clone>(rows: &[ChangeRow<K, V>]) -> BTreeMap<(K, Window, V), isize> {
+    let mut m = BTreeMap::new();
+    for r in rows {
+        *m.entry((r.key.clone(), r.window, r.value.clone())).or_insert(0) += r.diff;
+    }
+    m.retain(|_, d| *d != 0);
+    m
+}
+
+/// Batch answer: bids per (auction, window) over the elements the windowing kept (none
+/// dropped: the lateness covers the disorder).
+fn batch_counts(window: &WindowSpec) -> BTreeMap<(u32, Window), u64> {
+    let f = window.window_fn();
+    let mut out = BTreeMap::new();
+    let mut ws = Vec::new();
+    for part in bids() {
+        for (t, b) in part {
+            ws.clear();
+            f.assign(t, &mut ws);
+            for w in &ws {
+                *out.entry((b.auction, *w)).or_insert(0) += 1;
+            }
+        }
+    }
+    out
+}
+
+fn hot_items(counts: &BTreeMap<(u32, Window), u64>) -> BTreeMap<Window, (u64, Vec<u32>)> {
+    let mut hot: BTreeMap<Window, (u64, Vec<u32>)> = BTreeMap::new();
+    for ((a, w), n) in counts {
+        let e = hot.entry(*w).or_insert((0, vec![]));
+        if *n > e.0 {
+            *e = (*n, vec![*a]);
+        } else if *n == e.0 {
+            e.1.push(*a);
+        }
+    }
+    hot
+}
+
+fn windowing(mode: &str) -> Windowing {
+    let trigger = Trigger::after_watermark().with_early(Trigger::after_count(5)).with_late(Trigger::after_count(1));
+    let w = Windowing::sliding(100, 25).trigger(trigger).allowed_lateness(100);
+    match mode {
+        "retracting" => w.retracting(),
+        _ => w.accumulating(),
+    }
+}
+
+/// q5-style: counts per auction (stage 1), then the hot auctions per window (stage 2).
+#[test]
+fn hot_items_equal_the_batch_answer_and_never_show_a_superseded_count() {
+    let expected_counts = batch_counts(&WindowSpec::sliding(100, 25));
+    let expected_hot = hot_items(&expected_counts);
+    for mode in ["retracting", "accumulating"] {
+        for workers in [1, 2] {
+            let stage1: TimedSink<ChangeRow<u32, u64>> = TimedSink::new();
+            let stage2: TimedSink<ChangeRow<(), (u64, Vec<u32>)>> = TimedSink::new();
+            let (s1, s2) = (stage1.clone(), stage2.clone());
+            run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
+                let counts = p.read("bids", source(40))?.key_map(|b: Bid| (b.auction, ())).window(windowing(mode)).changelog("counts", Count)?;
+                let hot = counts.clone().max_per_window(|n: &u64| *n);
+                counts.into_rows().write(s1.clone());
+                hot.into_rows().write(s2.clone());
+                Ok(())
+            })
+            .unwrap();
+            // Each change at the time it took effect.
+            let mut rows1: Vec<_> = stage1.take().into_iter().map(|(_, r)| (r.time, r)).collect();
+            let mut rows2: Vec<_> = stage2.take().into_iter().map(|(_, r)| (r.time, r)).collect();
+            rows1.sort_by_key(|r| r.0);
+            rows2.sort_by_key(|r| r.0);
+            let r1: Vec<_> = rows1.iter().map(|r| r.1.clone()).collect();
+            let r2: Vec<_> = rows2.iter().map(|r| r.1.clone()).collect();
+            // Final collections equal the batch answers.
+            let got_counts: BTreeMap<(u32, Window), u64> = accumulate(&r1).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
+            assert_eq!(got_counts, expected_counts, "{mode}, {workers} workers: stage 1");
+            let got_hot: BTreeMap<Window, (u64, Vec<u32>)> = accumulate(&r2).into_keys().map(|((), w, v)| (w, v)).collect();
+            assert_eq!(got_hot, expected_hot, "{mode}, {workers} workers: stage 2");
+            // During the run: after every consolidated time, stage 2 is the hot items of
+            // stage 1 as it stands — never an auction whose count was superseded.
+            let times: std::collections::BTreeSet<_> = rows1.iter().map(|r| r.0).chain(rows2.iter().map(|r| r.0)).collect();
+            let mut checked = 0;
+            for t in times {
+                let c1: Vec<_> = rows1.iter().filter(|r| r.0 <= t).map(|r| r.1.clone()).collect();
+                let c2: Vec<_> = rows2.iter().filter(|r| r.0 <= t).map(|r| r.1.clone()).collect();
+                let counts_now: BTreeMap<(u32, Window), u64> = accumulate(&c1).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
+                let hot_now: BTreeMap<Window, (u64, Vec<u32>)> = accumulate(&c2).into_keys().map(|((), w, v)| (w, v)).collect();
+                assert_eq!(hot_now, hot_items(&counts_now), "{mode}, {workers} workers: inconsistent at time {t:?}");
+                checked += 1;
+            }
+            assert!(checked > 10, "several intermediate states were checked");
+            let early = r1.iter().filter(|r| r.diff < 0).count();
+            assert!(early > 0, "{mode}: refinements were retracted");
+        }
+    }
+}
+
+/// Records each row with the timely time it was produced at.
+#[derive(Clone)]
+struct TimedSink<T>(Arc<std::sync::Mutex<Vec<(highwater_operators::time::Time, T)>>>);
+
+impl<T> TimedSink<T> {
+    fn new() -> Self {
+        TimedSink(Arc::new(std::sync::Mutex::new(Vec::new())))
+    }
+    fn take(&self) -> Vec<(highwater_operators::time::Time, T)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl<T: highwater::pipeline::Data> highwater::pipeline::Sink<T> for TimedSink<T> {
+    fn attach(self, c: highwater::pipeline::Collection<'_, T>) {
+        use timely::dataflow::channels::pact::Pipeline;
+        use timely::dataflow::operators::generic::Operator;
+        let out = self.0;
+        c.stream().sink(Pipeline, "timed", move |(input, _)| {
+            input.for_each(|cap, data| {
+                let t = *cap.least().expect("a time");
+                out.lock().unwrap().extend(data.drain(..).map(|(_, x)| (t, x)));
+            });
+        });
+    }
+}
+
+#[test]
+fn a_late_bid_that_changes_the_winner_retracts_the_old_winner() {
+    // Window [0, 10): auction 1 gets 3 bids, auction 2 gets 2; the watermark passes 10
+    // (on-time: winner 1); then two late bids for auction 2 (allowed lateness 100) make it
+    // the winner: the second stage retracts 1 and emits 2.
+    let part: Vec<(i64, Bid)> = vec![
+        (1, Bid { auction: 1, bidder: 0 }),
+        (2, Bid { auction: 1, bidder: 0 }),
+        (3, Bid { auction: 1, bidder: 0 }),
+        (4, Bid { auction: 2, bidder: 0 }),
+        (5, Bid { auction: 2, bidder: 0 }),
+        (50, Bid { auction: 9, bidder: 0 }),
+        (51, Bid { auction: 9, bidder: 0 }),
+        (52, Bid { auction: 9, bidder: 0 }),
+        (6, Bid { auction: 2, bidder: 0 }),
+        (7, Bid { auction: 2, bidder: 0 }),
+    ];
+    for workers in [1, 2] {
+        let out: Collector<Upsert<(), (u64, Vec<u32>)>> = Collector::new();
+        let sink = out.clone();
+        let part = part.clone();
+        run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
+            let w = Windowing::fixed(10).trigger(Trigger::after_watermark().with_late(Trigger::after_count(1))).allowed_lateness(100).retracting();
+            p.read("bids", Memory::new(vec![part.clone()], WatermarkStrategy::Ascending).batch_size(1))?
+                .key_map(|b: Bid| (b.auction, ()))
+                .window(w)
+                .changelog("counts", Count)?
+                .max_per_window(|n: &u64| *n)
+                .into_upserts()
+                .write(sink.clone());
+            Ok(())
+        })
+        .unwrap();
+        let ups: Vec<_> = out.take().into_iter().map(|(_, u)| u).filter(|u| matches!(u, Upsert::Upsert { window, .. } | Upsert::Delete { window, .. } if window.start == 0)).collect();
+        let values: Vec<(u64, Vec<u32>)> = ups.iter().filter_map(|u| match u {
+            Upsert::Upsert { value, .. } => Some(value.clone()),
+            Upsert::Delete { .. } => None,
+        }).collect();
+        assert_eq!(values.first(), Some(&(3, vec![1])), "{workers} workers: {ups:?}");
+        assert_eq!(values.last(), Some(&(4, vec![2])), "{workers} workers: {ups:?}");
+    }
+}
+
+/// q8-style: persons and auctions per tumbling window, joined on the seller; the late
+/// auction joins once its pane arrives, and the join result is the batch join.
+#[test]
+fn windowed_join_on_window_and_key() {
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+    enum Ev {
+        Person { id: u32 },
+        Auction { seller: u32, id: u32 },
+    }
+    let evs: Vec<(i64, Ev)> = (0..600)
+        .map(|i| {
+            let t = i as i64 * 2 + if i % 7 == 0 { -15 } else { 0 };
+            let e = if i % 4 == 0 { Ev::Person { id: (i / 4) as u32 % 40 } } else { Ev::Auction { seller: (i * 7 % 40) as u32, id: i as u32 } };
+            (t.max(0), e)
+        })
+        .collect();
+    let mut expected: BTreeMap<(u32, Window), (u64, u64)> = BTreeMap::new();
+    {
+        let mut persons: BTreeMap<(u32, Window), u64> = BTreeMap::new();
+        let mut auctions: BTreeMap<(u32, Window), u64> = BTreeMap::new();
+        for (t, e) in &evs {
+            let w = Window::new(t - t.rem_euclid(100), t - t.rem_euclid(100) + 100);
+            match e {
+                Ev::Person { id } => *persons.entry((*id, w)).or_default() += 1,
+                Ev::Auction { seller, .. } => *auctions.entry((*seller, w)).or_default() += 1,
+            }
+        }
+        for (k, p) in &persons {
+            if let Some(a) = auctions.get(k) {
+                expected.insert(*k, (*p, *a));
+            }
+        }
+    }
+    for workers in [1, 2] {
+        let out: Collector<ChangeRow<u32, (u64, u64)>> = Collector::new();
+        let sink = out.clone();
+        let evs = evs.clone();
+        run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
+            let w = Windowing::fixed(100).trigger(Trigger::after_watermark().with_early(Trigger::after_count(3)).with_late(Trigger::after_count(1))).allowed_lateness(50).retracting();
+            let events = p.read("events", Memory::new(vec![evs.clone()], WatermarkStrategy::BoundedOutOfOrderness(5)).batch_size(8))?;
+            let persons = events.clone().flat_map(|e| match e { Ev::Person { id } => Some(id), _ => None }).key_map(|id| (id, ())).window(w.clone()).changelog("persons", Count)?;
+            let auctions = events.flat_map(|e| match e { Ev::Auction { seller, .. } => Some(seller), _ => None }).key_map(|s| (s, ())).window(w).changelog("auctions", Count)?;
+            persons.join(auctions).into_rows().write(sink.clone());
+            Ok(())
+        })
+        .unwrap();
+        let rows: Vec<_> = out.take().into_iter().map(|(_, r)| r).collect();
+        let got: BTreeMap<(u32, Window), (u64, u64)> = accumulate(&rows).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
+        assert_eq!(got, expected, "{workers} workers");
+        assert!(rows.iter().any(|r| r.diff < 0), "refinements were retracted through the join");
+    }
+}
+
+/// Sessions merged by a bridging element retract the merged-away sessions' results
+/// downstream too (accumulating mode: the changelog derives the retractions), and rekey /
+/// filter / count / sum / top-k over the results stay equal to the batch answer.
+#[test]
+fn merged_sessions_and_every_downstream_operator() {
+    let evs: Vec<(i64, Bid)> = {
+        let mut v = Vec::new();
+        for b in 0..5u32 {
+            // Two sessions per bidder (gap 10), later bridged by a late element at 12.
+            for t in [0i64, 4, 8, 30, 34] {
+                v.push((t + b as i64, Bid { auction: b % 2, bidder: b }));
+            }
+        }
+        v.sort_by_key(|x| x.0);
+        // Late bridging elements: [b, 18+b) ∪ [15+b, 25+b) ∪ [24+b, 34+b) ∪ [30+b, 44+b).
+        for b in 0..5u32 {
+            v.push((15 + b as i64, Bid { auction: b % 2, bidder: b }));
+            v.push((24 + b as i64, Bid { auction: b % 2, bidder: b }));
+        }
+        v
+    };
+    // Batch: with the bridging elements every bidder has one session [b, 44+b).
+    for workers in [1, 2] {
+        let rows: Collector<ChangeRow<u32, u64>> = Collector::new();
+        let per_auction: Collector<ChangeRow<u32, (u32, u64)>> = Collector::new();
+        let totals: Collector<ChangeRow<(), i64>> = Collector::new();
+        let top: Collector<ChangeRow<(), Vec<(u32, u64)>>> = Collector::new();
+        let (a, b, c, d) = (rows.clone(), per_auction.clone(), totals.clone(), top.clone());
+        let evs = evs.clone();
+        run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
+            let w = Windowing::sessions(10).trigger(Trigger::after_watermark().with_early(Trigger::after_count(2)).with_late(Trigger::after_count(1))).allowed_lateness(100).accumulating();
+            let sessions = p.read("bids", Memory::new(vec![evs.clone()], WatermarkStrategy::BoundedOutOfOrderness(0)).batch_size(5))?.key_map(|b: Bid| (b.bidder, b.auction)).window(w).changelog("sessions", Count)?;
+            sessions.clone().into_rows().write(a.clone());
+            sessions.clone().rekey(|bidder, _| bidder % 2).filter(|_, _, (_, n)| *n > 0).into_rows().write(b.clone());
+            sessions.clone().map(|k, _w, v| (k, Window::GLOBAL, v)).sum_per_window(|n| *n as i64).into_rows().write(c.clone());
+            sessions.top_k_per_window(1, |n| *n).into_rows().write(d.clone());
+            Ok(())
+        })
+        .unwrap();
+        let rows: Vec<_> = rows.take().into_iter().map(|(_, r)| r).collect();
+        let fin: BTreeMap<(u32, Window), u64> = accumulate(&rows).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
+        let expected: BTreeMap<(u32, Window), u64> = (0..5u32).map(|b| ((b, Window::new(b as i64, 44 + b as i64)), 7)).collect();
+        assert_eq!(fin, expected, "{workers} workers: one merged session per bidder");
+        assert!(rows.iter().any(|r| r.diff < 0 && r.window.end - r.window.start < 30), "{workers} workers: a merged-away session was retracted");
+        let pa: Vec<_> = per_auction.take().into_iter().map(|(_, r)| r).collect();
+        assert_eq!(accumulate(&pa).len(), 5);
+        let tot: Vec<_> = totals.take().into_iter().map(|(_, r)| r).collect();
+        let tot: Vec<i64> = accumulate(&tot).into_keys().map(|(_, _, v)| v).collect();
+        assert_eq!(tot, vec![35], "{workers} workers: sum over all sessions");
+        let tp: Vec<_> = top.take().into_iter().map(|(_, r)| r).collect();
+        assert_eq!(accumulate(&tp).len(), 5, "{workers} workers: one top-1 per session window");
+    }
+}
