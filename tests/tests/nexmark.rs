@@ -161,3 +161,82 @@ fn q12_with_a_still_clock_counts_everything_at_the_end() {
         assert_eq!(got, expected, "{w} workers");
     }
 }
+
+/// q5 in retracting mode on differential: the final hot items equal the batch answer, and
+/// early panes reach the second stage before the watermark passes their window.
+#[test]
+fn q5_retracting_equals_the_batch_answer_and_early_panes_arrive_before_the_watermark() {
+    use highwater::pipeline::{ChangeRow, Changelog};
+    use highwater_operators::trigger::Trigger;
+    let c = QueryConfig::default();
+    let sliding = WindowSpec::sliding(c.window_size, c.window_period).window_fn();
+    let mut counts: BTreeMap<(Window, u64), u64> = BTreeMap::new();
+    let mut ws = Vec::new();
+    for b in all_bids() {
+        ws.clear();
+        sliding.assign(b.date_time, &mut ws);
+        for w in &ws {
+            *counts.entry((*w, b.auction)).or_default() += 1;
+        }
+    }
+    let mut expected: BTreeMap<Window, (u64, Vec<u64>)> = BTreeMap::new();
+    for ((w, a), n) in counts {
+        let e = expected.entry(w).or_insert((0, Vec::new()));
+        if n > e.0 {
+            *e = (n, vec![a]);
+        } else if n == e.0 {
+            e.1.push(a);
+        }
+    }
+    for w in [1, 2] {
+        // Early firings on counts (the virtual clock stands still in tests).
+        let rows: Vec<ChangeRow<(), (u64, Vec<u64>)>> = run_query(w, move |e| {
+            let hot: Changelog<'_, (), (u64, Vec<u64>)> = queries::q5_retracting(e, c, Trigger::after_count(200), 5_000)?;
+            Ok(hot.into_rows())
+        });
+        let mut fin: BTreeMap<(Window, (u64, Vec<u64>)), isize> = BTreeMap::new();
+        for r in &rows {
+            *fin.entry((r.window, r.value.clone())).or_default() += r.diff;
+        }
+        fin.retain(|_, d| *d != 0);
+        assert!(fin.values().all(|d| *d == 1));
+        let got: BTreeMap<Window, (u64, Vec<u64>)> = fin.into_keys().collect();
+        assert_eq!(got, expected, "{w} workers");
+        let early = rows.iter().filter(|r| r.time.watermark() < r.window.end && r.diff > 0).count();
+        let retracted = rows.iter().filter(|r| r.diff < 0).count();
+        assert!(early > 0 && retracted > 0, "{w} workers: {early} early results, {retracted} retractions");
+    }
+}
+
+/// q8: persons joined with the auctions they created in the same window.
+#[test]
+fn q8_joins_new_persons_with_their_auctions() {
+    use highwater::pipeline::ChangeRow;
+    let mut persons: BTreeMap<(u64, i64), String> = BTreeMap::new();
+    let mut sellers: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    for e in Generator::default().events(0..EVENTS) {
+        match e {
+            Event::Person(p) => {
+                let w = p.date_time - p.date_time.rem_euclid(10_000);
+                let n = persons.entry((p.id, w)).or_insert(p.name.clone());
+                if p.name < *n {
+                    *n = p.name;
+                }
+            }
+            Event::Auction(a) => *sellers.entry((a.seller, a.date_time - a.date_time.rem_euclid(10_000))).or_default() += 1,
+            _ => {}
+        }
+    }
+    let expected: BTreeMap<(u64, i64), (String, u64)> = persons.into_iter().filter_map(|(k, name)| sellers.get(&k).map(|n| (k, (name, *n)))).collect();
+    assert!(!expected.is_empty());
+    for w in [1, 2] {
+        let rows: Vec<ChangeRow<u64, (String, u64)>> = run_query(w, |e| Ok(queries::q8(e, QueryConfig::default())?.into_rows()));
+        let mut fin: BTreeMap<((u64, i64), (String, u64)), isize> = BTreeMap::new();
+        for r in rows {
+            *fin.entry(((r.key, r.window.start), r.value)).or_default() += r.diff;
+        }
+        fin.retain(|_, d| *d != 0);
+        let got: BTreeMap<(u64, i64), (String, u64)> = fin.into_keys().collect();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The queries `highwater nexmark --query` runs.
-pub const QUERIES: &[&str] = &["q0", "q1", "q2", "q5", "q7", "q11", "q12"];
+pub const QUERIES: &[&str] = &["q0", "q1", "q2", "q5", "q7", "q8", "q11", "q12"];
 
 /// What `highwater nexmark generate` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -44,7 +44,7 @@ pub struct GenerateArgs {
 /// Arguments of `highwater nexmark --query`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct QueryArgs {
-    /// The query: q0, q1, q2, q5, q7, q11 or q12.
+    /// The query: q0, q1, q2, q5, q7, q8, q11 or q12.
     #[arg(long)]
     pub query: Option<String>,
     /// Generated events to run over (ignored with --input).
@@ -71,7 +71,7 @@ pub struct QueryArgs {
 #[non_exhaustive]
 pub enum NexmarkError {
     /// An unknown query.
-    #[error("unknown query `{0}`; use one of q0, q1, q2, q5, q7, q11, q12")]
+    #[error("unknown query `{0}`; use one of q0, q1, q2, q5, q7, q8, q11, q12")]
     UnknownQuery(String),
     /// Bad flags.
     #[error("{0}")]
@@ -160,7 +160,7 @@ impl<T: crate::pipeline::Data, S: Sink<T>> Sink<T> for Counting<S> {
 
 /// Runs one query.
 pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
-    let q = args.query.clone().ok_or_else(|| NexmarkError::Flag("give --query q0|q1|q2|q5|q7|q11|q12, or use `highwater nexmark generate`".into()))?;
+    let q = args.query.clone().ok_or_else(|| NexmarkError::Flag("give --query q0|q1|q2|q5|q7|q8|q11|q12, or use `highwater nexmark generate`".into()))?;
     if !QUERIES.contains(&q.as_str()) {
         return Err(NexmarkError::UnknownQuery(q));
     }
@@ -199,6 +199,9 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
             "q2" => write!(queries::q2(events, c.auction_skip), |x: &(u64, u64)| serde_json::json!({"auction": x.0, "price": x.1})),
             "q5" => write!(queries::q5(events, c)?, |p| pane_row(p)),
             "q7" => write!(queries::q7(events, c)?, |p| pane_row(p)),
+            "q8" => write!(queries::q8(events, c)?.into_rows(), |r: &crate::pipeline::ChangeRow<u64, (String, u64)>| serde_json::json!({
+                "person": r.key, "window": [r.window.start, r.window.end], "name": r.value.0, "auctions": r.value.1, "diff": r.diff
+            })),
             "q11" => write!(queries::q11(events, c)?, |p| pane_row(p)),
             _ => write!(queries::q12(events, c)?, |p| pane_row(p)),
         }

@@ -189,3 +189,72 @@ pub fn q12<'s>(events: Collection<'s, Event>, c: QueryConfig) -> Result<Collecti
     let trigger = Trigger::repeatedly(Trigger::after_processing_time(c.processing_period));
     bids(events).key_by(|b: &Bid| b.bidder).window(Windowing::global().trigger(trigger)).count("q12-processing-time-windows")
 }
+
+/// q5 in accumulating-and-retracting mode, as a two-stage differential pipeline: bids per
+/// auction in sliding windows with early firings (`early`, e.g. every second of processing
+/// time) and late firings within `allowed_lateness`, then the hot auction(s) of each window
+/// as a [`Changelog`](crate::pipeline::Changelog) that is revised — the old winner retracted
+/// — whenever an early, on-time or late pane changes a count.
+pub fn q5_retracting<'s>(
+    events: Collection<'s, Event>,
+    c: QueryConfig,
+    early: Trigger,
+    allowed_lateness: i64,
+) -> Result<crate::pipeline::Changelog<'s, (), (u64, Vec<u64>)>, BuildError> {
+    let trigger = Trigger::after_watermark().with_early(early).with_late(Trigger::after_count(1));
+    let windowing = Windowing::sliding(c.window_size, c.window_period).trigger(trigger).allowed_lateness(allowed_lateness).retracting();
+    let counts = bids(events).key_map(|b: Bid| (b.auction, ())).window(windowing).changelog("q5-counts", highwater_operators::combine::Count)?;
+    Ok(counts.max_per_window(|n: &u64| *n))
+}
+
+/// q8, new users: the persons who opened an account and the auctions they created as
+/// sellers in the same tumbling window, joined on (seller id, window). Returns, per person
+/// and window, `(name, auctions created)`, kept up to date in retracting mode.
+pub fn q8<'s>(events: Collection<'s, Event>, c: QueryConfig) -> Result<crate::pipeline::Changelog<'s, u64, (String, u64)>, BuildError> {
+    let trigger = Trigger::after_watermark().with_late(Trigger::after_count(1));
+    let windowing = Windowing::fixed(c.window_size).trigger(trigger).allowed_lateness(c.window_size).retracting();
+    let persons = events
+        .clone()
+        .flat_map(|e| match e {
+            Event::Person(p) => Some((p.id, p.name)),
+            _ => None,
+        })
+        .key_map(|(id, name)| (id, name))
+        .window(windowing.clone())
+        .changelog("q8-persons", FirstName)?;
+    let auctions = events
+        .flat_map(|e| match e {
+            Event::Auction(a) => Some(a.seller),
+            _ => None,
+        })
+        .key_map(|seller| (seller, ()))
+        .window(windowing)
+        .changelog("q8-auctions", highwater_operators::combine::Count)?;
+    Ok(persons.join(auctions))
+}
+
+/// The smallest name of a person id in a window (a person has one name; the smallest makes
+/// the result independent of arrival order).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FirstName;
+
+impl CombineFn<String> for FirstName {
+    type Acc = Option<String>;
+    type Out = String;
+    fn create(&self) -> Option<String> {
+        None
+    }
+    fn add(&self, acc: &mut Option<String>, v: String) {
+        if acc.as_ref().is_none_or(|a| v < *a) {
+            *acc = Some(v);
+        }
+    }
+    fn merge(&self, acc: &mut Option<String>, other: Option<String>) {
+        if let Some(v) = other {
+            self.add(acc, v);
+        }
+    }
+    fn extract(&self, acc: &Option<String>) -> String {
+        acc.clone().unwrap_or_default()
+    }
+}

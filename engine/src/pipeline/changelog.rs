@@ -223,30 +223,51 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         });
         Collection { stream, shared: self.shared }
     }
-    /// The consolidated changes as upserts and deletes of `(key, window)`.
+    /// The consolidated changes as upserts and deletes of `(key, window)`: once the
+    /// frontier passes a time, each `(key, window)` changed at it becomes one upsert (its new
+    /// value) or one delete (no value any more).
     pub fn into_upserts(self) -> Collection<'s, Upsert<K, V>> {
-        let stream = self.inner.consolidate().inner.unary(PipelinePact, "upserts", |_, _| {
-            move |input, output| {
+        use timely::dataflow::operators::Capability;
+        // All updates of one (key, window) meet on one worker, grouped by time.
+        let route = Exchange::new(|x: &(((K, Window), V), Time, isize)| (&(x.0).0).key_hash());
+        let stream = self.inner.inner.unary_frontier(route, "upserts", |_, _| {
+            let mut pending: std::collections::BTreeMap<Time, (Capability<Time>, Vec<(((K, Window), V), isize)>)> = std::collections::BTreeMap::new();
+            move |(input, frontier), output| {
                 input.for_each(|cap, data| {
-                    // Per time and (key, window): a +1 is an upsert (its -1 is implied), a
-                    // lone -1 a delete.
-                    let mut by: std::collections::BTreeMap<(Time, K, Window), (Option<V>, bool)> = std::collections::BTreeMap::new();
-                    for (((k, w), v), t, r) in data.drain(..) {
-                        let e = by.entry((t, k, w)).or_insert((None, false));
+                    for (d, t, r) in data.drain(..) {
+                        let entry = pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new()));
+                        entry.1.push((d, r));
+                    }
+                });
+                while let Some((&t, _)) = pending.first_key_value() {
+                    if frontier.frontier().less_equal(&t) {
+                        break;
+                    }
+                    let (cap, updates) = pending.pop_first().expect("present").1;
+                    // Net change per (key, window, value); then per (key, window): a value
+                    // that gained is an upsert (its loser is implied), only losses a delete.
+                    let mut net: std::collections::BTreeMap<((K, Window), V), isize> = std::collections::BTreeMap::new();
+                    for (d, r) in updates {
+                        *net.entry(d).or_insert(0) += r;
+                    }
+                    let mut by: std::collections::BTreeMap<(K, Window), Option<V>> = std::collections::BTreeMap::new();
+                    for (((k, w), v), r) in net {
+                        if r == 0 {
+                            continue;
+                        }
+                        let e = by.entry((k, w)).or_insert(None);
                         if r > 0 {
-                            e.0 = Some(v);
-                        } else {
-                            e.1 = true;
+                            *e = Some(v);
                         }
                     }
-                    output.session(&cap).give_iterator(by.into_iter().map(|((_, k, w), (v, _))| {
+                    output.session(&cap).give_iterator(by.into_iter().map(|((k, w), v)| {
                         let t = w.max_timestamp();
                         match v {
                             Some(value) => (t, Upsert::Upsert { key: k, window: w, value }),
                             None => (t, Upsert::Delete { key: k, window: w }),
                         }
                     }));
-                });
+                }
             }
         });
         Collection { stream, shared: self.shared }

@@ -3,12 +3,9 @@
 //! firings), per-process output files, and failure that is loud and fast — a killed peer,
 //! a peer that never comes.
 //!
-//! These tests run the `highwater` binary. It is not built by this package: they look for
-//! it next to this test's executable (`target/<profile>/highwater`), which `cargo test
-//! --workspace` and `cargo build -p highwater` produce. After changing the engine, build
-//! it before `cargo test -p highwater-tests --test cluster`, or these tests run the old
-//! binary. Every port is on 127.0.0.1 and every child is bounded in time and killed on
-//! failure.
+//! These tests run the `highwater` binary; they live in the `highwater` package so that
+//! cargo builds that binary (fresh) before running them (`CARGO_BIN_EXE_highwater`). Every
+//! port is on 127.0.0.1 and every child is bounded in time and killed on failure.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -17,18 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `highwater` binary of this build (see the module docs).
+/// The `highwater` binary of this build.
 fn highwater() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    // target/<profile>/deps/cluster-<hash> -> target/<profile>/highwater
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
-    let bin = dir.join(format!("highwater{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: these tests run the highwater binary; build it with `cargo build -p highwater` (cargo test --workspace does)",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_highwater"))
 }
 
 /// A fresh, empty temp folder for one test.
