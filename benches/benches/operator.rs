@@ -1,0 +1,109 @@
+//! The keyed windowed aggregate through the pipeline DSL over in-memory generated events:
+//! tumble, hop and session windows, at 1 and 2 workers, with pre-combining on and off; and
+//! file replay of a generated bid CSV. Run with `cargo bench -p highwater-benches`.
+//!
+//! Each iteration processes `EVENTS` events; divan reports the time per iteration (divide
+//! to get events/s; `benches/README.md` records the figures).
+
+use highwater::pipeline::{run, Collection, Data, Files, Generated, RunConfig, Sink, Windowing};
+use highwater_operators::watermark::WatermarkStrategy;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const EVENTS: u64 = 1_000_000;
+
+fn main() {
+    divan::main();
+}
+
+/// Counts what reaches it.
+struct Count(Arc<AtomicU64>);
+impl<T: Data> Sink<T> for Count {
+    fn attach(self, c: Collection<'_, T>) {
+        use timely::dataflow::channels::pact::Pipeline;
+        use timely::dataflow::operators::generic::Operator;
+        let n = self.0;
+        c.stream().sink(Pipeline, "count", move |(input, _)| {
+            input.for_each(|_, d| {
+                n.fetch_add(d.len() as u64, Ordering::Relaxed);
+            });
+        });
+    }
+}
+
+/// Generated `(auction, price)` events, 1 ms apart, 1000 auctions with a hot one.
+fn events(partitions: u64) -> Generated<(u64, u64)> {
+    Generated::new(EVENTS, partitions, WatermarkStrategy::Ascending, |n| {
+        let auction = if n % 2 == 0 { 0 } else { n.wrapping_mul(2654435761) % 1000 };
+        (n as i64, (auction, n % 997))
+    })
+}
+
+fn windowed(workers: usize, windowing: Windowing, precombine: bool) -> u64 {
+    let out = Arc::new(AtomicU64::new(0));
+    let o = out.clone();
+    run(RunConfig::workers(workers), move |p| {
+        let w = p.read("events", events(4))?.key_map(|(a, price)| (a, price)).window(windowing.clone());
+        let w = if precombine { w } else { w.without_precombining() };
+        w.count("count")?.write(Count(o.clone()));
+        Ok(())
+    })
+    .expect("runs");
+    out.load(Ordering::Relaxed)
+}
+
+#[divan::bench(args = [1, 2], sample_count = 5)]
+fn tumble(workers: usize) -> u64 {
+    windowed(workers, Windowing::fixed(10_000), true)
+}
+
+#[divan::bench(args = [1, 2], sample_count = 5)]
+fn tumble_without_precombining(workers: usize) -> u64 {
+    windowed(workers, Windowing::fixed(10_000), false)
+}
+
+#[divan::bench(args = [1, 2], sample_count = 5)]
+fn hop(workers: usize) -> u64 {
+    windowed(workers, Windowing::sliding(10_000, 2_000), true)
+}
+
+#[divan::bench(args = [1, 2], sample_count = 5)]
+fn hop_without_precombining(workers: usize) -> u64 {
+    windowed(workers, Windowing::sliding(10_000, 2_000), false)
+}
+
+#[divan::bench(args = [1, 2], sample_count = 5)]
+fn session(workers: usize) -> u64 {
+    windowed(workers, Windowing::sessions(10), true)
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Bid {
+    auction: u64,
+    bidder: u64,
+    price: u64,
+    date_time_ms: i64,
+}
+
+/// File replay: parse a 1 M-bid CSV (written once) and count per auction in tumbling windows.
+#[divan::bench(args = [1, 2], sample_count = 5)]
+fn file_replay_tumble(bencher: divan::Bencher, workers: usize) {
+    let path = std::env::temp_dir().join("highwater-bench-bids-1m.csv");
+    if !path.exists() {
+        let g = highwater::nexmark::Generator::default();
+        let f = std::fs::File::create(&path).expect("temp file");
+        highwater::nexmark::write_bids_csv(&g, 0..1_087_000, f).expect("written");
+    }
+    let path = path.display().to_string();
+    bencher.bench(|| {
+        let out = Arc::new(AtomicU64::new(0));
+        let (o, path) = (out.clone(), path.clone());
+        run(RunConfig::workers(workers), move |p| {
+            let src = Files::<Bid>::csv([path.clone()]).event_time(|b: &Bid| b.date_time_ms).watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
+            p.read("bids", src)?.key_map(|b: Bid| (b.auction, b.price)).window(Windowing::fixed(10_000)).count("tumble")?.write(Count(o.clone()));
+            Ok(())
+        })
+        .expect("runs");
+        out.load(Ordering::Relaxed)
+    });
+}
