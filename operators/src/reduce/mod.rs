@@ -371,59 +371,68 @@ where
     /// made before the exchange (see [`WindowingStrategy::can_precombine`]): the same panes
     /// as applying the elements one by one, for a fraction of the work. Too-late elements
     /// must have been dropped by the pre-combiner (same watermark, same decision).
-    pub fn process_partials(&mut self, partials: Vec<(K, Window, C::Acc, u64)>, now: i64) {
-        let mut touched: Vec<(K, Window)> = Vec::with_capacity(partials.len());
-        for (key, w, acc, count) in partials {
+    pub fn process_partials(&mut self, mut partials: Vec<(K, Window, C::Acc, u64)>, now: i64) {
+        // Group by key, then window: each key's state is taken out once, all its partials are
+        // added (partials of one window from several workers merge), then each of its
+        // windows is evaluated once, in window order.
+        // Keys are independent, so they are grouped by hashing; a key's windows are sorted.
+        let mut groups: rustc_hash::FxHashMap<K, Vec<(Window, C::Acc, u64)>> = Default::default();
+        for (k, w, acc, n) in partials.drain(..) {
+            groups.entry(k).or_default().push((w, acc, n));
+        }
+        let lateness = self.strategy.allowed_lateness;
+        let mut touched: Vec<Window> = Vec::new();
+        for (key, mut list) in groups {
+            list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut ks = self.keys.remove(&key).unwrap_or_default();
-            let closed = ks.windows.get(&w).is_some_and(|s| s.closed);
-            if closed {
-                // Not possible when `can_precombine` holds (windows never close); counted.
-                self.stats.dropped_closed += count;
-            } else {
-                let lateness = self.strategy.allowed_lateness;
-                let owm = self.lazy_owm(&ks, w.max_timestamp());
-                let ws = match ks.windows.entry(w) {
-                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
-                };
-                ws.nonempty = true;
-                self.set_timer(&key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
-                // End-of-window holds are the same for every element of the window.
-                self.add_holds(w, ws, w.max_timestamp(), owm);
-                self.combine.merge(&mut ws.acc, acc);
-                self.stats.added += count;
-                let mut timers = std::mem::take(&mut self.scratch_timers);
-                {
-                    let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
-                    for _ in 0..count {
-                        self.machine.on_element(&mut ws.trigger, &mut cx);
+            touched.clear();
+            for (w, acc, count) in list {
+                if ks.windows.get(&w).is_some_and(|s| s.closed) {
+                    // Not possible when `can_precombine` holds (windows never close); counted.
+                    self.stats.dropped_closed += count;
+                } else {
+                    let owm = self.lazy_owm(&ks, w.max_timestamp());
+                    let ws = match ks.windows.entry(w) {
+                        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
+                    };
+                    ws.nonempty = true;
+                    self.set_timer(&key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
+                    // End-of-window holds are the same for every element of the window.
+                    self.add_holds(w, ws, w.max_timestamp(), owm);
+                    self.combine.merge(&mut ws.acc, acc);
+                    self.stats.added += count;
+                    let mut timers = std::mem::take(&mut self.scratch_timers);
+                    {
+                        let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
+                        for _ in 0..count {
+                            self.machine.on_element(&mut ws.trigger, &mut cx);
+                        }
+                    }
+                    self.scratch_timers = timers;
+                    if !self.scratch_timers.is_empty() {
+                        self.apply_timers(&key, w, ws);
+                    }
+                    if touched.last() != Some(&w) {
+                        touched.push(w);
                     }
                 }
-                self.scratch_timers = timers;
-                if !self.scratch_timers.is_empty() {
-                    self.apply_timers(&key, w, ws);
-                }
-                touched.push((key.clone(), w));
             }
-            self.put_back(key, ks);
-        }
-        // Each window once, after the whole bundle.
-        touched.sort();
-        touched.dedup();
-        for (key, w) in touched {
-            let Some(mut ks) = self.keys.remove(&key) else { continue };
-            let fire = match ks.windows.get(&w) {
-                Some(ws) if !ws.closed => {
-                    let mut timers = std::mem::take(&mut self.scratch_timers);
-                    let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
-                    let f = self.machine.should_fire(&ws.trigger, &mut cx);
-                    self.scratch_timers = timers;
-                    f
+            for i in 0..touched.len() {
+                let w = touched[i];
+                let fire = match ks.windows.get(&w) {
+                    Some(ws) if !ws.closed => {
+                        let mut timers = std::mem::take(&mut self.scratch_timers);
+                        let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
+                        let f = self.machine.should_fire(&ws.trigger, &mut cx);
+                        self.scratch_timers = timers;
+                        f
+                    }
+                    _ => false,
+                };
+                if fire {
+                    self.emit(&key, &mut ks, w, now);
                 }
-                _ => false,
-            };
-            if fire {
-                self.emit(&key, &mut ks, w, now);
             }
             self.put_back(key, ks);
         }
@@ -685,8 +694,10 @@ where
     /// and outputs it if it has data or is the on-time pane.
     fn on_trigger(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, ws: &mut WinState<C::Acc>, finished: bool) {
         let max_ts = w.max_timestamp();
-        // Only a window whose end the input watermark passed can be late for the output.
-        let owm = if self.input_wm > max_ts { self.owm_for(ks, Some(ws)) } else { NEG_INF };
+        // Only a window whose end the input watermark passed can be late for the output, and
+        // not while one of its own holds keeps the output watermark at or before its end.
+        let own_hold = [ws.element_hold, ws.extra_hold].into_iter().flatten().min();
+        let owm = if self.input_wm > max_ts && own_hold.is_none_or(|h| h > max_ts) { self.owm_for(ks, Some(ws)) } else { NEG_INF };
         let hold = match (ws.element_hold, ws.extra_hold) {
             (None, x) => x,
             (e, None) => e,
