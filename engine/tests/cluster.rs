@@ -366,3 +366,20 @@ fn a_panicking_worker_stops_the_others_and_is_named() {
     }
     assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
 }
+
+/// A 1 M-event Nexmark replay (q5, hot items in sliding windows, and q11, user sessions) gives
+/// the same panes, with the same pane info, on 1 worker and on 2 processes × 2 workers.
+#[test]
+fn a_million_event_nexmark_run_agrees_at_two_processes_of_two_workers() {
+    for query in ["q5", "q11"] {
+        let flags: Vec<String> = ["nexmark", "--query", query, "--events", "1000000"].iter().map(|s| s.to_string()).collect();
+        let one = reference(&flags);
+        assert!(one.values().sum::<usize>() > 10, "{query}: the reference has results");
+        let mut args: Vec<String> = ["cluster", "--processes", "2", "--workers", "2", "--connect-timeout", "20s", "--"].iter().map(|s| s.to_string()).collect();
+        args.extend(flags.iter().cloned());
+        let (ok, out, err, _) = Proc::spawn("highwater cluster nexmark", &args).wait(LIMIT);
+        assert!(ok, "{query}: the cluster failed:\n{err}");
+        let cluster = multiset(&out);
+        assert!(cluster == one, "{query}: 2 processes x 2 workers differ from 1 worker: {} vs {} lines", cluster.values().sum::<usize>(), one.values().sum::<usize>());
+    }
+}
