@@ -290,7 +290,8 @@ fn merged_sessions_and_every_downstream_operator() {
         let per_auction: Collector<ChangeRow<u32, (u32, u64)>> = Collector::new();
         let totals: Collector<ChangeRow<(), i64>> = Collector::new();
         let top: Collector<ChangeRow<(), Vec<(u32, u64)>>> = Collector::new();
-        let (a, b, c, d) = (rows.clone(), per_auction.clone(), totals.clone(), top.clone());
+        let smallest: Collector<ChangeRow<(), (u64, Vec<u32>)>> = Collector::new();
+        let (a, b, c, d, e) = (rows.clone(), per_auction.clone(), totals.clone(), top.clone(), smallest.clone());
         let evs = evs.clone();
         run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
             let w = Windowing::sessions(10).trigger(Trigger::after_watermark().with_early(Trigger::after_count(2)).with_late(Trigger::after_count(1))).allowed_lateness(100).accumulating();
@@ -298,6 +299,7 @@ fn merged_sessions_and_every_downstream_operator() {
             sessions.clone().into_rows().write(a.clone());
             sessions.clone().rekey(|bidder, _| bidder % 2).filter(|_, _, (_, n)| *n > 0).into_rows().write(b.clone());
             sessions.clone().map(|k, _w, v| (k, Window::GLOBAL, v)).sum_per_window(|n| *n as i64).into_rows().write(c.clone());
+            sessions.clone().min_per_window(|n| *n).into_rows().write(e.clone());
             sessions.top_k_per_window(1, |n| *n).into_rows().write(d.clone());
             Ok(())
         })
@@ -314,5 +316,9 @@ fn merged_sessions_and_every_downstream_operator() {
         assert_eq!(tot, vec![35], "{workers} workers: sum over all sessions");
         let tp: Vec<_> = top.take().into_iter().map(|(_, r)| r).collect();
         assert_eq!(accumulate(&tp).len(), 5, "{workers} workers: one top-1 per session window");
+        let sm: Vec<_> = smallest.take().into_iter().map(|(_, r)| r).collect();
+        let sm: Vec<(Window, (u64, Vec<u32>))> = accumulate(&sm).into_keys().map(|(_, w, v)| (w, v)).collect();
+        let expected_min: Vec<(Window, (u64, Vec<u32>))> = (0..5u32).map(|b| (Window::new(b as i64, 44 + b as i64), (7, vec![b]))).collect();
+        assert_eq!(sm, expected_min, "{workers} workers: min per window over the merged sessions");
     }
 }

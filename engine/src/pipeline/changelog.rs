@@ -193,6 +193,21 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
             }
         })
     }
+    /// The entries with the lowest `score` in each window (all ties), as `(score, keys)`.
+    pub fn min_per_window<S: ChangeValue>(self, score: impl Fn(&V) -> S + 'static) -> Changelog<'s, (), (S, Vec<K>)> {
+        self.reduce_per_window(move |_, input| {
+            let best = input.iter().filter(|(_, r)| *r > 0).map(|((_, v), _)| score(v)).min();
+            match best {
+                None => vec![],
+                Some(b) => {
+                    let mut keys: Vec<K> = input.iter().filter(|((_, v), r)| *r > 0 && score(v) == b).map(|((k, _), _)| k.clone()).collect();
+                    keys.sort();
+                    keys.dedup();
+                    vec![(b, keys)]
+                }
+            }
+        })
+    }
     /// The `n` entries with the highest `score` in each window, best first (ties by key).
     pub fn top_k_per_window<S: ChangeValue>(self, n: usize, score: impl Fn(&V) -> S + 'static) -> Changelog<'s, (), Vec<(K, V)>>
     {
