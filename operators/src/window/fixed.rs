@@ -18,7 +18,8 @@ pub struct Fixed {
 
 impl WindowFn for Fixed {
     fn assign(&self, t: i64, out: &mut Vec<Window>) {
-        let start = t - (t - self.offset).rem_euclid(self.size);
+        // i128: no overflow for times near the ends of the i64 range.
+        let start = (t as i128 - (t as i128 - self.offset as i128).rem_euclid(self.size as i128)) as i64;
         out.push(Window::new(start, start.saturating_add(self.size)));
     }
     fn describe(&self) -> String {

@@ -355,3 +355,20 @@ mod tests {
         assert!("sessions(-1)".parse::<WindowSpec>().is_err());
     }
 }
+
+#[cfg(test)]
+mod extreme_times {
+    use super::*;
+    #[test]
+    fn assignment_does_not_overflow_near_the_ends() {
+        let mut out = Vec::new();
+        for spec in [WindowSpec::Fixed { size: 10, offset: 3 }, WindowSpec::Sliding { size: 10, period: 3, offset: 1 }, WindowSpec::sessions(10), WindowSpec::Global] {
+            let f = spec.window_fn();
+            for t in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+                out.clear();
+                f.assign(t, &mut out);
+                assert!(!out.is_empty(), "{spec} at {t}");
+            }
+        }
+    }
+}

@@ -22,11 +22,13 @@ pub struct Sliding {
 impl WindowFn for Sliding {
     fn assign(&self, t: i64, out: &mut Vec<Window>) {
         // The last window starting at or before t, then walk back while it still holds t.
-        let last_start = t - (t - self.offset).rem_euclid(self.period);
-        let mut start = last_start;
-        while start > t.saturating_sub(self.size) {
-            out.push(Window::new(start, start.saturating_add(self.size)));
-            start -= self.period;
+        // i128: no overflow for times near the ends of the i64 range.
+        let (t, period, size) = (t as i128, self.period as i128, self.size as i128);
+        let mut start = t - (t - self.offset as i128).rem_euclid(period);
+        while start > t - size {
+            let s = start.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+            out.push(Window::new(s, (start + size).clamp(i64::MIN as i128, i64::MAX as i128) as i64));
+            start -= period;
         }
     }
     fn describe(&self) -> String {
