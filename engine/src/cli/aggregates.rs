@@ -1,7 +1,8 @@
 //! Several aggregates of named fields at once (`--count --sum price --max price`), as one
 //! [`CombineFn`] over a small accumulator holding them all.
 
-use crate::source::Num;
+use crate::source::{Num, Values};
+use smallvec::SmallVec;
 use highwater_operators::combine::CombineFn;
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -51,8 +52,8 @@ impl Aggregate {
 /// let set = AggregateSet::new(vec![Aggregate::Count, Aggregate::Sum("p".into()), Aggregate::Mean("p".into())]);
 /// assert_eq!(set.value_fields(), &["p".to_string()]);
 /// let mut acc = set.create();
-/// set.add(&mut acc, vec![Num::Int(2)]);
-/// set.add(&mut acc, vec![Num::Int(4)]);
+/// set.add(&mut acc, smallvec::smallvec![Num::Int(2)]);
+/// set.add(&mut acc, smallvec::smallvec![Num::Int(4)]);
 /// let out = set.extract(&acc);
 /// let names: Vec<&str> = out.0.iter().map(|(n, _)| n.as_str()).collect();
 /// assert_eq!(names, ["count", "sum_p", "mean_p"]);
@@ -107,9 +108,10 @@ pub enum Slot {
     Mean(f64, u64),
 }
 
-/// The accumulator of an [`AggregateSet`]: one slot per aggregate.
+/// The accumulator of an [`AggregateSet`]: one slot per aggregate (inline for up to
+/// three: no allocation per window).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Accumulators(pub Vec<Slot>);
+pub struct Accumulators(pub SmallVec<[Slot; 3]>);
 
 /// The pane value: (aggregate name, JSON value) pairs, in output order.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -136,7 +138,7 @@ impl AggregateSet {
     }
 }
 
-impl CombineFn<Vec<Num>> for AggregateSet {
+impl CombineFn<Values> for AggregateSet {
     type Acc = Accumulators;
     type Out = AggregateValues;
     fn create(&self) -> Accumulators {
@@ -152,7 +154,7 @@ impl CombineFn<Vec<Num>> for AggregateSet {
                 .collect(),
         )
     }
-    fn add(&self, acc: &mut Accumulators, values: Vec<Num>) {
+    fn add(&self, acc: &mut Accumulators, values: Values) {
         for (i, slot) in acc.0.iter_mut().enumerate() {
             // A record always carries every field (the source checks it); a missing one
             // counts as zero rather than panicking.

@@ -22,10 +22,10 @@ use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
 use crate::pipeline::{execute, ExecutionError};
 use super::progress::Progress;
-use crate::source::{expand_inputs, is_gzip, FileSource, Format, InputError, Malformed, Record, Schema, TimeUnit};
+use crate::source::{expand_inputs, is_gzip, FileSource, Format, InputError, Malformed, Record, RunKey, Schema, TimeUnit};
 use highwater_operators::clock::SystemClock;
 use highwater_operators::duration::parse_ticks;
-use highwater_operators::operator::{windowed_aggregate, OutputWatermark};
+use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::{DropReason, Dropped};
 use highwater_operators::strategy::{Accumulation, StrategyError, TimestampCombiner, WindowingStrategy};
@@ -394,7 +394,9 @@ impl Outputs {
 /// The job after its source: the keyed windowed aggregate, its panes to the output and its
 /// too-late records to the dead letters, counted.
 pub(super) fn aggregate_and_write<'s>(records: Stream<'s, Time, Vec<Record>>, strategy: WindowingStrategy, set: AggregateSet, o: &Outputs) {
-    let out = windowed_aggregate(records, "run", strategy, set, Arc::new(SystemClock), OutputWatermark::Local);
+    // Pre-combined before the exchange where that cannot change a pane; the per-key output
+    // watermark makes the panes the same at any worker count.
+    let out = windowed_aggregate_precombined(records, "run", strategy, set, Arc::new(SystemClock), OutputWatermark::PerKey);
     let (out_w, panes_c, retracting) = (o.output.clone(), o.panes.clone(), o.retracting);
     let mut chunk = String::new();
     out.panes.sink(Pipeline, "write-panes", move |(input, _frontier)| {
@@ -450,9 +452,10 @@ fn timestamp_json(t: i64) -> Value {
 }
 
 /// One pane as a JSON line (fields in the documented order).
-fn pane_line(out: &mut String, p: &Pane<String, AggregateValues>, retracting: bool) {
+fn pane_line(out: &mut String, p: &Pane<RunKey, AggregateValues>, retracting: bool) {
     out.push('{');
-    field(out, true, "key", &Value::from(p.key.as_str()));
+    out.push_str("\"key\":");
+    p.key.write_json(out);
     field(out, false, "window", &window_json(&p.window));
     for (name, v) in &p.value.0 {
         field(out, false, name, v);
@@ -482,14 +485,15 @@ fn malformed_line(out: &mut String, m: &Malformed) {
 }
 
 /// A dropped record as a dead-letter JSON line.
-fn late_line<V>(out: &mut String, d: &Dropped<String, V>) {
+fn late_line<V>(out: &mut String, d: &Dropped<RunKey, V>) {
     let kind = match d.reason {
         DropReason::TooLate => "too_late",
         DropReason::WindowClosed => "window_closed",
     };
     out.push('{');
     field(out, true, "kind", &Value::from(kind));
-    field(out, false, "key", &Value::from(d.key.as_str()));
+    out.push_str(",\"key\":");
+    d.key.write_json(out);
     field(out, false, "timestamp", &Value::from(d.timestamp));
     field(out, false, "window", &window_json(&d.window));
     field(out, false, "watermark", &timestamp_json(d.watermark));

@@ -1,7 +1,8 @@
 //! File replay: CSV (with header) or JSON-lines files, optionally gzip-compressed, read as
 //! fast as possible as a timely source.
 //!
-//! Each file is a logical partition; partition `p` belongs to worker `p % peers`
+//! Each file is a logical partition — a large uncompressed CSV file one per byte range
+//! ([`FileSource::partition_bytes`]) — and partition `p` belongs to worker `p % peers`
 //! (DESIGN §3). Every partition keeps its own watermark (bounded out-of-orderness by
 //! default, or ascending) and
 //! reads in batches: the records of one batch are stamped with `Time::new(watermark,
@@ -15,15 +16,16 @@
 
 use super::inputs::{is_gzip, Format, InputError};
 use super::malformed::Malformed;
-use super::schema::{Record, Schema};
+use super::csv_lines::{CsvLines, Next, Pos};
+use super::schema::{Columns, Record, Schema};
+use smallvec::SmallVec;
 use highwater_operators::time::{Time, NEG_INF};
 use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -112,6 +114,7 @@ pub struct FileStreams<'scope> {
 #[derive(Clone, Debug)]
 pub struct FileSource {
     files: Vec<(PathBuf, Format)>,
+    partition_bytes: u64,
     schema: Schema,
     watermark: WatermarkStrategy,
     batch_size: usize,
@@ -121,6 +124,8 @@ pub struct FileSource {
 impl FileSource {
     /// The default number of lines per batch (one watermark advance per batch).
     pub const DEFAULT_BATCH: usize = 10_000;
+    /// The default size of a byte-range partition of a large uncompressed CSV file.
+    pub const DEFAULT_PARTITION_BYTES: u64 = 4 << 20;
 
     /// A source over `files` (one partition each, in this order). `format` forces a
     /// format; `None` takes it from each file's extension.
@@ -132,7 +137,14 @@ impl FileSource {
                 None => Err(InputError::UnknownFormat(p.display().to_string())),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(FileSource { files, schema, watermark: WatermarkStrategy::BoundedOutOfOrderness(0), batch_size: Self::DEFAULT_BATCH, stats: Arc::default() })
+        Ok(FileSource {
+            files,
+            partition_bytes: Self::DEFAULT_PARTITION_BYTES,
+            schema,
+            watermark: WatermarkStrategy::BoundedOutOfOrderness(0),
+            batch_size: Self::DEFAULT_BATCH,
+            stats: Arc::default(),
+        })
     }
     /// Sets how far (ms) behind the latest event time a record may be and still be on
     /// time: the bounded-out-of-orderness watermark (the default, with bound 0).
@@ -144,6 +156,34 @@ impl FileSource {
     pub fn watermark(mut self, strategy: WatermarkStrategy) -> Self {
         self.watermark = strategy;
         self
+    }
+    /// Sets the size of the byte ranges an uncompressed CSV file larger than it is split
+    /// into, each a partition of its own (at least 64 KiB; `u64::MAX`: one partition per
+    /// file). The ranges depend only on the file, never on the worker count.
+    pub fn partition_bytes(mut self, bytes: u64) -> Self {
+        self.partition_bytes = bytes.max(1 << 16);
+        self
+    }
+    /// The partitions, in order: each file, or each byte range of a large uncompressed
+    /// CSV file.
+    fn parts(&self) -> Vec<Part> {
+        let mut out = Vec::new();
+        for (path, format) in &self.files {
+            let size = if *format == Format::Csv && !is_gzip(path) { std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) } else { 0 };
+            if size <= self.partition_bytes {
+                out.push(Part { path: path.clone(), format: *format, range: None });
+                continue;
+            }
+            let mut start = 0;
+            while start < size {
+                let end = if size - start < self.partition_bytes + self.partition_bytes / 2 { size } else { start + self.partition_bytes };
+                // The last range reads to the end, whatever the file has become.
+                let end_bound = if end == size { u64::MAX } else { end };
+                out.push(Part { path: path.clone(), format: *format, range: Some((start, end_bound)) });
+                start = end;
+            }
+        }
+        out
     }
     /// Sets the number of lines per batch (at least 1).
     pub fn batch_size(mut self, lines: usize) -> Self {
@@ -159,15 +199,22 @@ impl FileSource {
     /// `p % peers == index`.
     pub fn stream<'scope>(&self, scope: Scope<'scope, Time>) -> FileStreams<'scope> {
         let (index, peers) = (scope.index(), scope.peers());
-        let mut parts: Vec<Partition> = self
-            .files
-            .iter()
-            .enumerate()
-            .filter(|(p, _)| p % peers == index)
-            .map(|(_, (path, format))| Partition::new(path.clone(), *format, self.watermark))
-            .collect();
         let schema = self.schema.clone();
         let batch = self.batch_size;
+        let mut parts: Vec<Partition> = self
+            .parts()
+            .into_iter()
+            .enumerate()
+            .filter(|(p, _)| p % peers == index)
+            .map(|(_, part)| {
+                let mut p = Partition::new(part, self.watermark);
+                // A byte range after the first starts at the watermark of its first record,
+                // not at −∞: it does not hold the frontier back while the ranges before it
+                // are read (its stamps then only depend on the file).
+                p.watermark = p.initial_watermark(&schema, self.watermark, batch);
+                p
+            })
+            .collect();
         let stats = self.stats.clone();
 
         let mut builder = OperatorBuilder::new("file-source".to_owned(), scope);
@@ -183,7 +230,10 @@ impl FileSource {
             let mut bad: Vec<Malformed> = Vec::new();
             move |_frontiers| {
                 let (Some(rc), Some(mc)) = (rec_cap.as_mut(), mal_cap.as_mut()) else { return };
-                for part in parts.iter_mut() {
+                // Read the partitions holding the least watermark (all of them at first): the
+                // others' records would wait downstream for these anyway.
+                let least_wm = parts.iter().map(|p| p.watermark).min().unwrap_or(NEG_INF);
+                for part in parts.iter_mut().filter(|p| p.watermark == least_wm) {
                     let stamp = part.stamp();
                     part.read_batch(&schema, batch, &mut recs, &mut bad);
                     stats.records.fetch_add(recs.len() as u64, Ordering::Relaxed);
@@ -224,14 +274,13 @@ impl FileSource {
     }
 }
 
-/// An open reader of one file.
+/// An open reader of one partition.
 enum Reader {
     Csv {
-        reader: csv::Reader<Box<dyn Read>>,
+        lines: CsvLines,
         /// Column index of each field the schema reads.
-        columns: HashMap<String, usize>,
+        columns: Columns,
         width: usize,
-        record: csv::ByteRecord,
     },
     Json {
         reader: BufReader<Box<dyn Read>>,
@@ -241,11 +290,20 @@ enum Reader {
     },
 }
 
-/// One file: its reader (opened on the first batch), its watermark and its tick.
-struct Partition {
+/// What a partition reads: a whole file, or the byte range `[start, end)` of an
+/// uncompressed CSV file (the lines that start in it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Part {
     path: PathBuf,
-    name: String,
     format: Format,
+    /// The byte range; `None` for the whole file.
+    range: Option<(u64, u64)>,
+}
+
+/// One partition: its reader (opened on the first batch), its watermark and its tick.
+struct Partition {
+    part: Part,
+    name: String,
     reader: Option<Reader>,
     strategy: PartitionWatermark,
     watermark: i64,
@@ -253,18 +311,48 @@ struct Partition {
     done: bool,
     /// Bytes already added to [`SourceStats::bytes`].
     bytes_counted: u64,
+    /// Lines of the file before a byte range's start, counted when first needed.
+    prefix_lines: Option<u64>,
+}
+
+/// Counts the newlines of `path` before byte `end`.
+fn count_newlines(path: &Path, end: u64) -> std::io::Result<u64> {
+    let mut f = File::open(path)?.take(end);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let got = f.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
+    }
 }
 
 impl Partition {
-    fn new(path: PathBuf, format: Format, strategy: WatermarkStrategy) -> Self {
-        let name = path.display().to_string();
-        Partition { path, name, format, reader: None, strategy: PartitionWatermark::new(strategy), watermark: NEG_INF, tick: 0, done: false, bytes_counted: 0 }
+    fn new(part: Part, strategy: WatermarkStrategy) -> Self {
+        let name = part.path.display().to_string();
+        Partition {
+            part,
+            name,
+            reader: None,
+            strategy: PartitionWatermark::new(strategy),
+            watermark: NEG_INF,
+            tick: 0,
+            done: false,
+            bytes_counted: 0,
+            prefix_lines: None,
+        }
+    }
+
+    fn start(&self) -> u64 {
+        self.part.range.map_or(0, |r| r.0)
     }
 
     /// Bytes read so far (decompressed).
     fn position(&self) -> u64 {
         match &self.reader {
-            Some(Reader::Csv { reader, .. }) => reader.position().byte(),
+            Some(Reader::Csv { lines, .. }) => lines.consumed(self.start()),
             Some(Reader::Json { offset, .. }) => *offset,
             None => 0,
         }
@@ -275,52 +363,108 @@ impl Partition {
         Time::new(self.watermark, self.tick)
     }
 
+    /// The CSV reader of `[start, end)` of the file (`skip_partial`: begin at a line start).
+    fn csv_lines(&self, start: u64, end: u64) -> std::io::Result<CsvLines> {
+        let mut file = File::open(&self.part.path)?;
+        if is_gzip(&self.part.path) {
+            let raw: Box<dyn Read> = Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)));
+            return CsvLines::new(raw, 0, u64::MAX, false);
+        }
+        if start == 0 {
+            return CsvLines::new(Box::new(file), 0, end, false);
+        }
+        file.seek(SeekFrom::Start(start - 1))?;
+        CsvLines::new(Box::new(file), start - 1, end, true)
+    }
+
     fn open(&self, schema: &Schema) -> Result<Reader, Malformed> {
         let whole_file = |reason: String| Malformed::new(&self.name, 0, 0, reason, b"");
-        let file = File::open(&self.path).map_err(|e| whole_file(format!("cannot open the file: {e}")))?;
-        let raw: Box<dyn Read> = if is_gzip(&self.path) {
-            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))
-        } else {
-            Box::new(file)
-        };
-        match self.format {
-            Format::JsonLines => Ok(Reader::Json { reader: BufReader::with_capacity(1 << 16, raw), line: 0, offset: 0, buf: Vec::new() }),
+        match self.part.format {
+            Format::JsonLines => {
+                let file = File::open(&self.part.path).map_err(|e| whole_file(format!("cannot open the file: {e}")))?;
+                let raw: Box<dyn Read> = if is_gzip(&self.part.path) {
+                    Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))
+                } else {
+                    Box::new(file)
+                };
+                Ok(Reader::Json { reader: BufReader::with_capacity(1 << 16, raw), line: 0, offset: 0, buf: Vec::new() })
+            }
             Format::Csv => {
-                let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).buffer_capacity(1 << 16).from_reader(raw);
-                let header = reader.byte_headers().map_err(|e| Malformed::new(&self.name, 1, 0, format!("cannot read the CSV header: {e}"), b""))?.clone();
-                let names: Vec<String> = header
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| {
-                        let h = String::from_utf8_lossy(h);
-                        let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { &h };
-                        h.trim().to_string()
-                    })
-                    .collect();
-                let mut columns = HashMap::new();
-                for f in schema.fields() {
-                    match names.iter().position(|n| n == f) {
-                        Some(i) => {
-                            columns.insert(f.to_string(), i);
-                        }
-                        None => {
-                            return Err(Malformed::new(
-                                &self.name,
-                                1,
-                                0,
-                                format!("the CSV header has no column `{f}` (columns: {}); the file is skipped", names.join(", ")),
-                                &header.as_slice()[..0],
-                            ))
-                        }
+                let mut head = self.csv_lines(0, u64::MAX).map_err(|e| whole_file(format!("cannot open the file: {e}")))?;
+                let header_error = |e: std::io::Error| Malformed::new(&self.name, 1, 0, format!("cannot read the CSV header: {e}"), b"");
+                let names: Vec<String> = match head.next().map_err(header_error)?.0 {
+                    Next::End => Vec::new(),
+                    Next::Fast(a, b) => head.buf[a..b].split(|&c| c == b',').map(|f| f.to_vec()).enumerate().map(header_name).collect(),
+                    Next::Slow => head.slow_fields().map(|f| f.to_vec()).enumerate().map(header_name).collect(),
+                };
+                let columns = schema.columns(&names).map_err(|f| {
+                    Malformed::new(&self.name, 1, 0, format!("the CSV header has no column `{f}` (columns: {}); the file is skipped", names.join(", ")), b"")
+                })?;
+                let lines = match self.part.range {
+                    None | Some((0, _)) => {
+                        let end = self.part.range.map_or(u64::MAX, |r| r.1);
+                        head.set_end(end);
+                        head
                     }
-                }
-                Ok(Reader::Csv { reader, columns, width: names.len(), record: csv::ByteRecord::new() })
+                    Some((start, end)) => self.csv_lines(start, end).map_err(|e| whole_file(format!("cannot open the file: {e}")))?,
+                };
+                Ok(Reader::Csv { lines, columns, width: names.len() })
             }
         }
     }
 
+    /// The watermark this partition starts from: for a byte range after the first, the
+    /// watermark its first good record (within `max` lines) would give; else −∞.
+    fn initial_watermark(&self, schema: &Schema, strategy: WatermarkStrategy, max: usize) -> i64 {
+        if self.start() == 0 {
+            return NEG_INF;
+        }
+        let Ok(mut reader) = self.open(schema) else { return NEG_INF };
+        let Reader::Csv { lines, columns, width } = &mut reader else { return NEG_INF };
+        for _ in 0..max {
+            let Ok((next, _)) = lines.next() else { return NEG_INF };
+            let got = match next {
+                Next::End => return NEG_INF,
+                Next::Fast(a, b) => {
+                    let fields: SmallVec<[&[u8]; 16]> = lines.buf[a..b].split(|&c| c == b',').collect();
+                    check_and_extract(schema, columns, *width, &lines.buf[a..b], &fields).ok()
+                }
+                Next::Slow => {
+                    let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
+                    check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields).ok()
+                }
+            };
+            if let Some((_, t, _)) = got {
+                let mut w = PartitionWatermark::new(strategy);
+                w.observe(t);
+                return w.watermark();
+            }
+        }
+        NEG_INF
+    }
+
+    /// The absolute line number of a position of this partition's CSV reader.
+    fn line_of(&mut self, pos: Pos) -> u64 {
+        let origin = match &self.reader {
+            Some(Reader::Csv { lines, .. }) => lines.origin(),
+            _ => 0,
+        };
+        let prefix = match self.prefix_lines {
+            Some(p) => p,
+            None if origin == 0 => 0,
+            None => {
+                // The newlines before the range's first line, counted once, when a dead
+                // letter first needs them.
+                let p = count_newlines(&self.part.path, origin).unwrap_or(0);
+                self.prefix_lines = Some(p);
+                p
+            }
+        };
+        prefix + 1 + pos.newlines
+    }
+
     /// Reads up to `max` lines into `recs` and `bad`, then advances the watermark and the
-    /// tick. Sets `done` at the end of the file or on an I/O error (reported in `bad`).
+    /// tick. Sets `done` at the end of the partition or on an I/O error (reported in `bad`).
     fn read_batch(&mut self, schema: &Schema, max: usize, recs: &mut Vec<Record>, bad: &mut Vec<Malformed>) {
         if self.reader.is_none() {
             match self.open(schema) {
@@ -332,52 +476,48 @@ impl Partition {
                 }
             }
         }
+        let mut lines_read = 0;
+        // Dead letters of a byte range get their line numbers after the loop (they may
+        // need the lines before the range): (position, reason, text).
+        let mut pending: Vec<(Pos, String, Vec<u8>)> = Vec::new();
+        let mut io_error = None;
         let Some(reader) = self.reader.as_mut() else { return };
         let name = &self.name;
-        let mut lines = 0;
-        while lines < max {
+        while lines_read < max {
             match reader {
-                Reader::Csv { reader, columns, width, record } => match reader.read_byte_record(record) {
-                    Ok(false) => {
-                        self.done = true;
-                        break;
-                    }
-                    Ok(true) => {
-                        lines += 1;
-                        let (line, byte) = record.position().map_or((0, 0), |p| (p.line(), p.byte()));
-                        let text = || record.iter().collect::<Vec<_>>().join(&b","[..]);
-                        if std::str::from_utf8(record.as_slice()).is_err() {
-                            bad.push(Malformed::new(name, line, byte, "invalid UTF-8", &text()));
-                            continue;
-                        }
-                        if record.len() != *width {
-                            let reason = format!("expected {width} fields (as in the header), found {}", record.len());
-                            bad.push(Malformed::new(name, line, byte, reason, &text()));
-                            continue;
-                        }
-                        let got = schema.extract(|f| {
-                            let i = *columns.get(f)?;
-                            record.get(i).and_then(|b| std::str::from_utf8(b).ok()).map(Cow::Borrowed)
-                        });
-                        match got {
-                            Ok(r) => {
-                                self.strategy.observe(r.1);
-                                recs.push(r);
-                            }
-                            Err(reason) => bad.push(Malformed::new(name, line, byte, reason, &text())),
-                        }
-                    }
-                    Err(e) => {
-                        let (line, byte) = e.position().map_or((0, 0), |p| (p.line(), p.byte()));
-                        if let csv::ErrorKind::Io(io) = e.kind() {
-                            bad.push(Malformed::new(name, line, byte, format!("cannot read the file further: {io}; the rest is skipped"), b""));
+                Reader::Csv { lines, columns, width } => {
+                    let (next, pos) = match lines.next() {
+                        Ok(x) => x,
+                        Err(e) => {
+                            io_error = Some(Malformed::new(name, 0, 0, format!("cannot read the file further: {e}; the rest is skipped"), b""));
                             self.done = true;
                             break;
                         }
-                        lines += 1;
-                        bad.push(Malformed::new(name, line, byte, format!("malformed CSV: {e}"), b""));
+                    };
+                    let got = match next {
+                        Next::End => {
+                            self.done = true;
+                            break;
+                        }
+                        Next::Fast(a, b) => {
+                            let line = &lines.buf[a..b];
+                            let fields: SmallVec<[&[u8]; 16]> = line.split(|&c| c == b',').collect();
+                            check_and_extract(schema, columns, *width, line, &fields).map_err(|r| (r, line.to_vec()))
+                        }
+                        Next::Slow => {
+                            let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
+                            check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields).map_err(|r| (r, fields.join(&b","[..])))
+                        }
+                    };
+                    lines_read += 1;
+                    match got {
+                        Ok(r) => {
+                            self.strategy.observe(r.1);
+                            recs.push(r);
+                        }
+                        Err((reason, text)) => pending.push((pos, reason, text)),
                     }
-                },
+                }
                 Reader::Json { reader, line, offset, buf } => {
                     buf.clear();
                     let start = *offset;
@@ -389,7 +529,7 @@ impl Partition {
                         Ok(n) => {
                             *line += 1;
                             *offset += n as u64;
-                            lines += 1;
+                            lines_read += 1;
                             let Ok(text) = std::str::from_utf8(buf) else {
                                 bad.push(Malformed::new(name, *line, start, "invalid UTF-8", buf));
                                 continue;
@@ -414,9 +554,33 @@ impl Partition {
                 }
             }
         }
+        for (pos, reason, text) in pending {
+            let line = self.line_of(pos);
+            bad.push(Malformed::new(&self.name, line, pos.byte, reason, &text));
+        }
+        bad.extend(io_error);
         self.watermark = self.watermark.max(self.strategy.watermark());
         self.tick += 1;
     }
+}
+
+/// A header field's name: trimmed, and without a byte-order mark on the first.
+fn header_name((i, h): (usize, Vec<u8>)) -> String {
+    let h = String::from_utf8_lossy(&h);
+    let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { &h };
+    h.trim().to_string()
+}
+
+/// Checks a CSV record (`raw`: its bytes, for the UTF-8 check) and reads it; `Err` is the
+/// dead-letter reason.
+fn check_and_extract(schema: &Schema, columns: &Columns, width: usize, raw: &[u8], fields: &[&[u8]]) -> Result<Record, String> {
+    if !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
+        return Err("invalid UTF-8".to_string());
+    }
+    if fields.len() != width {
+        return Err(format!("expected {width} fields (as in the header), found {}", fields.len()));
+    }
+    schema.extract_columns(columns, fields)
 }
 
 /// Reads one JSON line into a record.
@@ -428,4 +592,59 @@ pub(crate) fn json_record(schema: &Schema, text: &str) -> Result<Record, String>
         Value::String(s) => Some(Cow::Owned(s.clone())),
         other => Some(Cow::Owned(other.to_string())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::TimeUnit;
+    use timely::dataflow::operators::Inspect;
+
+    /// Records and dead letters of `path` read with `bytes`-sized partitions by `workers`.
+    fn read_all(path: &Path, bytes: u64, workers: usize) -> (Vec<String>, Vec<(u64, u64, String, String)>) {
+        let schema = Schema { time_field: "t".into(), time_unit: TimeUnit::Millis, key_fields: vec!["k".into()], value_fields: vec!["p".into()] };
+        let source = FileSource::new(vec![path.to_path_buf()], None, schema).unwrap().partition_bytes(bytes).batch_size(500);
+        let seen = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let s = seen.clone();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let (a, b) = (s.clone(), s.clone());
+            worker.dataflow(|scope| {
+                let streams = source.stream(scope);
+                streams.records.inspect(move |r| a.lock().unwrap().0.push(format!("{}@{}={:?}", r.0, r.1, r.2)));
+                streams.malformed.inspect(move |m| b.lock().unwrap().1.push((m.line, m.byte_offset, m.reason.clone(), m.text.clone())));
+            });
+        })
+        .unwrap();
+        let mut out = std::mem::take(&mut *seen.lock().unwrap());
+        out.0.sort();
+        out.1.sort();
+        out
+    }
+
+    #[test]
+    fn byte_ranges_read_what_one_partition_reads_with_the_same_dead_letters() {
+        let dir = std::env::temp_dir().join(format!("hw-ranges-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big.csv");
+        let mut text = String::from("k,p,t\n");
+        for i in 0..40_000u64 {
+            match i % 997 {
+                0 => text.push_str(&format!("{i},oops,{i}\n")),
+                1 => text.push_str(&format!("{i},{i}\n")),
+                2 => text.push_str(&format!("\"{i}\",\"1,5\",{i}\r\n")),
+                3 => text.push('\n'),
+                _ => text.push_str(&format!("{},{},{}\n", i % 13, i, i * 10)),
+            }
+        }
+        std::fs::write(&path, text).unwrap();
+        let whole = read_all(&path, u64::MAX, 1);
+        assert_eq!(whole.1.len(), 3 * 41);
+        for workers in [1, 2] {
+            let ranged = read_all(&path, 1 << 16, workers);
+            let first_diff = ranged.0.iter().zip(&whole.0).find(|(a, b)| a != b);
+            assert_eq!((ranged.0.len(), first_diff), (whole.0.len(), None), "records at {workers} workers");
+            let diff: Vec<_> = ranged.1.iter().zip(&whole.1).filter(|(a, b)| a != b).take(4).collect();
+            assert_eq!((ranged.1.len(), diff), (whole.1.len(), vec![]), "dead letters at {workers} workers");
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! - A line that does not make a record becomes a [`Malformed`] dead letter.
 //! - [`Schema`] says which fields make the key, the event time and the values.
 
+mod csv_lines;
 mod file;
 mod inputs;
 mod malformed;
@@ -15,4 +16,4 @@ pub(crate) use file::json_record;
 pub use file::{FileSource, FileStreams, SourceStats};
 pub use inputs::{expand_inputs, is_gzip, Format, InputError};
 pub use malformed::Malformed;
-pub use schema::{Num, Record, Schema, TimeUnit};
+pub use schema::{Num, Record, RunKey, Schema, TimeUnit, Values};

@@ -2,6 +2,7 @@
 //! the aggregates need — and why a line that does not have them is malformed.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -128,9 +129,137 @@ impl std::ops::Add for Num {
     }
 }
 
+/// The numeric fields of a record, inline for up to two (no allocation per record).
+pub type Values = SmallVec<[Num; 2]>;
+
 /// One good input record: key, event time in milliseconds, and the numeric fields of
 /// [`Schema::value_fields`] in order.
-pub type Record = (String, i64, Vec<Num>);
+pub type Record = (RunKey, i64, Values);
+
+/// A record's key: the text of its key field(s), held as an integer when it is the
+/// canonical decimal form of one (`"1001"`, `"-7"`; not `"007"`, `"+1"` or `" 1"`), so that
+/// the common numeric key costs no allocation and compares and hashes as a number.
+///
+/// It behaves exactly as the text would: equal when the texts are equal, ordered as the
+/// texts are (byte order: `"1001" < "999"`), shown as the text.
+///
+/// ```
+/// use highwater::source::RunKey;
+/// assert_eq!(RunKey::from_text("1001"), RunKey::Int(1001));
+/// assert_eq!(RunKey::from_text("007"), RunKey::Str("007".into()));
+/// assert!(RunKey::from_text("1001") < RunKey::from_text("999"));
+/// assert!(RunKey::from_text("12") < RunKey::from_text("12a"));
+/// assert_eq!(RunKey::Int(-5).to_string(), "-5");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunKey {
+    /// A key whose text is the canonical decimal form of this integer.
+    Int(i64),
+    /// Any other key text.
+    Str(String),
+}
+
+impl Default for RunKey {
+    fn default() -> Self {
+        RunKey::Str(String::new())
+    }
+}
+
+/// The canonical decimal digits of `v` in `buf`, returned as a slice of it.
+fn decimal(v: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// `b` as an integer if it is the canonical decimal form of one.
+fn canonical_int(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 19 || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as i64)?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+impl RunKey {
+    /// The key of this text.
+    pub fn from_text(text: &str) -> RunKey {
+        Self::from_bytes_str(text.as_bytes(), text)
+    }
+    fn from_bytes_str(bytes: &[u8], text: &str) -> RunKey {
+        match canonical_int(bytes) {
+            Some(i) => RunKey::Int(i),
+            None => RunKey::Str(text.to_string()),
+        }
+    }
+    /// Calls `f` with the key's text as bytes (no allocation).
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            RunKey::Int(i) => f(decimal(*i, &mut [0; 20])),
+            RunKey::Str(s) => f(s.as_bytes()),
+        }
+    }
+    /// Appends the key as a JSON string (`"1001"`) to `out`.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            RunKey::Int(i) => {
+                out.push('"');
+                // Digits and '-' only: valid UTF-8 and nothing to escape.
+                out.push_str(std::str::from_utf8(decimal(*i, &mut [0; 20])).unwrap_or_default());
+                out.push('"');
+            }
+            RunKey::Str(s) => out.push_str(&serde_json::Value::from(s.as_str()).to_string()),
+        }
+    }
+}
+
+impl fmt::Display for RunKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunKey::Int(i) => write!(f, "{i}"),
+            RunKey::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Ord for RunKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            // Non-negative numbers of the same length order as their texts.
+            (RunKey::Int(a), RunKey::Int(b)) if *a >= 0 && *b >= 0 && a.checked_ilog10() == b.checked_ilog10() => a.cmp(b),
+            (RunKey::Str(a), RunKey::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
+            _ => self.with_bytes(|a| other.with_bytes(|b| a.cmp(b))),
+        }
+    }
+}
+
+impl PartialOrd for RunKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Which fields of a line make a [`Record`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,6 +275,31 @@ pub struct Schema {
     pub value_fields: Vec<String>,
 }
 
+/// ASCII whitespace trimmed from both ends (what `str::trim` removes, for ASCII text).
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// A plain decimal integer (optional sign) from bytes; `None` if it is anything else.
+fn parse_i64_bytes(b: &[u8]) -> Option<i64> {
+    let (neg, digits) = match b.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i64;
+    }
+    Some(if neg { -v } else { v })
+}
+
 impl Schema {
     /// Joins the parts of a composite key.
     pub const KEY_SEPARATOR: &'static str = "|";
@@ -154,20 +308,97 @@ impl Schema {
     pub(crate) fn extract<'a>(&self, mut get: impl FnMut(&str) -> Option<std::borrow::Cow<'a, str>>) -> Result<Record, String> {
         let time_text = get(&self.time_field).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
         let ts = self.time_unit.parse(&time_text).map_err(|e| format!("bad time field `{}`: {e}", self.time_field))?;
-        let mut key = String::new();
-        for (i, k) in self.key_fields.iter().enumerate() {
+        let key = if let [k] = self.key_fields.as_slice() {
             let v = get(k).ok_or_else(|| format!("missing key field `{k}`"))?;
-            if i > 0 {
-                key.push_str(Self::KEY_SEPARATOR);
+            RunKey::from_text(&v)
+        } else {
+            let mut key = String::new();
+            for (i, k) in self.key_fields.iter().enumerate() {
+                let v = get(k).ok_or_else(|| format!("missing key field `{k}`"))?;
+                if i > 0 {
+                    key.push_str(Self::KEY_SEPARATOR);
+                }
+                key.push_str(&v);
             }
-            key.push_str(&v);
-        }
-        let mut values = Vec::with_capacity(self.value_fields.len());
+            RunKey::Str(key)
+        };
+        let mut values = Values::new();
         for f in &self.value_fields {
             let v = get(f).ok_or_else(|| format!("missing field `{f}`"))?;
             values.push(Num::parse(&v).ok_or_else(|| format!("field `{f}` is not a number: `{}`", v.trim()))?);
         }
         Ok((key, ts, values))
+    }
+
+    /// The same as [`Schema::extract`] over the fields of a CSV line that is valid UTF-8,
+    /// with each field of the schema at a known index of `fields`: integers are parsed
+    /// straight from the bytes, and the slower text path runs only to explain an error
+    /// or for other forms.
+    pub(crate) fn extract_columns(&self, columns: &Columns, fields: &[&[u8]]) -> Result<Record, String> {
+        let text = |i: usize| -> Option<&str> { fields.get(i).and_then(|b| std::str::from_utf8(b).ok()) };
+        let tb = fields.get(columns.time).copied().ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
+        let fast_time = match self.time_unit {
+            TimeUnit::Millis => parse_i64_bytes(trim_ascii(tb)),
+            _ => None,
+        };
+        let ts = match fast_time {
+            Some(t) => t,
+            None => {
+                let t = text(columns.time).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
+                self.time_unit.parse(t).map_err(|e| format!("bad time field `{}`: {e}", self.time_field))?
+            }
+        };
+        let key = match columns.keys.as_slice() {
+            [] => RunKey::default(),
+            [k] => {
+                let b = fields.get(*k).copied().ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?;
+                match canonical_int(b) {
+                    Some(i) => RunKey::Int(i),
+                    None => RunKey::Str(text(*k).ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?.to_string()),
+                }
+            }
+            many => {
+                let mut key = String::new();
+                for (i, (k, name)) in many.iter().zip(&self.key_fields).enumerate() {
+                    let v = text(*k).ok_or_else(|| format!("missing key field `{name}`"))?;
+                    if i > 0 {
+                        key.push_str(Self::KEY_SEPARATOR);
+                    }
+                    key.push_str(v);
+                }
+                RunKey::Str(key)
+            }
+        };
+        let mut values = Values::new();
+        for (&c, f) in columns.values.iter().zip(&self.value_fields) {
+            let b = fields.get(c).copied().ok_or_else(|| format!("missing field `{f}`"))?;
+            let n = match parse_i64_bytes(trim_ascii(b)) {
+                Some(i) => Num::Int(i),
+                None => {
+                    let v = text(c).ok_or_else(|| format!("missing field `{f}`"))?;
+                    Num::parse(v).ok_or_else(|| format!("field `{f}` is not a number: `{}`", v.trim()))?
+                }
+            };
+            values.push(n);
+        }
+        Ok((key, ts, values))
+    }
+
+    /// The column of each field this schema reads, from a header's `names`; `Err` names the
+    /// first field the header lacks.
+    pub(crate) fn columns(&self, names: &[String]) -> Result<Columns, String> {
+        let find = |f: &String| names.iter().position(|n| n == f).ok_or_else(|| f.clone());
+        // The same first-missing field as [`Schema::fields`] order reports.
+        for f in self.fields() {
+            if !names.iter().any(|n| n == f) {
+                return Err(f.to_string());
+            }
+        }
+        Ok(Columns {
+            time: find(&self.time_field)?,
+            keys: self.key_fields.iter().map(find).collect::<Result<_, _>>()?,
+            values: self.value_fields.iter().map(find).collect::<Result<_, _>>()?,
+        })
     }
 
     /// Every field this schema reads, each once.
@@ -180,6 +411,17 @@ impl Schema {
         }
         out
     }
+}
+
+/// The column index of each field of a [`Schema`] in one file, resolved once from its header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Columns {
+    /// The event-time column.
+    pub(crate) time: usize,
+    /// The key columns, in key order.
+    pub(crate) keys: Vec<usize>,
+    /// The value columns, in [`Schema::value_fields`] order.
+    pub(crate) values: Vec<usize>,
 }
 
 #[cfg(test)]
@@ -206,7 +448,7 @@ mod tests {
                 }
             }
         };
-        assert_eq!(s.extract(row("5", "2.5")), Ok(("x|y".to_string(), 5, vec![Num::Float(2.5)])));
+        assert_eq!(s.extract(row("5", "2.5")), Ok((RunKey::Str("x|y".to_string()), 5, smallvec::smallvec![Num::Float(2.5)])));
         assert!(s.extract(row("five", "1")).unwrap_err().contains("bad time field `t`"));
         assert!(s.extract(row("5", "cheap")).unwrap_err().contains("field `p` is not a number"));
         assert_eq!(Num::Int(i64::MAX) + Num::Int(1), Num::Float(i64::MAX as f64 + 1.0));
