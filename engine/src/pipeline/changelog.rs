@@ -178,25 +178,25 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         Changelog { inner: reduced.map(|(w, o)| (((), w), o)), shared: self.shared }
     }
     /// The entries with the highest `score` in each window (all ties), as `(score, keys)`.
-    pub fn max_per_window<S: ChangeValue>(self, score: impl Fn(&V) -> S + 'static) -> Changelog<'s, (), (S, Vec<K>)>
-    {
-        self.reduce_per_window(move |_, input| {
-            let best = input.iter().filter(|(_, r)| *r > 0).map(|((_, v), _)| score(v)).max();
-            match best {
-                None => vec![],
-                Some(b) => {
-                    let mut keys: Vec<K> = input.iter().filter(|((_, v), r)| *r > 0 && score(v) == b).map(|((k, _), _)| k.clone()).collect();
-                    keys.sort();
-                    keys.dedup();
-                    vec![(b, keys)]
-                }
-            }
-        })
+    pub fn max_per_window<S: ChangeValue>(self, score: impl Fn(&V) -> S + 'static) -> Changelog<'s, (), (S, Vec<K>)> {
+        self.extreme_per_window(score, |a, b| a > b)
     }
     /// The entries with the lowest `score` in each window (all ties), as `(score, keys)`.
     pub fn min_per_window<S: ChangeValue>(self, score: impl Fn(&V) -> S + 'static) -> Changelog<'s, (), (S, Vec<K>)> {
+        self.extreme_per_window(score, |a, b| a < b)
+    }
+    /// The entries whose score is best by `better` (all ties), as `(score, keys)`.
+    fn extreme_per_window<S: ChangeValue>(self, score: impl Fn(&V) -> S + 'static, better: fn(&S, &S) -> bool) -> Changelog<'s, (), (S, Vec<K>)> {
         self.reduce_per_window(move |_, input| {
-            let best = input.iter().filter(|(_, r)| *r > 0).map(|((_, v), _)| score(v)).min();
+            let mut best: Option<S> = None;
+            for ((_, v), r) in input {
+                if *r > 0 {
+                    let sc = score(v);
+                    if best.as_ref().is_none_or(|b| better(&sc, b)) {
+                        best = Some(sc);
+                    }
+                }
+            }
             match best {
                 None => vec![],
                 Some(b) => {

@@ -350,19 +350,7 @@ where
         }
         // Evaluate each touched window once.
         for w in consider {
-            let fire = match ks.windows.get(&w) {
-                Some(ws) if !ws.closed => {
-                    let mut timers = std::mem::take(&mut self.scratch_timers);
-                    let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
-                    let f = self.machine.should_fire(&ws.trigger, &mut cx);
-                    self.scratch_timers = timers;
-                    f
-                }
-                _ => false,
-            };
-            if fire {
-                self.emit(&key, &mut ks, w, now);
-            }
+            self.evaluate(&key, &mut ks, w, now);
         }
         self.put_back(key, ks);
     }
@@ -420,19 +408,7 @@ where
             }
             for i in 0..touched.len() {
                 let w = touched[i];
-                let fire = match ks.windows.get(&w) {
-                    Some(ws) if !ws.closed => {
-                        let mut timers = std::mem::take(&mut self.scratch_timers);
-                        let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
-                        let f = self.machine.should_fire(&ws.trigger, &mut cx);
-                        self.scratch_timers = timers;
-                        f
-                    }
-                    _ => false,
-                };
-                if fire {
-                    self.emit(&key, &mut ks, w, now);
-                }
+                self.evaluate(&key, &mut ks, w, now);
             }
             self.put_back(key, ks);
         }
@@ -663,6 +639,23 @@ where
         }
     }
 
+    /// Evaluates the window's trigger and emits a pane if it is ready (an open window only).
+    fn evaluate(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, now: i64) {
+        let fire = match ks.windows.get(&w) {
+            Some(ws) if !ws.closed => {
+                let mut timers = std::mem::take(&mut self.scratch_timers);
+                let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
+                let f = self.machine.should_fire(&ws.trigger, &mut cx);
+                self.scratch_timers = timers;
+                f
+            }
+            _ => false,
+        };
+        if fire {
+            self.emit(key, ks, w, now);
+        }
+    }
+
     /// The trigger fired: emit a pane (Beam's `emit`).
     fn emit(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, now: i64) {
         let Some(mut ws) = ks.windows.remove(&w) else { return };
@@ -845,21 +838,7 @@ where
             // No later window can contain a collected one: its last pane stays for good.
             ks.unretracted.retain(|e| e.window != w);
         } else {
-            let fire = {
-                let ws = ks.windows.get(&w).expect("checked");
-                if ws.closed {
-                    false
-                } else {
-                    let mut timers = std::mem::take(&mut self.scratch_timers);
-                    let mut cx = TriggerCtx { window: w, input_wm: self.input_wm, now, timers: &mut timers };
-                    let f = self.machine.should_fire(&ws.trigger, &mut cx);
-                    self.scratch_timers = timers;
-                    f
-                }
-            };
-            if fire {
-                self.emit(&key, &mut ks, w, now);
-            }
+            self.evaluate(&key, &mut ks, w, now);
             if is_eow {
                 if let Some(mut ws) = ks.windows.remove(&w) {
                     self.set_timer(&key, w, &mut ws, TimerDomain::EventTime, w.gc_time(lateness));
