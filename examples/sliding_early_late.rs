@@ -5,7 +5,7 @@
 
 use highwater::pipeline::{run, Collector, RunConfig, Windowing};
 use highwater_examples::{bundled_bids, Bid};
-use highwater_operators::pane::{Pane, Timing};
+use highwater_operators::pane::Pane;
 use highwater_operators::trigger::Trigger;
 
 /// Runs the pipeline and returns its panes, sorted.
@@ -35,6 +35,7 @@ fn main() {
 
 #[test]
 fn sliding_early_late_snapshot() {
+    use highwater_operators::pane::Timing;
     let panes = sliding_early_late(1);
     assert_eq!(sliding_early_late(2), panes, "same answer on 2 workers");
     let count = |t: Timing| panes.iter().filter(|p| p.info.timing == t).count();

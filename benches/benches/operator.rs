@@ -5,30 +5,16 @@
 //! Each iteration processes `EVENTS` events; divan reports the time per iteration (divide
 //! to get events/s; `benches/README.md` records the figures).
 
-use highwater::pipeline::{run, Collection, Data, Files, Generated, RunConfig, Sink, Windowing};
+use highwater::pipeline::{run, Files, Generated, RunConfig, Windowing};
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use highwater_benches::{Bid, Count};
 
 const EVENTS: u64 = 1_000_000;
 
 fn main() {
     divan::main();
-}
-
-/// Counts what reaches it.
-struct Count(Arc<AtomicU64>);
-impl<T: Data> Sink<T> for Count {
-    fn attach(self, c: Collection<'_, T>) {
-        use timely::dataflow::channels::pact::Pipeline;
-        use timely::dataflow::operators::generic::Operator;
-        let n = self.0;
-        c.stream().sink(Pipeline, "count", move |(input, _)| {
-            input.for_each(|_, d| {
-                n.fetch_add(d.len() as u64, Ordering::Relaxed);
-            });
-        });
-    }
 }
 
 /// Generated `(auction, price)` events, 1 ms apart, 1000 auctions with a hot one.
@@ -75,14 +61,6 @@ fn hop_without_precombining(workers: usize) -> u64 {
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn session(workers: usize) -> u64 {
     windowed(workers, Windowing::sessions(10), true)
-}
-
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Bid {
-    auction: u64,
-    bidder: u64,
-    price: u64,
-    date_time_ms: i64,
 }
 
 /// File replay: parse a 1 M-bid CSV (written once) and count per auction in tumbling windows.

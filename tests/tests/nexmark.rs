@@ -5,7 +5,7 @@ use highwater::nexmark::queries::{self, QueryConfig};
 use highwater::nexmark::{Bid, Event, Generator};
 use highwater::pipeline::{run_with_clock, Collector, RunConfig};
 use highwater_operators::clock::VirtualClock;
-use highwater_operators::window::{Window, WindowFn, WindowSpec};
+use highwater_operators::window::{Window, WindowSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 

@@ -1,54 +1,11 @@
 //! The tumble query written with the pipeline DSL over a bid CSV file: count and highest
 //! price per auction in 10-second windows. `dsl_tumble FILE WORKERS`.
 
-use highwater::pipeline::{run, Files, RunConfig, Sink, Windowing};
-use highwater_operators::combine::CombineFn;
+use highwater::pipeline::{run, Files, RunConfig, Windowing};
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Bid {
-    auction: u64,
-    bidder: u64,
-    price: u64,
-    date_time_ms: i64,
-}
-
-#[derive(Clone, Copy, Default)]
-struct CountMax;
-impl CombineFn<u64> for CountMax {
-    type Acc = (u64, u64);
-    type Out = (u64, u64);
-    fn create(&self) -> (u64, u64) {
-        (0, 0)
-    }
-    fn add(&self, a: &mut (u64, u64), p: u64) {
-        a.0 += 1;
-        a.1 = a.1.max(p);
-    }
-    fn merge(&self, a: &mut (u64, u64), o: (u64, u64)) {
-        a.0 += o.0;
-        a.1 = a.1.max(o.1);
-    }
-    fn extract(&self, a: &(u64, u64)) -> (u64, u64) {
-        *a
-    }
-}
-
-struct Count(Arc<AtomicU64>);
-impl<T: highwater::pipeline::Data> Sink<T> for Count {
-    fn attach(self, c: highwater::pipeline::Collection<'_, T>) {
-        use timely::dataflow::channels::pact::Pipeline;
-        use timely::dataflow::operators::generic::Operator;
-        let n = self.0;
-        c.stream().sink(Pipeline, "count", move |(input, _)| {
-            input.for_each(|_, xs| {
-                n.fetch_add(xs.len() as u64, Ordering::Relaxed);
-            });
-        });
-    }
-}
+use highwater_benches::{Bid, Count, CountMax};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -1,24 +1,11 @@
 //! In-memory generated numeric events through a windowed count: `generated tumble|hop|session
 //! WORKERS EVENTS [noprecombine]`. Prints events/s (whole pipeline, not counting start-up).
 
-use highwater::pipeline::{run, Collection, Data, Generated, RunConfig, Sink, Windowing};
+use highwater::pipeline::{run, Generated, RunConfig, Windowing};
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-struct Count(Arc<AtomicU64>);
-impl<T: Data> Sink<T> for Count {
-    fn attach(self, c: Collection<'_, T>) {
-        use timely::dataflow::channels::pact::Pipeline;
-        use timely::dataflow::operators::generic::Operator;
-        let n = self.0;
-        c.stream().sink(Pipeline, "count", move |(input, _)| {
-            input.for_each(|_, d| {
-                n.fetch_add(d.len() as u64, Ordering::Relaxed);
-            });
-        });
-    }
-}
+use highwater_benches::{Count};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

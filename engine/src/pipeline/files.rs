@@ -162,13 +162,7 @@ struct FilePartition<T> {
 
 impl<T: DeserializeOwned> FilePartition<T> {
     fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
-        let text = &raw[..raw.len().min(200)];
-        DeadLetter {
-            step: String::new(),
-            location: format!("{}:{} (byte {})", self.path.display(), line, offset),
-            reason,
-            record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
-        }
+        line_dead_letter(&self.path, line, offset, reason, raw)
     }
 
     fn parse(&mut self, raw: &[u8]) -> Result<T, String> {
@@ -249,13 +243,18 @@ struct CsvPartition<T> {
 
 impl<T> CsvPartition<T> {
     fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
-        let text = &raw[..raw.len().min(200)];
-        DeadLetter {
-            step: String::new(),
-            location: format!("{}:{} (byte {})", self.path.display(), line, offset),
-            reason,
-            record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
-        }
+        line_dead_letter(&self.path, line, offset, reason, raw)
+    }
+}
+
+/// The dead letter of line `line` (at byte `offset`) of `path`: the start of its text.
+fn line_dead_letter(path: &std::path::Path, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
+    let text = &raw[..raw.len().min(200)];
+    DeadLetter {
+        step: String::new(),
+        location: format!("{}:{} (byte {})", path.display(), line, offset),
+        reason,
+        record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
     }
 }
 
