@@ -72,9 +72,8 @@ fn q2_selects_the_auctions() {
     }
 }
 
-#[test]
-fn q5_finds_the_hot_items_of_each_window() {
-    let c = QueryConfig::default();
+/// The batch answer of q5: per sliding window, the largest bid count and its auctions.
+fn batch_hot_items(c: QueryConfig) -> BTreeMap<Window, (u64, Vec<u64>)> {
     let sliding = WindowSpec::sliding(c.window_size, c.window_period).window_fn();
     let mut counts: BTreeMap<(Window, u64), u64> = BTreeMap::new();
     let mut ws = Vec::new();
@@ -85,15 +84,22 @@ fn q5_finds_the_hot_items_of_each_window() {
             *counts.entry((*w, b.auction)).or_default() += 1;
         }
     }
-    let mut expected: BTreeMap<Window, (u64, Vec<u64>)> = BTreeMap::new();
+    let mut hot: BTreeMap<Window, (u64, Vec<u64>)> = BTreeMap::new();
     for ((w, a), n) in counts {
-        let e = expected.entry(w).or_insert((0, Vec::new()));
+        let e = hot.entry(w).or_insert((0, Vec::new()));
         if n > e.0 {
             *e = (n, vec![a]);
         } else if n == e.0 {
             e.1.push(a);
         }
     }
+    hot
+}
+
+#[test]
+fn q5_finds_the_hot_items_of_each_window() {
+    let c = QueryConfig::default();
+    let expected = batch_hot_items(c);
     for w in [1, 2] {
         let got: BTreeMap<Window, (u64, Vec<u64>)> = run_query(w, move |e| queries::q5(e, c)).into_iter().map(|p| (p.key, (p.value.count, p.value.auctions))).collect();
         assert_eq!(got, expected, "{w} workers");
@@ -169,25 +175,7 @@ fn q5_retracting_equals_the_batch_answer_and_early_panes_arrive_before_the_water
     use highwater::pipeline::{ChangeRow, Changelog};
     use highwater_operators::trigger::Trigger;
     let c = QueryConfig::default();
-    let sliding = WindowSpec::sliding(c.window_size, c.window_period).window_fn();
-    let mut counts: BTreeMap<(Window, u64), u64> = BTreeMap::new();
-    let mut ws = Vec::new();
-    for b in all_bids() {
-        ws.clear();
-        sliding.assign(b.date_time, &mut ws);
-        for w in &ws {
-            *counts.entry((*w, b.auction)).or_default() += 1;
-        }
-    }
-    let mut expected: BTreeMap<Window, (u64, Vec<u64>)> = BTreeMap::new();
-    for ((w, a), n) in counts {
-        let e = expected.entry(w).or_insert((0, Vec::new()));
-        if n > e.0 {
-            *e = (n, vec![a]);
-        } else if n == e.0 {
-            e.1.push(a);
-        }
-    }
+    let expected = batch_hot_items(c);
     for w in [1, 2] {
         // Early firings on counts (the virtual clock stands still in tests).
         let rows: Vec<ChangeRow<(), (u64, Vec<u64>)>> = run_query(w, move |e| {
