@@ -176,28 +176,22 @@ impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
         while batch.records.len() < max && !self.done {
             self.buf.clear();
             let start = self.offset;
-            let n = match (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut self.buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    batch.dead.push(self.dead(self.line + 1, start, format!("read error, rest of file skipped: {e}"), &[]));
+            match next_line(&mut self.reader, &mut self.buf, &mut self.line, &mut self.offset) {
+                NextLine::Eof => {
                     self.done = true;
                     break;
                 }
-            };
-            if n == 0 {
-                self.done = true;
-                break;
-            }
-            self.offset += n as u64;
-            self.line += 1;
-            if self.buf.len() > MAX_LINE && !self.buf.ends_with(b"\n") {
-                // Skip the rest of the over-long line.
-                let mut skipped = Vec::new();
-                let _ = self.reader.read_until(b'\n', &mut skipped);
-                self.offset += skipped.len() as u64;
-                let raw = std::mem::take(&mut self.buf);
-                batch.dead.push(self.dead(self.line, start, format!("line longer than {MAX_LINE} bytes"), &raw));
-                continue;
+                NextLine::Failed(reason) => {
+                    batch.dead.push(self.dead(self.line + 1, start, reason, &[]));
+                    self.done = true;
+                    break;
+                }
+                NextLine::TooLong => {
+                    let raw = std::mem::take(&mut self.buf);
+                    batch.dead.push(self.dead(self.line, start, format!("line longer than {MAX_LINE} bytes"), &raw));
+                    continue;
+                }
+                NextLine::Line => {}
             }
             let raw = std::mem::take(&mut self.buf);
             let text = raw.strip_suffix(b"\n").unwrap_or(&raw);
@@ -245,6 +239,38 @@ impl<T> CsvPartition<T> {
     fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
         line_dead_letter(&self.path, line, offset, reason, raw)
     }
+}
+
+/// What [`next_line`] read.
+enum NextLine {
+    /// A line is in the buffer.
+    Line,
+    /// The line was longer than [`MAX_LINE`]; its start is in the buffer, the rest skipped.
+    TooLong,
+    /// The end of the file.
+    Eof,
+    /// A read error: the rest of the file is skipped.
+    Failed(String),
+}
+
+/// Reads the next line into `buf` (cleared by the caller), counting lines and bytes.
+fn next_line(reader: &mut BufReader<Box<dyn Read + Send>>, buf: &mut Vec<u8>, line: &mut u64, offset: &mut u64) -> NextLine {
+    let n = match reader.take(MAX_LINE as u64 + 1).read_until(b'\n', buf) {
+        Ok(n) => n,
+        Err(e) => return NextLine::Failed(format!("read error, rest of file skipped: {e}")),
+    };
+    if n == 0 {
+        return NextLine::Eof;
+    }
+    *offset += n as u64;
+    *line += 1;
+    if buf.len() > MAX_LINE && !buf.ends_with(b"\n") {
+        let mut skipped = Vec::new();
+        let _ = reader.read_until(b'\n', &mut skipped);
+        *offset += skipped.len() as u64;
+        return NextLine::TooLong;
+    }
+    NextLine::Line
 }
 
 /// The dead letter of line `line` (at byte `offset`) of `path`: the start of its text.
@@ -297,26 +323,21 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
         while batch.records.len() < max && !self.done {
             buf.clear();
             let start = self.offset;
-            let n = match (&mut self.reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    batch.dead.push(self.dead(self.line + 1, start, format!("read error, rest of file skipped: {e}"), &[]));
+            match next_line(&mut self.reader, &mut buf, &mut self.line, &mut self.offset) {
+                NextLine::Eof => {
                     self.done = true;
                     break;
                 }
-            };
-            if n == 0 {
-                self.done = true;
-                break;
-            }
-            self.offset += n as u64;
-            self.line += 1;
-            if buf.len() > MAX_LINE && !buf.ends_with(b"\n") {
-                let mut skipped = Vec::new();
-                let _ = self.reader.read_until(b'\n', &mut skipped);
-                self.offset += skipped.len() as u64;
-                batch.dead.push(self.dead(self.line, start, format!("line longer than {MAX_LINE} bytes"), &buf));
-                continue;
+                NextLine::Failed(reason) => {
+                    batch.dead.push(self.dead(self.line + 1, start, reason, &[]));
+                    self.done = true;
+                    break;
+                }
+                NextLine::TooLong => {
+                    batch.dead.push(self.dead(self.line, start, format!("line longer than {MAX_LINE} bytes"), &buf));
+                    continue;
+                }
+                NextLine::Line => {}
             }
             let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
