@@ -55,14 +55,21 @@ impl Aggregate {
 /// set.add(&mut acc, smallvec::smallvec![Num::Int(2)]);
 /// set.add(&mut acc, smallvec::smallvec![Num::Int(4)]);
 /// let out = set.extract(&acc);
-/// let names: Vec<&str> = out.0.iter().map(|(n, _)| n.as_str()).collect();
-/// assert_eq!(names, ["count", "sum_p", "mean_p"]);
-/// assert_eq!(out.0[1].1, serde_json::json!(6));
-/// assert_eq!(out.0[2].1, serde_json::json!(3.0));
+/// assert_eq!(set.names(), ["count", "sum_p", "mean_p"]);
+/// assert_eq!(out.0[1], Some(Num::Int(6)));
+/// assert_eq!(out.0[2], Some(Num::Float(3.0)));
+/// let mut json = String::new();
+/// set.write_json_fields(&mut json, &out);
+/// assert_eq!(json, r#","count":2,"sum_p":6,"mean_p":3.0"#);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AggregateSet {
     aggregates: Vec<Aggregate>,
+    /// Output column names, and each as `,"name":` ready to write.
+    names: Vec<String>,
+    json_names: Vec<String>,
+    /// An empty accumulator, cloned by `create`.
+    empty: Accumulators,
     /// Per aggregate, the index of its field among `fields` (unused for `Count`).
     slots: Vec<usize>,
     fields: Vec<String>,
@@ -83,7 +90,32 @@ impl AggregateSet {
             };
             slots.push(slot);
         }
-        AggregateSet { aggregates, slots, fields }
+        let names: Vec<String> = aggregates.iter().map(Aggregate::name).collect();
+        let json_names = names.iter().map(|n| format!(",{}:", Value::from(n.as_str()))).collect();
+        let empty = Accumulators(
+            aggregates
+                .iter()
+                .map(|a| match a {
+                    Aggregate::Count => Slot::Count(0),
+                    Aggregate::Sum(_) => Slot::Sum(Num::Int(0)),
+                    Aggregate::Min(_) | Aggregate::Max(_) => Slot::Extreme(None),
+                    Aggregate::Mean(_) => Slot::Mean(0.0, 0),
+                })
+                .collect(),
+        );
+        AggregateSet { aggregates, names, json_names, empty, slots, fields }
+    }
+    /// The output column of each aggregate (`count`, `max_price`, …), in output order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+    /// Appends `,"name":value` for each aggregate of a pane value to a JSON object under
+    /// construction (`null` for the extreme or mean of nothing, or a non-finite float).
+    pub fn write_json_fields(&self, out: &mut String, values: &AggregateValues) {
+        for (name, v) in self.json_names.iter().zip(&values.0) {
+            out.push_str(name);
+            write_num(out, *v);
+        }
     }
     /// The numeric fields each record must carry, in order.
     pub fn value_fields(&self) -> &[String] {
@@ -113,9 +145,26 @@ pub enum Slot {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Accumulators(pub SmallVec<[Slot; 3]>);
 
-/// The pane value: (aggregate name, JSON value) pairs, in output order.
+/// The pane value: one number per aggregate in output order ([`AggregateSet::names`]);
+/// `None` for the extreme or mean of no values.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AggregateValues(pub Vec<(String, Value)>);
+pub struct AggregateValues(pub SmallVec<[Option<Num>; 3]>);
+
+/// Appends a number as JSON: integers digit by digit, floats as serde_json writes them
+/// (`null` when not finite).
+pub(crate) fn write_num(out: &mut String, v: Option<Num>) {
+    match v {
+        Some(Num::Int(i)) => out.push_str(itoa::Buffer::new().format(i)),
+        Some(Num::Float(f)) => match serde_json::Number::from_f64(f) {
+            Some(n) => {
+                use std::fmt::Write;
+                let _ = write!(out, "{n}");
+            }
+            None => out.push_str("null"),
+        },
+        None => out.push_str("null"),
+    }
+}
 
 fn keep(acc: &mut Option<Num>, v: Num, want: Ordering) {
     if acc.is_none_or(|a| v.cmp_num(a) == want) {
@@ -142,17 +191,7 @@ impl CombineFn<Values> for AggregateSet {
     type Acc = Accumulators;
     type Out = AggregateValues;
     fn create(&self) -> Accumulators {
-        Accumulators(
-            self.aggregates
-                .iter()
-                .map(|a| match a {
-                    Aggregate::Count => Slot::Count(0),
-                    Aggregate::Sum(_) => Slot::Sum(Num::Int(0)),
-                    Aggregate::Min(_) | Aggregate::Max(_) => Slot::Extreme(None),
-                    Aggregate::Mean(_) => Slot::Mean(0.0, 0),
-                })
-                .collect(),
-        )
+        self.empty.clone()
     }
     fn add(&self, acc: &mut Accumulators, values: Values) {
         for (i, slot) in acc.0.iter_mut().enumerate() {
@@ -178,22 +217,16 @@ impl CombineFn<Values> for AggregateSet {
         }
     }
     fn extract(&self, acc: &Accumulators) -> AggregateValues {
-        let mut out = Vec::with_capacity(self.aggregates.len());
-        for (a, slot) in self.aggregates.iter().zip(&acc.0) {
-            let v = match slot {
-                Slot::Count(c) => Value::from(*c),
-                Slot::Sum(s) => s.to_json(),
-                Slot::Extreme(e) => e.map_or(Value::Null, Num::to_json),
-                Slot::Mean(s, n) => {
-                    if *n == 0 {
-                        Value::Null
-                    } else {
-                        Value::from(s / *n as f64)
-                    }
-                }
-            };
-            out.push((a.name(), v));
-        }
-        AggregateValues(out)
+        AggregateValues(
+            acc.0
+                .iter()
+                .map(|slot| match slot {
+                    Slot::Count(c) => Some(i64::try_from(*c).map_or(Num::Float(*c as f64), Num::Int)),
+                    Slot::Sum(s) => Some(*s),
+                    Slot::Extreme(e) => *e,
+                    Slot::Mean(s, n) => (*n > 0).then(|| Num::Float(s / *n as f64)),
+                })
+                .collect(),
+        )
     }
 }

@@ -26,7 +26,7 @@ use crate::source::{expand_inputs, is_gzip, FileSource, Format, InputError, Malf
 use highwater_operators::clock::SystemClock;
 use highwater_operators::duration::parse_ticks;
 use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
-use highwater_operators::pane::Pane;
+use highwater_operators::pane::{Pane, Timing};
 use highwater_operators::reduce::{DropReason, Dropped};
 use highwater_operators::strategy::{Accumulation, StrategyError, TimestampCombiner, WindowingStrategy};
 use highwater_operators::time::{Time, GLOBAL_MAX};
@@ -396,14 +396,14 @@ impl Outputs {
 pub(super) fn aggregate_and_write<'s>(records: Stream<'s, Time, Vec<Record>>, strategy: WindowingStrategy, set: AggregateSet, o: &Outputs) {
     // Pre-combined before the exchange where that cannot change a pane; the per-key output
     // watermark makes the panes the same at any worker count.
-    let out = windowed_aggregate_precombined(records, "run", strategy, set, Arc::new(SystemClock), OutputWatermark::PerKey);
+    let out = windowed_aggregate_precombined(records, "run", strategy, set.clone(), Arc::new(SystemClock), OutputWatermark::PerKey);
     let (out_w, panes_c, retracting) = (o.output.clone(), o.panes.clone(), o.retracting);
     let mut chunk = String::new();
     out.panes.sink(Pipeline, "write-panes", move |(input, _frontier)| {
         input.for_each(|_cap, data| {
             chunk.clear();
             for p in data.iter() {
-                pane_line(&mut chunk, p, retracting);
+                pane_line(&mut chunk, &set, p, retracting);
             }
             panes_c.fetch_add(data.len() as u64, Ordering::Relaxed);
             out_w.write(&chunk);
@@ -451,25 +451,46 @@ fn timestamp_json(t: i64) -> Value {
     }
 }
 
-/// One pane as a JSON line (fields in the documented order).
-fn pane_line(out: &mut String, p: &Pane<RunKey, AggregateValues>, retracting: bool) {
-    out.push('{');
-    out.push_str("\"key\":");
+/// One pane as a JSON line (fields in the documented order), written straight from the
+/// pane (no intermediate JSON values).
+fn pane_line(out: &mut String, set: &AggregateSet, p: &Pane<RunKey, AggregateValues>, retracting: bool) {
+    let mut digits = itoa::Buffer::new();
+    out.push_str("{\"key\":");
     p.key.write_json(out);
-    field(out, false, "window", &window_json(&p.window));
-    for (name, v) in &p.value.0 {
-        field(out, false, name, v);
+    out.push_str(",\"window\":");
+    if p.window.is_global() {
+        out.push_str("\"global\"");
+    } else {
+        out.push('[');
+        out.push_str(digits.format(p.window.start));
+        out.push(',');
+        out.push_str(digits.format(p.window.end));
+        out.push(']');
     }
-    field(out, false, "timestamp", &timestamp_json(p.timestamp));
-    field(out, false, "timing", &Value::from(p.info.timing.to_string()));
-    field(out, false, "index", &Value::from(p.info.index));
-    field(out, false, "nonspeculative_index", &Value::from(p.info.nonspeculative_index));
-    field(out, false, "first", &Value::from(p.info.first));
-    field(out, false, "last", &Value::from(p.info.last));
+    set.write_json_fields(out, &p.value);
+    out.push_str(",\"timestamp\":");
+    if p.timestamp == GLOBAL_MAX {
+        out.push_str("\"global_max\"");
+    } else {
+        out.push_str(digits.format(p.timestamp));
+    }
+    out.push_str(",\"timing\":\"");
+    out.push_str(match p.info.timing {
+        Timing::Early => "early",
+        Timing::OnTime => "on_time",
+        Timing::Late => "late",
+    });
+    out.push_str("\",\"index\":");
+    out.push_str(digits.format(p.info.index));
+    out.push_str(",\"nonspeculative_index\":");
+    out.push_str(digits.format(p.info.nonspeculative_index));
+    out.push_str(if p.info.first { ",\"first\":true" } else { ",\"first\":false" });
+    out.push_str(if p.info.last { ",\"last\":true" } else { ",\"last\":false" });
     if retracting {
-        field(out, false, "retraction", &Value::from(p.retraction));
+        out.push_str(if p.retraction { ",\"retraction\":true" } else { ",\"retraction\":false" });
     }
-    out.push_str("}\n");
+    out.push_str("}
+");
 }
 
 /// A malformed line as a dead-letter JSON line.

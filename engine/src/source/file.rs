@@ -17,7 +17,7 @@
 use super::inputs::{is_gzip, Format, InputError};
 use super::malformed::Malformed;
 use super::csv_lines::{CsvLines, Next, Pos};
-use super::schema::{Columns, Record, Schema};
+use super::schema::{Columns, FieldAccess, Record, Schema, SplitLine};
 use smallvec::SmallVec;
 use highwater_operators::time::{Time, NEG_INF};
 use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
@@ -427,11 +427,11 @@ impl Partition {
                 Next::End => return NEG_INF,
                 Next::Fast(a, b) => {
                     let fields: SmallVec<[&[u8]; 16]> = lines.buf[a..b].split(|&c| c == b',').collect();
-                    check_and_extract(schema, columns, *width, &lines.buf[a..b], &fields).ok()
+                    check_and_extract(schema, columns, *width, &lines.buf[a..b], &fields[..]).ok()
                 }
                 Next::Slow => {
                     let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
-                    check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields).ok()
+                    check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields[..]).ok()
                 }
             };
             if let Some((_, t, _)) = got {
@@ -481,6 +481,7 @@ impl Partition {
         // need the lines before the range): (position, reason, text).
         let mut pending: Vec<(Pos, String, Vec<u8>)> = Vec::new();
         let mut io_error = None;
+        let mut commas: Vec<usize> = Vec::with_capacity(16);
         let Some(reader) = self.reader.as_mut() else { return };
         let name = &self.name;
         while lines_read < max {
@@ -501,12 +502,13 @@ impl Partition {
                         }
                         Next::Fast(a, b) => {
                             let line = &lines.buf[a..b];
-                            let fields: SmallVec<[&[u8]; 16]> = line.split(|&c| c == b',').collect();
-                            check_and_extract(schema, columns, *width, line, &fields).map_err(|r| (r, line.to_vec()))
+                            commas.clear();
+                            commas.extend(memchr::memchr_iter(b',', line));
+                            check_and_extract(schema, columns, *width, line, &SplitLine { line, commas: &commas }).map_err(|r| (r, line.to_vec()))
                         }
                         Next::Slow => {
                             let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
-                            check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields).map_err(|r| (r, fields.join(&b","[..])))
+                            check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields[..]).map_err(|r| (r, fields.join(&b","[..])))
                         }
                     };
                     lines_read += 1;
@@ -573,12 +575,12 @@ fn header_name((i, h): (usize, Vec<u8>)) -> String {
 
 /// Checks a CSV record (`raw`: its bytes, for the UTF-8 check) and reads it; `Err` is the
 /// dead-letter reason.
-fn check_and_extract(schema: &Schema, columns: &Columns, width: usize, raw: &[u8], fields: &[&[u8]]) -> Result<Record, String> {
+fn check_and_extract<F: FieldAccess + ?Sized>(schema: &Schema, columns: &Columns, width: usize, raw: &[u8], fields: &F) -> Result<Record, String> {
     if !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
         return Err("invalid UTF-8".to_string());
     }
-    if fields.len() != width {
-        return Err(format!("expected {width} fields (as in the header), found {}", fields.len()));
+    if fields.count() != width {
+        return Err(format!("expected {width} fields (as in the header), found {}", fields.count()));
     }
     schema.extract_columns(columns, fields)
 }

@@ -275,6 +275,40 @@ pub struct Schema {
     pub value_fields: Vec<String>,
 }
 
+/// The fields of one CSV record, by index.
+pub(crate) trait FieldAccess {
+    /// The number of fields.
+    fn count(&self) -> usize;
+    /// Field `i`, if there is one.
+    fn get(&self, i: usize) -> Option<&[u8]>;
+}
+
+impl FieldAccess for [&[u8]] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        <[&[u8]]>::get(self, i).copied()
+    }
+}
+
+/// A line split on commas in place: `commas` holds the offset of every comma of `line`.
+pub(crate) struct SplitLine<'a> {
+    pub(crate) line: &'a [u8],
+    pub(crate) commas: &'a [usize],
+}
+
+impl FieldAccess for SplitLine<'_> {
+    fn count(&self) -> usize {
+        self.commas.len() + 1
+    }
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        let start = if i == 0 { 0 } else { *self.commas.get(i - 1)? + 1 };
+        let end = self.commas.get(i).copied().unwrap_or(self.line.len());
+        self.line.get(start..end)
+    }
+}
+
 /// ASCII whitespace trimmed from both ends (what `str::trim` removes, for ASCII text).
 fn trim_ascii(b: &[u8]) -> &[u8] {
     b.trim_ascii()
@@ -334,9 +368,9 @@ impl Schema {
     /// with each field of the schema at a known index of `fields`: integers are parsed
     /// straight from the bytes, and the slower text path runs only to explain an error
     /// or for other forms.
-    pub(crate) fn extract_columns(&self, columns: &Columns, fields: &[&[u8]]) -> Result<Record, String> {
+    pub(crate) fn extract_columns<F: FieldAccess + ?Sized>(&self, columns: &Columns, fields: &F) -> Result<Record, String> {
         let text = |i: usize| -> Option<&str> { fields.get(i).and_then(|b| std::str::from_utf8(b).ok()) };
-        let tb = fields.get(columns.time).copied().ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
+        let tb = fields.get(columns.time).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
         let fast_time = match self.time_unit {
             TimeUnit::Millis => parse_i64_bytes(trim_ascii(tb)),
             _ => None,
@@ -351,7 +385,7 @@ impl Schema {
         let key = match columns.keys.as_slice() {
             [] => RunKey::default(),
             [k] => {
-                let b = fields.get(*k).copied().ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?;
+                let b = fields.get(*k).ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?;
                 match canonical_int(b) {
                     Some(i) => RunKey::Int(i),
                     None => RunKey::Str(text(*k).ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?.to_string()),
@@ -371,7 +405,7 @@ impl Schema {
         };
         let mut values = Values::new();
         for (&c, f) in columns.values.iter().zip(&self.value_fields) {
-            let b = fields.get(c).copied().ok_or_else(|| format!("missing field `{f}`"))?;
+            let b = fields.get(c).ok_or_else(|| format!("missing field `{f}`"))?;
             let n = match parse_i64_bytes(trim_ascii(b)) {
                 Some(i) => Num::Int(i),
                 None => {

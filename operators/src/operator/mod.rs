@@ -8,6 +8,7 @@
 
 mod aggregate;
 mod board;
+mod on_time;
 
 pub use aggregate::{windowed_aggregate, windowed_aggregate_precombined, AggregateOutput, KeyHash};
 pub use board::{OutputWatermark, WatermarkBoard};

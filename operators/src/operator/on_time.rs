@@ -1,0 +1,290 @@
+//! The windowed aggregate for strategies whose one pane per key and window fires when the
+//! watermark passes the end of the window: two-phase aggregation held until the watermark.
+//!
+//! With non-merging windows, end-of-window timestamps, no allowed lateness and a trigger
+//! without early firings (the default trigger, `after_watermark()` with or without late
+//! firings — with no lateness, no record is ever late but not dropped), Beam emits exactly
+//! one pane per key and window: the on-time pane of every record that was not too late,
+//! when the watermark passes the end of the window. Nothing about it depends on when
+//! records arrived before that, so each worker can combine its records per (key, window)
+//! until its own input watermark passes the window ([`local`]), and exchange one
+//! accumulator per key and window instead of one per record or per batch. The owner of
+//! the key merges the accumulators of all workers ([`global`]) and emits the pane once the
+//! frontier passes the window. The panes are the ones the general reducer emits (its tests
+//! compare the two); the reducer's per-key bookkeeping (pane indices, trigger state,
+//! holds, timers) has nothing to do here and is skipped.
+//!
+//! Each open window holds one capability at `max(arrival, (max_timestamp, 0))`: the
+//! downstream watermark waits for the window, and no longer.
+
+use super::aggregate::{AggregateOutput, KeyHash};
+use crate::combine::CombineFn;
+use crate::pane::{Pane, PaneInfo, Timing};
+use crate::reduce::{DropReason, Dropped};
+use crate::strategy::{TimestampCombiner, WindowingStrategy};
+use crate::time::{Time, POS_INF};
+use crate::trigger::Trigger;
+use crate::window::{Window, WindowFn};
+use std::collections::VecDeque;
+use std::hash::Hash;
+use std::sync::Arc;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::{Capability, Concat};
+use timely::dataflow::Stream;
+use timely::ExchangeData;
+
+/// Whether [`on_time_aggregate`] emits the panes the general reducer would: one on-time
+/// pane per key and window, when the watermark passes its end.
+pub(super) fn fires_once_on_time(strategy: &WindowingStrategy) -> bool {
+    let trigger_ok = match &strategy.trigger {
+        Trigger::Default => true,
+        Trigger::AfterWatermark { early: None, .. } => true,
+        _ => false,
+    };
+    trigger_ok
+        && strategy.allowed_lateness == 0
+        && !strategy.window_fn.is_merging()
+        && strategy.timestamp_combiner == TimestampCombiner::EndOfWindow
+}
+
+/// The open windows of one phase, in the order the watermark passes them, each with its
+/// accumulators per key and the capability that holds it.
+struct Open<K, A> {
+    windows: VecDeque<Bucket<K, A>>,
+    /// The index of the last window looked up (records come in runs of one window).
+    last: usize,
+    /// The number of keys of the last window passed: the capacity a new window starts with.
+    size_hint: usize,
+}
+
+struct Bucket<K, A> {
+    window: Window,
+    table: rustc_hash::FxHashMap<K, A>,
+    cap: Capability<Time>,
+}
+
+fn order(w: &Window) -> (i64, i64) {
+    (w.max_timestamp(), w.start)
+}
+
+impl<K: Hash + Eq, A> Open<K, A> {
+    fn new() -> Self {
+        Open { windows: VecDeque::new(), last: 0, size_hint: 0 }
+    }
+
+    /// The table of `window`, opened with a capability from `mint` (at the earliest time it
+    /// may be emitted at) if it is new; an existing window's capability moves back to
+    /// `at` if that is earlier.
+    fn table(&mut self, window: Window, at: Time, mint: impl Fn(&Time) -> Capability<Time>) -> &mut rustc_hash::FxHashMap<K, A> {
+        let n = self.windows.len();
+        let i = if self.windows.get(self.last).is_some_and(|b| b.window == window) {
+            self.last
+        } else if let Some(i) = (n.saturating_sub(8)..n).rev().find(|&i| self.windows[i].window == window) {
+            // Records mostly belong to the latest few windows.
+            i
+        } else {
+            match self.windows.binary_search_by(|b| order(&b.window).cmp(&order(&window))) {
+                Ok(i) => i,
+                Err(i) => {
+                    let table = rustc_hash::FxHashMap::with_capacity_and_hasher(self.size_hint, Default::default());
+                    self.windows.insert(i, Bucket { window, table, cap: mint(&at) });
+                    i
+                }
+            }
+        };
+        self.last = i;
+        let b = &mut self.windows[i];
+        if at < *b.cap.time() {
+            b.cap = mint(&at);
+        }
+        &mut b.table
+    }
+
+    /// Removes and returns the first window if the watermark `wm` has passed it.
+    fn pop_passed(&mut self, wm: i64) -> Option<Bucket<K, A>> {
+        if self.windows.front().is_some_and(|b| b.window.max_timestamp() < wm) {
+            self.last = 0;
+            let b = self.windows.pop_front();
+            self.size_hint = b.as_ref().map_or(0, |b| b.table.len());
+            b
+        } else {
+            None
+        }
+    }
+}
+
+/// The earliest time a record arriving at `arrival` may be emitted at for `window`.
+fn hold_for(window: &Window, arrival: &Time) -> Time {
+    (*arrival).max(Time::new(window.max_timestamp(), 0))
+}
+
+/// The input watermark of a frontier (`POS_INF` once it is empty).
+fn frontier_watermark(f: &timely::progress::frontier::MutableAntichain<Time>) -> i64 {
+    f.frontier().iter().map(|t| t.watermark()).min().unwrap_or(POS_INF)
+}
+
+/// The aggregate for strategies with [`fires_once_on_time`]: [`local`] combining on every
+/// worker, the exchange, and [`global`] merging and emitting.
+pub(super) fn on_time_aggregate<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    let (partials, early_dead) = local(input, &format!("{name}:local"), strategy.window_fn.clone(), combine.clone());
+    let (panes, progress) = global(partials, name, combine);
+    AggregateOutput { panes, dead_letters: early_dead.concat(progress) }
+}
+
+/// Phase one, on every worker before the exchange: combines the records per key and window
+/// until the worker's input watermark passes the window, then sends one accumulator per
+/// key and window. Records for windows the watermark has already passed are too late (no
+/// allowed lateness here) and go to the dead letters.
+#[allow(clippy::type_complexity)]
+fn local<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    window_fn: Arc<dyn WindowFn>,
+    combine: C,
+) -> (Stream<'scope, Time, Vec<(K, Window, C::Acc)>>, Stream<'scope, Time, Vec<Dropped<K, V>>>)
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+{
+    let scope = input.scope();
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let mut input = builder.new_input(input, Pipeline);
+    let (out, partials) = builder.new_output::<Vec<(K, Window, C::Acc)>>();
+    let (dead_out, dead) = builder.new_output::<Vec<Dropped<K, V>>>();
+    let mut out = OutputBuilder::from(out);
+    let mut dead_out = OutputBuilder::from(dead_out);
+    builder.build(move |_caps| {
+        let mut open: Open<K, C::Acc> = Open::new();
+        let mut windows = Vec::new();
+        let mut dropped = Vec::new();
+        let mut batch = Vec::new();
+        move |frontiers| {
+            input.for_each(|cap, data| {
+                let Some(&arrival) = cap.least() else { return };
+                let wm = arrival.watermark();
+                for (k, t, v) in data.drain(..) {
+                    windows.clear();
+                    window_fn.assign(t, &mut windows);
+                    let n = windows.len();
+                    let mut v = Some(v);
+                    for (i, w) in windows.iter().enumerate() {
+                        // The last window takes the value; the others get clones.
+                        let value = if i + 1 == n { v.take().expect("present until the last window") } else { v.clone().expect("present") };
+                        if w.max_timestamp() < wm {
+                            dropped.push(Dropped { key: k.clone(), timestamp: t, value, window: *w, reason: DropReason::TooLate, watermark: wm });
+                            continue;
+                        }
+                        let table = open.table(*w, hold_for(w, &arrival), |at| cap.delayed(at, 0));
+                        match table.get_mut(&k) {
+                            Some(acc) => combine.add(acc, value),
+                            None => {
+                                let mut acc = combine.create();
+                                combine.add(&mut acc, value);
+                                table.insert(k.clone(), acc);
+                            }
+                        }
+                    }
+                }
+                if !dropped.is_empty() {
+                    dead_out.activate().session(&cap).give_iterator(dropped.drain(..));
+                }
+            });
+            let wm = frontier_watermark(&frontiers[0]);
+            while let Some(bucket) = open.pop_passed(wm) {
+                let window = bucket.window;
+                batch.extend(bucket.table.into_iter().map(|(k, acc)| (k, window, acc)));
+                out.activate().session(&bucket.cap).give_container(&mut batch);
+                batch.clear();
+            }
+        }
+    });
+    (partials, dead)
+}
+
+/// Phase two, on the key's worker: merges the accumulators of every worker per key and
+/// window and emits the window's panes (sorted by key) once the frontier has passed it.
+/// The second stream carries nothing; its frontier is the phase's progress.
+#[allow(clippy::type_complexity)]
+fn global<'scope, K, V, C>(
+    partials: Stream<'scope, Time, Vec<(K, Window, C::Acc)>>,
+    name: &str,
+    combine: C,
+) -> (Stream<'scope, Time, Vec<Pane<K, C::Out>>>, Stream<'scope, Time, Vec<Dropped<K, V>>>)
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    let scope = partials.scope();
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let mut input = builder.new_input(partials, Exchange::new(|x: &(K, Window, C::Acc)| x.0.key_hash()));
+    let (out, panes) = builder.new_output::<Vec<Pane<K, C::Out>>>();
+    let (progress_out, progress) = builder.new_output::<Vec<Dropped<K, V>>>();
+    let mut out = OutputBuilder::from(out);
+    let _progress_out: OutputBuilder<Time, timely::container::CapacityContainerBuilder<Vec<Dropped<K, V>>>> = OutputBuilder::from(progress_out);
+    builder.build(move |mut caps| {
+        // Held at the input frontier: the progress stream's frontier follows this phase.
+        let mut progress_cap: Option<Capability<Time>> = caps.pop();
+        drop(caps);
+        let mut open: Open<K, C::Acc> = Open::new();
+        let mut rows: Vec<(K, C::Acc)> = Vec::new();
+        let mut batch: Vec<Pane<K, C::Out>> = Vec::new();
+        move |frontiers| {
+            input.for_each(|cap, data| {
+                let Some(&arrival) = cap.least() else { return };
+                for (k, w, acc) in data.drain(..) {
+                    let table = open.table(w, hold_for(&w, &arrival), |at| cap.delayed(at, 0));
+                    match table.get_mut(&k) {
+                        Some(a) => combine.merge(a, acc),
+                        None => {
+                            table.insert(k, acc);
+                        }
+                    }
+                }
+            });
+            let wm = frontier_watermark(&frontiers[0]);
+            while let Some(bucket) = open.pop_passed(wm) {
+                let window = bucket.window;
+                let tick = bucket.cap.time().tick;
+                rows.extend(bucket.table);
+                rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                let info = PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last: true };
+                batch.extend(rows.drain(..).map(|(key, acc)| Pane {
+                    value: combine.extract(&acc),
+                    key,
+                    window,
+                    timestamp: window.max_timestamp(),
+                    info,
+                    retraction: false,
+                    tick,
+                }));
+                out.activate().session(&bucket.cap).give_container(&mut batch);
+                batch.clear();
+            }
+            match frontiers[0].frontier().iter().min() {
+                Some(f) => {
+                    if let Some(c) = progress_cap.as_mut() {
+                        c.downgrade(f);
+                    }
+                }
+                None => progress_cap = None,
+            }
+        }
+    });
+    (panes, progress)
+}
