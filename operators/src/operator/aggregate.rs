@@ -115,6 +115,9 @@ where
     if super::on_time::fires_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_)) {
         return super::on_time::on_time_aggregate(input, name, strategy, combine);
     }
+    if super::on_time::sessions_fire_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_)) {
+        return super::on_time::session_aggregate(input, name, strategy, combine);
+    }
     if !strategy.can_precombine() {
         return windowed_aggregate(input, name, strategy, combine, clock, output_watermark);
     }

@@ -22,10 +22,12 @@ use crate::combine::CombineFn;
 use crate::pane::{Pane, PaneInfo, Timing};
 use crate::reduce::{DropReason, Dropped};
 use crate::strategy::{TimestampCombiner, WindowingStrategy};
-use crate::time::{Time, POS_INF};
+use crate::time::{Time, NEG_INF, POS_INF};
 use crate::trigger::Trigger;
-use crate::window::{Window, WindowFn};
-use std::collections::VecDeque;
+use crate::window::{Window, WindowFn, WindowSpec};
+use smallvec::SmallVec;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::hash::Hash;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -287,4 +289,214 @@ where
         }
     });
     (panes, progress)
+}
+
+/// Whether [`session_aggregate`] emits the panes the general reducer would: the built-in
+/// session windows under the conditions of [`fires_once_on_time`], so one on-time pane
+/// per key and merged session.
+pub(super) fn sessions_fire_once_on_time(strategy: &WindowingStrategy) -> bool {
+    let trigger_ok = match &strategy.trigger {
+        Trigger::Default => true,
+        Trigger::AfterWatermark { early: None, .. } => true,
+        _ => false,
+    };
+    trigger_ok
+        && strategy.allowed_lateness == 0
+        && matches!(strategy.window, WindowSpec::Sessions { .. })
+        && strategy.window_fn.is_merging()
+        && strategy.timestamp_combiner == TimestampCombiner::EndOfWindow
+}
+
+/// One key's open sessions: disjoint, each with its accumulator.
+type Sessions<A> = SmallVec<[(Window, A); 1]>;
+
+/// Session windows with one on-time pane per merged session ([`sessions_fire_once_on_time`]).
+///
+/// Records are exchanged by key and applied stamp by stamp, in stamp order, as the general
+/// reducer applies them: first the watermark advances to the stamp's (closing every
+/// session it passed: with no allowed lateness a session is gone the moment its pane
+/// fires), then each record is dropped as too late or merged with the open sessions of its
+/// key that its window intersects. Open sessions of a key never intersect, so the sessions
+/// a new window touches merge into one. A heap of `(end, key)` entries — at least one per
+/// key at or before its earliest session end — finds the sessions a watermark passes.
+pub(super) fn session_aggregate<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    let scope = input.scope();
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let mut input = builder.new_input(input, Exchange::new(|x: &(K, i64, V)| x.0.key_hash()));
+    let (panes_out, panes) = builder.new_output::<Vec<Pane<K, C::Out>>>();
+    let (dead_out, dead_letters) = builder.new_output::<Vec<Dropped<K, V>>>();
+    let mut panes_out = OutputBuilder::from(panes_out);
+    let mut dead_out = OutputBuilder::from(dead_out);
+    let window_fn = strategy.window_fn.clone();
+    builder.build(move |mut caps| {
+        let mut dead_cap: Option<Capability<Time>> = caps.pop();
+        let mut frontier_cap: Option<Capability<Time>> = caps.pop();
+        let mut hold_cap: Option<Capability<Time>> = None;
+        let mut stash: BTreeMap<Time, Vec<Vec<(K, i64, V)>>> = BTreeMap::new();
+        let mut open: rustc_hash::FxHashMap<K, Sessions<C::Acc>> = Default::default();
+        let mut ends: BinaryHeap<Reverse<(i64, K)>> = BinaryHeap::new();
+        let mut wm = NEG_INF;
+        let mut tick = 0u64;
+        let mut fired: Vec<Pane<K, C::Out>> = Vec::new();
+        let mut dropped: Vec<Dropped<K, V>> = Vec::new();
+        let mut windows: Vec<Window> = Vec::new();
+        let mut touched: SmallVec<[usize; 4]> = SmallVec::new();
+
+        // Closes every session that ends before `to`, in (end, key) order.
+        let advance = move |to: i64, tick: u64, open: &mut rustc_hash::FxHashMap<K, Sessions<C::Acc>>, ends: &mut BinaryHeap<Reverse<(i64, K)>>, fired: &mut Vec<Pane<K, C::Out>>, combine: &C| {
+            while ends.peek().is_some_and(|Reverse((end, _))| *end < to) {
+                let Some(Reverse((_, key))) = ends.pop() else { break };
+                let Some(list) = open.get_mut(&key) else { continue };
+                list.sort_unstable_by_key(|(w, _)| w.start);
+                let mut i = 0;
+                while i < list.len() {
+                    if list[i].0.max_timestamp() < to {
+                        let (window, acc) = list.remove(i);
+                        fired.push(Pane {
+                            value: combine.extract(&acc),
+                            key: key.clone(),
+                            window,
+                            timestamp: window.max_timestamp(),
+                            info: PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last: true },
+                            retraction: false,
+                            tick,
+                        });
+                    } else {
+                        i += 1;
+                    }
+                }
+                match list.iter().map(|(w, _)| w.max_timestamp()).min() {
+                    Some(next) => ends.push(Reverse((next, key))),
+                    None => {
+                        open.remove(&key);
+                    }
+                }
+            }
+        };
+
+        move |frontiers| {
+            input.for_each(|cap, data| {
+                if let Some(t) = cap.least() {
+                    stash.entry(*t).or_default().push(std::mem::take(data));
+                }
+            });
+            let frontier: Option<Time> = frontiers[0].frontier().iter().min().copied();
+            // Apply every complete stamp, in order.
+            while let Some((&t, _)) = stash.first_key_value() {
+                if frontier.is_some_and(|f| f <= t) {
+                    break;
+                }
+                let batches = stash.pop_first().map(|e| e.1).unwrap_or_default();
+                if t.watermark() > wm {
+                    advance(t.watermark(), tick, &mut open, &mut ends, &mut fired, &combine);
+                    wm = t.watermark();
+                }
+                tick = t.tick;
+                for (k, ts, v) in batches.into_iter().flatten() {
+                    windows.clear();
+                    window_fn.assign(ts, &mut windows);
+                    let Some(&w) = windows.first() else { continue };
+                    if w.max_timestamp() < wm {
+                        dropped.push(Dropped { key: k, timestamp: ts, value: v, window: w, reason: DropReason::TooLate, watermark: wm });
+                        continue;
+                    }
+                    match open.get_mut(&k) {
+                        Some(list) => {
+                            touched.clear();
+                            touched.extend((0..list.len()).filter(|&i| list[i].0.intersects(&w)));
+                            if touched.is_empty() {
+                                let mut acc = combine.create();
+                                combine.add(&mut acc, v);
+                                if list.iter().all(|(x, _)| x.max_timestamp() > w.max_timestamp()) {
+                                    ends.push(Reverse((w.max_timestamp(), k.clone())));
+                                }
+                                list.push((w, acc));
+                            } else {
+                                // Merge every touched session into the first.
+                                let first = touched[0];
+                                let mut span = w;
+                                for &i in touched.iter().skip(1).rev() {
+                                    let (x, acc) = list.swap_remove(i);
+                                    span = span.span(&x);
+                                    combine.merge(&mut list[first].1, acc);
+                                }
+                                let target = &mut list[first];
+                                target.0 = target.0.span(&span);
+                                combine.add(&mut target.1, v);
+                            }
+                        }
+                        None => {
+                            let mut acc = combine.create();
+                            combine.add(&mut acc, v);
+                            ends.push(Reverse((w.max_timestamp(), k.clone())));
+                            open.insert(k, smallvec::smallvec![(w, acc)]);
+                        }
+                    }
+                }
+            }
+            // Advance to the frontier.
+            let to = frontier.map_or(POS_INF, |f| f.watermark());
+            if to > wm {
+                advance(to, tick, &mut open, &mut ends, &mut fired, &combine);
+                wm = to;
+            }
+            if let Some(f) = frontier {
+                tick = f.tick;
+            }
+            // Emit: at the earliest pane timestamp, from the lowest capability held.
+            if !fired.is_empty() {
+                let earliest = fired.iter().map(|p| p.timestamp).min().unwrap_or(POS_INF);
+                let lowest = [hold_cap.as_ref(), frontier_cap.as_ref()].into_iter().flatten().min_by_key(|c| *c.time());
+                if let Some(low) = lowest {
+                    let at = (*low.time()).max(Time::new(earliest, 0));
+                    panes_out.activate().session(&low.delayed(&at)).give_container(&mut fired);
+                }
+                fired.clear();
+            }
+            if !dropped.is_empty() {
+                if let Some(dc) = dead_cap.as_ref() {
+                    dead_out.activate().session(dc).give_container(&mut dropped);
+                }
+                dropped.clear();
+            }
+            // Hold the output at the earliest open session end.
+            match ends.peek() {
+                None => hold_cap = None,
+                Some(Reverse((end, _))) => {
+                    let target = Time::new(*end, 0);
+                    let lowest = [hold_cap.as_ref(), frontier_cap.as_ref()].into_iter().flatten().min_by_key(|c| *c.time());
+                    if let Some(low) = lowest {
+                        let at = if low.time() <= &target { target } else { *low.time() };
+                        hold_cap = Some(low.delayed(&at));
+                    }
+                }
+            }
+            match frontier {
+                Some(f) => {
+                    if let Some(c) = frontier_cap.as_mut() {
+                        c.downgrade(&f);
+                    }
+                    if let Some(c) = dead_cap.as_mut() {
+                        c.downgrade(&f);
+                    }
+                }
+                None => {
+                    frontier_cap = None;
+                    dead_cap = None;
+                }
+            }
+        }
+    });
+    AggregateOutput { panes, dead_letters }
 }

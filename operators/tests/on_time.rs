@@ -1,0 +1,163 @@
+//! The on-time aggregates (per-worker combining held until the watermark, and the session
+//! operator) against the general reducer: for strategies that fire one pane per key and
+//! window when the watermark passes it, `windowed_aggregate_precombined` takes the fast
+//! operators; `windowed_aggregate` always runs the reducer. Both must emit the same panes
+//! and drop the same records, at 1 and 2 workers, over random streams with out-of-order
+//! and too-late records; and no pane may be emitted at a time after its timestamp.
+
+use highwater_operators::clock::VirtualClock;
+use highwater_operators::combine::CombineFn;
+use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, OutputWatermark};
+use highwater_operators::strategy::{Accumulation, WindowingStrategy};
+use highwater_operators::time::Time;
+use highwater_operators::trigger::Trigger;
+use highwater_operators::window::WindowSpec;
+use std::sync::{Arc, Mutex};
+use timely::dataflow::operators::{Input, Inspect};
+use timely::dataflow::InputHandle;
+
+/// Count and sum.
+#[derive(Clone)]
+struct CountSum;
+impl CombineFn<u64> for CountSum {
+    type Acc = (u64, u64);
+    type Out = (u64, u64);
+    fn create(&self) -> (u64, u64) {
+        (0, 0)
+    }
+    fn add(&self, acc: &mut (u64, u64), v: u64) {
+        acc.0 += 1;
+        acc.1 += v;
+    }
+    fn merge(&self, acc: &mut (u64, u64), o: (u64, u64)) {
+        acc.0 += o.0;
+        acc.1 += o.1;
+    }
+    fn extract(&self, acc: &(u64, u64)) -> (u64, u64) {
+        *acc
+    }
+}
+
+/// One step of a stream: records sent at the current stamp, then the watermark moves.
+#[derive(Clone, Debug)]
+struct Step {
+    records: Vec<(u32, i64, u64)>,
+    advance: i64,
+}
+
+fn random_stream(seed: u64, steps: usize) -> Vec<Step> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut wm = 0i64;
+    (0..steps)
+        .map(|_| {
+            let n = next(6);
+            let records = (0..n).map(|_| (next(5) as u32, wm + next(50) as i64 - 12, next(100))).collect();
+            let advance = next(8) as i64;
+            wm += advance;
+            Step { records, advance }
+        })
+        .collect()
+}
+
+type Row = (u32, i64, i64, (u64, u64), i64, String);
+type Drop = (u32, i64, i64, i64);
+
+/// Panes and dropped records of `strategy` over `steps`, sorted; `fast` picks the entry
+/// point. Fails the test if a pane is emitted at a time after its timestamp.
+fn run(strategy: &WindowingStrategy, steps: &[Step], workers: usize, fast: bool) -> (Vec<Row>, Vec<Drop>) {
+    let panes = Arc::new(Mutex::new(Vec::new()));
+    let dropped = Arc::new(Mutex::new(Vec::new()));
+    let (p, d, s, st) = (panes.clone(), dropped.clone(), strategy.clone(), steps.to_vec());
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let mut input = InputHandle::new();
+        let (p, d) = (p.clone(), d.clone());
+        worker.dataflow(|scope| {
+            let stream = scope.input_from(&mut input).container::<Vec<(u32, i64, u64)>>();
+            let clock = Arc::new(VirtualClock::new(0));
+            let out = if fast {
+                windowed_aggregate_precombined(stream, "agg", s.clone(), CountSum, clock, OutputWatermark::PerKey)
+            } else {
+                windowed_aggregate(stream, "agg", s.clone(), CountSum, clock, OutputWatermark::PerKey)
+            };
+            out.panes.inspect_core(move |event| {
+                let Ok((stamp, panes)) = event else { return };
+                let t = *stamp.least().expect("sent at a time");
+                for pane in panes {
+                    assert!(t.watermark() <= pane.timestamp, "pane {pane:?} emitted at {t:?}, after its timestamp");
+                    p.lock().unwrap().push((pane.key, pane.window.start, pane.window.end, pane.value, pane.timestamp, format!("{:?}", pane.info)));
+                }
+            });
+            out.dead_letters.inspect(move |x| d.lock().unwrap().push((x.key, x.timestamp, x.window.start, x.watermark)));
+        });
+        let mut wm = 0i64;
+        let mut tick = 0u64;
+        for step in &st {
+            if worker.index() == 0 {
+                for r in &step.records {
+                    input.send(*r);
+                }
+            }
+            tick += 1;
+            wm += step.advance;
+            input.advance_to(Time::new(wm, tick));
+            worker.step();
+        }
+    })
+    .unwrap();
+    let mut panes = panes.lock().unwrap().clone();
+    let mut dropped = dropped.lock().unwrap().clone();
+    panes.sort();
+    dropped.sort();
+    (panes, dropped)
+}
+
+fn strategies() -> Vec<(String, WindowingStrategy)> {
+    let mut out = Vec::new();
+    let windows = [WindowSpec::fixed(10), WindowSpec::sliding(10, 3), WindowSpec::sessions(5), WindowSpec::Global];
+    let triggers = [Trigger::Default, Trigger::after_watermark(), Trigger::after_watermark().with_late(Trigger::after_count(1))];
+    for w in &windows {
+        for t in &triggers {
+            for a in [Accumulation::Discarding, Accumulation::Accumulating] {
+                let s = WindowingStrategy::new(w.clone()).trigger(t.clone()).accumulation(a).build().unwrap();
+                out.push((format!("{w} {t} {a:?}"), s));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_on_time_operators_emit_what_the_reducer_emits() {
+    for seed in 1..=12u64 {
+        let steps = random_stream(seed, 60);
+        for (name, s) in strategies() {
+            let expected = run(&s, &steps, 1, false);
+            assert!(!expected.0.is_empty(), "{name}: the stream makes panes");
+            for workers in [1, 2] {
+                let got = run(&s, &steps, workers, true);
+                assert_eq!(got.0, expected.0, "{name}, seed {seed}, {workers} worker(s): panes");
+                assert_eq!(got.1, expected.1, "{name}, seed {seed}, {workers} worker(s): dropped records");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_random_streams_have_too_late_records_and_merging_sessions() {
+    // The comparison above is only worth something if the streams exercise drops and merges.
+    let s = WindowingStrategy::new(WindowSpec::sessions(5)).build().unwrap();
+    let (mut drops, mut merged) = (0, 0);
+    for seed in 1..=12u64 {
+        let (panes, dropped) = run(&s, &random_stream(seed, 60), 1, false);
+        drops += dropped.len();
+        merged += panes.iter().filter(|p| p.2 - p.1 > 5).count();
+    }
+    assert!(drops > 20, "{drops} too-late records");
+    assert!(merged > 20, "{merged} merged sessions");
+}
