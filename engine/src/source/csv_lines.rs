@@ -52,9 +52,23 @@ pub(super) struct CsvLines {
     ends: Vec<usize>,
     nfields: usize,
     origin: u64,
+    /// The offset (in the line) of every comma of the last [`Next::Fast`] record.
+    pub(super) commas: Vec<usize>,
+    /// Whether the last [`Next::Fast`] record is ASCII (else it must be checked as UTF-8).
+    pub(super) ascii: bool,
 }
 
 const CHUNK: usize = 1 << 20;
+
+/// Bytes the line scan stops at: comma, newline, quote, carriage return.
+const CLASS: [u8; 256] = {
+    let mut c = [0u8; 256];
+    c[b',' as usize] = 1;
+    c[b'\n' as usize] = 1;
+    c[b'"' as usize] = 1;
+    c[b'\r' as usize] = 1;
+    c
+};
 
 impl CsvLines {
     /// A reader of `input`, whose first byte is at absolute offset `base`, up to `end`.
@@ -76,6 +90,8 @@ impl CsvLines {
             ends: vec![0; 64],
             nfields: 0,
             origin: base,
+            commas: Vec::with_capacity(16),
+            ascii: true,
         };
         if skip_partial {
             loop {
@@ -156,22 +172,44 @@ impl CsvLines {
     /// The next record and its position. An I/O error leaves the reader where it was.
     pub(super) fn next(&mut self) -> io::Result<(Next, Pos)> {
         loop {
-            let nl = memchr::memchr(b'\n', &self.buf[self.scan..self.filled]);
+            if self.base + self.scan as u64 >= self.end {
+                return Ok((Next::End, self.next_pos));
+            }
+            // One pass over the line: its end, its commas, quotes, carriage returns and
+            // whether it is ASCII.
+            let start = self.scan;
+            self.commas.clear();
+            let (mut quotes, mut crs, mut high) = (0u32, 0u32, 0u8);
+            let mut nl = None;
+            for (i, &b) in self.buf[start..self.filled].iter().enumerate() {
+                high |= b;
+                if CLASS[b as usize] != 0 {
+                    match b {
+                        b',' => self.commas.push(i),
+                        b'\n' => {
+                            nl = Some(i);
+                            break;
+                        }
+                        b'"' => quotes += 1,
+                        _ => crs += 1,
+                    }
+                }
+            }
             if nl.is_none() && !self.eof {
                 self.refill()?;
                 continue;
             }
-            if self.scan == self.filled || self.base + self.scan as u64 >= self.end {
+            if self.scan == self.filled {
                 return Ok((Next::End, self.next_pos));
             }
-            let start = self.scan;
+            self.ascii = high < 0x80;
             let line_end = nl.map_or(self.filled, |i| start + i);
             let crlf = line_end > start && self.buf[line_end - 1] == b'\r';
             let content_end = if crlf { line_end - 1 } else { line_end };
-            let content = &self.buf[start..content_end];
-            if memchr::memchr2(b'"', b'\r', content).is_some() {
+            if quotes > 0 || crs > crlf as u32 {
                 return self.slow();
             }
+            let content = &self.buf[start..content_end];
             if content.is_empty() {
                 // A blank line: part of the next record's lead-in, as in the csv crate.
                 self.scan = if nl.is_some() { line_end + 1 } else { line_end };

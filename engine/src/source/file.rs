@@ -235,12 +235,15 @@ impl FileSource {
                 let least_wm = parts.iter().map(|p| p.watermark).min().unwrap_or(NEG_INF);
                 for part in parts.iter_mut().filter(|p| p.watermark == least_wm) {
                     let stamp = part.stamp();
+                    recs.reserve(batch);
                     part.read_batch(&schema, batch, &mut recs, &mut bad);
                     stats.records.fetch_add(recs.len() as u64, Ordering::Relaxed);
                     stats.malformed.fetch_add(bad.len() as u64, Ordering::Relaxed);
                     if !recs.is_empty() {
                         let c = rc.delayed(&stamp);
-                        rec_out.activate().session(&c).give_iterator(recs.drain(..));
+                        // The batch itself goes downstream (no copy); `recs` comes back empty.
+                        rec_out.activate().session(&c).give_container(&mut recs);
+                        recs.clear();
                     }
                     if !bad.is_empty() {
                         let c = mc.delayed(&stamp);
@@ -481,7 +484,6 @@ impl Partition {
         // need the lines before the range): (position, reason, text).
         let mut pending: Vec<(Pos, String, Vec<u8>)> = Vec::new();
         let mut io_error = None;
-        let mut commas: Vec<usize> = Vec::with_capacity(16);
         let Some(reader) = self.reader.as_mut() else { return };
         let name = &self.name;
         while lines_read < max {
@@ -502,9 +504,14 @@ impl Partition {
                         }
                         Next::Fast(a, b) => {
                             let line = &lines.buf[a..b];
-                            commas.clear();
-                            commas.extend(memchr::memchr_iter(b',', line));
-                            check_and_extract(schema, columns, *width, line, &SplitLine { line, commas: &commas }).map_err(|r| (r, line.to_vec()))
+                            let fields = SplitLine { line, commas: &lines.commas };
+                            if !lines.ascii && std::str::from_utf8(line).is_err() {
+                                Err(("invalid UTF-8".to_string(), line.to_vec()))
+                            } else if fields.count() != *width {
+                                Err((format!("expected {width} fields (as in the header), found {}", fields.count()), line.to_vec()))
+                            } else {
+                                schema.extract_columns(columns, &fields).map_err(|r| (r, line.to_vec()))
+                            }
                         }
                         Next::Slow => {
                             let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();

@@ -92,12 +92,51 @@ where
     aggregate_core(input, name, strategy, combine, clock, output_watermark, |x: &(K, i64, V)| x.0.key_hash(), |r, data, now| r.process_bundle(data, now))
 }
 
-/// [`windowed_aggregate`] with Beam's combiner lifting when the strategy allows it
-/// ([`WindowingStrategy::can_precombine`]): each worker first combines its records per
-/// (key, window) and stamp, drops the too-late ones to the dead letters, and exchanges one
-/// accumulator per (key, window) instead of every record. The panes are the same; the
-/// exchange and the reducer see a fraction of the records. Falls back to
-/// [`windowed_aggregate`] when the strategy does not allow it.
+/// [`windowed_aggregate`] with the cheapest plan the strategy allows; the panes and dead
+/// letters are the same.
+///
+/// - One on-time pane per key and window (the default trigger or `after_watermark()`
+///   without early firings, no allowed lateness, end-of-window timestamps): for
+///   non-merging windows each worker combines its records per (key, window) until its
+///   input watermark passes the window and exchanges one accumulator per key and window;
+///   for sessions a dedicated operator merges sessions per key without the reducer's
+///   trigger machinery. Neither applies with an [`OutputWatermark::Shared`] board.
+/// - Otherwise, Beam's combiner lifting where [`WindowingStrategy::can_precombine`] allows
+///   it: each worker combines its records per (key, window) and stamp, drops the too-late
+///   ones to the dead letters, and exchanges one accumulator per (key, window) instead of
+///   every record.
+/// - Otherwise [`windowed_aggregate`].
+///
+/// ```
+/// use highwater_operators::combine::Count;
+/// use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
+/// use highwater_operators::clock::VirtualClock;
+/// use highwater_operators::strategy::WindowingStrategy;
+/// use highwater_operators::time::Time;
+/// use highwater_operators::window::WindowSpec;
+/// use std::sync::{Arc, Mutex};
+/// use timely::dataflow::operators::{Input, Inspect};
+/// use timely::dataflow::InputHandle;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = seen.clone();
+/// timely::execute_directly(move |worker| {
+///     let mut input = InputHandle::new();
+///     worker.dataflow(|scope| {
+///         let strategy = WindowingStrategy::new(WindowSpec::sessions(10)).build().unwrap();
+///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
+///         let out = windowed_aggregate_precombined(stream, "sessions", strategy, Count, Arc::new(VirtualClock::new(0)), OutputWatermark::PerKey);
+///         out.panes.inspect(move |p| sink.lock().unwrap().push((p.key.clone(), p.window.start, p.window.end, p.value)));
+///     });
+///     input.send(("a".to_string(), 3, 1));
+///     input.send(("a".to_string(), 9, 1)); // merges with the session at 3: [3, 19)
+///     input.send(("b".to_string(), 40, 1));
+///     input.advance_to(Time::new(100, 0));
+/// });
+/// let mut seen = seen.lock().unwrap().clone();
+/// seen.sort();
+/// assert_eq!(seen, vec![("a".to_string(), 3, 19, 2), ("b".to_string(), 40, 50, 1)]);
+/// ```
 pub fn windowed_aggregate_precombined<'scope, K, V, C>(
     input: Stream<'scope, Time, Vec<(K, i64, V)>>,
     name: &str,

@@ -218,7 +218,7 @@ where
 }
 
 /// Phase two, on the key's worker: merges the accumulators of every worker per key and
-/// window and emits the window's panes (sorted by key) once the frontier has passed it.
+/// window and emits the window's panes once the frontier has passed it.
 /// The second stream carries nothing; its frontier is the phase's progress.
 #[allow(clippy::type_complexity)]
 fn global<'scope, K, V, C>(
@@ -263,8 +263,9 @@ where
             while let Some(bucket) = open.pop_passed(wm) {
                 let window = bucket.window;
                 let tick = bucket.cap.time().tick;
+                // In the table's order: the same for the same input at one worker (a
+                // fixed-seed hash), unordered across workers as any output is.
                 rows.extend(bucket.table);
-                rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 let info = PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last: true };
                 batch.extend(rows.drain(..).map(|(key, acc)| Pane {
                     value: combine.extract(&acc),

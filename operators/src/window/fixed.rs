@@ -18,9 +18,15 @@ pub struct Fixed {
 
 impl WindowFn for Fixed {
     fn assign(&self, t: i64, out: &mut Vec<Window>) {
+        if let Some(start) = t.checked_sub(self.offset).and_then(|d| t.checked_sub(d.rem_euclid(self.size))) {
+            out.push(Window::new(start, start.saturating_add(self.size)));
+            return;
+        }
         // i128: no overflow for times near the ends of the i64 range.
-        let start = (t as i128 - (t as i128 - self.offset as i128).rem_euclid(self.size as i128)) as i64;
-        out.push(Window::new(start, start.saturating_add(self.size)));
+        // A window reaching past an end is clamped to it (as sliding windows are).
+        let start = t as i128 - (t as i128 - self.offset as i128).rem_euclid(self.size as i128);
+        let clamp = |x: i128| x.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        out.push(Window::new(clamp(start), clamp(start + self.size as i128)));
     }
     fn describe(&self) -> String {
         format!("fixed({}, offset={})", self.size, self.offset)

@@ -371,4 +371,37 @@ mod extreme_times {
             }
         }
     }
+
+    /// Every window of `size` starting at `offset + k * period` that holds `t`, by brute force.
+    fn brute(t: i64, size: i64, period: i64, offset: i64) -> Vec<Window> {
+        let (t, size, period, offset) = (t as i128, size as i128, period as i128, offset as i128);
+        let first = t - size + 1;
+        let mut s = first + (offset - first).rem_euclid(period);
+        let mut out = Vec::new();
+        while s <= t {
+            out.push(Window::new(s.max(i64::MIN as i128) as i64, (s + size).min(i64::MAX as i128) as i64));
+            s += period;
+        }
+        out.reverse();
+        out
+    }
+
+    #[test]
+    fn assignment_matches_brute_force_at_ordinary_and_extreme_times() {
+        let mut out = Vec::new();
+        let times = [-1_000_001, -37, -10, -1, 0, 1, 9, 10, 11, 1_436_918_400_000, i64::MAX - 5, i64::MIN + 5];
+        for (size, period) in [(10, 10), (10, 3), (10, 2), (7, 7), (1, 1), (5, 10)] {
+            for offset in 0..period.min(size) {
+                for &t in &times {
+                    out.clear();
+                    if size == period {
+                        WindowSpec::Fixed { size, offset }.window_fn().assign(t, &mut out);
+                    } else {
+                        WindowSpec::Sliding { size, period, offset }.window_fn().assign(t, &mut out);
+                    }
+                    assert_eq!(out, brute(t, size, period, offset), "size {size}, period {period}, offset {offset}, t {t}");
+                }
+            }
+        }
+    }
 }

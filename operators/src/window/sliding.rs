@@ -22,6 +22,17 @@ pub struct Sliding {
 impl WindowFn for Sliding {
     fn assign(&self, t: i64, out: &mut Vec<Window>) {
         // The last window starting at or before t, then walk back while it still holds t.
+        let last = t.checked_sub(self.offset).and_then(|d| t.checked_sub(d.rem_euclid(self.period)));
+        if let (Some(mut start), Some(low)) = (last, t.checked_sub(self.size)) {
+            while start > low {
+                out.push(Window::new(start, start.saturating_add(self.size)));
+                match start.checked_sub(self.period) {
+                    Some(s) => start = s,
+                    None => break,
+                }
+            }
+            return;
+        }
         // i128: no overflow for times near the ends of the i64 range.
         let (t, period, size) = (t as i128, self.period as i128, self.size as i128);
         let mut start = t - (t - self.offset as i128).rem_euclid(period);
