@@ -28,7 +28,8 @@ use crate::window::{Window, WindowFn, WindowSpec};
 use smallvec::SmallVec;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::hash::Hash;
+use hashbrown::HashTable;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -63,7 +64,8 @@ struct Open<K, A> {
 
 struct Bucket<K, A> {
     window: Window,
-    table: rustc_hash::FxHashMap<K, A>,
+    /// `(key, accumulator)`, found by [`table_hash`] (computed once per record).
+    table: HashTable<(K, A)>,
     cap: Capability<Time>,
 }
 
@@ -71,37 +73,61 @@ fn order(w: &Window) -> (i64, i64) {
     (w.max_timestamp(), w.start)
 }
 
+/// The hash of a key in the per-window tables: FxHash spread over all 64 bits (the table
+/// takes its control bits from the top).
+#[inline]
+fn table_hash<K: Hash>(k: &K) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    k.hash(&mut h);
+    h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 impl<K: Hash + Eq, A> Open<K, A> {
     fn new() -> Self {
         Open { windows: VecDeque::new(), last: 0, size_hint: 0 }
     }
 
-    /// The table of `window`, opened with a capability from `mint` (at the earliest time it
-    /// may be emitted at) if it is new; an existing window's capability moves back to
-    /// `at` if that is earlier.
-    fn table(&mut self, window: Window, at: Time, mint: impl Fn(&Time) -> Capability<Time>) -> &mut rustc_hash::FxHashMap<K, A> {
+    /// The index of `window`, if open. Records come in runs of one window, and a sliding
+    /// window's record asks for its windows newest first: the last window looked up, the
+    /// one before it and the newest few are tried before a binary search.
+    #[inline]
+    fn find(&self, window: &Window) -> Result<usize, usize> {
         let n = self.windows.len();
-        let i = if self.windows.get(self.last).is_some_and(|b| b.window == window) {
-            self.last
-        } else if let Some(i) = (n.saturating_sub(8)..n).rev().find(|&i| self.windows[i].window == window) {
-            // Records mostly belong to the latest few windows.
-            i
-        } else {
-            match self.windows.binary_search_by(|b| order(&b.window).cmp(&order(&window))) {
-                Ok(i) => i,
-                Err(i) => {
-                    let table = rustc_hash::FxHashMap::with_capacity_and_hasher(self.size_hint, Default::default());
-                    self.windows.insert(i, Bucket { window, table, cap: mint(&at) });
-                    i
+        for i in [self.last, self.last.wrapping_sub(1)] {
+            if self.windows.get(i).is_some_and(|b| b.window == *window) {
+                return Ok(i);
+            }
+        }
+        if let Some(i) = (n.saturating_sub(4)..n).rev().find(|&i| self.windows[i].window == *window) {
+            return Ok(i);
+        }
+        self.windows.binary_search_by(|b| order(&b.window).cmp(&order(window)))
+    }
+
+    /// The table of `window` for a record arriving at `arrival`: opened with a capability
+    /// from `mint` at the earliest time its panes may be emitted at if it is new; an
+    /// existing window's capability moves back if this arrival allows an earlier time.
+    #[inline]
+    fn table(&mut self, window: Window, arrival: &Time, mint: impl Fn(&Time) -> Capability<Time>) -> &mut HashTable<(K, A)> {
+        let i = match self.find(&window) {
+            Ok(i) => {
+                let b = &mut self.windows[i];
+                if arrival < b.cap.time() {
+                    let at = hold_for(&window, arrival);
+                    if at < *b.cap.time() {
+                        b.cap = mint(&at);
+                    }
                 }
+                i
+            }
+            Err(i) => {
+                let table = HashTable::with_capacity(self.size_hint);
+                self.windows.insert(i, Bucket { window, table, cap: mint(&hold_for(&window, arrival)) });
+                i
             }
         };
         self.last = i;
-        let b = &mut self.windows[i];
-        if at < *b.cap.time() {
-            b.cap = mint(&at);
-        }
-        &mut b.table
+        &mut self.windows[i].table
     }
 
     /// Removes and returns the first window if the watermark `wm` has passed it.
@@ -118,6 +144,7 @@ impl<K: Hash + Eq, A> Open<K, A> {
 }
 
 /// The earliest time a record arriving at `arrival` may be emitted at for `window`.
+#[inline]
 fn hold_for(window: &Window, arrival: &Time) -> Time {
     (*arrival).max(Time::new(window.max_timestamp(), 0))
 }
@@ -181,6 +208,7 @@ where
                 for (k, t, v) in data.drain(..) {
                     windows.clear();
                     window_fn.assign(t, &mut windows);
+                    let h = table_hash(&k);
                     let n = windows.len();
                     let mut v = Some(v);
                     for (i, w) in windows.iter().enumerate() {
@@ -190,13 +218,13 @@ where
                             dropped.push(Dropped { key: k.clone(), timestamp: t, value, window: *w, reason: DropReason::TooLate, watermark: wm });
                             continue;
                         }
-                        let table = open.table(*w, hold_for(w, &arrival), |at| cap.delayed(at, 0));
-                        match table.get_mut(&k) {
-                            Some(acc) => combine.add(acc, value),
+                        let table = open.table(*w, &arrival, |at| cap.delayed(at, 0));
+                        match table.find_mut(h, |(x, _)| *x == k) {
+                            Some((_, acc)) => combine.add(acc, value),
                             None => {
                                 let mut acc = combine.create();
                                 combine.add(&mut acc, value);
-                                table.insert(k.clone(), acc);
+                                table.insert_unique(h, (k.clone(), acc), |(x, _)| table_hash(x));
                             }
                         }
                     }
@@ -250,11 +278,12 @@ where
             input.for_each(|cap, data| {
                 let Some(&arrival) = cap.least() else { return };
                 for (k, w, acc) in data.drain(..) {
-                    let table = open.table(w, hold_for(&w, &arrival), |at| cap.delayed(at, 0));
-                    match table.get_mut(&k) {
-                        Some(a) => combine.merge(a, acc),
+                    let table = open.table(w, &arrival, |at| cap.delayed(at, 0));
+                    let h = table_hash(&k);
+                    match table.find_mut(h, |(x, _)| *x == k) {
+                        Some((_, a)) => combine.merge(a, acc),
                         None => {
-                            table.insert(k, acc);
+                            table.insert_unique(h, (k, acc), |(x, _)| table_hash(x));
                         }
                     }
                 }
