@@ -1,6 +1,9 @@
 //! The keyed windowed aggregate through the pipeline DSL over in-memory generated events:
-//! tumble, hop and session windows, at 1 and 2 workers, with pre-combining on and off; and
-//! file replay of a generated bid CSV. Run with `cargo bench -p highwater-benches`.
+//! tumble, hop and session windows, at 1 and 2 workers, with pre-combining on (the on-time
+//! operators: the default trigger fires one pane per key and window) and off (every record
+//! through the exchange into the general reducer), plus per-stamp combiner lifting (a
+//! strategy with allowed lateness, which the on-time operators do not take); and file
+//! replay of a generated bid CSV. Run with `cargo bench -p highwater-benches`.
 //!
 //! Each iteration processes `EVENTS` events; divan reports the time per iteration (divide
 //! to get events/s; `benches/README.md` records the figures).
@@ -48,6 +51,12 @@ fn tumble_without_precombining(workers: usize) -> u64 {
     windowed(workers, Windowing::fixed(10_000), false)
 }
 
+/// Allowed lateness keeps late panes possible: per-stamp combiner lifting into the reducer.
+#[divan::bench(args = [1, 2], sample_count = 5)]
+fn tumble_lifting_per_stamp(workers: usize) -> u64 {
+    windowed(workers, Windowing::fixed(10_000).allowed_lateness(1_000), true)
+}
+
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn hop(workers: usize) -> u64 {
     windowed(workers, Windowing::sliding(10_000, 2_000), true)
@@ -61,6 +70,11 @@ fn hop_without_precombining(workers: usize) -> u64 {
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn session(workers: usize) -> u64 {
     windowed(workers, Windowing::sessions(10), true)
+}
+
+#[divan::bench(args = [1, 2], sample_count = 5)]
+fn session_without_precombining(workers: usize) -> u64 {
+    windowed(workers, Windowing::sessions(10), false)
 }
 
 /// File replay: parse a 1 M-bid CSV (written once) and count per auction in tumbling windows.
