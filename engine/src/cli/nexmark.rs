@@ -128,11 +128,21 @@ pub struct QuerySummary {
     pub results: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// Input lines that did not make an event (and records dropped as too late).
+    pub dead_letters: u64,
 }
 
 impl std::fmt::Display for QuerySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} events, {} results, {:.3} s, {:.2} M events/s", self.events, self.results, self.seconds, self.events as f64 / self.seconds.max(1e-9) / 1e6)
+        write!(f, "{} events, {} results, {:.3} s, {:.2} M events/s", self.events, self.results, self.seconds, self.events as f64 / self.seconds.max(1e-9) / 1e6)?;
+        if self.dead_letters > 0 {
+            write!(
+                f,
+                "; {} dead letters (lines that are not events, or too-late records): a .csv input must be a bid file `auction,bidder,price,date_time_ms` (`nexmark generate --format bids-csv`); replay all event kinds from .jsonl (`--format jsonl`)",
+                self.dead_letters
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -207,5 +217,5 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
         }
         Ok(())
     })?;
-    Ok(QuerySummary { events: summary.records_read, results: results.load(Ordering::Relaxed), seconds: start.elapsed().as_secs_f64() })
+    Ok(QuerySummary { events: summary.records_read, results: results.load(Ordering::Relaxed), seconds: start.elapsed().as_secs_f64(), dead_letters: summary.dead_letters })
 }

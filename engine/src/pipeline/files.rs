@@ -173,7 +173,7 @@ impl<T: DeserializeOwned> FilePartition<T> {
 impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
     fn read(&mut self, max: usize) -> Batch<T> {
         let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), ..Batch::default() };
-        while batch.records.len() < max && !self.done {
+        while batch.records.len() + batch.dead.len() < max && !self.done {
             self.buf.clear();
             let start = self.offset;
             match next_line(&mut self.reader, &mut self.buf, &mut self.line, &mut self.offset) {
@@ -320,7 +320,7 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
     fn read(&mut self, max: usize) -> Batch<T> {
         let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), ..Batch::default() };
         let mut buf = std::mem::take(&mut self.buf);
-        while batch.records.len() < max && !self.done {
+        while batch.records.len() + batch.dead.len() < max && !self.done {
             buf.clear();
             let start = self.offset;
             match next_line(&mut self.reader, &mut buf, &mut self.line, &mut self.offset) {
@@ -372,5 +372,37 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
     }
     fn name(&self) -> String {
         self.path.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of bad lines is read in batches of at most `max` lines, like a good one: the
+    /// dead letters of a whole file are never held at once.
+    #[test]
+    fn batches_are_bounded_by_lines_not_only_by_good_records() {
+        let dir = std::env::temp_dir().join(format!("hw-files-batches-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, header, bad) in [("bad.csv", "a,t\n", "x,y,z\n"), ("bad.jsonl", "", "not json\n")] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("{header}{}", bad.repeat(1000))).unwrap();
+            let p = path.display().to_string();
+            let files = if name.ends_with(".csv") { Files::<(u64, i64)>::csv([p]) } else { Files::<(u64, i64)>::json_lines([p]) };
+            let files = files.event_time(|r: &(u64, i64)| r.1).watermark(WatermarkStrategy::Ascending);
+            let mut parts = files.open(0, 1).unwrap();
+            let mut total = 0;
+            loop {
+                let batch = parts[0].read(100);
+                assert!(batch.records.is_empty(), "{name}: no good records");
+                assert!(batch.dead.len() <= 100, "{name}: a batch of {} dead letters", batch.dead.len());
+                total += batch.dead.len();
+                if batch.done {
+                    break;
+                }
+            }
+            assert_eq!(total, 1000, "{name}: every bad line is a dead letter");
+        }
     }
 }

@@ -68,7 +68,8 @@ impl<T> Batch<T> {
 /// One logical partition of a source: a file, a byte range, a connection, a generator
 /// slice.
 pub trait Partition<T>: Send {
-    /// Reads up to `max` records. Never blocks: a partition with nothing now returns a
+    /// Reads up to `max` lines (records and dead letters together: a file of bad lines is
+    /// read in bounded batches too). Never blocks: a partition with nothing now returns a
     /// [`Batch::pending`] batch.
     fn read(&mut self, max: usize) -> Batch<T>;
     /// A name for errors and dead letters.
