@@ -1,11 +1,14 @@
 //! Typed file sources: CSV and JSON lines, one file or many (directories, globs), gzip
-//! too. Each file is a logical partition with its own watermark.
+//! too. Each file — or each byte range of a large uncompressed CSV file — is a logical
+//! partition with its own watermark.
 
 use super::dead_letter::DeadLetter;
 use super::source::{Batch, Partition, Source};
+use crate::source::csv_lines::{CsvLines, Next, Pos};
 use crate::source::{expand_inputs, is_gzip};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
+use smallvec::SmallVec;
 use std::io::{BufRead, BufReader, Read};
 use std::marker::PhantomData;
 use std::path::PathBuf;
@@ -49,13 +52,25 @@ pub struct Files<T> {
     watermark: Option<WatermarkStrategy>,
     batch: usize,
     pacing: Option<f64>,
+    partition_bytes: u64,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T> Files<T> {
+    /// The default size of a byte-range partition of a large uncompressed CSV file.
+    pub const DEFAULT_PARTITION_BYTES: u64 = 4 << 20;
     /// CSV files with a header line naming the fields.
     pub fn csv<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
-        Files { inputs: inputs.into_iter().map(Into::into).collect(), kind: Kind::Csv { header: true }, event_time: None, watermark: None, batch: 10_000, pacing: None, _t: PhantomData }
+        Files {
+            inputs: inputs.into_iter().map(Into::into).collect(),
+            kind: Kind::Csv { header: true },
+            event_time: None,
+            watermark: None,
+            batch: 10_000,
+            pacing: None,
+            partition_bytes: Self::DEFAULT_PARTITION_BYTES,
+            _t: PhantomData,
+        }
     }
     /// JSON-lines files: one object per line.
     pub fn json_lines<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
@@ -80,7 +95,16 @@ impl<T> Files<T> {
         self.watermark = Some(w);
         self
     }
-    /// Records per batch (one watermark advance per batch).
+    /// The size of the byte ranges an uncompressed CSV file larger than it is split into,
+    /// each a partition of its own with its own watermark, read in parallel by the workers
+    /// (at least 64 KiB; `u64::MAX`: one partition per file). The ranges depend only on the
+    /// file, never on the worker count; a range after the first starts its watermark where
+    /// its first good record puts it.
+    pub fn partition_bytes(mut self, bytes: u64) -> Self {
+        self.partition_bytes = bytes.max(1 << 16);
+        self
+    }
+    /// Lines per batch (one watermark advance per batch).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
@@ -104,24 +128,26 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
         }
         let files = expand_inputs(&self.inputs).map_err(|e| e.to_string())?;
         let mut parts: Vec<Box<dyn Partition<T>>> = Vec::new();
-        for (i, path) in files.into_iter().enumerate() {
-            if i % peers != worker {
-                continue;
-            }
+        for path in files {
             let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             let raw: Box<dyn Read + Send> = if is_gzip(&path) { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
             match self.kind {
-                Kind::Csv { header } => parts.push(Box::new(CsvPartition::<T> {
-                    path,
-                    reader: BufReader::with_capacity(1 << 16, raw),
-                    expect_header: header,
-                    header: None,
-                    line: 0,
-                    offset: 0,
-                    buf: Vec::new(),
-                    event_time: event_time.clone(),
-                    done: false,
-                })),
+                Kind::Csv { header } => {
+                    let size = if is_gzip(&path) { 0 } else { std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) };
+                    for range in byte_ranges(size, self.partition_bytes) {
+                        parts.push(Box::new(CsvPartition::<T> {
+                            path: path.clone(),
+                            range: Some(range),
+                            expect_header: header,
+                            header: None,
+                            lines: None,
+                            event_time: event_time.clone(),
+                            done: false,
+                            prefix_lines: None,
+                            probe: false,
+                        }));
+                    }
+                }
                 Kind::JsonLines => parts.push(Box::new(FilePartition::<T> {
                     path,
                     reader: BufReader::with_capacity(1 << 16, raw),
@@ -133,7 +159,8 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
                 })),
             }
         }
-        Ok(parts)
+        // Partition `p` (a file, or a byte range of one) is read by worker `p % peers`.
+        Ok(parts.into_iter().enumerate().filter(|(i, _)| i % peers == worker).map(|(_, p)| p).collect())
     }
     fn watermark(&self) -> WatermarkStrategy {
         self.watermark.unwrap_or(WatermarkStrategy::Ascending)
@@ -220,29 +247,49 @@ impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
     }
 }
 
-/// A CSV file, read line by line: unquoted lines are split over bytes and deserialized
-/// straight from the fields ([`super::fastcsv`]); a line with quotes goes through the `csv`
-/// crate. (A quoted field may not contain a line break.)
+/// A CSV file, or a byte range of a large uncompressed one (the lines that start in it),
+/// read with the one-pass line reader `run` uses ([`crate::source`]'s `CsvLines`): a line
+/// without quotes is split on commas in place and deserialized straight from the fields
+/// ([`super::fastcsv`]); a record with quotes (which may span lines) goes through
+/// `csv_core`. Lines longer than [`MAX_LINE`] are dead letters.
 struct CsvPartition<T> {
     path: PathBuf,
-    reader: BufReader<Box<dyn Read + Send>>,
+    /// `[start, end)`; `None` for the whole file (gzip included).
+    range: Option<(u64, u64)>,
     expect_header: bool,
     header: Option<Vec<String>>,
-    line: u64,
-    offset: u64,
-    buf: Vec<u8>,
+    lines: Option<CsvLines>,
     event_time: EventTime<T>,
     done: bool,
+    /// Lines of the file before the range's first line, counted when first needed.
+    prefix_lines: Option<u64>,
+    /// Only looking for the first good record ([`Partition::first_event_time`]).
+    probe: bool,
 }
 
-impl<T> CsvPartition<T> {
-    fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
-        line_dead_letter(&self.path, line, offset, reason, raw)
+/// Bytes read at a time from a CSV file.
+const READ_CHUNK: usize = 1 << 20;
+/// Bytes read at a time to read a header or probe a range's first records.
+const PROBE_CHUNK: usize = 16 << 10;
+
+/// The byte ranges a file of `size` bytes is split into, `bytes` each (the last one up to
+/// half as long again, and open-ended: it reads to the end, whatever the file has become).
+pub(crate) fn byte_ranges(size: u64, bytes: u64) -> Vec<(u64, u64)> {
+    if size <= bytes {
+        return vec![(0, u64::MAX)];
     }
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < size {
+        let end = if size - start < bytes + bytes / 2 { size } else { start + bytes };
+        out.push((start, if end == size { u64::MAX } else { end }));
+        start = end;
+    }
+    out
 }
 
 /// What [`next_line`] read.
-enum NextLine {
+pub(crate) enum NextLine {
     /// A line is in the buffer.
     Line,
     /// The line was longer than [`MAX_LINE`]; its start is in the buffer, the rest skipped.
@@ -254,7 +301,7 @@ enum NextLine {
 }
 
 /// Reads the next line into `buf` (cleared by the caller), counting lines and bytes.
-fn next_line(reader: &mut BufReader<Box<dyn Read + Send>>, buf: &mut Vec<u8>, line: &mut u64, offset: &mut u64) -> NextLine {
+pub(crate) fn next_line(reader: &mut BufReader<Box<dyn Read + Send>>, buf: &mut Vec<u8>, line: &mut u64, offset: &mut u64) -> NextLine {
     let n = match reader.take(MAX_LINE as u64 + 1).read_until(b'\n', buf) {
         Ok(n) => n,
         Err(e) => return NextLine::Failed(format!("read error, rest of file skipped: {e}")),
@@ -284,94 +331,195 @@ fn line_dead_letter(path: &std::path::Path, line: u64, offset: u64, reason: Stri
     }
 }
 
-/// Parses one line with the full CSV rules (quotes).
-fn slow_fields(line: &[u8]) -> Result<csv::StringRecord, String> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line);
-    let mut rec = csv::StringRecord::new();
-    match rdr.read_record(&mut rec) {
-        Ok(_) => Ok(rec),
-        Err(e) => Err(format!("not valid CSV: {e}")),
-    }
-}
-
 impl<T: DeserializeOwned + Send> CsvPartition<T> {
-    fn parse<'l>(&self, text: &'l [u8], fields: &mut Vec<&'l [u8]>) -> Result<T, String> {
+    fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
+        line_dead_letter(&self.path, line, offset, reason, raw)
+    }
+
+    /// A reader of `[start, end)` of the file (beginning at a line start), reading `chunk`
+    /// bytes at a time.
+    fn lines_of(&self, start: u64, end: u64, chunk: usize) -> std::io::Result<CsvLines> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::File::open(&self.path)?;
+        if is_gzip(&self.path) {
+            let raw: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)));
+            return Ok(CsvLines::with_chunk(raw, 0, u64::MAX, false, chunk)?.max_line(MAX_LINE));
+        }
+        if start == 0 {
+            return Ok(CsvLines::with_chunk(Box::new(file), 0, end, false, chunk)?.max_line(MAX_LINE));
+        }
+        file.seek(SeekFrom::Start(start - 1))?;
+        Ok(CsvLines::with_chunk(Box::new(file), start - 1, end, true, chunk)?.max_line(MAX_LINE))
+    }
+
+    /// Opens the reader: the header from the start of the file, then the range.
+    fn open(&mut self) -> Result<CsvLines, DeadLetter> {
+        let (start, end) = self.range.unwrap_or((0, u64::MAX));
+        let path = self.path.clone();
+        let cannot_open = move |e: std::io::Error| line_dead_letter(&path, 0, 0, format!("cannot open the file: {e}"), b"");
+        // The header alone needs little; the first range goes on with this reader.
+        let chunk = if start == 0 && !self.probe { READ_CHUNK } else { PROBE_CHUNK };
+        let mut first = self.lines_of(0, u64::MAX, chunk).map_err(&cannot_open)?;
+        if self.expect_header {
+            let skipped = |what: &str| format!("the header line {what}; the file is skipped");
+            let names: Vec<String> = match first.next() {
+                Err(e) => return Err(self.dead(1, 0, format!("read error, rest of file skipped: {e}"), b"")),
+                Ok((Next::End, _)) => Vec::new(),
+                Ok((Next::Fast(a, b), _)) => {
+                    let line = &first.buf[a..b];
+                    let text = std::str::from_utf8(line).map_err(|_| self.dead(1, 0, skipped("is not valid CSV (UTF-8)"), line))?;
+                    text.split(',').map(|f| f.trim().to_string()).collect()
+                }
+                Ok((Next::Slow, _)) => {
+                    let fields: Vec<&[u8]> = first.slow_fields().collect();
+                    let names: Result<Vec<String>, _> = fields.iter().map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string())).collect();
+                    names.map_err(|_| self.dead(1, 0, skipped("is not valid CSV (UTF-8)"), &fields.join(&b","[..])))?
+                }
+                Ok((Next::TooLong, _)) => return Err(self.dead(1, 0, skipped(&format!("is longer than {MAX_LINE} bytes")), &first.long_prefix)),
+            };
+            self.header = Some(names);
+        }
+        if start == 0 {
+            first.set_end(end);
+            return Ok(first);
+        }
+        self.lines_of(start, end, if self.probe { PROBE_CHUNK } else { READ_CHUNK }).map_err(cannot_open)
+    }
+
+    /// The line number of a record that starts at `pos` of this partition's reader.
+    fn line_of(&mut self, origin: u64, pos: Pos) -> u64 {
+        let prefix = match self.prefix_lines {
+            Some(p) => p,
+            None if origin == 0 => 0,
+            None => {
+                let p = crate::source::count_newlines(&self.path, origin).unwrap_or(0);
+                self.prefix_lines = Some(p);
+                p
+            }
+        };
+        prefix + 1 + pos.newlines
+    }
+
+    fn parse(&self, fields: &[&[u8]], slow: bool) -> Result<T, String> {
         let names = self.header.as_deref();
         let name_of = |i: usize| names.and_then(|n| n.get(i)).map(|n| format!(" `{n}`")).unwrap_or_default();
-        if super::fastcsv::split(text, fields) {
-            let mut de = super::fastcsv::RecordDe { fields, names, current: 0 };
-            T::deserialize(&mut de).map_err(|e| {
-                if e.0.starts_with("invalid length") || e.0.starts_with("missing field") {
-                    format!("not a valid record: {} (the line has {} fields)", e.0, fields.len())
-                } else {
-                    format!("not a valid record: field {}{}: {}", de.current + 1, name_of(de.current), e.0)
-                }
-            })
-        } else {
-            let rec = slow_fields(text)?;
-            let owned: Vec<&[u8]> = rec.iter().map(str::as_bytes).collect();
-            let mut de = super::fastcsv::RecordDe { fields: &owned, names, current: 0 };
-            T::deserialize(&mut de).map_err(|e| format!("not a valid record: field {}{}: {}", de.current + 1, name_of(de.current), e.0))
+        let mut de = super::fastcsv::RecordDe { fields, names, current: 0 };
+        T::deserialize(&mut de).map_err(|e| {
+            if !slow && (e.0.starts_with("invalid length") || e.0.starts_with("missing field")) {
+                format!("not a valid record: {} (the line has {} fields)", e.0, fields.len())
+            } else {
+                format!("not a valid record: field {}{}: {}", de.current + 1, name_of(de.current), e.0)
+            }
+        })
+    }
+
+    /// The event time of the first good record within `max` lines: where the watermark of a
+    /// byte range after the first starts, as if the lines before it had been read.
+    fn first_time(&mut self, max: usize) -> Option<i64> {
+        if self.range.is_none_or(|r| r.0 == 0) {
+            return None;
         }
+        let mut probe = CsvPartition::<T> {
+            path: self.path.clone(),
+            range: self.range,
+            expect_header: self.expect_header,
+            header: None,
+            lines: None,
+            event_time: self.event_time.clone(),
+            done: false,
+            prefix_lines: Some(0),
+            probe: true,
+        };
+        for _ in 0..max {
+            let batch = probe.read(1);
+            if let Some((t, _)) = batch.records.first() {
+                return Some(*t);
+            }
+            if batch.done {
+                return None;
+            }
+        }
+        None
     }
 }
 
 impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
     fn read(&mut self, max: usize) -> Batch<T> {
         let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), ..Batch::default() };
-        let mut buf = std::mem::take(&mut self.buf);
-        while batch.records.len() + batch.dead.len() < max && !self.done {
-            buf.clear();
-            let start = self.offset;
-            match next_line(&mut self.reader, &mut buf, &mut self.line, &mut self.offset) {
-                NextLine::Eof => {
+        if self.done {
+            batch.done = true;
+            return batch;
+        }
+        let mut lines = match self.lines.take() {
+            Some(l) => l,
+            None => match self.open() {
+                Ok(l) => l,
+                Err(d) => {
+                    batch.dead.push(d);
+                    self.done = true;
+                    batch.done = true;
+                    return batch;
+                }
+            },
+        };
+        // Dead letters get their line numbers after the loop (a range's need the lines
+        // before it): (position, reason, text).
+        let mut pending: Vec<(Pos, String, Vec<u8>)> = Vec::new();
+        let mut read = 0;
+        while read < max {
+            let next = match lines.next() {
+                Ok((next, _)) => next,
+                Err(e) => {
+                    pending.push((lines.record, format!("read error, rest of file skipped: {e}"), Vec::new()));
                     self.done = true;
                     break;
                 }
-                NextLine::Failed(reason) => {
-                    batch.dead.push(self.dead(self.line + 1, start, reason, &[]));
+            };
+            read += 1;
+            let got = match next {
+                Next::End => {
                     self.done = true;
                     break;
                 }
-                NextLine::TooLong => {
-                    batch.dead.push(self.dead(self.line, start, format!("line longer than {MAX_LINE} bytes"), &buf));
-                    continue;
-                }
-                NextLine::Line => {}
-            }
-            let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            if text.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            if self.expect_header && self.header.is_none() {
-                match slow_fields(text) {
-                    Ok(rec) => self.header = Some(rec.iter().map(|f| f.trim().to_string()).collect()),
-                    Err(_) => {
-                        batch.dead.push(self.dead(self.line, start, "the header line is not valid CSV (UTF-8); the file is skipped".into(), &buf));
-                        self.done = true;
+                Next::Fast(a, b) => {
+                    let line = &lines.buf[a..b];
+                    let mut fields: SmallVec<[&[u8]; 16]> = SmallVec::new();
+                    let mut from = 0;
+                    for &c in &lines.commas {
+                        fields.push(&line[from..c]);
+                        from = c + 1;
                     }
+                    fields.push(&line[from..]);
+                    self.parse(&fields, false).map_err(|r| (r, line.to_vec()))
                 }
-                continue;
-            }
-            let mut fields: Vec<&[u8]> = Vec::with_capacity(8);
-            match self.parse(text, &mut fields) {
+                Next::Slow => {
+                    let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
+                    self.parse(&fields, true).map_err(|r| (r, fields.join(&b","[..])))
+                }
+                Next::TooLong => Err((format!("line longer than {MAX_LINE} bytes"), lines.long_prefix.clone())),
+            };
+            match got {
                 Ok(rec) => {
                     let t = (self.event_time)(&rec);
                     batch.records.push((t, rec));
                 }
-                Err(reason) => {
-                    let d = self.dead(self.line, start, reason, &buf);
-                    batch.dead.push(d);
-                }
+                Err((reason, text)) => pending.push((lines.record, reason, text)),
             }
         }
-        self.buf = buf;
+        let origin = lines.origin();
+        self.lines = Some(lines);
+        for (pos, reason, text) in pending {
+            let line = self.line_of(origin, pos);
+            batch.dead.push(self.dead(line, pos.byte, reason, &text));
+        }
         batch.done = self.done;
         batch
     }
     fn name(&self) -> String {
         self.path.display().to_string()
+    }
+    fn first_event_time(&mut self, max: usize) -> Option<i64> {
+        self.first_time(max)
     }
 }
 

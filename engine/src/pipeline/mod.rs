@@ -42,7 +42,7 @@ mod collection;
 mod csv_sink;
 mod dead_letter;
 mod fastcsv;
-mod files;
+pub(crate) mod files;
 mod reader;
 mod runtime;
 mod sink;

@@ -137,7 +137,17 @@ fn millis(d: Duration) -> i64 {
 impl<T> Reader<T> {
     pub(crate) fn new(parts: Vec<Box<dyn Partition<T>>>, strategy: WatermarkStrategy, batch: usize, live: Option<Live<T>>, pacing: Option<f64>, now: i64) -> Self {
         Reader {
-            parts: parts.into_iter().map(|p| Part::new(p, strategy, 0, now)).collect(),
+            parts: parts
+                .into_iter()
+                .map(|mut p| {
+                    let first = p.first_event_time(batch.max(1));
+                    let mut part = Part::new(p, strategy, 0, now);
+                    if let Some(t) = first {
+                        part.watermark.observe(t);
+                    }
+                    part
+                })
+                .collect(),
             strategy,
             batch: batch.max(1),
             next: 0,

@@ -74,6 +74,13 @@ pub trait Partition<T>: Send {
     fn read(&mut self, max: usize) -> Batch<T>;
     /// A name for errors and dead letters.
     fn name(&self) -> String;
+    /// For a partition that starts in the middle of a stream (a byte range after a file's
+    /// first): the event time of its first good record within `max` lines, so that its
+    /// watermark starts where reading the stream from the beginning would have put it.
+    /// `None` (the default): the watermark starts at −∞.
+    fn first_event_time(&mut self, _max: usize) -> Option<i64> {
+        None
+    }
 }
 
 /// Wakes a source operator from another thread: a reader thread wakes it after queuing

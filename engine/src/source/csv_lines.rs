@@ -14,29 +14,32 @@
 use std::io::{self, Read};
 
 /// What [`CsvLines::next`] found.
-pub(super) enum Next {
+pub(crate) enum Next {
     /// A simple line: the record is `buf[a..b]`, fields separated by commas.
     Fast(usize, usize),
     /// A record read by `csv_core`: its fields are in [`CsvLines::slow_fields`].
     Slow,
+    /// A line longer than the reader's maximum: skipped to its end; its start is in
+    /// [`CsvLines::long_prefix`].
+    TooLong,
     /// The end of the input (or of the byte range).
     End,
 }
 
 /// A record's position as the `csv` crate reports it.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Pos {
+pub(crate) struct Pos {
     /// Absolute byte offset.
-    pub(super) byte: u64,
+    pub(crate) byte: u64,
     /// Newlines between the start of the reader and `byte`.
-    pub(super) newlines: u64,
+    pub(crate) newlines: u64,
 }
 
 /// A buffered CSV reader of one file or byte range.
-pub(super) struct CsvLines {
-    input: Box<dyn Read>,
+pub(crate) struct CsvLines {
+    input: Box<dyn Read + Send>,
     /// The buffer: `buf[..filled]` holds the bytes from absolute offset `base`.
-    pub(super) buf: Vec<u8>,
+    pub(crate) buf: Vec<u8>,
     base: u64,
     filled: usize,
     scan: usize,
@@ -53,12 +56,21 @@ pub(super) struct CsvLines {
     nfields: usize,
     origin: u64,
     /// The offset (in the line) of every comma of the last [`Next::Fast`] record.
-    pub(super) commas: Vec<usize>,
+    pub(crate) commas: Vec<usize>,
     /// Whether the last [`Next::Fast`] record is ASCII (else it must be checked as UTF-8).
-    pub(super) ascii: bool,
+    pub(crate) ascii: bool,
+    /// Where the last record itself starts (its own line, after any blank lines before
+    /// it), as opposed to the csv crate's position that [`CsvLines::next`] returns.
+    pub(crate) record: Pos,
+    /// The longest line (or quoted record) read; longer ones are [`Next::TooLong`].
+    max_line: usize,
+    /// The first bytes of the last [`Next::TooLong`] line.
+    pub(crate) long_prefix: Vec<u8>,
 }
 
-const CHUNK: usize = 1 << 20;
+/// The bytes of an over-long line kept for its dead letter.
+const LONG_PREFIX: usize = 200;
+
 
 /// Bytes the line scan stops at: comma, newline, quote, carriage return.
 const CLASS: [u8; 256] = {
@@ -71,13 +83,15 @@ const CLASS: [u8; 256] = {
 };
 
 impl CsvLines {
-    /// A reader of `input`, whose first byte is at absolute offset `base`, up to `end`.
-    /// With `skip_partial`, it first skips to just after the first newline (the start of
-    /// the first line that begins in its range; `input` starts at `start - 1`).
-    pub(super) fn new(input: Box<dyn Read>, base: u64, end: u64, skip_partial: bool) -> io::Result<Self> {
+    /// A reader of `input`, whose first byte is at absolute offset `base`, up to `end`,
+    /// reading `chunk` bytes at a time (a small chunk to read a header or probe a few
+    /// lines; the buffer still grows for a longer line). With `skip_partial`, it first
+    /// skips to just after the first newline (the start of the first line that begins in
+    /// its range; `input` starts at `start - 1`).
+    pub(crate) fn with_chunk(input: Box<dyn Read + Send>, base: u64, end: u64, skip_partial: bool, chunk: usize) -> io::Result<Self> {
         let mut r = CsvLines {
             input,
-            buf: vec![0; CHUNK],
+            buf: vec![0; chunk.max(1024)],
             base,
             filled: 0,
             scan: 0,
@@ -92,6 +106,9 @@ impl CsvLines {
             origin: base,
             commas: Vec::with_capacity(16),
             ascii: true,
+            record: Pos::default(),
+            max_line: usize::MAX,
+            long_prefix: Vec::new(),
         };
         if skip_partial {
             loop {
@@ -111,18 +128,25 @@ impl CsvLines {
         Ok(r)
     }
 
+    /// Lines (or quoted records) longer than `max` bytes are skipped as [`Next::TooLong`]
+    /// instead of being buffered whole (a file that is not line-oriented).
+    pub(crate) fn max_line(mut self, max: usize) -> Self {
+        self.max_line = max.max(1);
+        self
+    }
+
     /// The absolute offset the reader's first line starts at.
-    pub(super) fn origin(&self) -> u64 {
+    pub(crate) fn origin(&self) -> u64 {
         self.origin
     }
 
     /// Stops before the first line starting at or after `end` (absolute).
-    pub(super) fn set_end(&mut self, end: u64) {
+    pub(crate) fn set_end(&mut self, end: u64) {
         self.end = end;
     }
 
     /// Bytes consumed so far, from the reader's first byte.
-    pub(super) fn consumed(&self, from: u64) -> u64 {
+    pub(crate) fn consumed(&self, from: u64) -> u64 {
         (self.base + self.scan as u64).saturating_sub(from)
     }
 
@@ -155,7 +179,7 @@ impl CsvLines {
     }
 
     /// The fields of the last [`Next::Slow`] record.
-    pub(super) fn slow_fields(&self) -> impl Iterator<Item = &[u8]> {
+    pub(crate) fn slow_fields(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
         self.ends[..self.nfields].iter().map(move |&e| {
             let f = &self.out[start..e];
@@ -165,12 +189,12 @@ impl CsvLines {
     }
 
     /// The bytes of all fields of the last [`Next::Slow`] record, concatenated.
-    pub(super) fn slow_bytes(&self) -> &[u8] {
+    pub(crate) fn slow_bytes(&self) -> &[u8] {
         &self.out[..self.ends[..self.nfields].last().copied().unwrap_or(0)]
     }
 
     /// The next record and its position. An I/O error leaves the reader where it was.
-    pub(super) fn next(&mut self) -> io::Result<(Next, Pos)> {
+    pub(crate) fn next(&mut self) -> io::Result<(Next, Pos)> {
         loop {
             if self.base + self.scan as u64 >= self.end {
                 return Ok((Next::End, self.next_pos));
@@ -196,8 +220,14 @@ impl CsvLines {
                 }
             }
             if nl.is_none() && !self.eof {
+                if self.filled - start > self.max_line {
+                    return self.skip_long_line();
+                }
                 self.refill()?;
                 continue;
+            }
+            if nl.unwrap_or(self.filled - start) > self.max_line {
+                return self.skip_long_line();
             }
             if self.scan == self.filled {
                 return Ok((Next::End, self.next_pos));
@@ -206,6 +236,7 @@ impl CsvLines {
             let line_end = nl.map_or(self.filled, |i| start + i);
             let crlf = line_end > start && self.buf[line_end - 1] == b'\r';
             let content_end = if crlf { line_end - 1 } else { line_end };
+            self.record = Pos { byte: self.base + start as u64, newlines: self.newlines };
             if quotes > 0 || crs > crlf as u32 {
                 return self.slow();
             }
@@ -231,6 +262,30 @@ impl CsvLines {
         }
     }
 
+    /// Skips the line at `scan`, longer than the maximum, to just after its newline (or
+    /// the end of the input), keeping its first bytes in `long_prefix`.
+    fn skip_long_line(&mut self) -> io::Result<(Next, Pos)> {
+        let pos = self.next_pos;
+        self.record = Pos { byte: self.base + self.scan as u64, newlines: self.newlines };
+        self.long_prefix.clear();
+        let keep = (self.filled - self.scan).min(LONG_PREFIX);
+        self.long_prefix.extend_from_slice(&self.buf[self.scan..self.scan + keep]);
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.scan..self.filled]) {
+                self.scan += i + 1;
+                self.newlines += 1;
+                break;
+            }
+            self.scan = self.filled;
+            if self.eof {
+                break;
+            }
+            self.refill()?;
+        }
+        self.next_pos = Pos { byte: self.base + self.scan as u64, newlines: self.newlines };
+        Ok((Next::TooLong, pos))
+    }
+
     /// Reads one record at `scan` with `csv_core`.
     fn slow(&mut self) -> io::Result<(Next, Pos)> {
         use csv_core::ReadRecordResult as R;
@@ -242,6 +297,10 @@ impl CsvLines {
             consumed += nin;
             outlen += nout;
             endlen += nend;
+            if consumed > self.max_line {
+                // An unclosed quote, or a record that is not one: skip its first line.
+                return self.skip_long_line();
+            }
             match res {
                 R::InputEmpty => {
                     if !self.eof {

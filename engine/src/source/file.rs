@@ -15,8 +15,10 @@
 //! the source panic.
 
 use super::inputs::{is_gzip, Format, InputError};
+use crate::pipeline::MAX_LINE;
 use super::malformed::Malformed;
 use super::csv_lines::{CsvLines, Next, Pos};
+use crate::pipeline::files::NextLine;
 use super::schema::{Columns, FieldAccess, Record, Schema, SplitLine};
 use smallvec::SmallVec;
 use highwater_operators::time::{Time, NEG_INF};
@@ -24,7 +26,7 @@ use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::collections::BTreeMap;
@@ -286,7 +288,7 @@ enum Reader {
         width: usize,
     },
     Json {
-        reader: BufReader<Box<dyn Read>>,
+        reader: BufReader<Box<dyn Read + Send>>,
         line: u64,
         offset: u64,
         buf: Vec<u8>,
@@ -319,7 +321,7 @@ struct Partition {
 }
 
 /// Counts the newlines of `path` before byte `end`.
-fn count_newlines(path: &Path, end: u64) -> std::io::Result<u64> {
+pub(crate) fn count_newlines(path: &Path, end: u64) -> std::io::Result<u64> {
     let mut f = File::open(path)?.take(end);
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
@@ -368,16 +370,21 @@ impl Partition {
 
     /// The CSV reader of `[start, end)` of the file (`skip_partial`: begin at a line start).
     fn csv_lines(&self, start: u64, end: u64) -> std::io::Result<CsvLines> {
+        self.csv_lines_chunked(start, end, 1 << 20)
+    }
+
+    /// [`Partition::csv_lines`] reading `chunk` bytes at a time.
+    fn csv_lines_chunked(&self, start: u64, end: u64, chunk: usize) -> std::io::Result<CsvLines> {
         let mut file = File::open(&self.part.path)?;
         if is_gzip(&self.part.path) {
-            let raw: Box<dyn Read> = Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)));
-            return CsvLines::new(raw, 0, u64::MAX, false);
+            let raw: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)));
+            return Ok(CsvLines::with_chunk(raw, 0, u64::MAX, false, chunk)?.max_line(MAX_LINE));
         }
         if start == 0 {
-            return CsvLines::new(Box::new(file), 0, end, false);
+            return Ok(CsvLines::with_chunk(Box::new(file), 0, end, false, chunk)?.max_line(MAX_LINE));
         }
         file.seek(SeekFrom::Start(start - 1))?;
-        CsvLines::new(Box::new(file), start - 1, end, true)
+        Ok(CsvLines::with_chunk(Box::new(file), start - 1, end, true, chunk)?.max_line(MAX_LINE))
     }
 
     fn open(&self, schema: &Schema) -> Result<Reader, Malformed> {
@@ -385,7 +392,7 @@ impl Partition {
         match self.part.format {
             Format::JsonLines => {
                 let file = File::open(&self.part.path).map_err(|e| whole_file(format!("cannot open the file: {e}")))?;
-                let raw: Box<dyn Read> = if is_gzip(&self.part.path) {
+                let raw: Box<dyn Read + Send> = if is_gzip(&self.part.path) {
                     Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))
                 } else {
                     Box::new(file)
@@ -393,10 +400,13 @@ impl Partition {
                 Ok(Reader::Json { reader: BufReader::with_capacity(1 << 16, raw), line: 0, offset: 0, buf: Vec::new() })
             }
             Format::Csv => {
-                let mut head = self.csv_lines(0, u64::MAX).map_err(|e| whole_file(format!("cannot open the file: {e}")))?;
+                // The header alone needs little; the first range goes on with this reader.
+                let chunk = if self.start() == 0 { 1 << 20 } else { 16 << 10 };
+                let mut head = self.csv_lines_chunked(0, u64::MAX, chunk).map_err(|e| whole_file(format!("cannot open the file: {e}")))?;
                 let header_error = |e: std::io::Error| Malformed::new(&self.name, 1, 0, format!("cannot read the CSV header: {e}"), b"");
                 let names: Vec<String> = match head.next().map_err(header_error)?.0 {
                     Next::End => Vec::new(),
+                    Next::TooLong => return Err(Malformed::new(&self.name, 1, 0, format!("the CSV header is longer than {MAX_LINE} bytes; the file is skipped"), &head.long_prefix)),
                     Next::Fast(a, b) => head.buf[a..b].split(|&c| c == b',').map(|f| f.to_vec()).enumerate().map(header_name).collect(),
                     Next::Slow => head.slow_fields().map(|f| f.to_vec()).enumerate().map(header_name).collect(),
                 };
@@ -428,6 +438,7 @@ impl Partition {
             let Ok((next, _)) = lines.next() else { return NEG_INF };
             let got = match next {
                 Next::End => return NEG_INF,
+                Next::TooLong => None,
                 Next::Fast(a, b) => {
                     let fields: SmallVec<[&[u8]; 16]> = lines.buf[a..b].split(|&c| c == b',').collect();
                     check_and_extract(schema, columns, *width, &lines.buf[a..b], &fields[..]).ok()
@@ -517,6 +528,7 @@ impl Partition {
                             let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
                             check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields[..]).map_err(|r| (r, fields.join(&b","[..])))
                         }
+                        Next::TooLong => Err((format!("line longer than {MAX_LINE} bytes"), lines.long_prefix.clone())),
                     };
                     lines_read += 1;
                     match got {
@@ -530,14 +542,21 @@ impl Partition {
                 Reader::Json { reader, line, offset, buf } => {
                     buf.clear();
                     let start = *offset;
-                    match reader.read_until(b'\n', buf) {
-                        Ok(0) => {
+                    match crate::pipeline::files::next_line(reader, buf, line, offset) {
+                        NextLine::Eof => {
                             self.done = true;
                             break;
                         }
-                        Ok(n) => {
-                            *line += 1;
-                            *offset += n as u64;
+                        NextLine::TooLong => {
+                            lines_read += 1;
+                            bad.push(Malformed::new(name, *line, start, format!("line longer than {MAX_LINE} bytes"), &buf[..buf.len().min(200)]));
+                        }
+                        NextLine::Failed(reason) => {
+                            bad.push(Malformed::new(name, *line + 1, start, reason, b""));
+                            self.done = true;
+                            break;
+                        }
+                        NextLine::Line => {
                             lines_read += 1;
                             let Ok(text) = std::str::from_utf8(buf) else {
                                 bad.push(Malformed::new(name, *line, start, "invalid UTF-8", buf));
@@ -553,11 +572,6 @@ impl Partition {
                                 }
                                 Err(reason) => bad.push(Malformed::new(name, *line, start, reason, buf)),
                             }
-                        }
-                        Err(e) => {
-                            bad.push(Malformed::new(name, *line + 1, start, format!("cannot read the file further: {e}; the rest is skipped"), b""));
-                            self.done = true;
-                            break;
                         }
                     }
                 }

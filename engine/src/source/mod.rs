@@ -6,13 +6,13 @@
 //! - A line that does not make a record becomes a [`Malformed`] dead letter.
 //! - [`Schema`] says which fields make the key, the event time and the values.
 
-mod csv_lines;
+pub(crate) mod csv_lines;
 mod file;
 mod inputs;
 mod malformed;
 mod schema;
 
-pub(crate) use file::json_record;
+pub(crate) use file::{count_newlines, json_record};
 pub use file::{FileSource, FileStreams, SourceStats};
 pub use inputs::{expand_inputs, is_gzip, Format, InputError};
 pub use malformed::Malformed;

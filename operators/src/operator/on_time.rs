@@ -337,8 +337,10 @@ pub(super) fn sessions_fire_once_on_time(strategy: &WindowingStrategy) -> bool {
         && strategy.timestamp_combiner == TimestampCombiner::EndOfWindow
 }
 
-/// One key's open sessions: disjoint, each with its accumulator.
-type Sessions<A> = SmallVec<[(Window, A); 1]>;
+/// One key's open sessions: disjoint, each with its accumulator and its earliest arrival
+/// stamp (which gives its pane's tick, as in the other on-time operator: the tick of
+/// `max(first arrival, (max_timestamp, 0))`, the same at any worker count).
+type Sessions<A> = SmallVec<[(Window, A, Time); 1]>;
 
 /// Session windows with one on-time pane per merged session ([`sessions_fire_once_on_time`]).
 ///
@@ -377,22 +379,22 @@ where
         let mut open: rustc_hash::FxHashMap<K, Sessions<C::Acc>> = Default::default();
         let mut ends: BinaryHeap<Reverse<(i64, K)>> = BinaryHeap::new();
         let mut wm = NEG_INF;
-        let mut tick = 0u64;
         let mut fired: Vec<Pane<K, C::Out>> = Vec::new();
         let mut dropped: Vec<Dropped<K, V>> = Vec::new();
         let mut windows: Vec<Window> = Vec::new();
         let mut touched: SmallVec<[usize; 4]> = SmallVec::new();
 
         // Closes every session that ends before `to`, in (end, key) order.
-        let advance = move |to: i64, tick: u64, open: &mut rustc_hash::FxHashMap<K, Sessions<C::Acc>>, ends: &mut BinaryHeap<Reverse<(i64, K)>>, fired: &mut Vec<Pane<K, C::Out>>, combine: &C| {
+        let advance = move |to: i64, open: &mut rustc_hash::FxHashMap<K, Sessions<C::Acc>>, ends: &mut BinaryHeap<Reverse<(i64, K)>>, fired: &mut Vec<Pane<K, C::Out>>, combine: &C| {
             while ends.peek().is_some_and(|Reverse((end, _))| *end < to) {
                 let Some(Reverse((_, key))) = ends.pop() else { break };
                 let Some(list) = open.get_mut(&key) else { continue };
-                list.sort_unstable_by_key(|(w, _)| w.start);
+                list.sort_unstable_by_key(|(w, _, _)| w.start);
                 let mut i = 0;
                 while i < list.len() {
                     if list[i].0.max_timestamp() < to {
-                        let (window, acc) = list.remove(i);
+                        let (window, acc, first) = list.remove(i);
+                        let tick = first.max(Time::new(window.max_timestamp(), 0)).tick;
                         fired.push(Pane {
                             value: combine.extract(&acc),
                             key: key.clone(),
@@ -406,7 +408,7 @@ where
                         i += 1;
                     }
                 }
-                match list.iter().map(|(w, _)| w.max_timestamp()).min() {
+                match list.iter().map(|(w, _, _)| w.max_timestamp()).min() {
                     Some(next) => ends.push(Reverse((next, key))),
                     None => {
                         open.remove(&key);
@@ -429,10 +431,9 @@ where
                 }
                 let batches = stash.pop_first().map(|e| e.1).unwrap_or_default();
                 if t.watermark() > wm {
-                    advance(t.watermark(), tick, &mut open, &mut ends, &mut fired, &combine);
+                    advance(t.watermark(), &mut open, &mut ends, &mut fired, &combine);
                     wm = t.watermark();
                 }
-                tick = t.tick;
                 for (k, ts, v) in batches.into_iter().flatten() {
                     windows.clear();
                     window_fn.assign(ts, &mut windows);
@@ -448,21 +449,24 @@ where
                             if touched.is_empty() {
                                 let mut acc = combine.create();
                                 combine.add(&mut acc, v);
-                                if list.iter().all(|(x, _)| x.max_timestamp() > w.max_timestamp()) {
+                                if list.iter().all(|(x, _, _)| x.max_timestamp() > w.max_timestamp()) {
                                     ends.push(Reverse((w.max_timestamp(), k.clone())));
                                 }
-                                list.push((w, acc));
+                                list.push((w, acc, t));
                             } else {
                                 // Merge every touched session into the first.
                                 let first = touched[0];
                                 let mut span = w;
+                                let mut earliest = t;
                                 for &i in touched.iter().skip(1).rev() {
-                                    let (x, acc) = list.swap_remove(i);
+                                    let (x, acc, at) = list.swap_remove(i);
                                     span = span.span(&x);
+                                    earliest = earliest.min(at);
                                     combine.merge(&mut list[first].1, acc);
                                 }
                                 let target = &mut list[first];
                                 target.0 = target.0.span(&span);
+                                target.2 = target.2.min(earliest);
                                 combine.add(&mut target.1, v);
                             }
                         }
@@ -470,7 +474,7 @@ where
                             let mut acc = combine.create();
                             combine.add(&mut acc, v);
                             ends.push(Reverse((w.max_timestamp(), k.clone())));
-                            open.insert(k, smallvec::smallvec![(w, acc)]);
+                            open.insert(k, smallvec::smallvec![(w, acc, t)]);
                         }
                     }
                 }
@@ -478,11 +482,8 @@ where
             // Advance to the frontier.
             let to = frontier.map_or(POS_INF, |f| f.watermark());
             if to > wm {
-                advance(to, tick, &mut open, &mut ends, &mut fired, &combine);
+                advance(to, &mut open, &mut ends, &mut fired, &combine);
                 wm = to;
-            }
-            if let Some(f) = frontier {
-                tick = f.tick;
             }
             // Emit: at the earliest pane timestamp, from the lowest capability held.
             if !fired.is_empty() {
