@@ -518,3 +518,46 @@ fn highwater_run_listens_for_json_lines_with_watermarks() {
     rows.sort();
     assert_eq!(rows, [("a".into(), 0, 2), ("a".into(), 10_000, 1), ("b".into(), 10_000, 2)]);
 }
+
+#[test]
+fn highwater_run_writes_each_pane_while_the_connection_is_open() {
+    // A live job's output is flushed as panes are made: a reader of the output file sees
+    // a window's pane as soon as the watermark passes it, not when the job ends.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = temp_dir("run-live-flush");
+    let out = dir.join("panes.jsonl");
+    let args = run_args(&[
+        "run", "--listen", &addr, "--max-connections", "1", "--format", "csv", "--time-field", "t", "--key-field", "k", "--count",
+        "--window", "fixed(1s)", "--max-out-of-orderness", "0s", "--output", out.to_str().unwrap(),
+    ]);
+    let job = thread::spawn(move || highwater::cli::run::run(&args));
+    let start = Instant::now();
+    let mut s = loop {
+        match TcpStream::connect(&addr) {
+            Ok(s) => break s,
+            Err(e) => assert!(start.elapsed() < DEADLINE, "the job never listened: {e}"),
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    s.write_all(b"k,t\n").unwrap();
+    for i in 0..30 {
+        s.write_all(format!("a,{}\n", i * 100).as_bytes()).unwrap();
+    }
+    // The watermark is at 2900: [0, 1000) and [1000, 2000) are complete.
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.lines().count() >= 2 {
+            assert!(text.contains(r#""window":[0,1000],"count":10"#) && text.contains(r#""window":[1000,2000],"count":10"#), "{text}");
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "no pane written while the connection is open: {text:?}");
+        assert!(!job.is_finished(), "the job ended early");
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(s);
+    let summary = within_deadline("the job", move || job.join().unwrap()).expect("the job runs");
+    assert_eq!((summary.records_read, summary.panes_emitted), (30, 3));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -221,25 +221,28 @@ pub(super) struct Destination {
     path: String,
     writer: SharedWriter,
     error: Arc<Mutex<Option<std::io::Error>>>,
+    /// Flush after every chunk: a live job's panes must reach the reader as they are made.
+    live: bool,
 }
 
 impl Destination {
-    pub(super) fn open(path: &str) -> Result<Self, RunError> {
+    pub(super) fn open(path: &str, live: bool) -> Result<Self, RunError> {
         let writer: Box<dyn Write + Send> = if path == "-" {
             Box::new(BufWriter::new(std::io::stdout()))
         } else {
             let f = File::create(path).map_err(|e| RunError::Output { path: path.to_string(), source: e })?;
             Box::new(BufWriter::new(f))
         };
-        Ok(Destination { path: path.to_string(), writer: Arc::new(Mutex::new(writer)), error: Arc::default() })
+        Ok(Destination { path: path.to_string(), writer: Arc::new(Mutex::new(writer)), error: Arc::default(), live })
     }
-    /// Writes a chunk of lines at once (one lock per batch).
+    /// Writes a chunk of lines at once (one lock per batch; flushed at once when live).
     pub(super) fn write(&self, chunk: &str) {
         if chunk.is_empty() {
             return;
         }
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = w.write_all(chunk.as_bytes()) {
+        let written = w.write_all(chunk.as_bytes()).and_then(|()| if self.live { w.flush() } else { Ok(()) });
+        if let Err(e) = written {
             self.error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
         }
     }
@@ -374,9 +377,11 @@ pub(super) struct Outputs {
 
 impl Outputs {
     pub(super) fn open(args: &RunArgs) -> Result<Self, RunError> {
+        // Socket input: panes are flushed as they are written, not when the job ends.
+        let live = args.listen.is_some() || args.connect.is_some();
         Ok(Outputs {
-            output: Destination::open(&args.cluster.output_path(&args.output))?,
-            dead: args.dead_letters.as_deref().map(|p| Destination::open(&args.cluster.output_path(p))).transpose()?,
+            output: Destination::open(&args.cluster.output_path(&args.output), live)?,
+            dead: args.dead_letters.as_deref().map(|p| Destination::open(&args.cluster.output_path(p), live)).transpose()?,
             panes: Arc::default(),
             late: Arc::default(),
             retracting: args.accumulation == Accumulation::Retracting,

@@ -34,7 +34,8 @@ use crate::trigger::{TimerDomain, TriggerCtx, TriggerMachine};
 use crate::window::Window;
 use serde::{Deserialize, Serialize};
 use state::{Emitted, KeyState, WinState};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 
 /// Why an element was not added to a window.
@@ -319,7 +320,7 @@ where
         windows.sort();
         windows.dedup();
         // Merge (sessions).
-        let mut merged_into: HashMap<Window, Window> = HashMap::new();
+        let mut merged_into: FxHashMap<Window, Window> = FxHashMap::default();
         if self.merging {
             self.merge_windows(&key, &mut ks, &windows, now, &mut merged_into);
         }
@@ -544,7 +545,7 @@ where
         }
     }
 
-    fn merge_windows(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, new: &[Window], now: i64, merged_into: &mut HashMap<Window, Window>) {
+    fn merge_windows(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, new: &[Window], now: i64, merged_into: &mut FxHashMap<Window, Window>) {
         let mut candidates: Vec<Window> = ks.windows.iter().filter(|(_, s)| !s.closed).map(|(w, _)| *w).collect();
         candidates.extend(new.iter().copied());
         candidates.sort();
@@ -796,7 +797,7 @@ where
             if due.is_empty() {
                 break;
             }
-            let mut seen: HashSet<(K, Window)> = HashSet::new();
+            let mut seen: rustc_hash::FxHashSet<(K, Window)> = Default::default();
             let mut activations: Vec<(K, Window)> = Vec::new();
             for (t, k, w) in due {
                 if let Some(ws) = self.keys.get_mut(&k).and_then(|ks| ks.windows.get_mut(&w)) {
