@@ -41,16 +41,21 @@ use timely::ExchangeData;
 /// Whether [`on_time_aggregate`] emits the panes the general reducer would: one on-time
 /// pane per key and window, when the watermark passes its end.
 pub(super) fn fires_once_on_time(strategy: &WindowingStrategy) -> bool {
-    let trigger_ok = match &strategy.trigger {
-        Trigger::Default => true,
-        Trigger::AfterWatermark { early: None, .. } => true,
-        _ => false,
-    };
-    trigger_ok
+    no_early_firings(&strategy.trigger)
         && strategy.allowed_lateness == 0
         && !strategy.window_fn.is_merging()
         && strategy.timestamp_combiner == TimestampCombiner::EndOfWindow
 }
+
+/// The default trigger, or `after_watermark()` with any late firings but no early ones:
+/// with no allowed lateness, the one pane is the on-time pane (late firings never see a
+/// record: a late record is dropped).
+fn no_early_firings(trigger: &Trigger) -> bool {
+    matches!(trigger, Trigger::Default | Trigger::AfterWatermark { early: None, .. })
+}
+
+/// Records stashed by stamp until the frontier passes it: the containers as received.
+type Stash<K, V> = BTreeMap<Time, Vec<Vec<(K, i64, V)>>>;
 
 /// The open windows of one phase, in the order the watermark passes them, each with its
 /// accumulators per key and the capability that holds it.
@@ -325,12 +330,7 @@ where
 /// session windows under the conditions of [`fires_once_on_time`], so one on-time pane
 /// per key and merged session.
 pub(super) fn sessions_fire_once_on_time(strategy: &WindowingStrategy) -> bool {
-    let trigger_ok = match &strategy.trigger {
-        Trigger::Default => true,
-        Trigger::AfterWatermark { early: None, .. } => true,
-        _ => false,
-    };
-    trigger_ok
+    no_early_firings(&strategy.trigger)
         && strategy.allowed_lateness == 0
         && matches!(strategy.window, WindowSpec::Sessions { .. })
         && strategy.window_fn.is_merging()
@@ -375,7 +375,7 @@ where
         let mut dead_cap: Option<Capability<Time>> = caps.pop();
         let mut frontier_cap: Option<Capability<Time>> = caps.pop();
         let mut hold_cap: Option<Capability<Time>> = None;
-        let mut stash: BTreeMap<Time, Vec<Vec<(K, i64, V)>>> = BTreeMap::new();
+        let mut stash: Stash<K, V> = BTreeMap::new();
         let mut open: rustc_hash::FxHashMap<K, Sessions<C::Acc>> = Default::default();
         let mut ends: BinaryHeap<Reverse<(i64, K)>> = BinaryHeap::new();
         let mut wm = NEG_INF;
