@@ -670,4 +670,24 @@ mod tests {
             assert_eq!((ranged.1.len(), diff), (whole.1.len(), vec![]), "dead letters at {workers} workers");
         }
     }
+
+    #[test]
+    fn an_over_long_line_is_a_dead_letter_and_reading_goes_on() {
+        let dir = std::env::temp_dir().join(format!("hw-long-line-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, header) in [("long.csv", "k,p,t\n"), ("long.jsonl", "")] {
+            let path = dir.join(name);
+            let long = "x".repeat(MAX_LINE + 5);
+            let good = |i: u64| if name.ends_with(".csv") { format!("a,{i},{i}\n") } else { format!("{{\"k\":\"a\",\"p\":{i},\"t\":{i}}}\n") };
+            std::fs::write(&path, format!("{header}{}{}\n{}", good(1), long, good(2))).unwrap();
+            let (records, dead) = read_all(&path, u64::MAX, 1);
+            assert_eq!(records.len(), 2, "{name}: the records on both sides of the long line: {records:?}");
+            assert_eq!(dead.len(), 1, "{name}");
+            let line = if name.ends_with(".csv") { 3 } else { 2 };
+            assert_eq!(dead[0].0, line, "{name}: the long line's number");
+            assert!(dead[0].2.contains("longer than"), "{name}: {:?}", dead[0].2);
+            assert!(dead[0].3.len() <= 200, "{name}: the dead letter keeps the start of the line");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
