@@ -57,11 +57,19 @@ pub struct Pane<K, O> {
     /// `true` for a retraction of an earlier pane (retracting mode only).
     pub retraction: bool,
     /// The progress tick during which the pane was emitted (the conformance runner's
-    /// `after_action`).
+    /// `after_action`, where a lockstep driver makes it exact). In pipelines it is only
+    /// informational: a pane fired by the watermark carries the tick its worker had reached
+    /// when it saw the watermark pass, which can depend on scheduling and the worker count
+    /// (compare panes across runs with [`Pane::without_tick`]).
     pub tick: u64,
 }
 
 impl<K, O> Pane<K, O> {
+    /// The pane with its tick set to 0: what a run's answer is, whatever the scheduling.
+    pub fn without_tick(mut self) -> Self {
+        self.tick = 0;
+        self
+    }
     /// +1 for a pane, −1 for a retraction: the pane's weight in the changelog.
     pub fn diff(&self) -> i64 {
         if self.retraction {

@@ -348,6 +348,14 @@ where
             if !tagged.is_empty() {
                 let mut out = panes_out.activate();
                 let mut group: Vec<Pane<K, C::Out>> = Vec::new();
+                // Consecutive panes going out at the same time share one message.
+                let mut batch: Vec<Pane<K, C::Out>> = Vec::new();
+                let mut batch_at: Option<Time> = None;
+                // The capability to send at `at`: the hold if it allows, else the frontier's.
+                let cap_for = |at: &Time| match hold_cap.as_ref() {
+                    Some(h) if h.time() <= at => h,
+                    _ => frontier_cap.as_ref().expect("present while running"),
+                };
                 for (stamp, p) in tagged.drain(..) {
                     let desired = |q: &Pane<K, C::Out>| Time::new(q.timestamp.min(stamp.watermark()), stamp.tick);
                     if p.retraction {
@@ -358,17 +366,21 @@ where
                     for r in &group {
                         at = at.max(desired(r));
                     }
-                    let cap = match hold_cap.as_ref() {
-                        Some(h) if h.time() <= &at => h,
-                        _ => frontier_cap.as_ref().expect("present while running"),
-                    };
+                    let cap = cap_for(&at);
                     if cap.time() > &at {
                         at = *cap.time();
                     }
-                    let c = cap.delayed(&at);
-                    let mut session = out.session(&c);
-                    session.give_iterator(group.drain(..));
-                    session.give(p);
+                    if batch_at.is_some_and(|b| b != at) {
+                        let b = batch_at.take().expect("checked");
+                        out.session(&cap_for(&b).delayed(&b)).give_container(&mut batch);
+                        batch.clear();
+                    }
+                    batch_at = Some(at);
+                    batch.append(&mut group);
+                    batch.push(p);
+                }
+                if let Some(b) = batch_at {
+                    out.session(&cap_for(&b).delayed(&b)).give_container(&mut batch);
                 }
             }
             if !dead_buf.is_empty() {
