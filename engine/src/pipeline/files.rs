@@ -4,7 +4,7 @@
 
 use super::dead_letter::DeadLetter;
 use super::source::{Batch, Partition, Source};
-use crate::source::csv_lines::{CsvLines, Next, Pos};
+use crate::source::csv_lines::{line_number, open_range, CsvLines, Next, Pos};
 use crate::source::{expand_inputs, is_gzip};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
@@ -339,17 +339,7 @@ impl<T: DeserializeOwned + Send> CsvPartition<T> {
     /// A reader of `[start, end)` of the file (beginning at a line start), reading `chunk`
     /// bytes at a time.
     fn lines_of(&self, start: u64, end: u64, chunk: usize) -> std::io::Result<CsvLines> {
-        use std::io::{Seek, SeekFrom};
-        let mut file = std::fs::File::open(&self.path)?;
-        if is_gzip(&self.path) {
-            let raw: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)));
-            return Ok(CsvLines::with_chunk(raw, 0, u64::MAX, false, chunk)?.max_line(MAX_LINE));
-        }
-        if start == 0 {
-            return Ok(CsvLines::with_chunk(Box::new(file), 0, end, false, chunk)?.max_line(MAX_LINE));
-        }
-        file.seek(SeekFrom::Start(start - 1))?;
-        Ok(CsvLines::with_chunk(Box::new(file), start - 1, end, true, chunk)?.max_line(MAX_LINE))
+        open_range(&self.path, start, end, chunk)
     }
 
     /// Opens the reader: the header from the start of the file, then the range.
@@ -388,16 +378,7 @@ impl<T: DeserializeOwned + Send> CsvPartition<T> {
 
     /// The line number of a record that starts at `pos` of this partition's reader.
     fn line_of(&mut self, origin: u64, pos: Pos) -> u64 {
-        let prefix = match self.prefix_lines {
-            Some(p) => p,
-            None if origin == 0 => 0,
-            None => {
-                let p = crate::source::count_newlines(&self.path, origin).unwrap_or(0);
-                self.prefix_lines = Some(p);
-                p
-            }
-        };
-        prefix + 1 + pos.newlines
+        line_number(&self.path, &mut self.prefix_lines, origin, pos)
     }
 
     fn parse(&self, fields: &[&[u8]], slow: bool) -> Result<T, String> {

@@ -349,3 +349,33 @@ impl CsvLines {
         (Next::Slow, pos)
     }
 }
+
+/// A reader of the lines of `path` that start in `[start, end)` (a gzip file: all of it),
+/// reading `chunk` bytes at a time, with lines over [`crate::pipeline::MAX_LINE`] skipped
+/// as [`Next::TooLong`].
+pub(crate) fn open_range(path: &std::path::Path, start: u64, end: u64, chunk: usize) -> io::Result<CsvLines> {
+    use std::io::{Seek, SeekFrom};
+    let max = crate::pipeline::MAX_LINE;
+    let mut file = std::fs::File::open(path)?;
+    if super::is_gzip(path) {
+        let raw: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file)));
+        return Ok(CsvLines::with_chunk(raw, 0, u64::MAX, false, chunk)?.max_line(max));
+    }
+    if start == 0 {
+        return Ok(CsvLines::with_chunk(Box::new(file), 0, end, false, chunk)?.max_line(max));
+    }
+    file.seek(SeekFrom::Start(start - 1))?;
+    Ok(CsvLines::with_chunk(Box::new(file), start - 1, end, true, chunk)?.max_line(max))
+}
+
+/// The line number in `path` of a record at `pos` of a reader whose first line starts at
+/// byte `origin`: the newlines before `origin` are counted once, into `prefix`, when first
+/// needed (a dead letter of a byte range after the first).
+pub(crate) fn line_number(path: &std::path::Path, prefix: &mut Option<u64>, origin: u64, pos: Pos) -> u64 {
+    let before = match *prefix {
+        Some(p) => p,
+        None if origin == 0 => 0,
+        None => *prefix.insert(super::count_newlines(path, origin).unwrap_or(0)),
+    };
+    before + 1 + pos.newlines
+}

@@ -17,7 +17,7 @@
 use super::inputs::{is_gzip, Format, InputError};
 use crate::pipeline::MAX_LINE;
 use super::malformed::Malformed;
-use super::csv_lines::{CsvLines, Next, Pos};
+use super::csv_lines::{line_number, open_range, CsvLines, Next, Pos};
 use crate::pipeline::files::NextLine;
 use super::schema::{Columns, FieldAccess, Record, Schema, SplitLine};
 use smallvec::SmallVec;
@@ -26,7 +26,7 @@ use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::collections::BTreeMap;
@@ -176,13 +176,8 @@ impl FileSource {
                 out.push(Part { path: path.clone(), format: *format, range: None });
                 continue;
             }
-            let mut start = 0;
-            while start < size {
-                let end = if size - start < self.partition_bytes + self.partition_bytes / 2 { size } else { start + self.partition_bytes };
-                // The last range reads to the end, whatever the file has become.
-                let end_bound = if end == size { u64::MAX } else { end };
-                out.push(Part { path: path.clone(), format: *format, range: Some((start, end_bound)) });
-                start = end;
+            for range in crate::pipeline::files::byte_ranges(size, self.partition_bytes) {
+                out.push(Part { path: path.clone(), format: *format, range: Some(range) });
             }
         }
         out
@@ -375,16 +370,7 @@ impl Partition {
 
     /// [`Partition::csv_lines`] reading `chunk` bytes at a time.
     fn csv_lines_chunked(&self, start: u64, end: u64, chunk: usize) -> std::io::Result<CsvLines> {
-        let mut file = File::open(&self.part.path)?;
-        if is_gzip(&self.part.path) {
-            let raw: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)));
-            return Ok(CsvLines::with_chunk(raw, 0, u64::MAX, false, chunk)?.max_line(MAX_LINE));
-        }
-        if start == 0 {
-            return Ok(CsvLines::with_chunk(Box::new(file), 0, end, false, chunk)?.max_line(MAX_LINE));
-        }
-        file.seek(SeekFrom::Start(start - 1))?;
-        Ok(CsvLines::with_chunk(Box::new(file), start - 1, end, true, chunk)?.max_line(MAX_LINE))
+        open_range(&self.part.path, start, end, chunk)
     }
 
     fn open(&self, schema: &Schema) -> Result<Reader, Malformed> {
@@ -463,18 +449,7 @@ impl Partition {
             Some(Reader::Csv { lines, .. }) => lines.origin(),
             _ => 0,
         };
-        let prefix = match self.prefix_lines {
-            Some(p) => p,
-            None if origin == 0 => 0,
-            None => {
-                // The newlines before the range's first line, counted once, when a dead
-                // letter first needs them.
-                let p = count_newlines(&self.part.path, origin).unwrap_or(0);
-                self.prefix_lines = Some(p);
-                p
-            }
-        };
-        prefix + 1 + pos.newlines
+        line_number(&self.part.path, &mut self.prefix_lines, origin, pos)
     }
 
     /// Reads up to `max` lines into `recs` and `bad`, then advances the watermark and the

@@ -36,6 +36,40 @@ impl<T: Hash + ?Sized> KeyHash for T {
     }
 }
 
+/// The lower of the hold capability and the frontier capability.
+pub(super) fn lowest<'a>(hold_cap: Option<&'a Capability<Time>>, frontier_cap: Option<&'a Capability<Time>>) -> Option<&'a Capability<Time>> {
+    [hold_cap, frontier_cap].into_iter().flatten().min_by_key(|c| *c.time())
+}
+
+/// Moves the hold capability to `(hold, 0)` — or as close as the capabilities held allow —
+/// or drops it when nothing is held.
+pub(super) fn move_hold(hold_cap: &mut Option<Capability<Time>>, frontier_cap: Option<&Capability<Time>>, hold: Option<i64>) {
+    let Some(h) = hold else {
+        *hold_cap = None;
+        return;
+    };
+    let target = Time::new(h, 0);
+    if let Some(low) = lowest(hold_cap.as_ref(), frontier_cap) {
+        let at = if low.time() <= &target { target } else { *low.time() };
+        *hold_cap = Some(low.delayed(&at));
+    }
+}
+
+/// Downgrades capabilities that follow the input frontier to it; drops them once it is
+/// empty.
+pub(super) fn follow_frontier<const N: usize>(frontier: Option<Time>, caps: [&mut Option<Capability<Time>>; N]) {
+    for cap in caps {
+        match frontier {
+            Some(f) => {
+                if let Some(c) = cap.as_mut() {
+                    c.downgrade(&f);
+                }
+            }
+            None => *cap = None,
+        }
+    }
+}
+
 /// The two outputs of [`windowed_aggregate`].
 pub struct AggregateOutput<'scope, K, O, V> {
     /// Panes (and retractions), each stamped no later than the input watermark at which it
@@ -390,35 +424,9 @@ where
                 dead_buf.clear();
             }
             // Holds: one capability at the earliest hold (clamped to what can be minted).
-            match reducer.min_hold() {
-                None => hold_cap = None,
-                Some(h) => {
-                    let target = Time::new(h, 0);
-                    let lowest = [hold_cap.as_ref(), frontier_cap.as_ref()].into_iter().flatten().min_by_key(|c| *c.time());
-                    if let Some(low) = lowest {
-                        let at = if low.time() <= &target { target } else { *low.time() };
-                        hold_cap = Some(low.delayed(&at));
-                    }
-                }
-            }
+            move_hold(&mut hold_cap, frontier_cap.as_ref(), reducer.min_hold());
             // Progress.
-            match frontier {
-                Some(f) => {
-                    if let Some(c) = frontier_cap.as_mut() {
-                        c.downgrade(&f);
-                    }
-                    if let Some(c) = dead_cap.as_mut() {
-                        c.downgrade(&f);
-                    }
-                }
-                None => {
-                    frontier_cap = None;
-                    dead_cap = None;
-                    if reducer.min_hold().is_none() {
-                        hold_cap = None;
-                    }
-                }
-            }
+            follow_frontier(frontier, [&mut frontier_cap, &mut dead_cap]);
             if let Some(b) = &shared {
                 b.publish(worker, reducer.min_hold());
             }

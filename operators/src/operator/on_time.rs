@@ -17,7 +17,7 @@
 //! Each open window holds one capability at `max(arrival, (max_timestamp, 0))`: the
 //! downstream watermark waits for the window, and no longer.
 
-use super::aggregate::{AggregateOutput, KeyHash};
+use super::aggregate::{follow_frontier, lowest, move_hold, AggregateOutput, KeyHash};
 use crate::combine::CombineFn;
 use crate::pane::{Pane, PaneInfo, Timing};
 use crate::reduce::{DropReason, Dropped};
@@ -41,17 +41,16 @@ use timely::ExchangeData;
 /// Whether [`on_time_aggregate`] emits the panes the general reducer would: one on-time
 /// pane per key and window, when the watermark passes its end.
 pub(super) fn fires_once_on_time(strategy: &WindowingStrategy) -> bool {
-    no_early_firings(&strategy.trigger)
-        && strategy.allowed_lateness == 0
-        && !strategy.window_fn.is_merging()
-        && strategy.timestamp_combiner == TimestampCombiner::EndOfWindow
+    one_on_time_pane(strategy) && !strategy.window_fn.is_merging()
 }
 
-/// The default trigger, or `after_watermark()` with any late firings but no early ones:
-/// with no allowed lateness, the one pane is the on-time pane (late firings never see a
-/// record: a late record is dropped).
-fn no_early_firings(trigger: &Trigger) -> bool {
-    matches!(trigger, Trigger::Default | Trigger::AfterWatermark { early: None, .. })
+/// The default trigger, or `after_watermark()` with any late firings but no early ones,
+/// no allowed lateness (the one pane is the on-time pane: late firings never see a record,
+/// a late record is dropped) and end-of-window timestamps.
+fn one_on_time_pane(strategy: &WindowingStrategy) -> bool {
+    matches!(strategy.trigger, Trigger::Default | Trigger::AfterWatermark { early: None, .. })
+        && strategy.allowed_lateness == 0
+        && strategy.timestamp_combiner == TimestampCombiner::EndOfWindow
 }
 
 /// Records stashed by stamp until the frontier passes it: the containers as received.
@@ -313,14 +312,7 @@ where
                 out.activate().session(&bucket.cap).give_container(&mut batch);
                 batch.clear();
             }
-            match frontiers[0].frontier().iter().min() {
-                Some(f) => {
-                    if let Some(c) = progress_cap.as_mut() {
-                        c.downgrade(f);
-                    }
-                }
-                None => progress_cap = None,
-            }
+            follow_frontier(frontiers[0].frontier().iter().min().copied(), [&mut progress_cap]);
         }
     });
     (panes, progress)
@@ -330,11 +322,7 @@ where
 /// session windows under the conditions of [`fires_once_on_time`], so one on-time pane
 /// per key and merged session.
 pub(super) fn sessions_fire_once_on_time(strategy: &WindowingStrategy) -> bool {
-    no_early_firings(&strategy.trigger)
-        && strategy.allowed_lateness == 0
-        && matches!(strategy.window, WindowSpec::Sessions { .. })
-        && strategy.window_fn.is_merging()
-        && strategy.timestamp_combiner == TimestampCombiner::EndOfWindow
+    one_on_time_pane(strategy) && matches!(strategy.window, WindowSpec::Sessions { .. }) && strategy.window_fn.is_merging()
 }
 
 /// One key's open sessions: disjoint, each with its accumulator and its earliest arrival
@@ -488,8 +476,7 @@ where
             // Emit: at the earliest pane timestamp, from the lowest capability held.
             if !fired.is_empty() {
                 let earliest = fired.iter().map(|p| p.timestamp).min().unwrap_or(POS_INF);
-                let lowest = [hold_cap.as_ref(), frontier_cap.as_ref()].into_iter().flatten().min_by_key(|c| *c.time());
-                if let Some(low) = lowest {
+                if let Some(low) = lowest(hold_cap.as_ref(), frontier_cap.as_ref()) {
                     let at = (*low.time()).max(Time::new(earliest, 0));
                     panes_out.activate().session(&low.delayed(&at)).give_container(&mut fired);
                 }
@@ -502,31 +489,8 @@ where
                 dropped.clear();
             }
             // Hold the output at the earliest open session end.
-            match ends.peek() {
-                None => hold_cap = None,
-                Some(Reverse((end, _))) => {
-                    let target = Time::new(*end, 0);
-                    let lowest = [hold_cap.as_ref(), frontier_cap.as_ref()].into_iter().flatten().min_by_key(|c| *c.time());
-                    if let Some(low) = lowest {
-                        let at = if low.time() <= &target { target } else { *low.time() };
-                        hold_cap = Some(low.delayed(&at));
-                    }
-                }
-            }
-            match frontier {
-                Some(f) => {
-                    if let Some(c) = frontier_cap.as_mut() {
-                        c.downgrade(&f);
-                    }
-                    if let Some(c) = dead_cap.as_mut() {
-                        c.downgrade(&f);
-                    }
-                }
-                None => {
-                    frontier_cap = None;
-                    dead_cap = None;
-                }
-            }
+            move_hold(&mut hold_cap, frontier_cap.as_ref(), ends.peek().map(|Reverse((end, _))| *end));
+            follow_frontier(frontier, [&mut frontier_cap, &mut dead_cap]);
         }
     });
     AggregateOutput { panes, dead_letters }
