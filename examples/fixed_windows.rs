@@ -47,7 +47,20 @@ fn fixed_windows_snapshot() {
     let total: u64 = panes.iter().map(|p| p.value.count).sum();
     let mut busiest = panes.clone();
     busiest.sort_by_key(|p| std::cmp::Reverse((p.value.count, p.window, p.key)));
-    let top: Vec<String> = busiest.iter().take(5).map(|p| format!("auction {} {}: {} bids, max {}", p.key, p.window, p.value.count, p.value.max)).collect();
-    let dead: Vec<String> = dead.iter().map(|d| format!("{} | {} | {}", d.step, d.location.rsplit('/').next().unwrap_or(""), d.reason)).collect();
-    insta::assert_snapshot!(format!("panes: {}\nbids counted: {}\ntop:\n{}\ndead letters:\n{}", panes.len(), total, top.join("\n"), dead.join("\n")));
+    let top: Vec<String> = busiest
+        .iter()
+        .take(5)
+        .map(|p| format!("auction {} {}: {} bids, max {}", p.key, p.window, p.value.count, p.value.max))
+        .collect();
+    let dead: Vec<String> = dead
+        .iter()
+        .map(|d| format!("{} | {} | {}", d.step, d.location.rsplit('/').next().unwrap_or(""), d.reason))
+        .collect();
+    insta::assert_snapshot!(format!(
+        "panes: {}\nbids counted: {}\ntop:\n{}\ndead letters:\n{}",
+        panes.len(),
+        total,
+        top.join("\n"),
+        dead.join("\n")
+    ));
 }

@@ -17,7 +17,11 @@ pub fn retracting(workers: usize) -> Vec<Pane<u64, u64>> {
     run(RunConfig::workers(workers), move |p| {
         p.read("bids", bundled_bids())?
             .key_by(|b: &Bid| b.auction)
-            .window(Windowing::fixed(60_000).trigger(Trigger::after_watermark().with_early(Trigger::after_count(25))).retracting())
+            .window(
+                Windowing::fixed(60_000)
+                    .trigger(Trigger::after_watermark().with_early(Trigger::after_count(25)))
+                    .retracting(),
+            )
             .count("bids-per-minute")?
             .write(sink.clone());
         Ok(())

@@ -42,7 +42,11 @@ fn sessions_snapshot() {
         panes.len(),
         panes.iter().map(|p| p.key).collect::<std::collections::BTreeSet<_>>().len(),
         panes.iter().map(|p| p.value).sum::<u64>(),
-        longest.key, longest.window, longest.value,
-        busiest.key, busiest.window, busiest.value
+        longest.key,
+        longest.window,
+        longest.value,
+        busiest.key,
+        busiest.window,
+        busiest.value
     ));
 }

@@ -13,7 +13,8 @@ pub fn sliding_early_late(workers: usize) -> Vec<Pane<u64, u64>> {
     let panes = Collector::new();
     let sink = panes.clone();
     run(RunConfig::workers(workers), move |p| {
-        let trigger = Trigger::after_watermark().with_early(Trigger::after_count(20)).with_late(Trigger::after_count(1));
+        let trigger =
+            Trigger::after_watermark().with_early(Trigger::after_count(20)).with_late(Trigger::after_count(1));
         p.read("bids", bundled_bids())?
             .key_by(|b: &Bid| b.auction)
             .window(Windowing::sliding(10_000, 2_000).trigger(trigger).allowed_lateness(5_000).accumulating())
@@ -40,7 +41,12 @@ fn sliding_early_late_snapshot() {
     let panes = sliding_early_late(1);
     assert_eq!(sliding_early_late(2), panes, "same answer on 2 workers");
     let count = |t: Timing| panes.iter().filter(|p| p.info.timing == t).count();
-    let late: Vec<String> = panes.iter().filter(|p| p.info.timing == Timing::Late).take(5).map(|p| format!("auction {} {}: {} (pane {})", p.key, p.window, p.value, p.info.index)).collect();
+    let late: Vec<String> = panes
+        .iter()
+        .filter(|p| p.info.timing == Timing::Late)
+        .take(5)
+        .map(|p| format!("auction {} {}: {} (pane {})", p.key, p.window, p.value, p.info.index))
+        .collect();
     insta::assert_snapshot!(format!(
         "panes: {}\nearly: {}\non time: {}\nlate: {}\nfirst late panes:\n{}",
         panes.len(),

@@ -23,7 +23,11 @@ use std::net::{SocketAddr, TcpStream};
 /// Runs the pipeline on `listen` (port 0: a free port) until one connection has come and
 /// gone; `feed` is called on a thread with the bound address to send the data. Returns the
 /// panes (sorted) and the dead letters.
-pub fn socket_pipeline(workers: usize, listen: &str, feed: impl FnOnce(SocketAddr) + Send + 'static) -> (Vec<Pane<u64, CountMax>>, Vec<DeadLetter>) {
+pub fn socket_pipeline(
+    workers: usize,
+    listen: &str,
+    feed: impl FnOnce(SocketAddr) + Send + 'static,
+) -> (Vec<Pane<u64, CountMax>>, Vec<DeadLetter>) {
     let source = Tcp::<Bid>::bind(listen)
         .expect("a free address to listen on")
         .csv()
@@ -58,7 +62,8 @@ pub fn socket_pipeline(workers: usize, listen: &str, feed: impl FnOnce(SocketAdd
 /// watermark line 2 s behind the latest event time after every 100 lines, and a last
 /// line cut short by the disconnect.
 pub fn send_bundled_bids(address: SocketAddr) {
-    let data = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/bids.csv")).expect("the bundled bids");
+    let data =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/bids.csv")).expect("the bundled bids");
     let mut out = String::new();
     let mut latest = i64::MIN;
     for (i, line) in data.lines().enumerate() {
@@ -99,16 +104,39 @@ fn socket_snapshot() {
     let view = |(panes, dead): (Vec<Pane<u64, CountMax>>, Vec<DeadLetter>)| {
         let panes: Vec<_> = panes.into_iter().map(|p| (p.key, p.window, p.value, p.info)).collect();
         // The peer's port changes from run to run: keep what follows it.
-        let location = |l: &str| if l.starts_with("tcp ") { l.split_once(", ").map_or(String::new(), |x| x.1.to_string()) } else { l.to_string() };
-        let mut dead: Vec<String> = dead.iter().map(|d| format!("{} | {} | {} | {}", d.step, location(&d.location), d.reason, d.record)).collect();
+        let location = |l: &str| {
+            if l.starts_with("tcp ") {
+                l.split_once(", ").map_or(String::new(), |x| x.1.to_string())
+            } else {
+                l.to_string()
+            }
+        };
+        let mut dead: Vec<String> = dead
+            .iter()
+            .map(|d| format!("{} | {} | {} | {}", d.step, location(&d.location), d.reason, d.record))
+            .collect();
         dead.sort();
         (panes, dead)
     };
     let (panes, dead) = view(socket_pipeline(1, "127.0.0.1:0", send_bundled_bids));
-    assert_eq!(view(socket_pipeline(2, "127.0.0.1:0", send_bundled_bids)), (panes.clone(), dead.clone()), "same answer on 2 workers");
+    assert_eq!(
+        view(socket_pipeline(2, "127.0.0.1:0", send_bundled_bids)),
+        (panes.clone(), dead.clone()),
+        "same answer on 2 workers"
+    );
     let total: u64 = panes.iter().map(|p| p.2.count).sum();
     let mut busiest = panes.clone();
     busiest.sort_by_key(|p| std::cmp::Reverse((p.2.count, p.1, p.0)));
-    let top: Vec<String> = busiest.iter().take(5).map(|p| format!("auction {} {}: {} bids, max {}", p.0, p.1, p.2.count, p.2.max)).collect();
-    insta::assert_snapshot!(format!("panes: {}\nbids counted: {}\ntop:\n{}\ndead letters:\n{}", panes.len(), total, top.join("\n"), dead.join("\n")));
+    let top: Vec<String> = busiest
+        .iter()
+        .take(5)
+        .map(|p| format!("auction {} {}: {} bids, max {}", p.0, p.1, p.2.count, p.2.max))
+        .collect();
+    insta::assert_snapshot!(format!(
+        "panes: {}\nbids counted: {}\ntop:\n{}\ndead letters:\n{}",
+        panes.len(),
+        total,
+        top.join("\n"),
+        dead.join("\n")
+    ));
 }

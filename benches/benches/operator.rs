@@ -9,10 +9,10 @@
 //! to get events/s; `benches/README.md` records the figures).
 
 use highwater::pipeline::{run, Files, Generated, RunConfig, Windowing};
+use highwater_benches::{Bid, Count};
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use highwater_benches::{Bid, Count};
 
 const EVENTS: u64 = 1_000_000;
 
@@ -91,8 +91,14 @@ fn file_replay_tumble(bencher: divan::Bencher, workers: usize) {
         let out = Arc::new(AtomicU64::new(0));
         let (o, path) = (out.clone(), path.clone());
         run(RunConfig::workers(workers), move |p| {
-            let src = Files::<Bid>::csv([path.clone()]).event_time(|b: &Bid| b.date_time_ms).watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
-            p.read("bids", src)?.key_map(|b: Bid| (b.auction, b.price)).window(Windowing::fixed(10_000)).count("tumble")?.write(Count(o.clone()));
+            let src = Files::<Bid>::csv([path.clone()])
+                .event_time(|b: &Bid| b.date_time_ms)
+                .watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
+            p.read("bids", src)?
+                .key_map(|b: Bid| (b.auction, b.price))
+                .window(Windowing::fixed(10_000))
+                .count("tumble")?
+                .write(Count(o.clone()));
             Ok(())
         })
         .expect("runs");

@@ -123,7 +123,8 @@ fn real_main() -> Result<()> {
                 bail!("--workers must be at least 1");
             }
             if let Some(dir) = dir {
-                let files = scenario_files(&dir).with_context(|| format!("cannot list scenarios in {}", dir.display()))?;
+                let files =
+                    scenario_files(&dir).with_context(|| format!("cannot list scenarios in {}", dir.display()))?;
                 if files.is_empty() {
                     bail!("no *.json scenarios under {}", dir.display());
                 }

@@ -68,7 +68,11 @@ impl Proc {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 let (o, e) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
-                panic!("{} did not finish within {limit:?}\n--- stdout (tail)\n{}\n--- stderr\n{e}", self.name, tail(&o));
+                panic!(
+                    "{} did not finish within {limit:?}\n--- stdout (tail)\n{}\n--- stderr\n{e}",
+                    self.name,
+                    tail(&o)
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -199,12 +203,19 @@ fn assert_every_kind_of_line(m: &BTreeMap<String, usize>) {
 
 /// The answer of `highwater cluster --processes 2 --workers W -- FLAGS`.
 fn local_cluster(flags: &[String], workers: usize) -> BTreeMap<String, usize> {
-    let mut args: Vec<String> = ["cluster", "--processes", "2", "--workers", &workers.to_string(), "--connect-timeout", "20s", "--"].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> =
+        ["cluster", "--processes", "2", "--workers", &workers.to_string(), "--connect-timeout", "20s", "--"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     args.extend(flags.iter().cloned());
     let (ok, out, err, _) = Proc::spawn("highwater cluster", &args).wait(LIMIT);
     assert!(ok, "the cluster failed:\n{err}");
     // Both processes ran and reported, through the launcher's prefixes.
-    assert!(err.contains("[p0] highwater run (process 0 of 2)") && err.contains("[p1] highwater run (process 1 of 2)"), "{err}");
+    assert!(
+        err.contains("[p0] highwater run (process 0 of 2)") && err.contains("[p1] highwater run (process 1 of 2)"),
+        "{err}"
+    );
     multiset(&out)
 }
 
@@ -223,7 +234,12 @@ fn same_answer_at_2_processes(name: &str, window: &str) {
     );
     for workers in [1, 2] {
         let cluster = local_cluster(&flags, workers);
-        assert!(cluster == one, "{window}: 2 processes x {workers} workers differ from 1 worker: {} vs {} lines", cluster.values().sum::<usize>(), one.values().sum::<usize>());
+        assert!(
+            cluster == one,
+            "{window}: 2 processes x {workers} workers differ from 1 worker: {} vs {} lines",
+            cluster.values().sum::<usize>(),
+            one.values().sum::<usize>()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -249,8 +265,11 @@ fn session_windows_agree_at_two_processes() {
 fn processes_started_by_hand_write_one_file_each() {
     let dir = temp_dir("by-hand");
     let input = write_inputs(&dir, 4);
-    let flags: Vec<String> = pipeline(&input, "fixed(5s)").into_iter().filter(|f| f != "--dead-letters").filter(|f| f != "-").collect();
-    let one = reference(&[flags.clone(), vec!["--dead-letters".into(), dir.join("ref-dead.jsonl").display().to_string()]].concat());
+    let flags: Vec<String> =
+        pipeline(&input, "fixed(5s)").into_iter().filter(|f| f != "--dead-letters").filter(|f| f != "-").collect();
+    let one = reference(
+        &[flags.clone(), vec!["--dead-letters".into(), dir.join("ref-dead.jsonl").display().to_string()]].concat(),
+    );
     assert!(count_matching(&one, r#""timing":"late""#) > 0, "no late panes");
 
     let hostfile = dir.join("hosts.txt");
@@ -259,7 +278,18 @@ fn processes_started_by_hand_write_one_file_each() {
     let procs: Vec<Proc> = (0..2)
         .map(|i| {
             let mut a = flags.clone();
-            a.extend(["--output".into(), out.display().to_string(), "--workers".into(), "2".into(), "--processes".into(), "2".into(), "--process".into(), i.to_string(), "--hostfile".into(), hostfile.display().to_string()]);
+            a.extend([
+                "--output".into(),
+                out.display().to_string(),
+                "--workers".into(),
+                "2".into(),
+                "--processes".into(),
+                "2".into(),
+                "--process".into(),
+                i.to_string(),
+                "--hostfile".into(),
+                hostfile.display().to_string(),
+            ]);
             Proc::spawn(&format!("process {i}"), &a)
         })
         .collect();
@@ -285,10 +315,24 @@ fn killing_a_process_stops_the_other_with_a_clear_error() {
     let hosts = loopback_hosts(2);
     std::fs::write(&hostfile, hosts.join("\n")).expect("host file");
     let args = |i: usize| -> Vec<String> {
-        ["nexmark", "--query", "q5", "--events", "200000000", "--output", "none", "--processes", "2", "--process", &i.to_string(), "--hostfile", hostfile.to_str().expect("utf-8")]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "nexmark",
+            "--query",
+            "q5",
+            "--events",
+            "200000000",
+            "--output",
+            "none",
+            "--processes",
+            "2",
+            "--process",
+            &i.to_string(),
+            "--hostfile",
+            hostfile.to_str().expect("utf-8"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     let mut p0 = Proc::spawn("process 0", &args(0));
     let mut p1 = Proc::spawn("process 1", &args(1));
@@ -313,10 +357,26 @@ fn a_peer_that_never_comes_fails_at_the_deadline() {
     let hosts = loopback_hosts(2);
     std::fs::write(&hostfile, hosts.join("\n")).expect("host file");
     let args = |i: usize| -> Vec<String> {
-        ["nexmark", "--query", "q5", "--events", "1000", "--output", "none", "--processes", "2", "--process", &i.to_string(), "--hostfile", hostfile.to_str().expect("utf-8"), "--connect-timeout", "1s"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "nexmark",
+            "--query",
+            "q5",
+            "--events",
+            "1000",
+            "--output",
+            "none",
+            "--processes",
+            "2",
+            "--process",
+            &i.to_string(),
+            "--hostfile",
+            hostfile.to_str().expect("utf-8"),
+            "--connect-timeout",
+            "1s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     let (ok, _, err, elapsed) = Proc::spawn("process 0 alone", &args(0)).wait(Duration::from_secs(10));
     assert!(!ok && err.contains(&format!("process 1 ({}) did not connect within 1.0 s", hosts[1])), "{err}");
@@ -331,12 +391,20 @@ fn a_peer_that_never_comes_fails_at_the_deadline() {
 fn the_launcher_names_the_process_that_failed() {
     let dir = temp_dir("launcher");
     let missing = dir.join("no-such-file.csv");
-    let args: Vec<String> = ["cluster", "--processes", "2", "--", "run", "--input", missing.to_str().expect("utf-8"), "--time-field", "t"].iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> =
+        ["cluster", "--processes", "2", "--", "run", "--input", missing.to_str().expect("utf-8"), "--time-field", "t"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let (ok, _, err, _) = Proc::spawn("highwater cluster", &args).wait(Duration::from_secs(30));
     assert!(!ok, "{err}");
     assert!(err.contains("of the cluster of 2 exited with status 1"), "{err}");
-    assert!(err.contains("[p0] highwater:") || err.contains("[p1] highwater:"), "the process's own error is not forwarded: {err}");
-    let args: Vec<String> = ["cluster", "--processes", "2", "--", "run", "--process", "1"].iter().map(|s| s.to_string()).collect();
+    assert!(
+        err.contains("[p0] highwater:") || err.contains("[p1] highwater:"),
+        "the process's own error is not forwarded: {err}"
+    );
+    let args: Vec<String> =
+        ["cluster", "--processes", "2", "--", "run", "--process", "1"].iter().map(|s| s.to_string()).collect();
     let (ok, _, err, _) = Proc::spawn("highwater cluster", &args).wait(Duration::from_secs(30));
     assert!(!ok && err.contains("the job sets --process"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -372,14 +440,23 @@ fn a_panicking_worker_stops_the_others_and_is_named() {
 #[test]
 fn a_million_event_nexmark_run_agrees_at_two_processes_of_two_workers() {
     for query in ["q5", "q11"] {
-        let flags: Vec<String> = ["nexmark", "--query", query, "--events", "1000000"].iter().map(|s| s.to_string()).collect();
+        let flags: Vec<String> =
+            ["nexmark", "--query", query, "--events", "1000000"].iter().map(|s| s.to_string()).collect();
         let one = reference(&flags);
         assert!(one.values().sum::<usize>() > 10, "{query}: the reference has results");
-        let mut args: Vec<String> = ["cluster", "--processes", "2", "--workers", "2", "--connect-timeout", "20s", "--"].iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = ["cluster", "--processes", "2", "--workers", "2", "--connect-timeout", "20s", "--"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         args.extend(flags.iter().cloned());
         let (ok, out, err, _) = Proc::spawn("highwater cluster nexmark", &args).wait(LIMIT);
         assert!(ok, "{query}: the cluster failed:\n{err}");
         let cluster = multiset(&out);
-        assert!(cluster == one, "{query}: 2 processes x 2 workers differ from 1 worker: {} vs {} lines", cluster.values().sum::<usize>(), one.values().sum::<usize>());
+        assert!(
+            cluster == one,
+            "{query}: 2 processes x 2 workers differ from 1 worker: {} vs {} lines",
+            cluster.values().sum::<usize>(),
+            one.values().sum::<usize>()
+        );
     }
 }

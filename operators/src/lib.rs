@@ -30,5 +30,3 @@ pub mod time;
 pub mod trigger;
 pub mod watermark;
 pub mod window;
-
-

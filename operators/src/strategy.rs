@@ -90,7 +90,9 @@ impl std::str::FromStr for TimestampCombiner {
                 let inner = &t["earliest_transformed(".len()..t.len() - 1];
                 crate::duration::parse_ticks(inner).map(TimestampCombiner::EarliestTransformed)
             }
-            other => Err(format!("unknown timestamp combiner `{other}`; use end_of_window, earliest, latest or earliest_transformed(D)")),
+            other => Err(format!(
+                "unknown timestamp combiner `{other}`; use end_of_window, earliest, latest or earliest_transformed(D)"
+            )),
         }
     }
 }
@@ -167,7 +169,9 @@ impl WindowingStrategy {
     /// timestamps do not depend on element timestamps (end of window), and windows never
     /// close (so no element is dropped after combining).
     pub fn can_precombine(&self) -> bool {
-        !self.window_fn.is_merging() && self.timestamp_combiner == TimestampCombiner::EndOfWindow && !self.trigger.may_finish()
+        !self.window_fn.is_merging()
+            && self.timestamp_combiner == TimestampCombiner::EndOfWindow
+            && !self.trigger.may_finish()
     }
 
     /// The trigger machine for this strategy.

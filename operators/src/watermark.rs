@@ -49,9 +49,9 @@ impl std::str::FromStr for WatermarkStrategy {
             "punctuated" | "from_data" => Ok(WatermarkStrategy::Punctuated),
             _ => {
                 let inner = t.strip_prefix("bounded(").and_then(|r| r.strip_suffix(')')).unwrap_or(t);
-                crate::duration::parse_ticks(inner)
-                    .map(|b| WatermarkStrategy::BoundedOutOfOrderness(b.max(0)))
-                    .map_err(|e| format!("invalid watermark strategy `{t}`: {e}; use ascending, punctuated or bounded(2s)"))
+                crate::duration::parse_ticks(inner).map(|b| WatermarkStrategy::BoundedOutOfOrderness(b.max(0))).map_err(
+                    |e| format!("invalid watermark strategy `{t}`: {e}; use ascending, punctuated or bounded(2s)"),
+                )
             }
         }
     }

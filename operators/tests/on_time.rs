@@ -90,10 +90,18 @@ fn run(strategy: &WindowingStrategy, steps: &[Step], workers: usize, fast: bool)
                 let t = *stamp.least().expect("sent at a time");
                 for pane in panes {
                     assert!(t.watermark() <= pane.timestamp, "pane {pane:?} emitted at {t:?}, after its timestamp");
-                    p.lock().unwrap().push((pane.key, pane.window.start, pane.window.end, pane.value, pane.timestamp, format!("{:?}", pane.info)));
+                    p.lock().unwrap().push((
+                        pane.key,
+                        pane.window.start,
+                        pane.window.end,
+                        pane.value,
+                        pane.timestamp,
+                        format!("{:?}", pane.info),
+                    ));
                 }
             });
-            out.dead_letters.inspect(move |x| d.lock().unwrap().push((x.key, x.timestamp, x.window.start, x.watermark)));
+            out.dead_letters
+                .inspect(move |x| d.lock().unwrap().push((x.key, x.timestamp, x.window.start, x.watermark)));
         });
         let mut wm = 0i64;
         let mut tick = 0u64;
@@ -120,7 +128,8 @@ fn run(strategy: &WindowingStrategy, steps: &[Step], workers: usize, fast: bool)
 fn strategies() -> Vec<(String, WindowingStrategy)> {
     let mut out = Vec::new();
     let windows = [WindowSpec::fixed(10), WindowSpec::sliding(10, 3), WindowSpec::sessions(5), WindowSpec::Global];
-    let triggers = [Trigger::Default, Trigger::after_watermark(), Trigger::after_watermark().with_late(Trigger::after_count(1))];
+    let triggers =
+        [Trigger::Default, Trigger::after_watermark(), Trigger::after_watermark().with_late(Trigger::after_count(1))];
     for w in &windows {
         for t in &triggers {
             for a in [Accumulation::Discarding, Accumulation::Accumulating] {

@@ -21,7 +21,13 @@ fn check_all(workers: usize) {
             failures.push(format!("{name} now passes: remove it from KNOWN_UNSUPPORTED"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} scenarios failed at {workers} workers:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed at {workers} workers:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

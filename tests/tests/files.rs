@@ -80,7 +80,10 @@ fn read(path: &str, workers: usize, partition_bytes: u64) -> (Vec<Row>, Vec<(Str
     let dead = Collector::new();
     let (r, d, path) = (rows.clone(), dead.clone(), path.to_string());
     let summary = run(RunConfig::workers(workers), move |p| {
-        let src = Files::<Row>::csv([path.clone()]).event_time(|r: &Row| r.t).watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000)).partition_bytes(partition_bytes);
+        let src = Files::<Row>::csv([path.clone()])
+            .event_time(|r: &Row| r.t)
+            .watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000))
+            .partition_bytes(partition_bytes);
         p.read("rows", src)?.write(r.clone());
         p.dead_letters().write(d.clone());
         Ok(())
@@ -108,7 +111,10 @@ fn byte_ranges_read_what_one_partition_reads_at_one_and_two_workers() {
     let mut expected = good.clone();
     expected.sort();
     assert_eq!(rows, expected, "one partition: every good line, quoted, after a blank line and CRLF ones included");
-    let mut lines: Vec<u64> = dead.iter().map(|(loc, _)| loc.rsplit(':').next().unwrap().split(' ').next().unwrap().parse().unwrap()).collect();
+    let mut lines: Vec<u64> = dead
+        .iter()
+        .map(|(loc, _)| loc.rsplit(':').next().unwrap().split(' ').next().unwrap().parse().unwrap())
+        .collect();
     lines.sort();
     let mut want = bad_lines.clone();
     want.sort();

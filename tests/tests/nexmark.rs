@@ -25,7 +25,12 @@ fn all_bids() -> Vec<Bid> {
 fn run_query<T, F>(workers: usize, query: F) -> Vec<T>
 where
     T: highwater::pipeline::Data,
-    F: for<'s> Fn(highwater::pipeline::Collection<'s, Event>) -> Result<highwater::pipeline::Collection<'s, T>, highwater::pipeline::BuildError> + Send + Sync + 'static,
+    F: for<'s> Fn(
+            highwater::pipeline::Collection<'s, Event>,
+        ) -> Result<highwater::pipeline::Collection<'s, T>, highwater::pipeline::BuildError>
+        + Send
+        + Sync
+        + 'static,
 {
     let out = Collector::new();
     let sink = out.clone();
@@ -51,10 +56,12 @@ fn q0_passes_every_event_through() {
 
 #[test]
 fn q1_converts_every_bid() {
-    let mut expected: Vec<(u64, u64, u64)> = all_bids().into_iter().map(|b| (b.auction, b.bidder, b.price * 89 / 100)).collect();
+    let mut expected: Vec<(u64, u64, u64)> =
+        all_bids().into_iter().map(|b| (b.auction, b.bidder, b.price * 89 / 100)).collect();
     expected.sort();
     for w in [1, 2] {
-        let mut got: Vec<(u64, u64, u64)> = run_query(w, |e| Ok(queries::q1(e))).into_iter().map(|b| (b.auction, b.bidder, b.price)).collect();
+        let mut got: Vec<(u64, u64, u64)> =
+            run_query(w, |e| Ok(queries::q1(e))).into_iter().map(|b| (b.auction, b.bidder, b.price)).collect();
         got.sort();
         assert_eq!(got, expected, "{w} workers");
     }
@@ -62,7 +69,8 @@ fn q1_converts_every_bid() {
 
 #[test]
 fn q2_selects_the_auctions() {
-    let mut expected: Vec<(u64, u64)> = all_bids().into_iter().filter(|b| b.auction % 123 == 0).map(|b| (b.auction, b.price)).collect();
+    let mut expected: Vec<(u64, u64)> =
+        all_bids().into_iter().filter(|b| b.auction % 123 == 0).map(|b| (b.auction, b.price)).collect();
     expected.sort();
     assert!(!expected.is_empty());
     for w in [1, 2] {
@@ -101,7 +109,10 @@ fn q5_finds_the_hot_items_of_each_window() {
     let c = QueryConfig::default();
     let expected = batch_hot_items(c);
     for w in [1, 2] {
-        let got: BTreeMap<Window, (u64, Vec<u64>)> = run_query(w, move |e| queries::q5(e, c)).into_iter().map(|p| (p.key, (p.value.count, p.value.auctions))).collect();
+        let got: BTreeMap<Window, (u64, Vec<u64>)> = run_query(w, move |e| queries::q5(e, c))
+            .into_iter()
+            .map(|p| (p.key, (p.value.count, p.value.auctions)))
+            .collect();
         assert_eq!(got, expected, "{w} workers");
     }
 }
@@ -122,8 +133,10 @@ fn q7_finds_the_highest_bids_of_each_window() {
         v.1.sort();
     }
     for w in [1, 2] {
-        let got: BTreeMap<i64, (u64, Vec<(u64, u64)>)> =
-            run_query(w, |e| queries::q7(e, QueryConfig::default())).into_iter().map(|p| (p.window.start, (p.value.price, p.value.bids))).collect();
+        let got: BTreeMap<i64, (u64, Vec<(u64, u64)>)> = run_query(w, |e| queries::q7(e, QueryConfig::default()))
+            .into_iter()
+            .map(|p| (p.window.start, (p.value.price, p.value.bids)))
+            .collect();
         assert_eq!(got, expected, "{w} workers");
     }
 }
@@ -151,7 +164,10 @@ fn q11_counts_bids_per_user_session() {
         expected.insert((k, Window::new(start, end)), n);
     }
     for w in [1, 2] {
-        let got: BTreeMap<(u64, Window), u64> = run_query(w, |e| queries::q11(e, QueryConfig::default())).into_iter().map(|p| ((p.key, p.window), p.value)).collect();
+        let got: BTreeMap<(u64, Window), u64> = run_query(w, |e| queries::q11(e, QueryConfig::default()))
+            .into_iter()
+            .map(|p| ((p.key, p.window), p.value))
+            .collect();
         assert_eq!(got, expected, "{w} workers");
     }
 }
@@ -163,7 +179,8 @@ fn q12_with_a_still_clock_counts_everything_at_the_end() {
         *expected.entry(b.bidder).or_default() += 1;
     }
     for w in [1, 2] {
-        let got: BTreeMap<u64, u64> = run_query(w, |e| queries::q12(e, QueryConfig::default())).into_iter().map(|p| (p.key, p.value)).collect();
+        let got: BTreeMap<u64, u64> =
+            run_query(w, |e| queries::q12(e, QueryConfig::default())).into_iter().map(|p| (p.key, p.value)).collect();
         assert_eq!(got, expected, "{w} workers");
     }
 }
@@ -179,7 +196,8 @@ fn q5_retracting_equals_the_batch_answer_and_early_panes_arrive_before_the_water
     for w in [1, 2] {
         // Early firings on counts (the virtual clock stands still in tests).
         let rows: Vec<ChangeRow<(), (u64, Vec<u64>)>> = run_query(w, move |e| {
-            let hot: Changelog<'_, (), (u64, Vec<u64>)> = queries::q5_retracting(e, c, Trigger::after_count(200), 5_000)?;
+            let hot: Changelog<'_, (), (u64, Vec<u64>)> =
+                queries::q5_retracting(e, c, Trigger::after_count(200), 5_000)?;
             Ok(hot.into_rows())
         });
         let mut fin: BTreeMap<(Window, (u64, Vec<u64>)), isize> = BTreeMap::new();
@@ -211,14 +229,18 @@ fn q8_joins_new_persons_with_their_auctions() {
                     *n = p.name;
                 }
             }
-            Event::Auction(a) => *sellers.entry((a.seller, a.date_time - a.date_time.rem_euclid(10_000))).or_default() += 1,
+            Event::Auction(a) => {
+                *sellers.entry((a.seller, a.date_time - a.date_time.rem_euclid(10_000))).or_default() += 1
+            }
             _ => {}
         }
     }
-    let expected: BTreeMap<(u64, i64), (String, u64)> = persons.into_iter().filter_map(|(k, name)| sellers.get(&k).map(|n| (k, (name, *n)))).collect();
+    let expected: BTreeMap<(u64, i64), (String, u64)> =
+        persons.into_iter().filter_map(|(k, name)| sellers.get(&k).map(|n| (k, (name, *n)))).collect();
     assert!(!expected.is_empty());
     for w in [1, 2] {
-        let rows: Vec<ChangeRow<u64, (String, u64)>> = run_query(w, |e| Ok(queries::q8(e, QueryConfig::default())?.into_rows()));
+        let rows: Vec<ChangeRow<u64, (String, u64)>> =
+            run_query(w, |e| Ok(queries::q8(e, QueryConfig::default())?.into_rows()));
         let mut fin: BTreeMap<((u64, i64), (String, u64)), isize> = BTreeMap::new();
         for r in rows {
             *fin.entry(((r.key, r.window.start), r.value)).or_default() += r.diff;

@@ -163,7 +163,11 @@ fn early_firings_then_an_accumulating_on_time_pane() {
     run_with_clock(RunConfig::workers(1), Arc::new(VirtualClock::new(0)), move |p| {
         p.read("numbers", Memory::new(data.clone(), WatermarkStrategy::Ascending).batch_size(4))?
             .key_by(|_| 0u8)
-            .window(Windowing::fixed(100).trigger(Trigger::after_watermark().with_early(Trigger::after_count(4))).accumulating())
+            .window(
+                Windowing::fixed(100)
+                    .trigger(Trigger::after_watermark().with_early(Trigger::after_count(4)))
+                    .accumulating(),
+            )
             .aggregate("sum", highwater_operators::combine::Sum::<u64>::default())?
             .write(sink.clone());
         Ok(())
@@ -205,9 +209,15 @@ fn build_errors_say_what_to_fix() {
 fn precombining_gives_the_same_panes_as_record_by_record() {
     let strategies = [
         Windowing::fixed(500),
-        Windowing::sliding(1_000, 250).trigger(Trigger::after_watermark().with_early(Trigger::after_count(7)).with_late(Trigger::after_count(1))).allowed_lateness(300).accumulating(),
+        Windowing::sliding(1_000, 250)
+            .trigger(Trigger::after_watermark().with_early(Trigger::after_count(7)).with_late(Trigger::after_count(1)))
+            .allowed_lateness(300)
+            .accumulating(),
         Windowing::fixed(700).trigger(Trigger::repeatedly(Trigger::after_count(3))).allowed_lateness(200),
-        Windowing::fixed(400).trigger(Trigger::after_watermark().with_late(Trigger::after_count(2))).allowed_lateness(500).retracting(),
+        Windowing::fixed(400)
+            .trigger(Trigger::after_watermark().with_late(Trigger::after_count(2)))
+            .allowed_lateness(500)
+            .retracting(),
     ];
     for (i, windowing) in strategies.into_iter().enumerate() {
         let mut results = Vec::new();
@@ -228,7 +238,11 @@ fn precombining_gives_the_same_panes_as_record_by_record() {
                     Ok(())
                 })
                 .unwrap();
-                let mut panes: Vec<String> = out.take().into_iter().map(|(_, p)| format!("{:?}", (p.key, p.window, p.value, p.timestamp, p.info, p.retraction))).collect();
+                let mut panes: Vec<String> = out
+                    .take()
+                    .into_iter()
+                    .map(|(_, p)| format!("{:?}", (p.key, p.window, p.value, p.timestamp, p.info, p.retraction)))
+                    .collect();
                 panes.sort();
                 results.push((precombine, workers, summary.dead_letters, panes));
             }
@@ -236,7 +250,11 @@ fn precombining_gives_the_same_panes_as_record_by_record() {
         // Same worker count: pre-combined and record-by-record must agree exactly.
         for w in [1, 2] {
             let a: Vec<_> = results.iter().filter(|r| r.1 == w).collect();
-            assert_eq!((a[0].2, &a[0].3), (a[1].2, &a[1].3), "strategy {i}: precombining changed the panes at {w} workers");
+            assert_eq!(
+                (a[0].2, &a[0].3),
+                (a[1].2, &a[1].3),
+                "strategy {i}: precombining changed the panes at {w} workers"
+            );
         }
         let (_, _, dead, panes) = &results[0];
         if i == 0 {

@@ -109,7 +109,8 @@ fn random_scenarios_agree_across_worker_counts() {
     let mut with_panes = 0;
     for seed in 0..150 {
         let raw = scenario(seed);
-        let s = Scenario::from_value(std::path::Path::new("random.json"), raw.clone()).unwrap_or_else(|e| panic!("{e}\n{raw}"));
+        let s = Scenario::from_value(std::path::Path::new("random.json"), raw.clone())
+            .unwrap_or_else(|e| panic!("{e}\n{raw}"));
         if s.strategy().is_err() {
             continue;
         }

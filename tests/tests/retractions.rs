@@ -102,7 +102,11 @@ fn hot_items_equal_the_batch_answer_and_never_show_a_superseded_count() {
             let stage2: TimedSink<ChangeRow<(), (u64, Vec<u32>)>> = TimedSink::new();
             let (s1, s2) = (stage1.clone(), stage2.clone());
             run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
-                let counts = p.read("bids", source(40))?.key_map(|b: Bid| (b.auction, ())).window(windowing(mode)).changelog("counts", Count)?;
+                let counts = p
+                    .read("bids", source(40))?
+                    .key_map(|b: Bid| (b.auction, ()))
+                    .window(windowing(mode))
+                    .changelog("counts", Count)?;
                 let hot = counts.clone().max_per_window(|n: &u64| *n);
                 counts.into_rows().write(s1.clone());
                 hot.into_rows().write(s2.clone());
@@ -117,19 +121,24 @@ fn hot_items_equal_the_batch_answer_and_never_show_a_superseded_count() {
             let r1: Vec<_> = rows1.iter().map(|r| r.1.clone()).collect();
             let r2: Vec<_> = rows2.iter().map(|r| r.1.clone()).collect();
             // Final collections equal the batch answers.
-            let got_counts: BTreeMap<(u32, Window), u64> = accumulate(&r1).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
+            let got_counts: BTreeMap<(u32, Window), u64> =
+                accumulate(&r1).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
             assert_eq!(got_counts, expected_counts, "{mode}, {workers} workers: stage 1");
-            let got_hot: BTreeMap<Window, (u64, Vec<u32>)> = accumulate(&r2).into_keys().map(|((), w, v)| (w, v)).collect();
+            let got_hot: BTreeMap<Window, (u64, Vec<u32>)> =
+                accumulate(&r2).into_keys().map(|((), w, v)| (w, v)).collect();
             assert_eq!(got_hot, expected_hot, "{mode}, {workers} workers: stage 2");
             // During the run: after every consolidated time, stage 2 is the hot items of
             // stage 1 as it stands — never an auction whose count was superseded.
-            let times: std::collections::BTreeSet<_> = rows1.iter().map(|r| r.0).chain(rows2.iter().map(|r| r.0)).collect();
+            let times: std::collections::BTreeSet<_> =
+                rows1.iter().map(|r| r.0).chain(rows2.iter().map(|r| r.0)).collect();
             let mut checked = 0;
             for t in times {
                 let c1: Vec<_> = rows1.iter().filter(|r| r.0 <= t).map(|r| r.1.clone()).collect();
                 let c2: Vec<_> = rows2.iter().filter(|r| r.0 <= t).map(|r| r.1.clone()).collect();
-                let counts_now: BTreeMap<(u32, Window), u64> = accumulate(&c1).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
-                let hot_now: BTreeMap<Window, (u64, Vec<u32>)> = accumulate(&c2).into_keys().map(|((), w, v)| (w, v)).collect();
+                let counts_now: BTreeMap<(u32, Window), u64> =
+                    accumulate(&c1).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
+                let hot_now: BTreeMap<Window, (u64, Vec<u32>)> =
+                    accumulate(&c2).into_keys().map(|((), w, v)| (w, v)).collect();
                 assert_eq!(hot_now, hot_items(&counts_now), "{mode}, {workers} workers: inconsistent at time {t:?}");
                 checked += 1;
             }
@@ -189,7 +198,10 @@ fn a_late_bid_that_changes_the_winner_retracts_the_old_winner() {
         let sink = out.clone();
         let part = part.clone();
         run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
-            let w = Windowing::fixed(10).trigger(Trigger::after_watermark().with_late(Trigger::after_count(1))).allowed_lateness(100).retracting();
+            let w = Windowing::fixed(10)
+                .trigger(Trigger::after_watermark().with_late(Trigger::after_count(1)))
+                .allowed_lateness(100)
+                .retracting();
             p.read("bids", Memory::new(vec![part.clone()], WatermarkStrategy::Ascending).batch_size(1))?
                 .key_map(|b: Bid| (b.auction, ()))
                 .window(w)
@@ -200,11 +212,19 @@ fn a_late_bid_that_changes_the_winner_retracts_the_old_winner() {
             Ok(())
         })
         .unwrap();
-        let ups: Vec<_> = out.take().into_iter().map(|(_, u)| u).filter(|u| matches!(u, Upsert::Upsert { window, .. } | Upsert::Delete { window, .. } if window.start == 0)).collect();
-        let values: Vec<(u64, Vec<u32>)> = ups.iter().filter_map(|u| match u {
-            Upsert::Upsert { value, .. } => Some(value.clone()),
-            Upsert::Delete { .. } => None,
-        }).collect();
+        let ups: Vec<_> = out
+            .take()
+            .into_iter()
+            .map(|(_, u)| u)
+            .filter(|u| matches!(u, Upsert::Upsert { window, .. } | Upsert::Delete { window, .. } if window.start == 0))
+            .collect();
+        let values: Vec<(u64, Vec<u32>)> = ups
+            .iter()
+            .filter_map(|u| match u {
+                Upsert::Upsert { value, .. } => Some(value.clone()),
+                Upsert::Delete { .. } => None,
+            })
+            .collect();
         assert_eq!(values.first(), Some(&(3, vec![1])), "{workers} workers: {ups:?}");
         assert_eq!(values.last(), Some(&(4, vec![2])), "{workers} workers: {ups:?}");
     }
@@ -222,7 +242,11 @@ fn windowed_join_on_window_and_key() {
     let evs: Vec<(i64, Ev)> = (0..600)
         .map(|i| {
             let t = i as i64 * 2 + if i % 7 == 0 { -15 } else { 0 };
-            let e = if i % 4 == 0 { Ev::Person { id: (i / 4) as u32 % 40 } } else { Ev::Auction { seller: (i * 7 % 40) as u32, id: i as u32 } };
+            let e = if i % 4 == 0 {
+                Ev::Person { id: (i / 4) as u32 % 40 }
+            } else {
+                Ev::Auction { seller: (i * 7 % 40) as u32, id: i as u32 }
+            };
             (t.max(0), e)
         })
         .collect();
@@ -248,16 +272,40 @@ fn windowed_join_on_window_and_key() {
         let sink = out.clone();
         let evs = evs.clone();
         run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
-            let w = Windowing::fixed(100).trigger(Trigger::after_watermark().with_early(Trigger::after_count(3)).with_late(Trigger::after_count(1))).allowed_lateness(50).retracting();
-            let events = p.read("events", Memory::new(vec![evs.clone()], WatermarkStrategy::BoundedOutOfOrderness(5)).batch_size(8))?;
-            let persons = events.clone().flat_map(|e| match e { Ev::Person { id } => Some(id), _ => None }).key_map(|id| (id, ())).window(w.clone()).changelog("persons", Count)?;
-            let auctions = events.flat_map(|e| match e { Ev::Auction { seller, .. } => Some(seller), _ => None }).key_map(|s| (s, ())).window(w).changelog("auctions", Count)?;
+            let w = Windowing::fixed(100)
+                .trigger(
+                    Trigger::after_watermark().with_early(Trigger::after_count(3)).with_late(Trigger::after_count(1)),
+                )
+                .allowed_lateness(50)
+                .retracting();
+            let events = p.read(
+                "events",
+                Memory::new(vec![evs.clone()], WatermarkStrategy::BoundedOutOfOrderness(5)).batch_size(8),
+            )?;
+            let persons = events
+                .clone()
+                .flat_map(|e| match e {
+                    Ev::Person { id } => Some(id),
+                    _ => None,
+                })
+                .key_map(|id| (id, ()))
+                .window(w.clone())
+                .changelog("persons", Count)?;
+            let auctions = events
+                .flat_map(|e| match e {
+                    Ev::Auction { seller, .. } => Some(seller),
+                    _ => None,
+                })
+                .key_map(|s| (s, ()))
+                .window(w)
+                .changelog("auctions", Count)?;
             persons.join(auctions).into_rows().write(sink.clone());
             Ok(())
         })
         .unwrap();
         let rows: Vec<_> = out.take().into_iter().map(|(_, r)| r).collect();
-        let got: BTreeMap<(u32, Window), (u64, u64)> = accumulate(&rows).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
+        let got: BTreeMap<(u32, Window), (u64, u64)> =
+            accumulate(&rows).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
         assert_eq!(got, expected, "{workers} workers");
         assert!(rows.iter().any(|r| r.diff < 0), "refinements were retracted through the join");
     }
@@ -294,11 +342,28 @@ fn merged_sessions_and_every_downstream_operator() {
         let (a, b, c, d, e) = (rows.clone(), per_auction.clone(), totals.clone(), top.clone(), smallest.clone());
         let evs = evs.clone();
         run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
-            let w = Windowing::sessions(10).trigger(Trigger::after_watermark().with_early(Trigger::after_count(2)).with_late(Trigger::after_count(1))).allowed_lateness(100).accumulating();
-            let sessions = p.read("bids", Memory::new(vec![evs.clone()], WatermarkStrategy::BoundedOutOfOrderness(0)).batch_size(5))?.key_map(|b: Bid| (b.bidder, b.auction)).window(w).changelog("sessions", Count)?;
+            let w = Windowing::sessions(10)
+                .trigger(
+                    Trigger::after_watermark().with_early(Trigger::after_count(2)).with_late(Trigger::after_count(1)),
+                )
+                .allowed_lateness(100)
+                .accumulating();
+            let sessions = p
+                .read(
+                    "bids",
+                    Memory::new(vec![evs.clone()], WatermarkStrategy::BoundedOutOfOrderness(0)).batch_size(5),
+                )?
+                .key_map(|b: Bid| (b.bidder, b.auction))
+                .window(w)
+                .changelog("sessions", Count)?;
             sessions.clone().into_rows().write(a.clone());
             sessions.clone().rekey(|bidder, _| bidder % 2).filter(|_, _, (_, n)| *n > 0).into_rows().write(b.clone());
-            sessions.clone().map(|k, _w, v| (k, Window::GLOBAL, v)).sum_per_window(|n| *n as i64).into_rows().write(c.clone());
+            sessions
+                .clone()
+                .map(|k, _w, v| (k, Window::GLOBAL, v))
+                .sum_per_window(|n| *n as i64)
+                .into_rows()
+                .write(c.clone());
             sessions.clone().min_per_window(|n| *n).into_rows().write(e.clone());
             sessions.top_k_per_window(1, |n| *n).into_rows().write(d.clone());
             Ok(())
@@ -306,9 +371,13 @@ fn merged_sessions_and_every_downstream_operator() {
         .unwrap();
         let rows: Vec<_> = rows.take().into_iter().map(|(_, r)| r).collect();
         let fin: BTreeMap<(u32, Window), u64> = accumulate(&rows).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
-        let expected: BTreeMap<(u32, Window), u64> = (0..5u32).map(|b| ((b, Window::new(b as i64, 44 + b as i64)), 7)).collect();
+        let expected: BTreeMap<(u32, Window), u64> =
+            (0..5u32).map(|b| ((b, Window::new(b as i64, 44 + b as i64)), 7)).collect();
         assert_eq!(fin, expected, "{workers} workers: one merged session per bidder");
-        assert!(rows.iter().any(|r| r.diff < 0 && r.window.end - r.window.start < 30), "{workers} workers: a merged-away session was retracted");
+        assert!(
+            rows.iter().any(|r| r.diff < 0 && r.window.end - r.window.start < 30),
+            "{workers} workers: a merged-away session was retracted"
+        );
         let pa: Vec<_> = per_auction.take().into_iter().map(|(_, r)| r).collect();
         assert_eq!(accumulate(&pa).len(), 5);
         let tot: Vec<_> = totals.take().into_iter().map(|(_, r)| r).collect();
@@ -318,7 +387,8 @@ fn merged_sessions_and_every_downstream_operator() {
         assert_eq!(accumulate(&tp).len(), 5, "{workers} workers: one top-1 per session window");
         let sm: Vec<_> = smallest.take().into_iter().map(|(_, r)| r).collect();
         let sm: Vec<(Window, (u64, Vec<u32>))> = accumulate(&sm).into_keys().map(|(_, w, v)| (w, v)).collect();
-        let expected_min: Vec<(Window, (u64, Vec<u32>))> = (0..5u32).map(|b| (Window::new(b as i64, 44 + b as i64), (7, vec![b]))).collect();
+        let expected_min: Vec<(Window, (u64, Vec<u32>))> =
+            (0..5u32).map(|b| (Window::new(b as i64, 44 + b as i64), (7, vec![b]))).collect();
         assert_eq!(sm, expected_min, "{workers} workers: min per window over the merged sessions");
     }
 }

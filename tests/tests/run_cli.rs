@@ -70,11 +70,34 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
     write_csv(&input, &rows);
     let out = dir.join("panes.jsonl");
     let flags = [
-        "--time-field", "date_time_ms", "--key-field", "auction", "--count", "--sum", "price", "--max", "price",
-        "--window", "fixed(10s)", "--max-out-of-orderness", "2s", "--batch-size", "100",
+        "--time-field",
+        "date_time_ms",
+        "--key-field",
+        "auction",
+        "--count",
+        "--sum",
+        "price",
+        "--max",
+        "price",
+        "--window",
+        "fixed(10s)",
+        "--max-out-of-orderness",
+        "2s",
+        "--batch-size",
+        "100",
     ];
     let summary = run(&args(&[&input], &flags, &out)).expect("run");
-    assert_eq!(summary, Summary { files: 1, connections: 0, records_read: 5_000, panes_emitted: summary.panes_emitted, late_dropped: 0, malformed: 0 });
+    assert_eq!(
+        summary,
+        Summary {
+            files: 1,
+            connections: 0,
+            records_read: 5_000,
+            panes_emitted: summary.panes_emitted,
+            late_dropped: 0,
+            malformed: 0
+        }
+    );
 
     let mut naive: BTreeMap<(String, i64), (u64, i64, i64)> = BTreeMap::new();
     for (a, p, t) in &rows {
@@ -91,7 +114,8 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
         assert_eq!(pane["window"][1].as_i64().unwrap(), start + 10_000);
         assert_eq!(pane["timestamp"].as_i64().unwrap(), start + 9_999);
         let key = pane["key"].as_str().unwrap().to_string();
-        let v = (pane["count"].as_u64().unwrap(), pane["sum_price"].as_i64().unwrap(), pane["max_price"].as_i64().unwrap());
+        let v =
+            (pane["count"].as_u64().unwrap(), pane["sum_price"].as_i64().unwrap(), pane["max_price"].as_i64().unwrap());
         assert!(got.insert((key, start), v).is_none(), "one pane per key and window");
     }
     assert_eq!(got, naive);
@@ -114,7 +138,18 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
     let out = dir.join("panes.jsonl");
     let dead = dir.join("dead.jsonl");
     let dead_s = dead.display().to_string();
-    let flags = ["--time-field", "date_time_ms", "--key-field", "auction", "--sum", "price", "--window", "fixed(10s)", "--dead-letters", &dead_s];
+    let flags = [
+        "--time-field",
+        "date_time_ms",
+        "--key-field",
+        "auction",
+        "--sum",
+        "price",
+        "--window",
+        "fixed(10s)",
+        "--dead-letters",
+        &dead_s,
+    ];
     let summary = run(&args(&[&csv, &jsonl], &flags, &out)).expect("bad lines do not stop the job");
     assert_eq!((summary.records_read, summary.malformed), (4, 7));
 
@@ -140,7 +175,8 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
         assert!(l["reason"].as_str().unwrap().contains(reason), "{l} should say {reason}");
     }
     assert_eq!(letters[0]["text"], "2,20");
-    let mut keys: Vec<String> = json_lines(&out).iter().map(|p| format!("{}={}", p["key"].as_str().unwrap(), p["sum_price"])).collect();
+    let mut keys: Vec<String> =
+        json_lines(&out).iter().map(|p| format!("{}={}", p["key"].as_str().unwrap(), p["sum_price"])).collect();
     keys.sort();
     assert_eq!(keys, ["1=10", "6=60", "7=70", "9=90"]);
 }
@@ -155,7 +191,19 @@ fn gzip_input_reads_like_plain_input() {
     let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
     enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
     enc.finish().unwrap();
-    let flags = ["--time-field", "date_time_ms", "--key-field", "auction", "--count", "--mean", "price", "--window", "sliding(10s,5s)", "--batch-size", "64"];
+    let flags = [
+        "--time-field",
+        "date_time_ms",
+        "--key-field",
+        "auction",
+        "--count",
+        "--mean",
+        "price",
+        "--window",
+        "sliding(10s,5s)",
+        "--batch-size",
+        "64",
+    ];
     let (out_a, out_b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
     let a = run(&args(&[&plain], &flags, &out_a)).unwrap();
     let b = run(&args(&[&gz], &flags, &out_b)).unwrap();
@@ -181,7 +229,10 @@ fn a_corrupt_gzip_file_is_a_dead_letter_not_a_crash() {
     assert_eq!(letters[0]["file"], bad.display().to_string());
     let panes = json_lines(&out);
     assert_eq!(panes.len(), 1);
-    assert_eq!((panes[0]["window"].as_str(), panes[0]["count"].as_u64(), panes[0]["timestamp"].as_str()), (Some("global"), Some(100), Some("global_max")));
+    assert_eq!(
+        (panes[0]["window"].as_str(), panes[0]["count"].as_u64(), panes[0]["timestamp"].as_str()),
+        (Some("global"), Some(100), Some("global_max"))
+    );
 }
 
 #[test]
@@ -193,9 +244,25 @@ fn results_are_identical_at_one_and_two_workers() {
     }
     let pattern = format!("{}/part-*.csv", dir.display());
     let flags = [
-        "--time-field", "date_time_ms", "--key-field", "auction", "--count", "--min", "price",
-        "--window", "fixed(5s)", "--trigger", "after_watermark(late=after_count(1))", "--allowed-lateness", "2s",
-        "--accumulation", "retracting", "--max-out-of-orderness", "1s", "--batch-size", "50",
+        "--time-field",
+        "date_time_ms",
+        "--key-field",
+        "auction",
+        "--count",
+        "--min",
+        "price",
+        "--window",
+        "fixed(5s)",
+        "--trigger",
+        "after_watermark(late=after_count(1))",
+        "--allowed-lateness",
+        "2s",
+        "--accumulation",
+        "retracting",
+        "--max-out-of-orderness",
+        "1s",
+        "--batch-size",
+        "50",
     ];
     let mut outputs = Vec::new();
     let mut summaries = Vec::new();
@@ -228,16 +295,37 @@ fn json_lines_with_rfc3339_times_and_a_composite_key() {
     )
     .unwrap();
     let out = dir.join("panes.jsonl");
-    let flags = ["--time-field", "at", "--time-unit", "rfc3339", "--key-field", "user", "--key-field", "page", "--window", "sessions(5s)"];
+    let flags = [
+        "--time-field",
+        "at",
+        "--time-unit",
+        "rfc3339",
+        "--key-field",
+        "user",
+        "--key-field",
+        "page",
+        "--window",
+        "sessions(5s)",
+    ];
     let summary = run(&args(&[&input], &flags, &out)).unwrap();
     assert_eq!((summary.records_read, summary.malformed), (3, 1));
     let mut panes: Vec<(String, i64, i64, u64)> = json_lines(&out)
         .iter()
-        .map(|p| (p["key"].as_str().unwrap().to_string(), p["window"][0].as_i64().unwrap(), p["window"][1].as_i64().unwrap(), p["count"].as_u64().unwrap()))
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap().to_string(),
+                p["window"][0].as_i64().unwrap(),
+                p["window"][1].as_i64().unwrap(),
+                p["count"].as_u64().unwrap(),
+            )
+        })
         .collect();
     panes.sort();
     let t0 = 1_714_564_801_000i64; // 2024-05-01T12:00:01Z
-    assert_eq!(panes, vec![("ann|home".to_string(), t0, t0 + 1_500 + 5_000, 2), ("bob|home".to_string(), t0 + 2_000, t0 + 7_000, 1)]);
+    assert_eq!(
+        panes,
+        vec![("ann|home".to_string(), t0, t0 + 1_500 + 5_000, 2), ("bob|home".to_string(), t0 + 2_000, t0 + 7_000, 1)]
+    );
 }
 
 #[test]

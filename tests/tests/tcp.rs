@@ -4,7 +4,10 @@
 //! socket. Loopback only; every test ends by itself within seconds (a pipeline that does
 //! not end fails its test at a deadline).
 
-use highwater::pipeline::{pane_row, run, Collector, CsvFile, DeadLetter, Files, Memory, PipelineError, RunConfig, RunSummary, Tcp, TcpSink, Windowing};
+use highwater::pipeline::{
+    pane_row, run, Collector, CsvFile, DeadLetter, Files, Memory, PipelineError, RunConfig, RunSummary, Tcp, TcpSink,
+    Windowing,
+};
 use highwater_operators::pane::{Pane, Timing};
 use highwater_operators::trigger::Trigger;
 use highwater_operators::watermark::WatermarkStrategy;
@@ -45,7 +48,8 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 /// A bid source on a free loopback port.
 fn bids_source(strategy: WatermarkStrategy) -> (Tcp<Bid>, SocketAddr) {
-    let src = Tcp::<Bid>::bind("127.0.0.1:0").expect("a free loopback port").event_time(|b: &Bid| b.time).watermark(strategy);
+    let src =
+        Tcp::<Bid>::bind("127.0.0.1:0").expect("a free loopback port").event_time(|b: &Bid| b.time).watermark(strategy);
     let addr = src.local_addr().expect("bound");
     (src, addr)
 }
@@ -124,7 +128,10 @@ fn many_clients_through_small_queues_lose_nothing() {
     assert!(dead.is_empty(), "{dead:?}");
     assert_eq!(summary.records_read, 24_000);
     for client in 0..8 {
-        assert!(records.iter().filter(|b| b.auction == client).map(|b| b.price).eq(0..3_000), "client {client}: every line, in order");
+        assert!(
+            records.iter().filter(|b| b.auction == client).map(|b| b.price).eq(0..3_000),
+            "client {client}: every line, in order"
+        );
     }
 }
 
@@ -145,12 +152,19 @@ fn a_disconnect_mid_line_drops_only_that_line() {
     });
     let (records, dead, summary) = collect(2, src.max_connections(1));
     let (peer, offset) = client.join().unwrap();
-    assert_eq!(records.iter().map(|b| b.price).collect::<Vec<_>>(), [0, 1, 2], "everything before the cut is processed");
+    assert_eq!(
+        records.iter().map(|b| b.price).collect::<Vec<_>>(),
+        [0, 1, 2],
+        "everything before the cut is processed"
+    );
     assert_eq!(summary.records_read, 3);
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].step, "bids");
     assert_eq!(dead[0].location, format!("tcp {peer}, line 4 (byte {offset})"));
-    assert_eq!(dead[0].reason, "the connection closed in the middle of a line: the partial line of 17 bytes (no newline) is dropped");
+    assert_eq!(
+        dead[0].reason,
+        "the connection closed in the middle of a line: the partial line of 17 bytes (no newline) is dropped"
+    );
     assert_eq!(dead[0].record, "{\"auction\":7,\"pri");
 }
 
@@ -171,10 +185,17 @@ fn bad_lines_are_dead_letters_and_an_over_long_line_is_skipped_to_its_end() {
     let (records, dead, _) = collect(1, src.max_connections(1).max_line_length(100));
     client.join().unwrap();
     assert_eq!(records.iter().map(|b| b.price).collect::<Vec<_>>(), [10, 13], "the lines around the bad ones are read");
-    let reasons: Vec<(String, String)> = dead.iter().map(|d| (d.location.rsplit(", ").next().unwrap_or("").to_string(), d.reason.clone())).collect();
+    let reasons: Vec<(String, String)> =
+        dead.iter().map(|d| (d.location.rsplit(", ").next().unwrap_or("").to_string(), d.reason.clone())).collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
-    assert_eq!(reasons[0], ("line 2 (byte 37)".to_string(), "line longer than 100 bytes: skipped up to the next newline".to_string()));
-    assert!(reasons[1].0 == "line 3 (byte 10079)" && reasons[1].1.contains("invalid type: string \"soon\""), "{reasons:?}");
+    assert_eq!(
+        reasons[0],
+        ("line 2 (byte 37)".to_string(), "line longer than 100 bytes: skipped up to the next newline".to_string())
+    );
+    assert!(
+        reasons[1].0 == "line 3 (byte 10079)" && reasons[1].1.contains("invalid type: string \"soon\""),
+        "{reasons:?}"
+    );
     assert!(reasons[2].0.starts_with("line 4") && reasons[2].1.starts_with("not valid UTF-8"), "{reasons:?}");
     assert!(reasons[3].0.starts_with("line 5") && reasons[3].1.starts_with("not a valid record"), "{reasons:?}");
     assert_eq!(dead[0].record.len(), 200, "the start of the over-long line is kept");
@@ -191,7 +212,11 @@ fn count_panes(src: Tcp<Bid>, windowing: Windowing) -> (Collector<Pane<u64, u64>
     let (p_sink, d_sink) = (panes.clone(), dead.clone());
     let handle = thread::spawn(move || {
         run(RunConfig::workers(2), move |p| {
-            p.read("bids", src.clone())?.key_by(|b: &Bid| b.auction).window(windowing.clone()).count("count")?.write(p_sink.clone());
+            p.read("bids", src.clone())?
+                .key_by(|b: &Bid| b.auction)
+                .window(windowing.clone())
+                .count("count")?
+                .write(p_sink.clone());
             p.dead_letters().write(d_sink.clone());
             Ok(())
         })
@@ -277,7 +302,9 @@ fn an_idle_connection_stops_holding_the_watermark_back() {
 #[test]
 fn processing_time_triggers_fire_while_the_connection_is_quiet() {
     let (src, addr) = bids_source(WatermarkStrategy::BoundedOutOfOrderness(1_000));
-    let windowing = Windowing::fixed(3_600_000).trigger(Trigger::after_watermark().with_early(Trigger::after_processing_time(100))).accumulating();
+    let windowing = Windowing::fixed(3_600_000)
+        .trigger(Trigger::after_watermark().with_early(Trigger::after_processing_time(100)))
+        .accumulating();
     let (panes, _dead, handle) = count_panes(src.max_connections(1), windowing);
     let mut s = connect(addr);
     s.write_all((bid_line(1, 1, 1_000) + &bid_line(1, 2, 2_000) + &bid_line(1, 3, 3_000)).as_bytes()).unwrap();
@@ -321,7 +348,10 @@ fn csv_over_a_connection_the_source_makes() {
         let (mut conn, _) = server.accept().unwrap();
         conn.write_all(b"time,auction,price\n1000,1,10\n2000,2,oops\n\n3000,1,30\n").unwrap();
     });
-    let src = Tcp::<Bid>::connect(addr.to_string()).csv().event_time(|b: &Bid| b.time).watermark(WatermarkStrategy::Ascending);
+    let src = Tcp::<Bid>::connect(addr.to_string())
+        .csv()
+        .event_time(|b: &Bid| b.time)
+        .watermark(WatermarkStrategy::Ascending);
     let (records, dead, _) = collect(2, src);
     feeder.join().unwrap();
     assert_eq!(records, [Bid { auction: 1, price: 10, time: 1_000 }, Bid { auction: 1, price: 30, time: 3_000 }]);
@@ -343,10 +373,19 @@ fn csv_with_the_header_given_in_the_builder() {
 #[test]
 fn a_connecting_source_that_finds_no_server_fails_the_build() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let src = Tcp::<Bid>::connect(format!("127.0.0.1:{port}")).event_time(|b: &Bid| b.time).watermark(WatermarkStrategy::Ascending).connect_timeout(Duration::from_millis(500));
-    let err = within_deadline("the failing build", move || run(RunConfig::workers(1), move |p| p.read("bids", src.clone()).map(|_| ()))).unwrap_err();
+    let src = Tcp::<Bid>::connect(format!("127.0.0.1:{port}"))
+        .event_time(|b: &Bid| b.time)
+        .watermark(WatermarkStrategy::Ascending)
+        .connect_timeout(Duration::from_millis(500));
+    let err = within_deadline("the failing build", move || {
+        run(RunConfig::workers(1), move |p| p.read("bids", src.clone()).map(|_| ()))
+    })
+    .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("source `bids`: cannot connect to 127.0.0.1:") && text.contains("is the server running?"), "{text}");
+    assert!(
+        text.contains("source `bids`: cannot connect to 127.0.0.1:") && text.contains("is the server running?"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -358,10 +397,15 @@ fn the_tcp_sink_writes_json_lines_and_fails_when_nobody_listens() {
         conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         BufReader::new(conn).lines().map(|l| l.unwrap()).collect::<Vec<String>>()
     });
-    let bids: Vec<(i64, Bid)> = (0..100).map(|i| (i * 100, Bid { auction: (i % 2) as u64, price: i as u64, time: i * 100 })).collect();
+    let bids: Vec<(i64, Bid)> =
+        (0..100).map(|i| (i * 100, Bid { auction: (i % 2) as u64, price: i as u64, time: i * 100 })).collect();
     within_deadline("the sink pipeline", move || {
         run(RunConfig::workers(2), move |p| {
-            p.read("bids", Memory::new(vec![bids.clone()], WatermarkStrategy::Ascending))?.key_by(|b: &Bid| b.auction).window(Windowing::fixed(5_000)).count("count")?.write(sink.clone());
+            p.read("bids", Memory::new(vec![bids.clone()], WatermarkStrategy::Ascending))?
+                .key_by(|b: &Bid| b.auction)
+                .window(Windowing::fixed(5_000))
+                .count("count")?
+                .write(sink.clone());
             Ok(())
         })
     })
@@ -369,7 +413,10 @@ fn the_tcp_sink_writes_json_lines_and_fails_when_nobody_listens() {
     let mut lines = reader.join().unwrap();
     lines.sort();
     assert_eq!(lines.len(), 4, "one connection per process, closed at the end: {lines:?}");
-    assert_eq!(lines[0], r#"{"key":0,"window":[0,5000],"value":25,"timestamp":4999,"timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true,"diff":1}"#);
+    assert_eq!(
+        lines[0],
+        r#"{"key":0,"window":[0,5000],"value":25,"timestamp":4999,"timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true,"diff":1}"#
+    );
 
     // Nobody listens: the sink retries, then the run fails saying so.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -381,7 +428,10 @@ fn the_tcp_sink_writes_json_lines_and_fails_when_nobody_listens() {
         })
     })
     .unwrap_err();
-    assert!(matches!(&err, PipelineError::Runtime(m) if m[0].starts_with(&format!("TCP sink: cannot connect to 127.0.0.1:{port}"))), "{err}");
+    assert!(
+        matches!(&err, PipelineError::Runtime(m) if m[0].starts_with(&format!("TCP sink: cannot connect to 127.0.0.1:{port}"))),
+        "{err}"
+    );
 }
 
 #[test]
@@ -393,7 +443,8 @@ fn the_csv_file_sink_writes_a_header_and_one_row_per_record() {
     let bids: Vec<(i64, Bid)> = (0..50).map(|i| (i, Bid { auction: i as u64 % 3, price: i as u64, time: i })).collect();
     within_deadline("the CSV pipeline", move || {
         run(RunConfig::workers(2), move |p| {
-            p.read("bids", Memory::new(vec![bids[..25].to_vec(), bids[25..].to_vec()], WatermarkStrategy::Ascending))?.write(CsvFile::create(&out));
+            p.read("bids", Memory::new(vec![bids[..25].to_vec(), bids[25..].to_vec()], WatermarkStrategy::Ascending))?
+                .write(CsvFile::create(&out));
             Ok(())
         })
     })
@@ -420,7 +471,10 @@ fn paced_replay_releases_records_at_their_event_time_speed() {
     let r = records.clone();
     within_deadline("the paced replay", move || {
         run(RunConfig::workers(1), move |p| {
-            let src = Files::<Bid>::json_lines([file.clone()]).event_time(|b: &Bid| b.time).watermark(WatermarkStrategy::Ascending).paced(4.0);
+            let src = Files::<Bid>::json_lines([file.clone()])
+                .event_time(|b: &Bid| b.time)
+                .watermark(WatermarkStrategy::Ascending)
+                .paced(4.0);
             p.read("bids", src)?.write(r.clone());
             Ok(())
         })
@@ -456,16 +510,39 @@ fn highwater_run_connects_to_a_csv_socket() {
     let dir = temp_dir("run-connect");
     let (out, dead) = (dir.join("panes.jsonl"), dir.join("dead.jsonl"));
     let args = run_args(&[
-        "run", "--connect", &addr, "--format", "csv", "--time-field", "t", "--key-field", "k", "--count", "--sum", "price", "--window", "fixed(10s)",
-        "--output", out.to_str().unwrap(), "--dead-letters", dead.to_str().unwrap(),
+        "run",
+        "--connect",
+        &addr,
+        "--format",
+        "csv",
+        "--time-field",
+        "t",
+        "--key-field",
+        "k",
+        "--count",
+        "--sum",
+        "price",
+        "--window",
+        "fixed(10s)",
+        "--output",
+        out.to_str().unwrap(),
+        "--dead-letters",
+        dead.to_str().unwrap(),
     ]);
-    let summary = within_deadline("highwater run --connect", move || highwater::cli::run::run(&args)).expect("the job runs");
+    let summary =
+        within_deadline("highwater run --connect", move || highwater::cli::run::run(&args)).expect("the job runs");
     feeder.join().unwrap();
     assert_eq!((summary.connections, summary.records_read, summary.malformed, summary.panes_emitted), (1, 4, 1, 3));
-    assert_eq!(summary.to_string(), "4 records read from 1 connection(s), 3 panes emitted, 0 late-dropped, 1 malformed");
+    assert_eq!(
+        summary.to_string(),
+        "4 records read from 1 connection(s), 3 panes emitted, 0 late-dropped, 1 malformed"
+    );
     let mut panes: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
     panes.sort();
-    assert_eq!(panes[0], r#"{"key":"a","window":[0,10000],"count":2,"sum_price":12,"timestamp":9999,"timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true}"#);
+    assert_eq!(
+        panes[0],
+        r#"{"key":"a","window":[0,10000],"count":2,"sum_price":12,"timestamp":9999,"timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true}"#
+    );
     let dead = std::fs::read_to_string(&dead).unwrap();
     let dead: serde_json::Value = serde_json::from_str(dead.trim()).unwrap();
     assert_eq!(dead["kind"], "malformed");
@@ -482,8 +559,24 @@ fn highwater_run_listens_for_json_lines_with_watermarks() {
     let dir = temp_dir("run-listen");
     let out = dir.join("panes.jsonl");
     let args = run_args(&[
-        "run", "--listen", &addr, "--max-connections", "2", "--format", "jsonl", "--watermark", "punctuated", "--time-field", "t", "--key-field", "k",
-        "--count", "--window", "fixed(10s)", "--output", out.to_str().unwrap(),
+        "run",
+        "--listen",
+        &addr,
+        "--max-connections",
+        "2",
+        "--format",
+        "jsonl",
+        "--watermark",
+        "punctuated",
+        "--time-field",
+        "t",
+        "--key-field",
+        "k",
+        "--count",
+        "--window",
+        "fixed(10s)",
+        "--output",
+        out.to_str().unwrap(),
     ]);
     let job = thread::spawn(move || highwater::cli::run::run(&args));
     // One client after the other: a connection starts at the watermark the source has
@@ -513,7 +606,9 @@ fn highwater_run_listens_for_json_lines_with_watermarks() {
     let mut rows: Vec<(String, i64, u64)> = text
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|v| (v["key"].as_str().unwrap().to_string(), v["window"][0].as_i64().unwrap(), v["count"].as_u64().unwrap()))
+        .map(|v| {
+            (v["key"].as_str().unwrap().to_string(), v["window"][0].as_i64().unwrap(), v["count"].as_u64().unwrap())
+        })
         .collect();
     rows.sort();
     assert_eq!(rows, [("a".into(), 0, 2), ("a".into(), 10_000, 1), ("b".into(), 10_000, 2)]);
@@ -528,8 +623,24 @@ fn highwater_run_writes_each_pane_while_the_connection_is_open() {
     let dir = temp_dir("run-live-flush");
     let out = dir.join("panes.jsonl");
     let args = run_args(&[
-        "run", "--listen", &addr, "--max-connections", "1", "--format", "csv", "--time-field", "t", "--key-field", "k", "--count",
-        "--window", "fixed(1s)", "--max-out-of-orderness", "0s", "--output", out.to_str().unwrap(),
+        "run",
+        "--listen",
+        &addr,
+        "--max-connections",
+        "1",
+        "--format",
+        "csv",
+        "--time-field",
+        "t",
+        "--key-field",
+        "k",
+        "--count",
+        "--window",
+        "fixed(1s)",
+        "--max-out-of-orderness",
+        "0s",
+        "--output",
+        out.to_str().unwrap(),
     ]);
     let job = thread::spawn(move || highwater::cli::run::run(&args));
     let start = Instant::now();
@@ -549,7 +660,10 @@ fn highwater_run_writes_each_pane_while_the_connection_is_open() {
     loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         if text.lines().count() >= 2 {
-            assert!(text.contains(r#""window":[0,1000],"count":10"#) && text.contains(r#""window":[1000,2000],"count":10"#), "{text}");
+            assert!(
+                text.contains(r#""window":[0,1000],"count":10"#) && text.contains(r#""window":[1000,2000],"count":10"#),
+                "{text}"
+            );
             break;
         }
         assert!(start.elapsed() < DEADLINE, "no pane written while the connection is open: {text:?}");

@@ -17,26 +17,28 @@
 
 use highwater::nexmark::{Generator, BIDS_CSV_HEADER};
 use highwater::pipeline::{run, Files, RunConfig, Windowing};
+use highwater_benches::{Bid, Count, CountMax};
 use highwater_operators::watermark::WatermarkStrategy;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use highwater_benches::{Bid, Count, CountMax};
 
 /// Writes `events` generated events' bids into `files` CSV files, event `n` to file
 /// `n % files`.
 fn write_files(dir: &Path, events: u64, files: u64) -> Vec<String> {
     let generator = Generator::default();
     let paths: Vec<PathBuf> = (0..files).map(|f| dir.join(format!("bids-{f}.csv"))).collect();
-    let mut outs: Vec<BufWriter<std::fs::File>> = paths.iter().map(|p| BufWriter::new(std::fs::File::create(p).expect("create a bid file"))).collect();
+    let mut outs: Vec<BufWriter<std::fs::File>> =
+        paths.iter().map(|p| BufWriter::new(std::fs::File::create(p).expect("create a bid file"))).collect();
     for o in &mut outs {
         writeln!(o, "{BIDS_CSV_HEADER}").expect("write");
     }
     for n in 0..events {
         if let Some(b) = generator.bid_row(n) {
-            writeln!(outs[(n % files) as usize], "{},{},{},{}", b.auction, b.bidder, b.price, b.date_time).expect("write");
+            writeln!(outs[(n % files) as usize], "{},{},{},{}", b.auction, b.bidder, b.price, b.date_time)
+                .expect("write");
         }
     }
     for o in &mut outs {
@@ -50,8 +52,15 @@ fn tumble(config: RunConfig, files: Vec<String>) -> (u64, u64) {
     let panes = Arc::new(AtomicU64::new(0));
     let p = panes.clone();
     let summary = run(config, move |pipe| {
-        let src = Files::<Bid>::csv(files.clone()).event_time(|b: &Bid| b.date_time_ms).watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
-        pipe.read("bids", src)?.key_by(|b: &Bid| b.auction).map_values(|b| b.price).window(Windowing::fixed(10_000)).aggregate("tumble", CountMax)?.write(Count(p.clone()));
+        let src = Files::<Bid>::csv(files.clone())
+            .event_time(|b: &Bid| b.date_time_ms)
+            .watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
+        pipe.read("bids", src)?
+            .key_by(|b: &Bid| b.auction)
+            .map_values(|b| b.price)
+            .window(Windowing::fixed(10_000))
+            .aggregate("tumble", CountMax)?
+            .write(Count(p.clone()));
         Ok(())
     })
     .expect("the query runs");
@@ -80,7 +89,11 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("highwater-cluster-scaling-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let files = write_files(&dir, events, nfiles);
-    eprintln!("{events} events ({} cores), bids in {nfiles} files under {}", std::thread::available_parallelism().map_or(0, |n| n.get()), dir.display());
+    eprintln!(
+        "{events} events ({} cores), bids in {nfiles} files under {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        dir.display()
+    );
 
     type Config = (&'static str, fn(Vec<String>) -> (u64, u64));
     let configs: [Config; 3] = [

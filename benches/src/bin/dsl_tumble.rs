@@ -2,10 +2,10 @@
 //! price per auction in 10-second windows. `dsl_tumble FILE WORKERS`.
 
 use highwater::pipeline::{run, Files, RunConfig, Windowing};
+use highwater_benches::{Bid, Count, CountMax};
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use highwater_benches::{Bid, Count, CountMax};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -17,17 +17,34 @@ fn main() {
     let r = rows.clone();
     let start = std::time::Instant::now();
     let summary = run(RunConfig::workers(workers), move |p| {
-        let src = Files::<Bid>::csv([path.clone()]).event_time(|b: &Bid| b.date_time_ms).watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
+        let src = Files::<Bid>::csv([path.clone()])
+            .event_time(|b: &Bid| b.date_time_ms)
+            .watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
         let bids = p.read("bids", src)?;
         match stage.as_str() {
             "read" => bids.write(Count(r.clone())),
             "key" => bids.key_map(|b: Bid| (b.auction, b.price)).into_pairs().write(Count(r.clone())),
-            "noprecombine" => bids.key_map(|b: Bid| (b.auction, b.price)).window(Windowing::fixed(10_000)).without_precombining().aggregate("tumble", CountMax)?.write(Count(r.clone())),
-            _ => bids.key_map(|b: Bid| (b.auction, b.price)).window(Windowing::fixed(10_000)).aggregate("tumble", CountMax)?.write(Count(r.clone())),
+            "noprecombine" => bids
+                .key_map(|b: Bid| (b.auction, b.price))
+                .window(Windowing::fixed(10_000))
+                .without_precombining()
+                .aggregate("tumble", CountMax)?
+                .write(Count(r.clone())),
+            _ => bids
+                .key_map(|b: Bid| (b.auction, b.price))
+                .window(Windowing::fixed(10_000))
+                .aggregate("tumble", CountMax)?
+                .write(Count(r.clone())),
         }
         Ok(())
     })
     .expect("runs");
     let secs = start.elapsed().as_secs_f64();
-    eprintln!("{} records, {} panes, {:.3} s, {:.2} M records/s", summary.records_read, rows.load(Ordering::Relaxed), secs, summary.records_read as f64 / secs / 1e6);
+    eprintln!(
+        "{} records, {} panes, {:.3} s, {:.2} M records/s",
+        summary.records_read,
+        rows.load(Ordering::Relaxed),
+        secs,
+        summary.records_read as f64 / secs / 1e6
+    );
 }

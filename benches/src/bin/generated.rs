@@ -2,10 +2,10 @@
 //! WORKERS EVENTS [noprecombine]`. Prints events/s (whole pipeline, not counting start-up).
 
 use highwater::pipeline::{run, Generated, RunConfig, Windowing};
+use highwater_benches::Count;
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use highwater_benches::{Count};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -33,5 +33,9 @@ fn main() {
     })
     .expect("runs");
     let secs = start.elapsed().as_secs_f64();
-    println!("{kind} workers={workers} precombine={precombine}: {events} events, {} panes, {secs:.3} s, {:.2} M events/s", out.load(Ordering::Relaxed), events as f64 / secs / 1e6);
+    println!(
+        "{kind} workers={workers} precombine={precombine}: {events} events, {} panes, {secs:.3} s, {:.2} M events/s",
+        out.load(Ordering::Relaxed),
+        events as f64 / secs / 1e6
+    );
 }

@@ -55,7 +55,9 @@ fn main() {
     let mut checksum = 0u64;
     let mut emit = |k: u64, start: i64, count: u64, max: u64| {
         rows += 1;
-        checksum = checksum.wrapping_add(k.wrapping_mul(31).wrapping_add(start as u64).wrapping_mul(17).wrapping_add(count).wrapping_add(max));
+        checksum = checksum.wrapping_add(
+            k.wrapping_mul(31).wrapping_add(start as u64).wrapping_mul(17).wrapping_add(count).wrapping_add(max),
+        );
     };
     // (window start, key) -> (count, max price)
     let mut windows: HashMap<(i64, u64), (u64, u64)> = HashMap::new();

@@ -2,9 +2,9 @@
 //! [`CombineFn`] over a small accumulator holding them all.
 
 use crate::source::{Num, Values};
-use smallvec::SmallVec;
 use highwater_operators::combine::CombineFn;
 use serde_json::Value;
+use smallvec::SmallVec;
 use std::cmp::Ordering;
 
 /// One requested aggregate.

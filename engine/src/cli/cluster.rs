@@ -39,7 +39,13 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 
 impl Default for ClusterArgs {
     fn default() -> Self {
-        ClusterArgs { workers: 1, processes: 1, process: 0, hostfile: None, connect_timeout: RunConfig::DEFAULT_CONNECT_TIMEOUT }
+        ClusterArgs {
+            workers: 1,
+            processes: 1,
+            process: 0,
+            hostfile: None,
+            connect_timeout: RunConfig::DEFAULT_CONNECT_TIMEOUT,
+        }
     }
 }
 
@@ -84,10 +90,15 @@ impl ClusterArgs {
             return Ok(RunConfig::workers(self.workers).connect_timeout(self.connect_timeout));
         }
         let path = self.hostfile.clone().ok_or(ClusterError::NoHostfile(self.processes))?;
-        let text = std::fs::read_to_string(&path).map_err(|e| ClusterError::Hostfile { path: path.clone(), reason: e.to_string() })?;
-        let hosts: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ClusterError::Hostfile { path: path.clone(), reason: e.to_string() })?;
+        let hosts: Vec<String> =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
         if hosts.len() != self.processes {
-            return Err(ClusterError::Hostfile { path, reason: format!("has {} hosts but --processes is {}", hosts.len(), self.processes) });
+            return Err(ClusterError::Hostfile {
+                path,
+                reason: format!("has {} hosts but --processes is {}", hosts.len(), self.processes),
+            });
         }
         Ok(RunConfig::cluster(self.workers, self.process, hosts).connect_timeout(self.connect_timeout))
     }

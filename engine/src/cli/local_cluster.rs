@@ -76,7 +76,8 @@ const OWN_FLAGS: &[&str] = &["--processes", "--process", "--hostfile"];
 /// Starts the cluster, runs the job to its end and forwards its output. Returns when every
 /// process has ended.
 pub fn run_local_cluster(args: &LocalClusterArgs) -> Result<(), LocalClusterError> {
-    let exe = std::env::current_exe().map_err(|e| LocalClusterError::Setup(format!("cannot find this executable: {e}")))?;
+    let exe =
+        std::env::current_exe().map_err(|e| LocalClusterError::Setup(format!("cannot find this executable: {e}")))?;
     run_local_cluster_of(&exe, args)
 }
 
@@ -90,22 +91,29 @@ pub fn run_local_cluster_of(exe: &Path, args: &LocalClusterArgs) -> Result<(), L
         return Err(LocalClusterError::Flag("--workers must be at least 1".into()));
     }
     if let Some(flag) = args.job.iter().find(|a| OWN_FLAGS.iter().any(|f| a == f || a.starts_with(&format!("{f}=")))) {
-        return Err(LocalClusterError::Flag(format!("the job sets {flag}, which `highwater cluster` sets for each process; remove it")));
+        return Err(LocalClusterError::Flag(format!(
+            "the job sets {flag}, which `highwater cluster` sets for each process; remove it"
+        )));
     }
     if args.workers.is_some() && args.job.iter().any(|a| a == "--workers" || a.starts_with("--workers=")) {
-        return Err(LocalClusterError::Flag("--workers is given both to `cluster` and to the job; give it once".into()));
+        return Err(LocalClusterError::Flag(
+            "--workers is given both to `cluster` and to the job; give it once".into(),
+        ));
     }
     let dir = HostDir::create()?;
     let hosts = free_loopback_addresses(p)?;
     let hostfile = dir.0.join("hosts.txt");
-    std::fs::write(&hostfile, hosts.join("\n") + "\n").map_err(|e| LocalClusterError::Setup(format!("cannot write {}: {e}", hostfile.display())))?;
+    std::fs::write(&hostfile, hosts.join("\n") + "\n")
+        .map_err(|e| LocalClusterError::Setup(format!("cannot write {}: {e}", hostfile.display())))?;
 
     let stdout = Arc::new(Mutex::new(()));
     let mut children: Vec<Child> = Vec::with_capacity(p);
     let mut forwarders: Vec<JoinHandle<()>> = Vec::new();
     for i in 0..p {
         let mut cmd = Command::new(exe);
-        cmd.args(&args.job).args(["--processes", &p.to_string(), "--process", &i.to_string(), "--hostfile"]).arg(&hostfile);
+        cmd.args(&args.job)
+            .args(["--processes", &p.to_string(), "--process", &i.to_string(), "--hostfile"])
+            .arg(&hostfile);
         if let Some(w) = args.workers {
             cmd.args(["--workers", &w.to_string()]);
         }
@@ -161,7 +169,10 @@ fn wait_all(children: &mut [Child]) -> Option<(usize, ExitStatus)> {
         if let Some((_, _, at)) = failed {
             if at.elapsed() >= STOP_GRACE {
                 let running: Vec<usize> = (0..children.len()).filter(|i| status[*i].is_none()).collect();
-                eprintln!("highwater cluster: process(es) {running:?} still running {} s after a failure; killing them", STOP_GRACE.as_secs());
+                eprintln!(
+                    "highwater cluster: process(es) {running:?} still running {} s after a failure; killing them",
+                    STOP_GRACE.as_secs()
+                );
                 stop(children);
                 break;
             }
@@ -261,7 +272,8 @@ impl HostDir {
     fn create() -> Result<Self, LocalClusterError> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let dir = std::env::temp_dir().join(format!("highwater-cluster-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| LocalClusterError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| LocalClusterError::Setup(format!("cannot create {}: {e}", dir.display())))?;
         Ok(HostDir(dir))
     }
 }

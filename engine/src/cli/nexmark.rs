@@ -134,7 +134,14 @@ pub struct QuerySummary {
 
 impl std::fmt::Display for QuerySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} events, {} results, {:.3} s, {:.2} M events/s", self.events, self.results, self.seconds, self.events as f64 / self.seconds.max(1e-9) / 1e6)?;
+        write!(
+            f,
+            "{} events, {} results, {:.3} s, {:.2} M events/s",
+            self.events,
+            self.results,
+            self.seconds,
+            self.events as f64 / self.seconds.max(1e-9) / 1e6
+        )?;
         if self.dead_letters > 0 {
             write!(
                 f,
@@ -170,7 +177,9 @@ impl<T: crate::pipeline::Data, S: Sink<T>> Sink<T> for Counting<S> {
 
 /// Runs one query.
 pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
-    let q = args.query.clone().ok_or_else(|| NexmarkError::Flag("give --query q0|q1|q2|q5|q7|q8|q11|q12, or use `highwater nexmark generate`".into()))?;
+    let q = args.query.clone().ok_or_else(|| {
+        NexmarkError::Flag("give --query q0|q1|q2|q5|q7|q8|q11|q12, or use `highwater nexmark generate`".into())
+    })?;
     if !QUERIES.contains(&q.as_str()) {
         return Err(NexmarkError::UnknownQuery(q));
     }
@@ -187,14 +196,34 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
         let peers = p.peers() as u64;
         let events: Collection<'_, Event> = match &input {
             None => p.read("events", queries::events(generator.clone(), events, peers.max(1) * 4))?,
-            Some(path) if path.ends_with(".jsonl") || path.ends_with(".jsonl.gz") => {
-                p.read("events", Files::<Event>::json_lines([path.clone()]).event_time(Event::date_time).watermark(bound))?
-            }
+            Some(path) if path.ends_with(".jsonl") || path.ends_with(".jsonl.gz") => p.read(
+                "events",
+                Files::<Event>::json_lines([path.clone()]).event_time(Event::date_time).watermark(bound),
+            )?,
             Some(path) => p
-                .read("bids", Files::<BidRowCsv>::csv([path.clone()]).event_time(|b: &BidRowCsv| b.date_time_ms).watermark(bound))?
-                .map(|b| Event::Bid(Bid { auction: b.auction, bidder: b.bidder, price: b.price, channel: String::new(), url: String::new(), date_time: b.date_time_ms, extra: String::new() })),
+                .read(
+                    "bids",
+                    Files::<BidRowCsv>::csv([path.clone()]).event_time(|b: &BidRowCsv| b.date_time_ms).watermark(bound),
+                )?
+                .map(|b| {
+                    Event::Bid(Bid {
+                        auction: b.auction,
+                        bidder: b.bidder,
+                        price: b.price,
+                        channel: String::new(),
+                        url: String::new(),
+                        date_time: b.date_time_ms,
+                        extra: String::new(),
+                    })
+                }),
         };
-        let sink_for = |_: ()| -> Option<String> { if output == "none" { None } else { Some(output.clone()) } };
+        let sink_for = |_: ()| -> Option<String> {
+            if output == "none" {
+                None
+            } else {
+                Some(output.clone())
+            }
+        };
         let c = QueryConfig::default();
         macro_rules! write {
             ($coll:expr, $fmt:expr) => {{
@@ -206,10 +235,16 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
         match q.as_str() {
             "q0" => write!(queries::q0(events), |e: &Event| serde_json::to_value(e).unwrap_or_default()),
             "q1" => write!(queries::q1(events), |b: &Bid| serde_json::to_value(b).unwrap_or_default()),
-            "q2" => write!(queries::q2(events, c.auction_skip), |x: &(u64, u64)| serde_json::json!({"auction": x.0, "price": x.1})),
+            "q2" => write!(
+                queries::q2(events, c.auction_skip),
+                |x: &(u64, u64)| serde_json::json!({"auction": x.0, "price": x.1})
+            ),
             "q5" => write!(queries::q5(events, c)?, |p| pane_row(p)),
             "q7" => write!(queries::q7(events, c)?, |p| pane_row(p)),
-            "q8" => write!(queries::q8(events, c)?.into_rows(), |r: &crate::pipeline::ChangeRow<u64, (String, u64)>| serde_json::json!({
+            "q8" => write!(queries::q8(events, c)?.into_rows(), |r: &crate::pipeline::ChangeRow<
+                u64,
+                (String, u64),
+            >| serde_json::json!({
                 "person": r.key, "window": [r.window.start, r.window.end], "name": r.value.0, "auctions": r.value.1, "diff": r.diff
             })),
             "q11" => write!(queries::q11(events, c)?, |p| pane_row(p)),
@@ -217,5 +252,10 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
         }
         Ok(())
     })?;
-    Ok(QuerySummary { events: summary.records_read, results: results.load(Ordering::Relaxed), seconds: start.elapsed().as_secs_f64(), dead_letters: summary.dead_letters })
+    Ok(QuerySummary {
+        events: summary.records_read,
+        results: results.load(Ordering::Relaxed),
+        seconds: start.elapsed().as_secs_f64(),
+        dead_letters: summary.dead_letters,
+    })
 }

@@ -35,7 +35,8 @@ fn show_watermark(wm: Option<i64>) -> String {
         None => "-".into(),
         Some(NEG_INF) => "−∞".into(),
         Some(w) if w >= POS_INF - 1 => "+∞".into(),
-        Some(w) if w >= 100_000_000_000 => chrono::DateTime::from_timestamp_millis(w).map_or_else(|| w.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
+        Some(w) if w >= 100_000_000_000 => chrono::DateTime::from_timestamp_millis(w)
+            .map_or_else(|| w.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string()),
         Some(w) => w.to_string(),
     }
 }
@@ -59,7 +60,8 @@ impl Progress {
                     }
                     std::thread::sleep(EVERY);
                 }
-                let bar = ProgressBar::with_draw_target(total_bytes, ProgressDrawTarget::stderr_with_hz(5)).with_elapsed(start.elapsed());
+                let bar = ProgressBar::with_draw_target(total_bytes, ProgressDrawTarget::stderr_with_hz(5))
+                    .with_elapsed(start.elapsed());
                 let template = if total_bytes.is_some() {
                     "{spinner} {elapsed_precise} [{bar:30}] {binary_bytes}/{binary_total_bytes} {msg}"
                 } else {
@@ -72,7 +74,11 @@ impl Progress {
                     let rows = stats.records();
                     let secs = start.elapsed().as_secs_f64().max(1e-3);
                     bar.set_position(stats.bytes());
-                    bar.set_message(format!("{rows} rows, {:.0} rows/s, watermark {}", rows as f64 / secs, show_watermark(stats.watermark())));
+                    bar.set_message(format!(
+                        "{rows} rows, {:.0} rows/s, watermark {}",
+                        rows as f64 / secs,
+                        show_watermark(stats.watermark())
+                    ));
                     bar.tick();
                     std::thread::sleep(EVERY);
                 }

@@ -20,9 +20,11 @@
 
 use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
-use crate::pipeline::{execute, ExecutionError};
 use super::progress::Progress;
-use crate::source::{expand_inputs, is_gzip, FileSource, Format, InputError, Malformed, Record, RunKey, Schema, TimeUnit};
+use crate::pipeline::{execute, ExecutionError};
+use crate::source::{
+    expand_inputs, is_gzip, FileSource, Format, InputError, Malformed, Record, RunKey, Schema, TimeUnit,
+};
 use highwater_operators::clock::SystemClock;
 use highwater_operators::duration::parse_ticks;
 use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
@@ -167,8 +169,16 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let from = if self.files == 0 && self.connections > 0 { format!("{} connection(s)", self.connections) } else { format!("{} file(s)", self.files) };
-        write!(f, "{} records read from {from}, {} panes emitted, {} late-dropped, {} malformed", self.records_read, self.panes_emitted, self.late_dropped, self.malformed)
+        let from = if self.files == 0 && self.connections > 0 {
+            format!("{} connection(s)", self.connections)
+        } else {
+            format!("{} file(s)", self.files)
+        };
+        write!(
+            f,
+            "{} records read from {from}, {} panes emitted, {} late-dropped, {} malformed",
+            self.records_read, self.panes_emitted, self.late_dropped, self.malformed
+        )
     }
 }
 
@@ -322,8 +332,13 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
     let source = FileSource::new(files.clone(), args.format, schema)?.watermark(watermark).batch_size(args.batch_size);
     let stats = source.stats();
     let outputs = Outputs::open(args)?;
-    let total_bytes = if files.iter().any(|f| is_gzip(f)) { None } else { files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).ok()).sum::<Option<u64>>() };
-    let progress = Progress::start(stats.clone(), total_bytes, !args.no_progress && super::progress::wanted(args.output == "-"));
+    let total_bytes = if files.iter().any(|f| is_gzip(f)) {
+        None
+    } else {
+        files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).ok()).sum::<Option<u64>>()
+    };
+    let progress =
+        Progress::start(stats.clone(), total_bytes, !args.no_progress && super::progress::wanted(args.output == "-"));
 
     let o = outputs.clone();
     let executed = execute(&config, move |worker| {
@@ -361,7 +376,12 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
 impl RunArgs {
     /// What each line must hold: the time, key and aggregated fields.
     pub(super) fn schema(&self, set: &AggregateSet) -> Schema {
-        Schema { time_field: self.time_field.clone(), time_unit: self.time_unit, key_fields: self.key_field.clone(), value_fields: set.value_fields().to_vec() }
+        Schema {
+            time_field: self.time_field.clone(),
+            time_unit: self.time_unit,
+            key_fields: self.key_field.clone(),
+            value_fields: set.value_fields().to_vec(),
+        }
     }
 }
 
@@ -381,7 +401,11 @@ impl Outputs {
         let live = args.listen.is_some() || args.connect.is_some();
         Ok(Outputs {
             output: Destination::open(&args.cluster.output_path(&args.output), live)?,
-            dead: args.dead_letters.as_deref().map(|p| Destination::open(&args.cluster.output_path(p), live)).transpose()?,
+            dead: args
+                .dead_letters
+                .as_deref()
+                .map(|p| Destination::open(&args.cluster.output_path(p), live))
+                .transpose()?,
             panes: Arc::default(),
             late: Arc::default(),
             retracting: args.accumulation == Accumulation::Retracting,
@@ -398,10 +422,22 @@ impl Outputs {
 
 /// The job after its source: the keyed windowed aggregate, its panes to the output and its
 /// too-late records to the dead letters, counted.
-pub(super) fn aggregate_and_write<'s>(records: Stream<'s, Time, Vec<Record>>, strategy: WindowingStrategy, set: AggregateSet, o: &Outputs) {
+pub(super) fn aggregate_and_write<'s>(
+    records: Stream<'s, Time, Vec<Record>>,
+    strategy: WindowingStrategy,
+    set: AggregateSet,
+    o: &Outputs,
+) {
     // Pre-combined before the exchange where that cannot change a pane; the per-key output
     // watermark makes the panes the same at any worker count.
-    let out = windowed_aggregate_precombined(records, "run", strategy, set.clone(), Arc::new(SystemClock), OutputWatermark::PerKey);
+    let out = windowed_aggregate_precombined(
+        records,
+        "run",
+        strategy,
+        set.clone(),
+        Arc::new(SystemClock),
+        OutputWatermark::PerKey,
+    );
     let (out_w, panes_c, retracting) = (o.output.clone(), o.panes.clone(), o.retracting);
     let mut chunk = String::new();
     out.panes.sink(Pipeline, "write-panes", move |(input, _frontier)| {
@@ -494,8 +530,10 @@ fn pane_line(out: &mut String, set: &AggregateSet, p: &Pane<RunKey, AggregateVal
     if retracting {
         out.push_str(if p.retraction { ",\"retraction\":true" } else { ",\"retraction\":false" });
     }
-    out.push_str("}
-");
+    out.push_str(
+        "}
+",
+    );
 }
 
 /// A malformed line as a dead-letter JSON line.

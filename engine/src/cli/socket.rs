@@ -47,7 +47,10 @@ fn decoder(schema: Schema) -> Decode<Record> {
 pub(super) fn run_socket(args: &RunArgs) -> Result<Summary, RunError> {
     let config = args.cluster.config()?;
     let Some(format) = args.format else {
-        return Err(RunError::Flag { flag: "format", reason: "a socket has no file name to tell the format from: pass --format csv or --format jsonl".into() });
+        return Err(RunError::Flag {
+            flag: "format",
+            reason: "a socket has no file name to tell the format from: pass --format csv or --format jsonl".into(),
+        });
     };
     let set = AggregateSet::new(args.aggregates());
     let schema = args.schema(&set);
@@ -57,7 +60,8 @@ pub(super) fn run_socket(args: &RunArgs) -> Result<Summary, RunError> {
         // Worker 0 reads the connections; it runs in the first process, which binds now
         // so that the address (a free port for port 0) can be told.
         (Some(address), _) if args.cluster.process == 0 => {
-            let s = Tcp::<Record>::bind(address).map_err(|e| RunError::Flag { flag: "listen", reason: e.to_string() })?;
+            let s =
+                Tcp::<Record>::bind(address).map_err(|e| RunError::Flag { flag: "listen", reason: e.to_string() })?;
             if let Some(a) = s.local_addr() {
                 eprintln!("highwater run: listening on {a}");
             }
@@ -65,7 +69,9 @@ pub(super) fn run_socket(args: &RunArgs) -> Result<Summary, RunError> {
         }
         (Some(address), _) => Tcp::listen(address.clone()),
         (None, Some(address)) => Tcp::connect(address.clone()),
-        (None, None) => return Err(RunError::Flag { flag: "listen", reason: "give --listen ADDR or --connect ADDR".into() }),
+        (None, None) => {
+            return Err(RunError::Flag { flag: "listen", reason: "give --listen ADDR or --connect ADDR".into() })
+        }
     };
     source = source.decode_with(decoder(schema)).watermark(watermark).batch_size(args.batch_size);
     if format == Format::Csv {

@@ -23,7 +23,9 @@ impl Number {
     }
     fn add(self, o: Number) -> Number {
         match (self, o) {
-            (Number::Int(a), Number::Int(b)) => a.checked_add(b).map_or(Number::Float(a as f64 + b as f64), Number::Int),
+            (Number::Int(a), Number::Int(b)) => {
+                a.checked_add(b).map_or(Number::Float(a as f64 + b as f64), Number::Int)
+            }
             (a, b) => Number::Float(a.as_f64() + b.as_f64()),
         }
     }

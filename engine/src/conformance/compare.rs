@@ -101,7 +101,10 @@ pub fn diff_fields(expected: &Value, actual: &Value) -> Vec<String> {
 }
 
 fn matching(expected: &[Value], actual: &[&Value]) -> (Vec<Option<usize>>, Vec<Option<usize>>) {
-    let adj: Vec<Vec<usize>> = expected.iter().map(|e| (0..actual.len()).filter(|&j| diff_fields(e, actual[j]).is_empty()).collect()).collect();
+    let adj: Vec<Vec<usize>> = expected
+        .iter()
+        .map(|e| (0..actual.len()).filter(|&j| diff_fields(e, actual[j]).is_empty()).collect())
+        .collect();
     let mut match_a: Vec<Option<usize>> = vec![None; actual.len()];
     fn augment(i: usize, adj: &[Vec<usize>], seen: &mut Vec<bool>, match_a: &mut Vec<Option<usize>>) -> bool {
         for &j in &adj[i] {
@@ -181,14 +184,23 @@ fn check_retractions(scn: &Value, panes: &[Value]) -> Option<Verdict> {
         let flag = match p.get("retraction") {
             None => false,
             Some(Value::Bool(b)) => *b,
-            Some(_) => return Some(Verdict::fail("bad_output", format!("pane has a non-boolean retraction field: {}", short(p)))),
+            Some(_) => {
+                return Some(Verdict::fail(
+                    "bad_output",
+                    format!("pane has a non-boolean retraction field: {}", short(p)),
+                ))
+            }
         };
         let where_ = describe_action(after_action(p), &transcript[after_action(p)]);
         if !retracting {
             if flag {
                 return Some(Verdict::fail(
                     "bad_output",
-                    format!("retraction pane {} (emitted after {where_}) in a scenario whose accumulation is {}", short(p), scn.get("accumulation").map(short).unwrap_or_default()),
+                    format!(
+                        "retraction pane {} (emitted after {where_}) in a scenario whose accumulation is {}",
+                        short(p),
+                        scn.get("accumulation").map(short).unwrap_or_default()
+                    ),
                 ));
             }
             continue;
@@ -209,14 +221,19 @@ fn check_retractions(scn: &Value, panes: &[Value]) -> Option<Verdict> {
             continue;
         }
         for r in &run {
-            if r.get("key") != p.get("key") || !window_within(r.get("window"), p.get("window")) || after_action(r) != after_action(p) {
+            if r.get("key") != p.get("key")
+                || !window_within(r.get("window"), p.get("window"))
+                || after_action(r) != after_action(p)
+            {
                 return Some(Verdict::fail(
                     "bad_retraction",
                     format!("retraction {} is not immediately followed by the pane that replaces it (same key, a window equal to or containing its window, same after_action); the next pane is {} (emitted after {where_})", short(r), short(p)),
                 ));
             }
         }
-        if let Some(stale) = live.iter().find(|q| q.get("key") == p.get("key") && window_within(q.get("window"), p.get("window"))) {
+        if let Some(stale) =
+            live.iter().find(|q| q.get("key") == p.get("key") && window_within(q.get("window"), p.get("window")))
+        {
             let rel = if stale.get("window") == p.get("window") { "equals" } else { "lies inside" };
             return Some(Verdict::fail(
                 "bad_retraction",
@@ -229,7 +246,11 @@ fn check_retractions(scn: &Value, panes: &[Value]) -> Option<Verdict> {
     if let Some(r) = run.first() {
         return Some(Verdict::fail(
             "bad_retraction",
-            format!("retraction {} (emitted after {}) is not followed by the pane that replaces it", short(r), describe_action(after_action(r), &transcript[after_action(r)])),
+            format!(
+                "retraction {} (emitted after {}) is not followed by the pane that replaces it",
+                short(r),
+                describe_action(after_action(r), &transcript[after_action(r)])
+            ),
         ));
     }
     None
@@ -262,14 +283,16 @@ fn compare(scn: &Value, panes: &[Value]) -> Verdict {
             continue;
         }
         let expected: Vec<Value> = a["expect"].as_array().cloned().unwrap_or_default();
-        let actual: Vec<&Value> = panes.iter().filter(|p| prev < after_action(p) as i64 && after_action(p) < j).collect();
+        let actual: Vec<&Value> =
+            panes.iter().filter(|p| prev < after_action(p) as i64 && after_action(p) < j).collect();
         let block = format!("the expect at action {j} (covering actions {}..{})", prev + 1, j as i64 - 1);
         let (match_e, match_a) = matching(&expected, &actual);
         if let Some(missing) = match_e.iter().position(Option::is_none) {
             let e = &expected[missing];
             let mut msg = format!("{block}: expected pane {} was not emitted", short(e));
             let free: Vec<&Value> = {
-                let f: Vec<&Value> = actual.iter().enumerate().filter(|(k, _)| match_a[*k].is_none()).map(|(_, a)| *a).collect();
+                let f: Vec<&Value> =
+                    actual.iter().enumerate().filter(|(k, _)| match_a[*k].is_none()).map(|(_, a)| *a).collect();
                 if f.is_empty() {
                     actual.clone()
                 } else {
@@ -282,7 +305,13 @@ fn compare(scn: &Value, panes: &[Value]) -> Verdict {
                 let bad = diff_fields(e, best);
                 let parts: Vec<String> = bad
                     .iter()
-                    .map(|f| format!("{f} (expected {}, got {})", short(&e[f.as_str()]), best.get(f.as_str()).map(short).unwrap_or_else(|| "\"<missing>\"".into())))
+                    .map(|f| {
+                        format!(
+                            "{f} (expected {}, got {})",
+                            short(&e[f.as_str()]),
+                            best.get(f.as_str()).map(short).unwrap_or_else(|| "\"<missing>\"".into())
+                        )
+                    })
                     .collect();
                 msg += &format!("; closest emitted pane {} differs in {}", short(best), parts.join(", "));
             } else {
@@ -294,7 +323,11 @@ fn compare(scn: &Value, panes: &[Value]) -> Verdict {
             let p = actual[extra];
             return Verdict::fail(
                 "unexpected_output",
-                format!("{block}: unexpected pane {} (emitted after {})", short(p), describe_action(after_action(p), &transcript[after_action(p)])),
+                format!(
+                    "{block}: unexpected pane {} (emitted after {})",
+                    short(p),
+                    describe_action(after_action(p), &transcript[after_action(p)])
+                ),
             );
         }
         prev = j as i64;
@@ -344,11 +377,17 @@ pub fn outcome(scn: &Value, lines: &[String]) -> Verdict {
     match scn.get("error").and_then(Value::as_str) {
         Some(wanted) => {
             if res.passed {
-                Verdict::fail("wrong_pass", format!("this transcript is deliberately wrong ({wanted}) but the output matched it"))
+                Verdict::fail(
+                    "wrong_pass",
+                    format!("this transcript is deliberately wrong ({wanted}) but the output matched it"),
+                )
             } else if res.kind.as_deref() == Some(wanted) {
                 Verdict::pass(&format!("deliberately wrong transcript rejected as {wanted}"))
             } else {
-                Verdict::fail("wrong_kind", format!("deliberately wrong transcript ({wanted}) rejected for another reason: {}", res.message))
+                Verdict::fail(
+                    "wrong_kind",
+                    format!("deliberately wrong transcript ({wanted}) rejected for another reason: {}", res.message),
+                )
             }
         }
         None => res,
@@ -367,7 +406,8 @@ mod tests {
     #[test]
     fn matches_as_a_multiset_with_dont_care_fields() {
         let s = scn(json!([{"window": [0, 10], "values": [2, 1]}]));
-        let out = vec![json!({"after_action": 1, "window": [0, 10], "values": [1, 2], "timing": "on_time"}).to_string()];
+        let out =
+            vec![json!({"after_action": 1, "window": [0, 10], "values": [1, 2], "timing": "on_time"}).to_string()];
         assert!(outcome(&s, &out).passed);
     }
 

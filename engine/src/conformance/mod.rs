@@ -19,9 +19,14 @@ use std::path::{Path, PathBuf};
 /// Runs and checks one scenario file on `workers` workers.
 pub fn check_file(path: &Path, workers: usize) -> (String, Verdict) {
     match Scenario::load(path) {
-        Err(e) => (path.display().to_string(), Verdict { passed: false, kind: Some("bad_scenario".into()), message: e.to_string() }),
+        Err(e) => (
+            path.display().to_string(),
+            Verdict { passed: false, kind: Some("bad_scenario".into()), message: e.to_string() },
+        ),
         Ok(s) => match run_scenario(&s, workers) {
-            Err(e) => (s.name.clone(), Verdict { passed: false, kind: Some("runner_error".into()), message: e.to_string() }),
+            Err(e) => {
+                (s.name.clone(), Verdict { passed: false, kind: Some("runner_error".into()), message: e.to_string() })
+            }
             Ok(out) => (s.name.clone(), outcome(&s.raw, &out.lines())),
         },
     }

@@ -66,7 +66,9 @@ type Collected = Arc<Mutex<Vec<(u64, usize, u64, Pane<String, Value>)>>>;
 /// ```
 pub fn run_scenario(scenario: &Scenario, workers: usize) -> Result<RunOutput, RunError> {
     if let Err(tc) = &scenario.timestamp_combiner {
-        return Ok(RunOutput::Unsupported(format!("timestamp combiner `{tc}` (optional, Beam-Python-only) is not implemented")));
+        return Ok(RunOutput::Unsupported(format!(
+            "timestamp combiner `{tc}` (optional, Beam-Python-only) is not implemented"
+        )));
     }
     let strategy = scenario.strategy()?;
     let workers = workers.max(1);
@@ -89,7 +91,14 @@ pub fn run_scenario(scenario: &Scenario, workers: usize) -> Result<RunOutput, Ru
         let dataflow = worker.next_dataflow_index();
         worker.dataflow(|scope| {
             let stream = scope.input_from(&mut input).container::<Vec<(String, i64, Value)>>();
-            let out = windowed_aggregate(stream, "conformance", strategy.clone(), combine, Arc::new(clock.clone()), output_watermark);
+            let out = windowed_aggregate(
+                stream,
+                "conformance",
+                strategy.clone(),
+                combine,
+                Arc::new(clock.clone()),
+                output_watermark,
+            );
             let mut seq = 0u64;
             out.panes.sink(Pipeline, "collect-panes", move |(input, _frontier)| {
                 input.for_each(|_cap, data| {
@@ -163,7 +172,10 @@ pub fn pane_json(p: &Pane<String, Value>, collect: bool, retracting: bool) -> Va
     o.insert("key".into(), Value::from(p.key.clone()));
     o.insert("window".into(), window_json(&p.window));
     o.insert(if collect { "values" } else { "value" }.into(), p.value.clone());
-    o.insert("timestamp".into(), if p.timestamp == GLOBAL_MAX { Value::from("global_max") } else { Value::from(p.timestamp) });
+    o.insert(
+        "timestamp".into(),
+        if p.timestamp == GLOBAL_MAX { Value::from("global_max") } else { Value::from(p.timestamp) },
+    );
     o.insert("timing".into(), Value::from(p.info.timing.to_string()));
     o.insert("index".into(), Value::from(p.info.index));
     o.insert("nonspeculative_index".into(), Value::from(p.info.nonspeculative_index));

@@ -104,24 +104,39 @@ pub enum ScenarioError {
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
-        let raw: Value = serde_json::from_str(&text).map_err(|source| ScenarioError::Json { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.to_path_buf(), source })?;
+        let raw: Value =
+            serde_json::from_str(&text).map_err(|source| ScenarioError::Json { path: path.to_path_buf(), source })?;
         Scenario::from_value(path, raw)
     }
 
     /// Checks an already parsed scenario; `path` names it in errors.
     pub fn from_value(path: &Path, raw: Value) -> Result<Scenario, ScenarioError> {
-        let field = |f: &str, reason: String| ScenarioError::Field { path: path.to_path_buf(), field: f.to_string(), reason };
+        let field =
+            |f: &str, reason: String| ScenarioError::Field { path: path.to_path_buf(), field: f.to_string(), reason };
         let obj = raw.as_object().ok_or_else(|| field("(top level)", "a scenario is one JSON object".into()))?;
         let get = |f: &str| obj.get(f).ok_or_else(|| field(f, "missing (FORMAT.md lists the required fields)".into()));
-        let get_str = |f: &str| -> Result<&str, ScenarioError> { get(f)?.as_str().ok_or_else(|| field(f, "must be a string".into())) };
-        let name = obj.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
-            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-        });
-        let window: WindowSpec = get_str("window")?.parse().map_err(|e: highwater_operators::window::WindowError| field("window", e.to_string()))?;
-        let trigger: Trigger = get_str("trigger")?.parse().map_err(|e: highwater_operators::trigger::TriggerError| field("trigger", e.to_string()))?;
-        let allowed_lateness = get("allowed_lateness")?.as_i64().filter(|l| *l >= 0).ok_or_else(|| field("allowed_lateness", "must be an integer >= 0".into()))?;
-        let accumulation: Accumulation = get_str("accumulation")?.parse().map_err(|e: String| field("accumulation", e))?;
+        let get_str = |f: &str| -> Result<&str, ScenarioError> {
+            get(f)?.as_str().ok_or_else(|| field(f, "must be a string".into()))
+        };
+        let name = obj
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let window: WindowSpec = get_str("window")?
+            .parse()
+            .map_err(|e: highwater_operators::window::WindowError| field("window", e.to_string()))?;
+        let trigger: Trigger = get_str("trigger")?
+            .parse()
+            .map_err(|e: highwater_operators::trigger::TriggerError| field("trigger", e.to_string()))?;
+        let allowed_lateness = get("allowed_lateness")?
+            .as_i64()
+            .filter(|l| *l >= 0)
+            .ok_or_else(|| field("allowed_lateness", "must be an integer >= 0".into()))?;
+        let accumulation: Accumulation =
+            get_str("accumulation")?.parse().map_err(|e: String| field("accumulation", e))?;
         let tc_text = get_str("timestamp_combiner")?;
         let timestamp_combiner = match tc_text.parse::<TimestampCombiner>() {
             Ok(c) => Ok(c),
@@ -133,31 +148,53 @@ impl Scenario {
             "count" => CombineKind::Count,
             other => return Err(field("combine", format!("unknown combine `{other}`; use collect, sum or count"))),
         };
-        let actions = get("transcript")?.as_array().ok_or_else(|| field("transcript", "must be a list of actions".into()))?;
+        let actions =
+            get("transcript")?.as_array().ok_or_else(|| field("transcript", "must be a list of actions".into()))?;
         let mut transcript = Vec::with_capacity(actions.len());
         for (i, a) in actions.iter().enumerate() {
             let at = format!("transcript[{i}]");
-            let o = a.as_object().filter(|o| o.len() == 1).ok_or_else(|| field(&at, "an action is an object with exactly one field".into()))?;
+            let o = a
+                .as_object()
+                .filter(|o| o.len() == 1)
+                .ok_or_else(|| field(&at, "an action is an object with exactly one field".into()))?;
             let (kind, v) = o.iter().next().expect("one field");
             let action = match kind.as_str() {
                 "input" => {
-                    let list = v.as_array().ok_or_else(|| field(&format!("{at}.input"), "must be a list of elements".into()))?;
+                    let list = v
+                        .as_array()
+                        .ok_or_else(|| field(&format!("{at}.input"), "must be a list of elements".into()))?;
                     let mut els = Vec::with_capacity(list.len());
                     for (j, e) in list.iter().enumerate() {
                         els.push(parse_element(e).map_err(|r| field(&format!("{at}.input[{j}]"), r))?);
                     }
                     if combine == CombineKind::Sum {
                         if let Some((j, _)) = els.iter().enumerate().find(|(_, e)| !e.value.is_number()) {
-                            return Err(field(&format!("{at}.input[{j}]"), "combine `sum` needs numeric values".into()));
+                            return Err(field(
+                                &format!("{at}.input[{j}]"),
+                                "combine `sum` needs numeric values".into(),
+                            ));
                         }
                     }
                     Action::Input(els)
                 }
-                "watermark" => Action::Watermark(v.as_i64().ok_or_else(|| field(&format!("{at}.watermark"), "must be an integer".into()))?),
-                "processing_time" => Action::ProcessingTime(v.as_i64().ok_or_else(|| field(&format!("{at}.processing_time"), "must be an integer".into()))?),
-                "expect" => Action::Expect(v.as_array().cloned().ok_or_else(|| field(&format!("{at}.expect"), "must be a list of panes".into()))?),
+                "watermark" => Action::Watermark(
+                    v.as_i64().ok_or_else(|| field(&format!("{at}.watermark"), "must be an integer".into()))?,
+                ),
+                "processing_time" => Action::ProcessingTime(
+                    v.as_i64().ok_or_else(|| field(&format!("{at}.processing_time"), "must be an integer".into()))?,
+                ),
+                "expect" => Action::Expect(
+                    v.as_array()
+                        .cloned()
+                        .ok_or_else(|| field(&format!("{at}.expect"), "must be a list of panes".into()))?,
+                ),
                 "end" => Action::End,
-                other => return Err(field(&at, format!("unknown action `{other}`; use input, watermark, processing_time, expect or end"))),
+                other => {
+                    return Err(field(
+                        &at,
+                        format!("unknown action `{other}`; use input, watermark, processing_time, expect or end"),
+                    ))
+                }
             };
             transcript.push(action);
         }
@@ -170,7 +207,18 @@ impl Scenario {
                 _ => {}
             }
         }
-        Ok(Scenario { path: path.to_path_buf(), name, window, trigger, allowed_lateness, accumulation, timestamp_combiner, combine, transcript, raw })
+        Ok(Scenario {
+            path: path.to_path_buf(),
+            name,
+            window,
+            trigger,
+            allowed_lateness,
+            accumulation,
+            timestamp_combiner,
+            combine,
+            transcript,
+            raw,
+        })
     }
 
     /// The windowing strategy, validated (an invalid trigger is an error naming the field).
@@ -182,7 +230,11 @@ impl Scenario {
             .accumulation(self.accumulation)
             .timestamp_combiner(tc)
             .build()
-            .map_err(|e: StrategyError| ScenarioError::Field { path: self.path.clone(), field: "trigger".into(), reason: e.to_string() })
+            .map_err(|e: StrategyError| ScenarioError::Field {
+                path: self.path.clone(),
+                field: "trigger".into(),
+                reason: e.to_string(),
+            })
     }
 }
 

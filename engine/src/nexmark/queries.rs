@@ -38,7 +38,13 @@ pub struct QueryConfig {
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        QueryConfig { window_size: 10_000, window_period: 2_000, session_gap: 10_000, processing_period: 10_000, auction_skip: 123 }
+        QueryConfig {
+            window_size: 10_000,
+            window_period: 2_000,
+            session_gap: 10_000,
+            processing_period: 10_000,
+            auction_skip: 123,
+        }
     }
 }
 
@@ -119,8 +125,14 @@ impl CombineFn<(u64, u64)> for MaxCount {
 /// q5: bids per auction in sliding windows, then the hot auction(s) of each window. The
 /// second stage groups the first stage's panes by their window (their event time is the
 /// window's last instant, so one tumbling window of the period holds them all).
-pub fn q5<'s>(events: Collection<'s, Event>, c: QueryConfig) -> Result<Collection<'s, Pane<Window, HotItems>>, BuildError> {
-    let counts = bids(events).key_by(|b: &Bid| b.auction).window(Windowing::sliding(c.window_size, c.window_period)).count("q5-bids-per-auction")?;
+pub fn q5<'s>(
+    events: Collection<'s, Event>,
+    c: QueryConfig,
+) -> Result<Collection<'s, Pane<Window, HotItems>>, BuildError> {
+    let counts = bids(events)
+        .key_by(|b: &Bid| b.auction)
+        .window(Windowing::sliding(c.window_size, c.window_period))
+        .count("q5-bids-per-auction")?;
     counts
         .key_by(|p: &Pane<u64, u64>| p.window)
         .map_values(|p| (p.key, p.value))
@@ -174,7 +186,10 @@ impl CombineFn<Bid> for MaxPrice {
 }
 
 /// q7: the highest bid(s) of each tumbling window.
-pub fn q7<'s>(events: Collection<'s, Event>, c: QueryConfig) -> Result<Collection<'s, Pane<(), HighestBids>>, BuildError> {
+pub fn q7<'s>(
+    events: Collection<'s, Event>,
+    c: QueryConfig,
+) -> Result<Collection<'s, Pane<(), HighestBids>>, BuildError> {
     bids(events).key_by(|_| ()).window(Windowing::fixed(c.window_size)).aggregate("q7-highest-bid", MaxPrice)
 }
 
@@ -187,7 +202,10 @@ pub fn q11<'s>(events: Collection<'s, Event>, c: QueryConfig) -> Result<Collecti
 /// bidder's first bid in the period (global window, discarding).
 pub fn q12<'s>(events: Collection<'s, Event>, c: QueryConfig) -> Result<Collection<'s, Pane<u64, u64>>, BuildError> {
     let trigger = Trigger::repeatedly(Trigger::after_processing_time(c.processing_period));
-    bids(events).key_by(|b: &Bid| b.bidder).window(Windowing::global().trigger(trigger)).count("q12-processing-time-windows")
+    bids(events)
+        .key_by(|b: &Bid| b.bidder)
+        .window(Windowing::global().trigger(trigger))
+        .count("q12-processing-time-windows")
 }
 
 /// q5 in accumulating-and-retracting mode, as a two-stage differential pipeline: bids per
@@ -202,15 +220,24 @@ pub fn q5_retracting<'s>(
     allowed_lateness: i64,
 ) -> Result<crate::pipeline::Changelog<'s, (), (u64, Vec<u64>)>, BuildError> {
     let trigger = Trigger::after_watermark().with_early(early).with_late(Trigger::after_count(1));
-    let windowing = Windowing::sliding(c.window_size, c.window_period).trigger(trigger).allowed_lateness(allowed_lateness).retracting();
-    let counts = bids(events).key_map(|b: Bid| (b.auction, ())).window(windowing).changelog("q5-counts", highwater_operators::combine::Count)?;
+    let windowing = Windowing::sliding(c.window_size, c.window_period)
+        .trigger(trigger)
+        .allowed_lateness(allowed_lateness)
+        .retracting();
+    let counts = bids(events)
+        .key_map(|b: Bid| (b.auction, ()))
+        .window(windowing)
+        .changelog("q5-counts", highwater_operators::combine::Count)?;
     Ok(counts.max_per_window(|n: &u64| *n))
 }
 
 /// q8, new users: the persons who opened an account and the auctions they created as
 /// sellers in the same tumbling window, joined on (seller id, window). Returns, per person
 /// and window, `(name, auctions created)`, kept up to date in retracting mode.
-pub fn q8<'s>(events: Collection<'s, Event>, c: QueryConfig) -> Result<crate::pipeline::Changelog<'s, u64, (String, u64)>, BuildError> {
+pub fn q8<'s>(
+    events: Collection<'s, Event>,
+    c: QueryConfig,
+) -> Result<crate::pipeline::Changelog<'s, u64, (String, u64)>, BuildError> {
     let trigger = Trigger::after_watermark().with_late(Trigger::after_count(1));
     let windowing = Windowing::fixed(c.window_size).trigger(trigger).allowed_lateness(c.window_size).retracting();
     let persons = events

@@ -82,51 +82,60 @@ impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
     /// panes were produced with.
     pub fn changelog(self, mode: Accumulation) -> Changelog<'s, K, V> {
         let shared = self.shared.clone();
-        let stream = match mode {
-            Accumulation::Retracting | Accumulation::Discarding => self.stream.unary(PipelinePact, "changelog", |_, _| {
-                move |input, output| {
-                    input.for_each(|cap, data| {
-                        let Some(t) = cap.least().copied() else { return };
-                        output.session(&cap).give_iterator(data.drain(..).map(|(_, p)| (((p.key, p.window), p.value), t, if p.retraction { -1 } else { 1 })));
-                    });
+        let stream =
+            match mode {
+                Accumulation::Retracting | Accumulation::Discarding => {
+                    self.stream.unary(PipelinePact, "changelog", |_, _| {
+                        move |input, output| {
+                            input.for_each(|cap, data| {
+                                let Some(t) = cap.least().copied() else { return };
+                                output.session(&cap).give_iterator(data.drain(..).map(|(_, p)| {
+                                    (((p.key, p.window), p.value), t, if p.retraction { -1 } else { 1 })
+                                }));
+                            });
+                        }
+                    })
                 }
-            }),
-            Accumulation::Accumulating => {
-                // Derive the retractions: exchange by key, and per key keep the panes not yet
-                // replaced.
-                self.stream.unary(Exchange::new(|x: &(i64, Pane<K, V>)| x.1.key.key_hash()), "changelog-derive", |_, _| {
-                    let mut live: HashMap<K, Vec<(Window, V)>> = HashMap::new();
-                    move |input, output| {
-                        input.for_each(|cap, data| {
-                            let Some(t) = cap.least().copied() else { return };
-                            let mut session = output.session(&cap);
-                            for (_, p) in data.drain(..) {
-                                if p.retraction {
-                                    continue;
-                                }
-                                let panes = live.entry(p.key.clone()).or_default();
-                                let mut kept = Vec::with_capacity(panes.len());
-                                for (w, v) in panes.drain(..) {
-                                    if w.is_inside(&p.window) {
-                                        session.give((((p.key.clone(), w), v), t, -1));
-                                    } else {
-                                        kept.push((w, v));
+                Accumulation::Accumulating => {
+                    // Derive the retractions: exchange by key, and per key keep the panes not yet
+                    // replaced.
+                    self.stream.unary(
+                        Exchange::new(|x: &(i64, Pane<K, V>)| x.1.key.key_hash()),
+                        "changelog-derive",
+                        |_, _| {
+                            let mut live: HashMap<K, Vec<(Window, V)>> = HashMap::new();
+                            move |input, output| {
+                                input.for_each(|cap, data| {
+                                    let Some(t) = cap.least().copied() else { return };
+                                    let mut session = output.session(&cap);
+                                    for (_, p) in data.drain(..) {
+                                        if p.retraction {
+                                            continue;
+                                        }
+                                        let panes = live.entry(p.key.clone()).or_default();
+                                        let mut kept = Vec::with_capacity(panes.len());
+                                        for (w, v) in panes.drain(..) {
+                                            if w.is_inside(&p.window) {
+                                                session.give((((p.key.clone(), w), v), t, -1));
+                                            } else {
+                                                kept.push((w, v));
+                                            }
+                                        }
+                                        if !p.info.last {
+                                            kept.push((p.window, p.value.clone()));
+                                        }
+                                        *panes = kept;
+                                        if panes.is_empty() {
+                                            live.remove(&p.key);
+                                        }
+                                        session.give((((p.key, p.window), p.value), t, 1));
                                     }
-                                }
-                                if !p.info.last {
-                                    kept.push((p.window, p.value.clone()));
-                                }
-                                *panes = kept;
-                                if panes.is_empty() {
-                                    live.remove(&p.key);
-                                }
-                                session.give((((p.key, p.window), p.value), t, 1));
+                                });
                             }
-                        });
-                    }
-                })
-            }
-        };
+                        },
+                    )
+                }
+            };
         Changelog { inner: stream.as_collection(), shared }
     }
 }
@@ -141,7 +150,10 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         Changelog { inner, shared: self.shared.clone() }
     }
     /// Transforms each `(key, window, value)`.
-    pub fn map<K2: Key, V2: ChangeValue>(self, f: impl Fn(K, Window, V) -> (K2, Window, V2) + 'static) -> Changelog<'s, K2, V2> {
+    pub fn map<K2: Key, V2: ChangeValue>(
+        self,
+        f: impl Fn(K, Window, V) -> (K2, Window, V2) + 'static,
+    ) -> Changelog<'s, K2, V2> {
         Changelog {
             inner: self.inner.map(move |((k, w), v)| {
                 let (k2, w2, v2) = f(k, w, v);
@@ -165,12 +177,12 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
     }
     /// A grouped reduce over each key and window's... over each *window*: `f` sees every
     /// `(key, value)` of the window (with multiplicities) and says the window's result.
-    pub fn reduce_per_window<O: ChangeValue>(self, f: impl Fn(&Window, &[(&(K, V), isize)]) -> Vec<O> + 'static) -> Changelog<'s, (), O>
-    {
-        let reduced = self
-            .inner
-            .map(|((k, w), v)| (w, (k, v)))
-            .reduce(move |w, input, output: &mut Vec<(O, isize)>| {
+    pub fn reduce_per_window<O: ChangeValue>(
+        self,
+        f: impl Fn(&Window, &[(&(K, V), isize)]) -> Vec<O> + 'static,
+    ) -> Changelog<'s, (), O> {
+        let reduced =
+            self.inner.map(|((k, w), v)| (w, (k, v))).reduce(move |w, input, output: &mut Vec<(O, isize)>| {
                 for o in f(w, input) {
                     output.push((o, 1));
                 }
@@ -186,7 +198,11 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         self.extreme_per_window(score, |a, b| a < b)
     }
     /// The entries whose score is best by `better` (all ties), as `(score, keys)`.
-    fn extreme_per_window<S: ChangeValue>(self, score: impl Fn(&V) -> S + 'static, better: fn(&S, &S) -> bool) -> Changelog<'s, (), (S, Vec<K>)> {
+    fn extreme_per_window<S: ChangeValue>(
+        self,
+        score: impl Fn(&V) -> S + 'static,
+        better: fn(&S, &S) -> bool,
+    ) -> Changelog<'s, (), (S, Vec<K>)> {
         self.reduce_per_window(move |_, input| {
             let mut best: Option<S> = None;
             for ((_, v), r) in input {
@@ -200,7 +216,11 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
             match best {
                 None => vec![],
                 Some(b) => {
-                    let mut keys: Vec<K> = input.iter().filter(|((_, v), r)| *r > 0 && score(v) == b).map(|((k, _), _)| k.clone()).collect();
+                    let mut keys: Vec<K> = input
+                        .iter()
+                        .filter(|((_, v), r)| *r > 0 && score(v) == b)
+                        .map(|((k, _), _)| k.clone())
+                        .collect();
                     keys.sort();
                     keys.dedup();
                     vec![(b, keys)]
@@ -209,22 +229,24 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         })
     }
     /// The `n` entries with the highest `score` in each window, best first (ties by key).
-    pub fn top_k_per_window<S: ChangeValue>(self, n: usize, score: impl Fn(&V) -> S + 'static) -> Changelog<'s, (), Vec<(K, V)>>
-    {
+    pub fn top_k_per_window<S: ChangeValue>(
+        self,
+        n: usize,
+        score: impl Fn(&V) -> S + 'static,
+    ) -> Changelog<'s, (), Vec<(K, V)>> {
         self.reduce_per_window(move |_, input| {
-            let mut all: Vec<(S, K, V)> = input.iter().filter(|(_, r)| *r > 0).map(|((k, v), _)| (score(v), k.clone(), v.clone())).collect();
+            let mut all: Vec<(S, K, V)> =
+                input.iter().filter(|(_, r)| *r > 0).map(|((k, v), _)| (score(v), k.clone(), v.clone())).collect();
             all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
             vec![all.into_iter().take(n).map(|(_, k, v)| (k, v)).collect()]
         })
     }
     /// The number of keys with a result in each window.
-    pub fn count_per_window(self) -> Changelog<'s, (), i64>
-    {
+    pub fn count_per_window(self) -> Changelog<'s, (), i64> {
         self.reduce_per_window(|_, input| vec![input.iter().map(|(_, r)| *r as i64).sum::<i64>()])
     }
     /// The sum of `f(value)` over the keys of each window.
-    pub fn sum_per_window(self, f: impl Fn(&V) -> i64 + 'static) -> Changelog<'s, (), i64>
-    {
+    pub fn sum_per_window(self, f: impl Fn(&V) -> i64 + 'static) -> Changelog<'s, (), i64> {
         self.reduce_per_window(move |_, input| vec![input.iter().map(|((_, v), r)| f(v) * *r as i64).sum::<i64>()])
     }
     /// The consolidated changes as rows with a `diff` column (event time: the window's end).
@@ -232,7 +254,9 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         let stream = self.inner.consolidate().inner.unary(PipelinePact, "change-rows", |_, _| {
             move |input, output| {
                 input.for_each(|cap, data| {
-                    output.session(&cap).give_iterator(data.drain(..).map(|(((k, w), v), t, r)| (w.max_timestamp(), ChangeRow { key: k, window: w, value: v, diff: r, time: t })));
+                    output.session(&cap).give_iterator(data.drain(..).map(|(((k, w), v), t, r)| {
+                        (w.max_timestamp(), ChangeRow { key: k, window: w, value: v, diff: r, time: t })
+                    }));
                 });
             }
         });
@@ -246,7 +270,8 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         // All updates of one (key, window) meet on one worker, grouped by time.
         let route = Exchange::new(|x: &(((K, Window), V), Time, isize)| (&(x.0).0).key_hash());
         let stream = self.inner.inner.unary_frontier(route, "upserts", |_, _| {
-            let mut pending: std::collections::BTreeMap<Time, (Capability<Time>, Vec<(((K, Window), V), isize)>)> = std::collections::BTreeMap::new();
+            let mut pending: std::collections::BTreeMap<Time, (Capability<Time>, Vec<(((K, Window), V), isize)>)> =
+                std::collections::BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for (d, t, r) in data.drain(..) {
@@ -261,7 +286,8 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
                     let (cap, updates) = pending.pop_first().expect("present").1;
                     // Net change per (key, window, value); then per (key, window): a value
                     // that gained is an upsert (its loser is implied), only losses a delete.
-                    let mut net: std::collections::BTreeMap<((K, Window), V), isize> = std::collections::BTreeMap::new();
+                    let mut net: std::collections::BTreeMap<((K, Window), V), isize> =
+                        std::collections::BTreeMap::new();
                     for (d, r) in updates {
                         *net.entry(d).or_insert(0) += r;
                     }

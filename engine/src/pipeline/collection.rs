@@ -46,7 +46,11 @@ impl<'s, T: Data> Collection<'s, T> {
         self.stream.clone()
     }
 
-    fn unary_map<U: Data>(self, name: &str, mut f: impl FnMut(i64, T, &mut Vec<(i64, U)>) + 'static) -> Collection<'s, U> {
+    fn unary_map<U: Data>(
+        self,
+        name: &str,
+        mut f: impl FnMut(i64, T, &mut Vec<(i64, U)>) + 'static,
+    ) -> Collection<'s, U> {
         let stream = self.stream.unary(PipelinePact, name, move |_, _| {
             let mut buf = Vec::new();
             move |input, output| {
@@ -175,7 +179,14 @@ impl Windowing {
     /// Windows of a built-in function, with Beam's defaults (default trigger, no lateness,
     /// discarding, end-of-window timestamps).
     pub fn new(window: WindowSpec) -> Self {
-        Windowing { window, custom: None, trigger: Trigger::Default, allowed_lateness: 0, accumulation: Accumulation::Discarding, timestamp_combiner: TimestampCombiner::EndOfWindow }
+        Windowing {
+            window,
+            custom: None,
+            trigger: Trigger::Default,
+            allowed_lateness: 0,
+            accumulation: Accumulation::Discarding,
+            timestamp_combiner: TimestampCombiner::EndOfWindow,
+        }
     }
     /// Tumbling windows of `size` ticks.
     pub fn fixed(size: i64) -> Self {
@@ -238,7 +249,9 @@ impl Windowing {
     pub fn strategy(&self) -> Result<WindowingStrategy, BuildError> {
         let b = match &self.custom {
             Some(f) => WindowingStrategy::custom(f.clone()),
-            None => WindowingStrategy::new(self.window.clone().validate().map_err(|e| BuildError::Window(e.to_string()))?),
+            None => {
+                WindowingStrategy::new(self.window.clone().validate().map_err(|e| BuildError::Window(e.to_string()))?)
+            }
         };
         b.trigger(self.trigger.clone())
             .allowed_lateness(self.allowed_lateness)
@@ -278,7 +291,14 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         shared.claim_name(name)?;
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
         let out = if self.precombine {
-            windowed_aggregate_precombined(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::PerKey)
+            windowed_aggregate_precombined(
+                self.stream,
+                name,
+                strategy,
+                combine,
+                shared.clock.clone(),
+                OutputWatermark::PerKey,
+            )
         } else {
             windowed_aggregate(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::PerKey)
         };

@@ -90,9 +90,16 @@ impl<T: Serialize> CsvFile<T> {
 }
 
 impl Output {
-    fn write<T: Serialize>(&mut self, x: &T, format: Option<&(dyn Fn(&T) -> Value + Send + Sync)>) -> Result<(), String> {
+    fn write<T: Serialize>(
+        &mut self,
+        x: &T,
+        format: Option<&(dyn Fn(&T) -> Value + Send + Sync)>,
+    ) -> Result<(), String> {
         let Some(format) = format else {
-            return self.writer.serialize(x).map_err(|e| format!("{e} (a CSV row needs a struct of plain fields; use .format(...) for others)"));
+            return self
+                .writer
+                .serialize(x)
+                .map_err(|e| format!("{e} (a CSV row needs a struct of plain fields; use .format(...) for others)"));
         };
         let row = match format(x) {
             Value::Object(map) => map,

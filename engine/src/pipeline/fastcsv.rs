@@ -51,10 +51,17 @@ impl<'de, 'a: 'de, 'b> de::Deserializer<'de> for &mut RecordDe<'a, 'b> {
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, FieldError> {
         v.visit_seq(Seq { de: self, i: 0 })
     }
-    fn deserialize_struct<V: Visitor<'de>>(self, _name: &'static str, fields: &'static [&'static str], v: V) -> Result<V::Value, FieldError> {
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, FieldError> {
         match self.names {
             // Header in struct order: positional, no name matching per record.
-            Some(names) if names.len() >= fields.len() && names.iter().zip(fields).all(|(a, b)| a == b) => v.visit_seq(Seq { de: self, i: 0 }),
+            Some(names) if names.len() >= fields.len() && names.iter().zip(fields).all(|(a, b)| a == b) => {
+                v.visit_seq(Seq { de: self, i: 0 })
+            }
             Some(_) => v.visit_map(Map { de: self, i: 0 }),
             None => v.visit_seq(Seq { de: self, i: 0 }),
         }
@@ -131,7 +138,13 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 
 fn parse_i64(b: &[u8]) -> Option<i64> {
     match b.first() {
-        Some(b'-') => parse_u64(&b[1..]).and_then(|v| if v <= i64::MAX as u64 + 1 { Some((v as i128).wrapping_neg() as i64) } else { None }),
+        Some(b'-') => parse_u64(&b[1..]).and_then(|v| {
+            if v <= i64::MAX as u64 + 1 {
+                Some((v as i128).wrapping_neg() as i64)
+            } else {
+                None
+            }
+        }),
         Some(b'+') => parse_u64(&b[1..]).and_then(|v| i64::try_from(v).ok()),
         _ => parse_u64(b).and_then(|v| i64::try_from(v).ok()),
     }
@@ -149,7 +162,9 @@ impl<'a> Field<'a> {
 macro_rules! unsigned {
     ($name:ident, $visit:ident, $t:ty) => {
         fn $name<V: Visitor<'de>>(self, v: V) -> Result<V::Value, FieldError> {
-            let n = parse_u64(self.0).and_then(|n| <$t>::try_from(n).ok()).ok_or_else(|| self.bad(concat!("a valid ", stringify!($t))))?;
+            let n = parse_u64(self.0)
+                .and_then(|n| <$t>::try_from(n).ok())
+                .ok_or_else(|| self.bad(concat!("a valid ", stringify!($t))))?;
             v.$visit(n)
         }
     };
@@ -157,7 +172,9 @@ macro_rules! unsigned {
 macro_rules! signed {
     ($name:ident, $visit:ident, $t:ty) => {
         fn $name<V: Visitor<'de>>(self, v: V) -> Result<V::Value, FieldError> {
-            let n = parse_i64(self.0).and_then(|n| <$t>::try_from(n).ok()).ok_or_else(|| self.bad(concat!("a valid ", stringify!($t))))?;
+            let n = parse_i64(self.0)
+                .and_then(|n| <$t>::try_from(n).ok())
+                .ok_or_else(|| self.bad(concat!("a valid ", stringify!($t))))?;
             v.$visit(n)
         }
     };
@@ -225,7 +242,12 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for Field<'a> {
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, v: V) -> Result<V::Value, FieldError> {
         v.visit_newtype_struct(self)
     }
-    fn deserialize_enum<V: Visitor<'de>>(self, _name: &'static str, _variants: &'static [&'static str], v: V) -> Result<V::Value, FieldError> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, FieldError> {
         v.visit_enum(self.text()?.into_deserializer())
     }
     fn deserialize_ignored_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, FieldError> {

@@ -122,7 +122,8 @@ impl<T> Files<T> {
 
 impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
     fn open(&self, worker: usize, peers: usize) -> Result<Vec<Box<dyn Partition<T>>>, String> {
-        let event_time = self.event_time.clone().ok_or("no event time: add .event_time(|record| ...) to the file source")?;
+        let event_time =
+            self.event_time.clone().ok_or("no event time: add .event_time(|record| ...) to the file source")?;
         if self.watermark.is_none() {
             return Err("no watermark strategy: add .watermark(WatermarkStrategy::BoundedOutOfOrderness(ms)) (or Ascending) to the file source".into());
         }
@@ -130,7 +131,8 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
         let mut parts: Vec<Box<dyn Partition<T>>> = Vec::new();
         for path in files {
             let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let raw: Box<dyn Read + Send> = if is_gzip(&path) { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
+            let raw: Box<dyn Read + Send> =
+                if is_gzip(&path) { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
             match self.kind {
                 Kind::Csv { header } => {
                     let size = if is_gzip(&path) { 0 } else { std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) };
@@ -301,7 +303,12 @@ pub(crate) enum NextLine {
 }
 
 /// Reads the next line into `buf` (cleared by the caller), counting lines and bytes.
-pub(crate) fn next_line(reader: &mut BufReader<Box<dyn Read + Send>>, buf: &mut Vec<u8>, line: &mut u64, offset: &mut u64) -> NextLine {
+pub(crate) fn next_line(
+    reader: &mut BufReader<Box<dyn Read + Send>>,
+    buf: &mut Vec<u8>,
+    line: &mut u64,
+    offset: &mut u64,
+) -> NextLine {
     let n = match reader.take(MAX_LINE as u64 + 1).read_until(b'\n', buf) {
         Ok(n) => n,
         Err(e) => return NextLine::Failed(format!("read error, rest of file skipped: {e}")),
@@ -346,7 +353,8 @@ impl<T: DeserializeOwned + Send> CsvPartition<T> {
     fn open(&mut self) -> Result<CsvLines, DeadLetter> {
         let (start, end) = self.range.unwrap_or((0, u64::MAX));
         let path = self.path.clone();
-        let cannot_open = move |e: std::io::Error| line_dead_letter(&path, 0, 0, format!("cannot open the file: {e}"), b"");
+        let cannot_open =
+            move |e: std::io::Error| line_dead_letter(&path, 0, 0, format!("cannot open the file: {e}"), b"");
         // The header alone needs little; the first range goes on with this reader.
         let chunk = if start == 0 && !self.probe { READ_CHUNK } else { PROBE_CHUNK };
         let mut first = self.lines_of(0, u64::MAX, chunk).map_err(&cannot_open)?;
@@ -357,15 +365,24 @@ impl<T: DeserializeOwned + Send> CsvPartition<T> {
                 Ok((Next::End, _)) => Vec::new(),
                 Ok((Next::Fast(a, b), _)) => {
                     let line = &first.buf[a..b];
-                    let text = std::str::from_utf8(line).map_err(|_| self.dead(1, 0, skipped("is not valid CSV (UTF-8)"), line))?;
+                    let text = std::str::from_utf8(line)
+                        .map_err(|_| self.dead(1, 0, skipped("is not valid CSV (UTF-8)"), line))?;
                     text.split(',').map(|f| f.trim().to_string()).collect()
                 }
                 Ok((Next::Slow, _)) => {
                     let fields: Vec<&[u8]> = first.slow_fields().collect();
-                    let names: Result<Vec<String>, _> = fields.iter().map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string())).collect();
+                    let names: Result<Vec<String>, _> =
+                        fields.iter().map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string())).collect();
                     names.map_err(|_| self.dead(1, 0, skipped("is not valid CSV (UTF-8)"), &fields.join(&b","[..])))?
                 }
-                Ok((Next::TooLong, _)) => return Err(self.dead(1, 0, skipped(&format!("is longer than {MAX_LINE} bytes")), &first.long_prefix)),
+                Ok((Next::TooLong, _)) => {
+                    return Err(self.dead(
+                        1,
+                        0,
+                        skipped(&format!("is longer than {MAX_LINE} bytes")),
+                        &first.long_prefix,
+                    ))
+                }
             };
             self.header = Some(names);
         }
@@ -518,7 +535,11 @@ mod tests {
             let path = dir.join(name);
             std::fs::write(&path, format!("{header}{}", bad.repeat(1000))).unwrap();
             let p = path.display().to_string();
-            let files = if name.ends_with(".csv") { Files::<(u64, i64)>::csv([p]) } else { Files::<(u64, i64)>::json_lines([p]) };
+            let files = if name.ends_with(".csv") {
+                Files::<(u64, i64)>::csv([p])
+            } else {
+                Files::<(u64, i64)>::json_lines([p])
+            };
             let files = files.event_time(|r: &(u64, i64)| r.1).watermark(WatermarkStrategy::Ascending);
             let mut parts = files.open(0, 1).unwrap();
             let mut total = 0;

@@ -53,12 +53,12 @@ mod tcp_sink;
 
 pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
 pub use collection::{key_hash, Collection, Data, Key, Keyed, Windowed, Windowing};
+pub use csv_sink::CsvFile;
 pub use dead_letter::DeadLetter;
 pub use files::{Files, MAX_LINE};
 pub use runtime::{execute, ExecutionError};
 pub use sink::{pane_row, Collector, JsonLines, Sink};
 pub use source::{Batch, Generated, Live, Memory, Partition, Source, Waker};
-pub use csv_sink::CsvFile;
 pub use tcp::{socket_addresses, StopHandle, Tcp, TcpError};
 pub(crate) use tcp::{Decode, Line};
 pub use tcp_sink::TcpSink;
@@ -152,7 +152,11 @@ impl RunConfig {
     /// `workers` threads. Timely's ports are unauthenticated: bind them to loopback or a
     /// private network.
     pub fn cluster(workers: usize, process: usize, addresses: Vec<String>) -> Self {
-        RunConfig { workers: workers.max(1), cluster: Some((process, addresses)), connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT }
+        RunConfig {
+            workers: workers.max(1),
+            cluster: Some((process, addresses)),
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+        }
     }
     /// Sets the start-up deadline of a cluster.
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
@@ -243,7 +247,11 @@ impl<'s> Pipeline<'s> {
     /// Reads a source; `name` names the step. Partition `p` is read by worker `p % peers`;
     /// a live source's partitions (e.g. [`Tcp`] connections) arrive while the pipeline
     /// runs, on the worker the source chooses.
-    pub fn read<T: Data>(&mut self, name: &str, source: impl Source<T> + 'static) -> Result<Collection<'s, T>, BuildError> {
+    pub fn read<T: Data>(
+        &mut self,
+        name: &str,
+        source: impl Source<T> + 'static,
+    ) -> Result<Collection<'s, T>, BuildError> {
         self.shared.claim_name(name)?;
         let (stream, dead) = reader::source_operator(&self.shared, name, source, self.worker, self.peers)?;
         self.shared.add_dead_letters(dead);
@@ -281,7 +289,13 @@ where
         let clock = clock.clone();
         let c = c.clone();
         let result = worker.dataflow::<Time, _, _>(|scope| {
-            let shared = Rc::new(Shared { scope: scope.clone(), clock, names: RefCell::new(BTreeSet::new()), dead: RefCell::new(Vec::new()), counters: c });
+            let shared = Rc::new(Shared {
+                scope: scope.clone(),
+                clock,
+                names: RefCell::new(BTreeSet::new()),
+                dead: RefCell::new(Vec::new()),
+                counters: c,
+            });
             let mut p = Pipeline { shared, worker: index, peers };
             build(&mut p)
         });
@@ -302,5 +316,8 @@ where
     if !problems.is_empty() {
         return Err(PipelineError::Runtime(problems));
     }
-    Ok(RunSummary { records_read: counters.records.load(Ordering::Relaxed), dead_letters: counters.dead.load(Ordering::Relaxed) })
+    Ok(RunSummary {
+        records_read: counters.records.load(Ordering::Relaxed),
+        dead_letters: counters.dead.load(Ordering::Relaxed),
+    })
 }

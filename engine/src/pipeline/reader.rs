@@ -135,7 +135,14 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl<T> Reader<T> {
-    pub(crate) fn new(parts: Vec<Box<dyn Partition<T>>>, strategy: WatermarkStrategy, batch: usize, live: Option<Live<T>>, pacing: Option<f64>, now: i64) -> Self {
+    pub(crate) fn new(
+        parts: Vec<Box<dyn Partition<T>>>,
+        strategy: WatermarkStrategy,
+        batch: usize,
+        live: Option<Live<T>>,
+        pacing: Option<f64>,
+        now: i64,
+    ) -> Self {
         Reader {
             parts: parts
                 .into_iter()
@@ -151,7 +158,12 @@ impl<T> Reader<T> {
             strategy,
             batch: batch.max(1),
             next: 0,
-            live: live.map(|l| LiveState { arrivals: Some(l.arrivals), tick_every: millis(l.tick_every), idle_timeout: l.idle_timeout.map(millis), next_tick_at: None }),
+            live: live.map(|l| LiveState {
+                arrivals: Some(l.arrivals),
+                tick_every: millis(l.tick_every),
+                idle_timeout: l.idle_timeout.map(millis),
+                next_tick_at: None,
+            }),
             pacing: pacing.filter(|s| s.is_finite() && *s > 0.0).map(|speedup| Pacing { speedup, anchor: None }),
             floor: Time::new(highwater_operators::time::NEG_INF, 0),
             tick: 0,
@@ -216,7 +228,8 @@ impl<T> Reader<T> {
 
     /// Advances every partition's tick past every stamp emitted so far.
     fn bump_ticks(&mut self) {
-        let top = self.parts.iter().map(|p| p.tick).chain([self.tick, self.floor.tick]).max().unwrap_or(0).saturating_add(1);
+        let top =
+            self.parts.iter().map(|p| p.tick).chain([self.tick, self.floor.tick]).max().unwrap_or(0).saturating_add(1);
         self.tick = top;
         for p in self.parts.iter_mut() {
             p.tick = p.tick.max(top);
@@ -228,7 +241,10 @@ impl<T> Reader<T> {
     /// dead letters; `None` when no partition is ready.
     pub(crate) fn step(&mut self, now: i64) -> Option<Stamped<T>> {
         let n = self.parts.len();
-        let idx = (0..n).map(|i| (self.next + i) % n).filter(|&i| self.parts[i].ready()).min_by_key(|&i| self.stamp_of(&self.parts[i]))?;
+        let idx = (0..n)
+            .map(|i| (self.next + i) % n)
+            .filter(|&i| self.parts[i].ready())
+            .min_by_key(|&i| self.stamp_of(&self.parts[i]))?;
         self.next = (idx + 1) % n.max(1);
         let stamp = self.stamp_of(&self.parts[idx]).max(self.floor);
         let batch_size = self.batch;
@@ -298,7 +314,9 @@ impl<T> Reader<T> {
             Some(t) => t,
             None => match self.parts.iter().map(|p| self.stamp_of(p)).max() {
                 Some(t) => t,
-                None if self.live.as_ref().is_some_and(|l| l.arrivals.is_some()) => Time::new(self.floor.watermark(), self.tick.max(self.floor.tick)),
+                None if self.live.as_ref().is_some_and(|l| l.arrivals.is_some()) => {
+                    Time::new(self.floor.watermark(), self.tick.max(self.floor.tick))
+                }
                 None => return None,
             },
         };
@@ -315,7 +333,8 @@ impl<T> Reader<T> {
         if let Some(l) = &self.live {
             deadlines.extend(l.next_tick_at);
         }
-        let until = deadlines.into_iter().min().map(|d| Duration::from_millis(d.saturating_sub(now).clamp(1, 60_000) as u64));
+        let until =
+            deadlines.into_iter().min().map(|d| Duration::from_millis(d.saturating_sub(now).clamp(1, 60_000) as u64));
         match until {
             // A paced source under a virtual clock still looks again now and then.
             Some(d) if self.pacing.is_some() && self.live.is_none() => Wake::After(d.min(RETRY_PENDING)),
@@ -377,12 +396,14 @@ pub(crate) fn source_operator<'s, T: Data, S: Source<T> + 'static>(
                 }
                 if !dead_letters.is_empty() {
                     let step = step.clone();
-                    dead_out.activate().session(&d.delayed(&stamp)).give_iterator(dead_letters.into_iter().map(move |mut x| {
-                        if x.step.is_empty() {
-                            x.step = step.clone();
-                        }
-                        x
-                    }));
+                    dead_out.activate().session(&d.delayed(&stamp)).give_iterator(dead_letters.into_iter().map(
+                        move |mut x| {
+                            if x.step.is_empty() {
+                                x.step = step.clone();
+                            }
+                            x
+                        },
+                    ));
                 }
             }
             match reader.frontier(now) {
@@ -496,7 +517,11 @@ mod tests {
     #[test]
     fn an_idle_partition_stops_holding_the_watermark() {
         let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
-        let live = Live { arrivals: rx, tick_every: Duration::from_millis(100), idle_timeout: Some(Duration::from_millis(500)) };
+        let live = Live {
+            arrivals: rx,
+            tick_every: Duration::from_millis(100),
+            idle_timeout: Some(Duration::from_millis(500)),
+        };
         let mut r = Reader::new(Vec::new(), WatermarkStrategy::Ascending, 10, Some(live), None, 0);
         tx.send(Box::new(Scripted(VecDeque::from([Batch::pending(), Batch::pending(), Batch::pending()])))).unwrap();
         tx.send(Box::new(Scripted(VecDeque::from([records(&[1_000]), Batch::pending(), Batch::pending()])))).unwrap();
@@ -511,8 +536,16 @@ mod tests {
 
     #[test]
     fn paced_records_wait_for_their_release_time() {
-        let part = Scripted(VecDeque::from([records(&[1_000, 1_500, 3_000]), Batch { done: true, ..Batch::default() }]));
-        let mut r = Reader::new(vec![Box::new(part) as Box<dyn Partition<u64>>], WatermarkStrategy::Ascending, 10, None, Some(2.0), 0);
+        let part =
+            Scripted(VecDeque::from([records(&[1_000, 1_500, 3_000]), Batch { done: true, ..Batch::default() }]));
+        let mut r = Reader::new(
+            vec![Box::new(part) as Box<dyn Partition<u64>>],
+            WatermarkStrategy::Ascending,
+            10,
+            None,
+            Some(2.0),
+            0,
+        );
         r.poll(0, true);
         let (_, recs, _) = r.step(0).unwrap();
         assert_eq!(recs.len(), 1, "only the first record is due at once");

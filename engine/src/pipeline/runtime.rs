@@ -232,7 +232,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// Rust aborts the process when a destructor panics while a thread unwinds — which timely
 /// does when a worker unwinds past output sessions whose queues are poisoned.
 fn is_abort(message: &str) -> bool {
-    message.starts_with("panic in a destructor during cleanup") || message.starts_with("panic in a function that cannot unwind")
+    message.starts_with("panic in a destructor during cleanup")
+        || message.starts_with("panic in a function that cannot unwind")
 }
 
 /// Installs, once per process, a panic hook that stays silent about the consequential
@@ -247,7 +248,10 @@ fn install_panic_hook() {
             let message = panic_message(info.payload());
             if is_abort(&message) {
                 let e = run.explain();
-                eprintln!("highwater: {}", e.map_or_else(|| "a worker failed while stopping".to_string(), |e| e.to_string()));
+                eprintln!(
+                    "highwater: {}",
+                    e.map_or_else(|| "a worker failed while stopping".to_string(), |e| e.to_string())
+                );
                 std::process::exit(2);
             }
             if !is_consequence(&message) {
@@ -283,7 +287,9 @@ impl Link {
 fn io_cause(e: &io::Error) -> String {
     use io::ErrorKind::*;
     match e.kind() {
-        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => format!("{e}: the process exited or was killed"),
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+            format!("{e}: the process exited or was killed")
+        }
         _ => e.to_string(),
     }
 }
@@ -322,7 +328,13 @@ impl Write for Link {
 
 impl Stream for Link {
     fn try_clone(&self) -> io::Result<Self> {
-        Ok(Link { tcp: self.tcp.try_clone()?, peer: self.peer, address: self.address.clone(), run: self.run.clone(), seen: None })
+        Ok(Link {
+            tcp: self.tcp.try_clone()?,
+            peer: self.peer,
+            address: self.address.clone(),
+            run: self.run.clone(),
+            seen: None,
+        })
     }
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.tcp.set_nonblocking(nonblocking)
@@ -348,13 +360,20 @@ impl Drop for Link {
 
 /// Connects this process to every other process of the cluster, timely's way, by
 /// `deadline`.
-fn connect(addresses: &[String], me: usize, timeout: Duration, run: &Arc<RunState>) -> Result<Vec<Option<Link>>, ExecutionError> {
+fn connect(
+    addresses: &[String],
+    me: usize,
+    timeout: Duration,
+    run: &Arc<RunState>,
+) -> Result<Vec<Option<Link>>, ExecutionError> {
     let deadline = Instant::now() + timeout;
     let listeners = addresses[me]
         .split_whitespace()
         .map(|a| {
-            let l = TcpListener::bind(a).map_err(|e| ExecutionError::Listen { address: a.to_string(), reason: e.to_string() })?;
-            l.set_nonblocking(true).map_err(|e| ExecutionError::Listen { address: a.to_string(), reason: e.to_string() })?;
+            let l = TcpListener::bind(a)
+                .map_err(|e| ExecutionError::Listen { address: a.to_string(), reason: e.to_string() })?;
+            l.set_nonblocking(true)
+                .map_err(|e| ExecutionError::Listen { address: a.to_string(), reason: e.to_string() })?;
             Ok(l)
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -368,16 +387,28 @@ fn connect(addresses: &[String], me: usize, timeout: Duration, run: &Arc<RunStat
     let (connected, accepted) = (connected?, accepted?);
     let mut links = Vec::with_capacity(addresses.len());
     for (peer, tcp) in connected.into_iter().map(Some).chain([None]).chain(accepted).enumerate() {
-        links.push(tcp.map(|tcp| Link { tcp, peer, address: addresses[peer].as_str().into(), run: run.clone(), seen: None }));
+        links.push(tcp.map(|tcp| Link {
+            tcp,
+            peer,
+            address: addresses[peer].as_str().into(),
+            run: run.clone(),
+            seen: None,
+        }));
     }
     Ok(links)
 }
 
 /// Connects to processes `0..me` and sends each this process's index.
-fn connect_lower(lower: Vec<(usize, String)>, me: usize, timeout: Duration, deadline: Instant) -> Result<Vec<TcpStream>, ExecutionError> {
+fn connect_lower(
+    lower: Vec<(usize, String)>,
+    me: usize,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<Vec<TcpStream>, ExecutionError> {
     let mut out = Vec::with_capacity(lower.len());
     for (process, address) in lower {
-        let unreachable = |reason: String| ExecutionError::Unreachable { process, address: address.clone(), waited: timeout, reason };
+        let unreachable =
+            |reason: String| ExecutionError::Unreachable { process, address: address.clone(), waited: timeout, reason };
         let mut last = String::from("no attempt");
         let mut s = loop {
             let now = Instant::now();
@@ -410,7 +441,13 @@ fn try_connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
 }
 
 /// Accepts processes `me + 1..`, each identified by the index it sends first.
-fn accept_higher(listeners: &[TcpListener], addresses: &[String], me: usize, timeout: Duration, deadline: Instant) -> Result<Vec<Option<TcpStream>>, ExecutionError> {
+fn accept_higher(
+    listeners: &[TcpListener],
+    addresses: &[String],
+    me: usize,
+    timeout: Duration,
+    deadline: Instant,
+) -> Result<Vec<Option<TcpStream>>, ExecutionError> {
     let mut results: Vec<Option<TcpStream>> = (me + 1..addresses.len()).map(|_| None).collect();
     while results.iter().any(Option::is_none) {
         let mut received = false;
@@ -432,7 +469,12 @@ fn accept_higher(listeners: &[TcpListener], addresses: &[String], me: usize, tim
         }
         if !received {
             if Instant::now() >= deadline {
-                let processes = results.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(i, _)| (me + 1 + i, addresses[me + 1 + i].clone())).collect();
+                let processes = results
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(i, _)| (me + 1 + i, addresses[me + 1 + i].clone()))
+                    .collect();
                 return Err(ExecutionError::NotConnected { processes, waited: timeout });
             }
             thread::sleep(Duration::from_millis(20));
@@ -443,7 +485,8 @@ fn accept_higher(listeners: &[TcpListener], addresses: &[String], me: usize, tim
 
 fn handshake(s: &TcpStream, deadline: Instant) -> Option<usize> {
     s.set_nonblocking(false).ok()?;
-    let wait = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(500)).min(Duration::from_secs(5));
+    let wait =
+        deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(500)).min(Duration::from_secs(5));
     s.set_read_timeout(Some(wait)).ok()?;
     let mut id = [0u8; 8];
     (&*s).read_exact(&mut id).ok()?;
@@ -481,11 +524,13 @@ where
             let links = connect(addresses, *process, config.connect_timeout, &run)?;
             let hooks = Hooks::default();
             let local = ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
-            let (builders, comms) = initialize_networking_from_sockets(local, links, *process, threads, hooks).map_err(|e| ExecutionError::Start(e.to_string()))?;
+            let (builders, comms) = initialize_networking_from_sockets(local, links, *process, threads, hooks)
+                .map_err(|e| ExecutionError::Start(e.to_string()))?;
             (builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Some(comms), process * threads)
         }
         _ => {
-            let (builders, _) = timely::CommunicationConfig::Process(threads).try_build().map_err(ExecutionError::Start)?;
+            let (builders, _) =
+                timely::CommunicationConfig::Process(threads).try_build().map_err(ExecutionError::Start)?;
             (builders, None, 0)
         }
     };
@@ -537,7 +582,9 @@ where
             CURRENT.with(|c| c.replace(was));
             if joined.is_err() && run.failure().is_none() {
                 let e = run.suspects.lock().unwrap_or_else(|p| p.into_inner()).first().cloned();
-                run.fail(e.unwrap_or_else(|| ExecutionError::Start("a network thread failed while the cluster shut down".into())));
+                run.fail(e.unwrap_or_else(|| {
+                    ExecutionError::Start("a network thread failed while the cluster shut down".into())
+                }));
             }
         }
     } else if let Some(comms) = comms {

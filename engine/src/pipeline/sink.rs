@@ -52,7 +52,9 @@ fn writer_for(target: &Target) -> std::io::Result<Shared> {
     match target {
         Target::Stdout => {
             static STDOUT: OnceLock<Shared> = OnceLock::new();
-            Ok(STDOUT.get_or_init(|| Arc::new(Mutex::new(Box::new(LineStdout) as Box<dyn Write + Send>)) as Shared).clone())
+            Ok(STDOUT
+                .get_or_init(|| Arc::new(Mutex::new(Box::new(LineStdout) as Box<dyn Write + Send>)) as Shared)
+                .clone())
         }
         Target::File(path) => {
             let mut map = WRITERS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
@@ -97,7 +99,10 @@ impl<T: Serialize> JsonLines<T> {
     }
     /// Writes to `path` (created or truncated).
     pub fn file(path: impl AsRef<Path>) -> Self {
-        JsonLines { target: Target::File(path.as_ref().to_path_buf()), format: Arc::new(|t: &T| serde_json::to_value(t).unwrap_or(Value::Null)) }
+        JsonLines {
+            target: Target::File(path.as_ref().to_path_buf()),
+            format: Arc::new(|t: &T| serde_json::to_value(t).unwrap_or(Value::Null)),
+        }
     }
 }
 

@@ -223,7 +223,9 @@ impl<T: Clone + Send + Sync + 'static> Source<T> for Memory<T> {
     fn open(&self, worker: usize, peers: usize) -> Result<Vec<Box<dyn Partition<T>>>, String> {
         Ok((0..self.partitions.len())
             .filter(|p| p % peers == worker)
-            .map(|index| Box::new(MemoryPartition { data: self.partitions.clone(), index, pos: 0 }) as Box<dyn Partition<T>>)
+            .map(|index| {
+                Box::new(MemoryPartition { data: self.partitions.clone(), index, pos: 0 }) as Box<dyn Partition<T>>
+            })
             .collect())
     }
     fn watermark(&self) -> WatermarkStrategy {
@@ -246,7 +248,12 @@ pub struct Generated<T> {
 
 impl<T> Generated<T> {
     /// `count` records from `generate`, in `partitions` slices.
-    pub fn new(count: u64, partitions: u64, strategy: WatermarkStrategy, generate: impl Fn(u64) -> (i64, T) + Send + Sync + 'static) -> Self {
+    pub fn new(
+        count: u64,
+        partitions: u64,
+        strategy: WatermarkStrategy,
+        generate: impl Fn(u64) -> (i64, T) + Send + Sync + 'static,
+    ) -> Self {
         Generated { count, partitions: partitions.max(1), generate: Arc::new(generate), strategy, batch: 10_000 }
     }
     /// Records per batch.
@@ -283,7 +290,8 @@ impl<T: Send + 'static> Source<T> for Generated<T> {
             .map(|p| {
                 let start = (p * per).min(self.count);
                 let end = ((p + 1) * per).min(self.count);
-                Box::new(GeneratedPartition { generate: self.generate.clone(), next: start, end, index: p }) as Box<dyn Partition<T>>
+                Box::new(GeneratedPartition { generate: self.generate.clone(), next: start, end, index: p })
+                    as Box<dyn Partition<T>>
             })
             .collect())
     }
@@ -294,4 +302,3 @@ impl<T: Send + 'static> Source<T> for Generated<T> {
         self.batch
     }
 }
-

@@ -264,7 +264,8 @@ impl<T> Tcp<T> {
     /// picks a free port). Binding in the process that runs worker 0 is what matters.
     pub fn bind(address: &str) -> Result<Self, TcpError> {
         let listener = bind(address)?;
-        let src = Tcp::with_endpoint(Endpoint::Listen { address: address.to_string(), bound: Arc::new(Mutex::new(None)) });
+        let src =
+            Tcp::with_endpoint(Endpoint::Listen { address: address.to_string(), bound: Arc::new(Mutex::new(None)) });
         if let Ok(a) = listener.local_addr() {
             let _ = src.local.set(a);
         }
@@ -410,7 +411,8 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Tcp<T> {
             (None, Some(f)) => serde_decode(f.clone()),
             (None, None) => return Err("no event time: add .event_time(|record| ...) to the TCP source".into()),
         };
-        let conn = Arc::new(Connection { format: self.format.clone(), decode, max_line: self.max_line, queue: self.queue });
+        let conn =
+            Arc::new(Connection { format: self.format.clone(), decode, max_line: self.max_line, queue: self.queue });
         let (tx, arrivals) = std::sync::mpsc::channel();
         match &self.endpoint {
             Endpoint::Listen { address, bound } => {
@@ -422,7 +424,15 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Tcp<T> {
                 let local = listener.local_addr().map_err(|e| format!("cannot listen on {address}: {e}"))?;
                 let _ = self.local.set(local);
                 listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {address}: {e}"))?;
-                let accept = Accept { listener, conn, max: self.max_connections, stop: self.stop.clone(), arrivals: tx, waker, accepted: self.accepted.clone() };
+                let accept = Accept {
+                    listener,
+                    conn,
+                    max: self.max_connections,
+                    stop: self.stop.clone(),
+                    arrivals: tx,
+                    waker,
+                    accepted: self.accepted.clone(),
+                };
                 std::thread::Builder::new()
                     .name(format!("highwater-listen-{local}"))
                     .spawn(move || accept.run())

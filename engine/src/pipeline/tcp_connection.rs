@@ -73,7 +73,12 @@ impl<T: Send + 'static> Accept<T> {
 }
 
 /// Starts the reader thread of one connection and returns its partition.
-pub(super) fn spawn_reader<T: Send + 'static>(stream: TcpStream, peer: String, conn: Arc<Connection<T>>, waker: Waker) -> Box<dyn Partition<T>> {
+pub(super) fn spawn_reader<T: Send + 'static>(
+    stream: TcpStream,
+    peer: String,
+    conn: Arc<Connection<T>>,
+    waker: Waker,
+) -> Box<dyn Partition<T>> {
     let (tx, rx) = crossbeam_channel::bounded(conn.queue);
     let name = format!("tcp {peer}");
     let handle = stream.try_clone().ok();
@@ -235,7 +240,12 @@ impl<T: Send + 'static> LineReader<T> {
                     too_long = true;
                     let keep = TEXT_LIMIT.saturating_sub(buf.len()).min(chunk.len());
                     buf.extend_from_slice(&chunk[..keep]);
-                    let d = self.dead(self.line + 1, offset, format!("line longer than {max} bytes: skipped up to the next newline"), &buf);
+                    let d = self.dead(
+                        self.line + 1,
+                        offset,
+                        format!("line longer than {max} bytes: skipped up to the next newline"),
+                        &buf,
+                    );
                     if !self.send(d) {
                         return;
                     }
@@ -264,17 +274,32 @@ impl<T: Send + 'static> LineReader<T> {
                 Some(Item::Watermark(w))
             } else {
                 match &self.conn.format {
-                    Format::JsonLines if std::str::from_utf8(text).is_err() => Some(self.dead(self.line, line_offset, "not valid UTF-8 (JSON lines must be UTF-8)".into(), &buf)),
+                    Format::JsonLines if std::str::from_utf8(text).is_err() => Some(self.dead(
+                        self.line,
+                        line_offset,
+                        "not valid UTF-8 (JSON lines must be UTF-8)".into(),
+                        &buf,
+                    )),
                     Format::JsonLines => Some(match (self.conn.decode)(Line::Json(text)) {
                         Ok((t, r)) => Item::Record(t, r),
                         Err(reason) => self.dead(self.line, line_offset, reason, &buf),
                     }),
                     Format::Csv(_) if header.is_none() => match csv_fields(text) {
                         Ok(names) => {
-                            header = Some(names.into_iter().map(|n| n.trim().trim_start_matches('\u{feff}').to_string()).collect());
+                            header = Some(
+                                names
+                                    .into_iter()
+                                    .map(|n| n.trim().trim_start_matches('\u{feff}').to_string())
+                                    .collect(),
+                            );
                             None
                         }
-                        Err(reason) => Some(self.dead(self.line, line_offset, format!("the header line is not valid CSV: {reason}"), &buf)),
+                        Err(reason) => Some(self.dead(
+                            self.line,
+                            line_offset,
+                            format!("the header line is not valid CSV: {reason}"),
+                            &buf,
+                        )),
                     },
                     Format::Csv(_) => {
                         let names = header.as_deref();

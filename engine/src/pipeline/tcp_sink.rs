@@ -66,7 +66,12 @@ pub struct TcpSink<T> {
 
 impl<T> Clone for TcpSink<T> {
     fn clone(&self) -> Self {
-        TcpSink { address: self.address.clone(), format: self.format.clone(), retry_for: self.retry_for, connection: self.connection.clone() }
+        TcpSink {
+            address: self.address.clone(),
+            format: self.format.clone(),
+            retry_for: self.retry_for,
+            connection: self.connection.clone(),
+        }
     }
 }
 
@@ -107,7 +112,10 @@ fn connect(address: &str, retry_for: Duration) -> Result<TcpStream, String> {
             }
         }
         if Instant::now() >= deadline {
-            return Err(format!("cannot connect to {address}: {last} (tried for {:?}); is the server running?", retry_for));
+            return Err(format!(
+                "cannot connect to {address}: {last} (tried for {:?}); is the server running?",
+                retry_for
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }

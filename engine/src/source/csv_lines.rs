@@ -71,7 +71,6 @@ pub(crate) struct CsvLines {
 /// The bytes of an over-long line kept for its dead letter.
 const LONG_PREFIX: usize = 200;
 
-
 /// Bytes the line scan stops at: comma, newline, quote, carriage return.
 const CLASS: [u8; 256] = {
     let mut c = [0u8; 256];
@@ -88,7 +87,13 @@ impl CsvLines {
     /// lines; the buffer still grows for a longer line). With `skip_partial`, it first
     /// skips to just after the first newline (the start of the first line that begins in
     /// its range; `input` starts at `start - 1`).
-    pub(crate) fn with_chunk(input: Box<dyn Read + Send>, base: u64, end: u64, skip_partial: bool, chunk: usize) -> io::Result<Self> {
+    pub(crate) fn with_chunk(
+        input: Box<dyn Read + Send>,
+        base: u64,
+        end: u64,
+        skip_partial: bool,
+        chunk: usize,
+    ) -> io::Result<Self> {
         let mut r = CsvLines {
             input,
             buf: vec![0; chunk.max(1024)],
@@ -293,7 +298,8 @@ impl CsvLines {
         let (mut consumed, mut outlen, mut endlen) = (0usize, 0usize, 0usize);
         loop {
             let input = &self.buf[self.scan + consumed..self.filled];
-            let (res, nin, nout, nend) = self.core.read_record(input, &mut self.out[outlen..], &mut self.ends[endlen..]);
+            let (res, nin, nout, nend) =
+                self.core.read_record(input, &mut self.out[outlen..], &mut self.ends[endlen..]);
             consumed += nin;
             outlen += nout;
             endlen += nend;
@@ -308,7 +314,8 @@ impl CsvLines {
                         self.refill()?;
                     } else {
                         // csv_core finishes on an empty input at the end.
-                        let (res, _, nout, nend) = self.core.read_record(&[], &mut self.out[outlen..], &mut self.ends[endlen..]);
+                        let (res, _, nout, nend) =
+                            self.core.read_record(&[], &mut self.out[outlen..], &mut self.ends[endlen..]);
                         outlen += nout;
                         endlen += nend;
                         match res {
@@ -358,7 +365,8 @@ pub(crate) fn open_range(path: &std::path::Path, start: u64, end: u64, chunk: us
     let max = crate::pipeline::MAX_LINE;
     let mut file = std::fs::File::open(path)?;
     if super::is_gzip(path) {
-        let raw: Box<dyn Read + Send> = Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file)));
+        let raw: Box<dyn Read + Send> =
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file)));
         return Ok(CsvLines::with_chunk(raw, 0, u64::MAX, false, chunk)?.max_line(max));
     }
     if start == 0 {

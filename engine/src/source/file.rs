@@ -14,22 +14,22 @@
 //! Bad lines become [`Malformed`] dead letters on a second stream; nothing on input makes
 //! the source panic.
 
-use super::inputs::{is_gzip, Format, InputError};
-use crate::pipeline::MAX_LINE;
-use super::malformed::Malformed;
 use super::csv_lines::{line_number, open_range, CsvLines, Next, Pos};
-use crate::pipeline::files::NextLine;
+use super::inputs::{is_gzip, Format, InputError};
+use super::malformed::Malformed;
 use super::schema::{Columns, FieldAccess, Record, Schema, SplitLine};
-use smallvec::SmallVec;
+use crate::pipeline::files::NextLine;
+use crate::pipeline::MAX_LINE;
 use highwater_operators::time::{Time, NEG_INF};
 use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
 use serde_json::Value;
+use smallvec::SmallVec;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -171,7 +171,11 @@ impl FileSource {
     fn parts(&self) -> Vec<Part> {
         let mut out = Vec::new();
         for (path, format) in &self.files {
-            let size = if *format == Format::Csv && !is_gzip(path) { std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) } else { 0 };
+            let size = if *format == Format::Csv && !is_gzip(path) {
+                std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+            } else {
+                0
+            };
             if size <= self.partition_bytes {
                 out.push(Part { path: path.clone(), format: *format, range: None });
                 continue;
@@ -388,16 +392,39 @@ impl Partition {
             Format::Csv => {
                 // The header alone needs little; the first range goes on with this reader.
                 let chunk = if self.start() == 0 { 1 << 20 } else { 16 << 10 };
-                let mut head = self.csv_lines_chunked(0, u64::MAX, chunk).map_err(|e| whole_file(format!("cannot open the file: {e}")))?;
-                let header_error = |e: std::io::Error| Malformed::new(&self.name, 1, 0, format!("cannot read the CSV header: {e}"), b"");
+                let mut head = self
+                    .csv_lines_chunked(0, u64::MAX, chunk)
+                    .map_err(|e| whole_file(format!("cannot open the file: {e}")))?;
+                let header_error = |e: std::io::Error| {
+                    Malformed::new(&self.name, 1, 0, format!("cannot read the CSV header: {e}"), b"")
+                };
                 let names: Vec<String> = match head.next().map_err(header_error)?.0 {
                     Next::End => Vec::new(),
-                    Next::TooLong => return Err(Malformed::new(&self.name, 1, 0, format!("the CSV header is longer than {MAX_LINE} bytes; the file is skipped"), &head.long_prefix)),
-                    Next::Fast(a, b) => head.buf[a..b].split(|&c| c == b',').map(|f| f.to_vec()).enumerate().map(header_name).collect(),
+                    Next::TooLong => {
+                        return Err(Malformed::new(
+                            &self.name,
+                            1,
+                            0,
+                            format!("the CSV header is longer than {MAX_LINE} bytes; the file is skipped"),
+                            &head.long_prefix,
+                        ))
+                    }
+                    Next::Fast(a, b) => {
+                        head.buf[a..b].split(|&c| c == b',').map(|f| f.to_vec()).enumerate().map(header_name).collect()
+                    }
                     Next::Slow => head.slow_fields().map(|f| f.to_vec()).enumerate().map(header_name).collect(),
                 };
                 let columns = schema.columns(&names).map_err(|f| {
-                    Malformed::new(&self.name, 1, 0, format!("the CSV header has no column `{f}` (columns: {}); the file is skipped", names.join(", ")), b"")
+                    Malformed::new(
+                        &self.name,
+                        1,
+                        0,
+                        format!(
+                            "the CSV header has no column `{f}` (columns: {}); the file is skipped",
+                            names.join(", ")
+                        ),
+                        b"",
+                    )
                 })?;
                 let lines = match self.part.range {
                     None | Some((0, _)) => {
@@ -405,7 +432,9 @@ impl Partition {
                         head.set_end(end);
                         head
                     }
-                    Some((start, end)) => self.csv_lines(start, end).map_err(|e| whole_file(format!("cannot open the file: {e}")))?,
+                    Some((start, end)) => {
+                        self.csv_lines(start, end).map_err(|e| whole_file(format!("cannot open the file: {e}")))?
+                    }
                 };
                 Ok(Reader::Csv { lines, columns, width: names.len() })
             }
@@ -478,7 +507,13 @@ impl Partition {
                     let (next, pos) = match lines.next() {
                         Ok(x) => x,
                         Err(e) => {
-                            io_error = Some(Malformed::new(name, 0, 0, format!("cannot read the file further: {e}; the rest is skipped"), b""));
+                            io_error = Some(Malformed::new(
+                                name,
+                                0,
+                                0,
+                                format!("cannot read the file further: {e}; the rest is skipped"),
+                                b"",
+                            ));
                             self.done = true;
                             break;
                         }
@@ -494,14 +529,18 @@ impl Partition {
                             if !lines.ascii && std::str::from_utf8(line).is_err() {
                                 Err(("invalid UTF-8".to_string(), line.to_vec()))
                             } else if fields.count() != *width {
-                                Err((format!("expected {width} fields (as in the header), found {}", fields.count()), line.to_vec()))
+                                Err((
+                                    format!("expected {width} fields (as in the header), found {}", fields.count()),
+                                    line.to_vec(),
+                                ))
                             } else {
                                 schema.extract_columns(columns, &fields).map_err(|r| (r, line.to_vec()))
                             }
                         }
                         Next::Slow => {
                             let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
-                            check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields[..]).map_err(|r| (r, fields.join(&b","[..])))
+                            check_and_extract(schema, columns, *width, lines.slow_bytes(), &fields[..])
+                                .map_err(|r| (r, fields.join(&b","[..])))
                         }
                         Next::TooLong => Err((format!("line longer than {MAX_LINE} bytes"), lines.long_prefix.clone())),
                     };
@@ -524,7 +563,13 @@ impl Partition {
                         }
                         NextLine::TooLong => {
                             lines_read += 1;
-                            bad.push(Malformed::new(name, *line, start, format!("line longer than {MAX_LINE} bytes"), &buf[..buf.len().min(200)]));
+                            bad.push(Malformed::new(
+                                name,
+                                *line,
+                                start,
+                                format!("line longer than {MAX_LINE} bytes"),
+                                &buf[..buf.len().min(200)],
+                            ));
                         }
                         NextLine::Failed(reason) => {
                             bad.push(Malformed::new(name, *line + 1, start, reason, b""));
@@ -571,7 +616,13 @@ fn header_name((i, h): (usize, Vec<u8>)) -> String {
 
 /// Checks a CSV record (`raw`: its bytes, for the UTF-8 check) and reads it; `Err` is the
 /// dead-letter reason.
-fn check_and_extract<F: FieldAccess + ?Sized>(schema: &Schema, columns: &Columns, width: usize, raw: &[u8], fields: &F) -> Result<Record, String> {
+fn check_and_extract<F: FieldAccess + ?Sized>(
+    schema: &Schema,
+    columns: &Columns,
+    width: usize,
+    raw: &[u8],
+    fields: &F,
+) -> Result<Record, String> {
     if !raw.is_ascii() && std::str::from_utf8(raw).is_err() {
         return Err("invalid UTF-8".to_string());
     }
@@ -600,8 +651,14 @@ mod tests {
 
     /// Records and dead letters of `path` read with `bytes`-sized partitions by `workers`.
     fn read_all(path: &Path, bytes: u64, workers: usize) -> (Vec<String>, Vec<(u64, u64, String, String)>) {
-        let schema = Schema { time_field: "t".into(), time_unit: TimeUnit::Millis, key_fields: vec!["k".into()], value_fields: vec!["p".into()] };
-        let source = FileSource::new(vec![path.to_path_buf()], None, schema).unwrap().partition_bytes(bytes).batch_size(500);
+        let schema = Schema {
+            time_field: "t".into(),
+            time_unit: TimeUnit::Millis,
+            key_fields: vec!["k".into()],
+            value_fields: vec!["p".into()],
+        };
+        let source =
+            FileSource::new(vec![path.to_path_buf()], None, schema).unwrap().partition_bytes(bytes).batch_size(500);
         let seen = Arc::new(Mutex::new((Vec::new(), Vec::new())));
         let s = seen.clone();
         timely::execute(timely::Config::process(workers), move |worker| {
@@ -609,7 +666,9 @@ mod tests {
             worker.dataflow(|scope| {
                 let streams = source.stream(scope);
                 streams.records.inspect(move |r| a.lock().unwrap().0.push(format!("{}@{}={:?}", r.0, r.1, r.2)));
-                streams.malformed.inspect(move |m| b.lock().unwrap().1.push((m.line, m.byte_offset, m.reason.clone(), m.text.clone())));
+                streams.malformed.inspect(move |m| {
+                    b.lock().unwrap().1.push((m.line, m.byte_offset, m.reason.clone(), m.text.clone()))
+                });
             });
         })
         .unwrap();
@@ -653,7 +712,13 @@ mod tests {
         for (name, header) in [("long.csv", "k,p,t\n"), ("long.jsonl", "")] {
             let path = dir.join(name);
             let long = "x".repeat(MAX_LINE + 5);
-            let good = |i: u64| if name.ends_with(".csv") { format!("a,{i},{i}\n") } else { format!("{{\"k\":\"a\",\"p\":{i},\"t\":{i}}}\n") };
+            let good = |i: u64| {
+                if name.ends_with(".csv") {
+                    format!("a,{i},{i}\n")
+                } else {
+                    format!("{{\"k\":\"a\",\"p\":{i},\"t\":{i}}}\n")
+                }
+            };
             std::fs::write(&path, format!("{header}{}{}\n{}", good(1), long, good(2))).unwrap();
             let (records, dead) = read_all(&path, u64::MAX, 1);
             assert_eq!(records.len(), 2, "{name}: the records on both sides of the long line: {records:?}");

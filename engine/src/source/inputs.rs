@@ -121,7 +121,8 @@ pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>, InputError> {
         } else if path.exists() {
             found.push(path.to_path_buf());
         } else if input.contains(['*', '?', '[']) {
-            let paths = glob::glob(input).map_err(|e| InputError::BadGlob { pattern: input.clone(), reason: e.to_string() })?;
+            let paths =
+                glob::glob(input).map_err(|e| InputError::BadGlob { pattern: input.clone(), reason: e.to_string() })?;
             found.extend(paths.flatten().filter(|p| p.is_file()));
             if found.is_empty() {
                 return Err(InputError::Empty(input.clone()));

@@ -248,7 +248,9 @@ impl Ord for RunKey {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
             // Non-negative numbers of the same length order as their texts.
-            (RunKey::Int(a), RunKey::Int(b)) if *a >= 0 && *b >= 0 && a.checked_ilog10() == b.checked_ilog10() => a.cmp(b),
+            (RunKey::Int(a), RunKey::Int(b)) if *a >= 0 && *b >= 0 && a.checked_ilog10() == b.checked_ilog10() => {
+                a.cmp(b)
+            }
             (RunKey::Str(a), RunKey::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
             _ => self.with_bytes(|a| other.with_bytes(|b| a.cmp(b))),
         }
@@ -339,7 +341,10 @@ impl Schema {
     pub const KEY_SEPARATOR: &'static str = "|";
 
     /// Builds a record from a lookup of field name to text; `Err` is the dead-letter reason.
-    pub(crate) fn extract<'a>(&self, mut get: impl FnMut(&str) -> Option<std::borrow::Cow<'a, str>>) -> Result<Record, String> {
+    pub(crate) fn extract<'a>(
+        &self,
+        mut get: impl FnMut(&str) -> Option<std::borrow::Cow<'a, str>>,
+    ) -> Result<Record, String> {
         let time_text = get(&self.time_field).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
         let ts = self.time_unit.parse(&time_text).map_err(|e| format!("bad time field `{}`: {e}", self.time_field))?;
         let key = if let [k] = self.key_fields.as_slice() {
@@ -368,7 +373,11 @@ impl Schema {
     /// with each field of the schema at a known index of `fields`: integers are parsed
     /// straight from the bytes, and the slower text path runs only to explain an error
     /// or for other forms.
-    pub(crate) fn extract_columns<F: FieldAccess + ?Sized>(&self, columns: &Columns, fields: &F) -> Result<Record, String> {
+    pub(crate) fn extract_columns<F: FieldAccess + ?Sized>(
+        &self,
+        columns: &Columns,
+        fields: &F,
+    ) -> Result<Record, String> {
         let text = |i: usize| -> Option<&str> { fields.get(i).and_then(|b| std::str::from_utf8(b).ok()) };
         let tb = fields.get(columns.time).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
         let fast_time = match self.time_unit {
@@ -388,7 +397,9 @@ impl Schema {
                 let b = fields.get(*k).ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?;
                 match canonical_int(b) {
                     Some(i) => RunKey::Int(i),
-                    None => RunKey::Str(text(*k).ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?.to_string()),
+                    None => RunKey::Str(
+                        text(*k).ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?.to_string(),
+                    ),
                 }
             }
             many => {
@@ -482,7 +493,10 @@ mod tests {
                 }
             }
         };
-        assert_eq!(s.extract(row("5", "2.5")), Ok((RunKey::Str("x|y".to_string()), 5, smallvec::smallvec![Num::Float(2.5)])));
+        assert_eq!(
+            s.extract(row("5", "2.5")),
+            Ok((RunKey::Str("x|y".to_string()), 5, smallvec::smallvec![Num::Float(2.5)]))
+        );
         assert!(s.extract(row("five", "1")).unwrap_err().contains("bad time field `t`"));
         assert!(s.extract(row("5", "cheap")).unwrap_err().contains("field `p` is not a number"));
         assert_eq!(Num::Int(i64::MAX) + Num::Int(1), Num::Float(i64::MAX as f64 + 1.0));

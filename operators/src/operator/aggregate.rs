@@ -5,9 +5,9 @@ use crate::clock::Clock;
 use crate::combine::CombineFn;
 use crate::pane::Pane;
 use crate::reduce::{DropReason, Dropped, OutputWatermarkMode, WindowedReducer};
-use crate::window::Window;
 use crate::strategy::WindowingStrategy;
 use crate::time::{Time, POS_INF};
+use crate::window::Window;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -37,13 +37,20 @@ impl<T: Hash + ?Sized> KeyHash for T {
 }
 
 /// The lower of the hold capability and the frontier capability.
-pub(super) fn lowest<'a>(hold_cap: Option<&'a Capability<Time>>, frontier_cap: Option<&'a Capability<Time>>) -> Option<&'a Capability<Time>> {
+pub(super) fn lowest<'a>(
+    hold_cap: Option<&'a Capability<Time>>,
+    frontier_cap: Option<&'a Capability<Time>>,
+) -> Option<&'a Capability<Time>> {
     [hold_cap, frontier_cap].into_iter().flatten().min_by_key(|c| *c.time())
 }
 
 /// Moves the hold capability to `(hold, 0)` — or as close as the capabilities held allow —
 /// or drops it when nothing is held.
-pub(super) fn move_hold(hold_cap: &mut Option<Capability<Time>>, frontier_cap: Option<&Capability<Time>>, hold: Option<i64>) {
+pub(super) fn move_hold(
+    hold_cap: &mut Option<Capability<Time>>,
+    frontier_cap: Option<&Capability<Time>>,
+    hold: Option<i64>,
+) {
     let Some(h) = hold else {
         *hold_cap = None;
         return;
@@ -123,7 +130,16 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
-    aggregate_core(input, name, strategy, combine, clock, output_watermark, |x: &(K, i64, V)| x.0.key_hash(), |r, data, now| r.process_bundle(data, now))
+    aggregate_core(
+        input,
+        name,
+        strategy,
+        combine,
+        clock,
+        output_watermark,
+        |x: &(K, i64, V)| x.0.key_hash(),
+        |r, data, now| r.process_bundle(data, now),
+    )
 }
 
 /// [`windowed_aggregate`] with the cheapest plan the strategy allows; the panes and dead
@@ -188,7 +204,8 @@ where
     if super::on_time::fires_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_)) {
         return super::on_time::on_time_aggregate(input, name, strategy, combine);
     }
-    if super::on_time::sessions_fire_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_)) {
+    if super::on_time::sessions_fire_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_))
+    {
         return super::on_time::session_aggregate(input, name, strategy, combine);
     }
     if !strategy.can_precombine() {
@@ -245,9 +262,20 @@ where
                     let mut v = Some(v);
                     for (i, w) in windows.iter().enumerate() {
                         // The last window takes the value; the others get clones.
-                        let value = if i + 1 == n { v.take().expect("present until the last window") } else { v.clone().expect("present") };
+                        let value = if i + 1 == n {
+                            v.take().expect("present until the last window")
+                        } else {
+                            v.clone().expect("present")
+                        };
                         if w.gc_time(lateness) < wm {
-                            dropped.push(Dropped { key: k.clone(), timestamp: t, value, window: *w, reason: DropReason::TooLate, watermark: wm });
+                            dropped.push(Dropped {
+                                key: k.clone(),
+                                timestamp: t,
+                                value,
+                                window: *w,
+                                reason: DropReason::TooLate,
+                                watermark: wm,
+                            });
                             continue;
                         }
                         let e = table.entry((k.clone(), *w)).or_insert_with(|| (combine.create(), 0));
@@ -303,8 +331,12 @@ where
         let mut frontier_cap: Option<Capability<Time>> = caps.pop();
         let mut hold_cap: Option<Capability<Time>> = None;
         let per_key = matches!(output_watermark, OutputWatermark::PerKey);
-        let mut reducer: WindowedReducer<K, V, C> = WindowedReducer::new(strategy, combine)
-            .with_output_watermark_mode(if per_key { OutputWatermarkMode::PerKey } else { OutputWatermarkMode::Global });
+        let mut reducer: WindowedReducer<K, V, C> =
+            WindowedReducer::new(strategy, combine).with_output_watermark_mode(if per_key {
+                OutputWatermarkMode::PerKey
+            } else {
+                OutputWatermarkMode::Global
+            });
         let mut stash: BTreeMap<Time, Vec<D>> = BTreeMap::new();
         let mut cur_tick: u64 = 0;
         let mut step_panes: Vec<Pane<K, C::Out>> = Vec::new();

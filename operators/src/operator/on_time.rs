@@ -25,10 +25,10 @@ use crate::strategy::{TimestampCombiner, WindowingStrategy};
 use crate::time::{Time, NEG_INF, POS_INF};
 use crate::trigger::Trigger;
 use crate::window::{Window, WindowFn, WindowSpec};
+use hashbrown::HashTable;
 use smallvec::SmallVec;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use hashbrown::HashTable;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -112,7 +112,12 @@ impl<K: Hash + Eq, A> Open<K, A> {
     /// from `mint` at the earliest time its panes may be emitted at if it is new; an
     /// existing window's capability moves back if this arrival allows an earlier time.
     #[inline]
-    fn table(&mut self, window: Window, arrival: &Time, mint: impl Fn(&Time) -> Capability<Time>) -> &mut HashTable<(K, A)> {
+    fn table(
+        &mut self,
+        window: Window,
+        arrival: &Time,
+        mint: impl Fn(&Time) -> Capability<Time>,
+    ) -> &mut HashTable<(K, A)> {
         let i = match self.find(&window) {
             Ok(i) => {
                 let b = &mut self.windows[i];
@@ -217,9 +222,20 @@ where
                     let mut v = Some(v);
                     for (i, w) in windows.iter().enumerate() {
                         // The last window takes the value; the others get clones.
-                        let value = if i + 1 == n { v.take().expect("present until the last window") } else { v.clone().expect("present") };
+                        let value = if i + 1 == n {
+                            v.take().expect("present until the last window")
+                        } else {
+                            v.clone().expect("present")
+                        };
                         if w.max_timestamp() < wm {
-                            dropped.push(Dropped { key: k.clone(), timestamp: t, value, window: *w, reason: DropReason::TooLate, watermark: wm });
+                            dropped.push(Dropped {
+                                key: k.clone(),
+                                timestamp: t,
+                                value,
+                                window: *w,
+                                reason: DropReason::TooLate,
+                                watermark: wm,
+                            });
                             continue;
                         }
                         let table = open.table(*w, &arrival, |at| cap.delayed(at, 0));
@@ -270,7 +286,8 @@ where
     let (out, panes) = builder.new_output::<Vec<Pane<K, C::Out>>>();
     let (progress_out, progress) = builder.new_output::<Vec<Dropped<K, V>>>();
     let mut out = OutputBuilder::from(out);
-    let _progress_out: OutputBuilder<Time, timely::container::CapacityContainerBuilder<Vec<Dropped<K, V>>>> = OutputBuilder::from(progress_out);
+    let _progress_out: OutputBuilder<Time, timely::container::CapacityContainerBuilder<Vec<Dropped<K, V>>>> =
+        OutputBuilder::from(progress_out);
     builder.build(move |mut caps| {
         // Held at the input frontier: the progress stream's frontier follows this phase.
         let mut progress_cap: Option<Capability<Time>> = caps.pop();
@@ -299,7 +316,8 @@ where
                 // In the table's order: the same for the same input at one worker (a
                 // fixed-seed hash), unordered across workers as any output is.
                 rows.extend(bucket.table);
-                let info = PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last: true };
+                let info =
+                    PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last: true };
                 batch.extend(rows.drain(..).map(|(key, acc)| Pane {
                     value: combine.extract(&acc),
                     key,
@@ -322,7 +340,9 @@ where
 /// session windows under the conditions of [`fires_once_on_time`], so one on-time pane
 /// per key and merged session.
 pub(super) fn sessions_fire_once_on_time(strategy: &WindowingStrategy) -> bool {
-    one_on_time_pane(strategy) && matches!(strategy.window, WindowSpec::Sessions { .. }) && strategy.window_fn.is_merging()
+    one_on_time_pane(strategy)
+        && matches!(strategy.window, WindowSpec::Sessions { .. })
+        && strategy.window_fn.is_merging()
 }
 
 /// One key's open sessions: disjoint, each with its accumulator and its earliest arrival
@@ -373,7 +393,11 @@ where
         let mut touched: SmallVec<[usize; 4]> = SmallVec::new();
 
         // Closes every session that ends before `to`, in (end, key) order.
-        let advance = move |to: i64, open: &mut rustc_hash::FxHashMap<K, Sessions<C::Acc>>, ends: &mut BinaryHeap<Reverse<(i64, K)>>, fired: &mut Vec<Pane<K, C::Out>>, combine: &C| {
+        let advance = move |to: i64,
+                            open: &mut rustc_hash::FxHashMap<K, Sessions<C::Acc>>,
+                            ends: &mut BinaryHeap<Reverse<(i64, K)>>,
+                            fired: &mut Vec<Pane<K, C::Out>>,
+                            combine: &C| {
             while ends.peek().is_some_and(|Reverse((end, _))| *end < to) {
                 let Some(Reverse((_, key))) = ends.pop() else { break };
                 let Some(list) = open.get_mut(&key) else { continue };
@@ -388,7 +412,13 @@ where
                             key: key.clone(),
                             window,
                             timestamp: window.max_timestamp(),
-                            info: PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last: true },
+                            info: PaneInfo {
+                                timing: Timing::OnTime,
+                                index: 0,
+                                nonspeculative_index: 0,
+                                first: true,
+                                last: true,
+                            },
                             retraction: false,
                             tick,
                         });
@@ -427,7 +457,14 @@ where
                     window_fn.assign(ts, &mut windows);
                     let Some(&w) = windows.first() else { continue };
                     if w.max_timestamp() < wm {
-                        dropped.push(Dropped { key: k, timestamp: ts, value: v, window: w, reason: DropReason::TooLate, watermark: wm });
+                        dropped.push(Dropped {
+                            key: k,
+                            timestamp: ts,
+                            value: v,
+                            window: w,
+                            reason: DropReason::TooLate,
+                            watermark: wm,
+                        });
                         continue;
                     }
                     match open.get_mut(&k) {

@@ -32,9 +32,9 @@ use crate::strategy::{Accumulation, TimestampCombiner, WindowingStrategy};
 use crate::time::NEG_INF;
 use crate::trigger::{TimerDomain, TriggerCtx, TriggerMachine};
 use crate::window::Window;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use state::{Emitted, KeyState, WinState};
-use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 
@@ -344,7 +344,14 @@ where
             };
             if ks.windows.get(&w).is_some_and(|s| s.closed) {
                 self.stats.dropped_closed += 1;
-                self.out.dropped.push(Dropped { key: key.clone(), timestamp: t, value: v, window: w, reason: DropReason::WindowClosed, watermark: self.input_wm });
+                self.out.dropped.push(Dropped {
+                    key: key.clone(),
+                    timestamp: t,
+                    value: v,
+                    window: w,
+                    reason: DropReason::WindowClosed,
+                    watermark: self.input_wm,
+                });
                 continue;
             }
             self.add_element(&key, &mut ks, w, t, v, now);
@@ -383,7 +390,9 @@ where
                     let owm = self.lazy_owm(&ks, w.max_timestamp());
                     let ws = match ks.windows.entry(w) {
                         std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                        std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert(WinState::new(self.combine.create(), self.machine.new_state()))
+                        }
                     };
                     ws.nonempty = true;
                     self.set_timer(&key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
@@ -527,7 +536,9 @@ where
         let owm = self.lazy_owm(ks, self.shift(w, t));
         let ws = match ks.windows.entry(w) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => e.insert(WinState::new(self.combine.create(), self.machine.new_state())),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(WinState::new(self.combine.create(), self.machine.new_state()))
+            }
         };
         ws.nonempty = true;
         self.set_timer(key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
@@ -545,7 +556,14 @@ where
         }
     }
 
-    fn merge_windows(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, new: &[Window], now: i64, merged_into: &mut FxHashMap<Window, Window>) {
+    fn merge_windows(
+        &mut self,
+        key: &K,
+        ks: &mut KeyState<C::Acc, C::Out>,
+        new: &[Window],
+        now: i64,
+        merged_into: &mut FxHashMap<Window, Window>,
+    ) {
         let mut candidates: Vec<Window> = ks.windows.iter().filter(|(_, s)| !s.closed).map(|(w, _)| *w).collect();
         candidates.extend(new.iter().copied());
         candidates.sort();
@@ -554,7 +572,8 @@ where
         let owm = self.owm_for(ks, None);
         for m in merges {
             let result = m.result;
-            let active: Vec<Window> = m.sources.iter().copied().filter(|w| ks.windows.get(w).is_some_and(|s| !s.closed)).collect();
+            let active: Vec<Window> =
+                m.sources.iter().copied().filter(|w| ks.windows.get(w).is_some_and(|s| !s.closed)).collect();
             let result_is_source = active.contains(&result);
             let mut base = match ks.windows.remove(&result) {
                 Some(s) => s,
@@ -686,12 +705,23 @@ where
 
     /// Produces the pane (Beam's `onTrigger`): releases the holds, describes the pane,
     /// and outputs it if it has data or is the on-time pane.
-    fn on_trigger(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, ws: &mut WinState<C::Acc>, finished: bool) {
+    fn on_trigger(
+        &mut self,
+        key: &K,
+        ks: &mut KeyState<C::Acc, C::Out>,
+        w: Window,
+        ws: &mut WinState<C::Acc>,
+        finished: bool,
+    ) {
         let max_ts = w.max_timestamp();
         // Only a window whose end the input watermark passed can be late for the output, and
         // not while one of its own holds keeps the output watermark at or before its end.
         let own_hold = [ws.element_hold, ws.extra_hold].into_iter().flatten().min();
-        let owm = if self.input_wm > max_ts && own_hold.is_none_or(|h| h > max_ts) { self.owm_for(ks, Some(ws)) } else { NEG_INF };
+        let owm = if self.input_wm > max_ts && own_hold.is_none_or(|h| h > max_ts) {
+            self.owm_for(ks, Some(ws))
+        } else {
+            NEG_INF
+        };
         let hold = match (ws.element_hold, ws.extra_hold) {
             (None, x) => x,
             (e, None) => e,
@@ -737,7 +767,15 @@ where
             ks.unretracted.push(Emitted { window: w, value: value.clone(), timestamp, info });
         }
         self.stats.panes += 1;
-        self.out.panes.push(Pane { key: key.clone(), window: w, value, timestamp, info, retraction: false, tick: self.tick });
+        self.out.panes.push(Pane {
+            key: key.clone(),
+            window: w,
+            value,
+            timestamp,
+            info,
+            retraction: false,
+            tick: self.tick,
+        });
     }
 
     /// Beam's `PaneInfoTracker.describePane`.
@@ -859,12 +897,18 @@ mod tests {
     use crate::window::WindowSpec;
 
     fn strategy(window: WindowSpec, trigger: &str, lateness: i64, acc: Accumulation) -> WindowingStrategy {
-        WindowingStrategy::new(window).trigger(trigger.parse::<Trigger>().unwrap()).allowed_lateness(lateness).accumulation(acc).build().unwrap()
+        WindowingStrategy::new(window)
+            .trigger(trigger.parse::<Trigger>().unwrap())
+            .allowed_lateness(lateness)
+            .accumulation(acc)
+            .build()
+            .unwrap()
     }
 
     #[test]
     fn too_late_elements_go_to_the_dead_letters_with_the_reason() {
-        let mut r = WindowedReducer::new(strategy(WindowSpec::fixed(10), "default", 5, Accumulation::Discarding), Count);
+        let mut r =
+            WindowedReducer::new(strategy(WindowSpec::fixed(10), "default", 5, Accumulation::Discarding), Count);
         r.process_key("k", vec![(1, ())], 0);
         r.advance_watermark(20, 0);
         r.refresh_output_watermark();
@@ -879,7 +923,10 @@ mod tests {
 
     #[test]
     fn elements_for_a_finished_window_are_dropped_as_closed() {
-        let mut r = WindowedReducer::new(strategy(WindowSpec::fixed(10), "after_count(1)", 100, Accumulation::Discarding), Count);
+        let mut r = WindowedReducer::new(
+            strategy(WindowSpec::fixed(10), "after_count(1)", 100, Accumulation::Discarding),
+            Count,
+        );
         r.process_key("k", vec![(1, ())], 0);
         r.process_key("k", vec![(2, ())], 0);
         let out = r.take_output();
@@ -890,7 +937,8 @@ mod tests {
 
     #[test]
     fn garbage_collection_emits_what_is_buffered_and_frees_the_key() {
-        let mut r = WindowedReducer::new(strategy(WindowSpec::fixed(10), "never", 0, Accumulation::Discarding), Collect);
+        let mut r =
+            WindowedReducer::new(strategy(WindowSpec::fixed(10), "never", 0, Accumulation::Discarding), Collect);
         r.process_key("k", vec![(1, 1), (2, 2)], 0);
         assert_eq!(r.key_count(), 1);
         assert_eq!(r.min_hold(), Some(9));
@@ -907,7 +955,8 @@ mod tests {
 
     #[test]
     fn sessions_merge_and_retract_the_merged_panes() {
-        let s = strategy(WindowSpec::sessions(10), "after_watermark(early=after_count(1))", 0, Accumulation::Retracting);
+        let s =
+            strategy(WindowSpec::sessions(10), "after_watermark(early=after_count(1))", 0, Accumulation::Retracting);
         let mut r = WindowedReducer::new(s, Collect);
         r.process_key("k", vec![(1, 1)], 0);
         r.process_key("k", vec![(15, 15)], 0);
@@ -943,11 +992,17 @@ mod tests {
         let mut r = WindowedReducer::new(s, Count);
         r.process_bundle(vec![("a", 7, ()), ("b", 7, ()), ("a", 8, ())], 0);
         r.advance_watermark(crate::time::POS_INF, 0);
-        let mut panes: Vec<(&str, Window, u64)> = r.take_output().panes.into_iter().map(|p| (p.key, p.window, p.value)).collect();
+        let mut panes: Vec<(&str, Window, u64)> =
+            r.take_output().panes.into_iter().map(|p| (p.key, p.window, p.value)).collect();
         panes.sort();
         assert_eq!(
             panes,
-            vec![("a", Window::new(0, 10), 2), ("a", Window::new(5, 15), 2), ("b", Window::new(0, 10), 1), ("b", Window::new(5, 15), 1)]
+            vec![
+                ("a", Window::new(0, 10), 2),
+                ("a", Window::new(5, 15), 2),
+                ("b", Window::new(0, 10), 1),
+                ("b", Window::new(5, 15), 1)
+            ]
         );
     }
 }

@@ -53,6 +53,15 @@ pub(crate) struct WinState<A> {
 
 impl<A> WinState<A> {
     pub fn new(acc: A, trigger: TriggerState) -> Self {
-        WinState { acc, nonempty: false, trigger, closed: false, pane: None, element_hold: None, extra_hold: None, timers: SmallVec::new() }
+        WinState {
+            acc,
+            nonempty: false,
+            trigger,
+            closed: false,
+            pane: None,
+            element_hold: None,
+            extra_hold: None,
+            timers: SmallVec::new(),
+        }
     }
 }

@@ -211,7 +211,13 @@ impl TriggerMachine {
 
     /// The earliest pending processing-time deadline in the state, if any.
     pub fn pending_deadline(&self, st: &TriggerState) -> Option<i64> {
-        st.slots.iter().zip(self.slot_kinds()).filter(|(_, is_delay)| *is_delay).map(|(v, _)| *v).filter(|v| *v != NONE).min()
+        st.slots
+            .iter()
+            .zip(self.slot_kinds())
+            .filter(|(_, is_delay)| *is_delay)
+            .map(|(v, _)| *v)
+            .filter(|v| *v != NONE)
+            .min()
     }
 
     fn slot_kinds(&self) -> impl Iterator<Item = bool> + '_ {
@@ -496,7 +502,12 @@ impl TriggerMachine {
                     set_fin(st, i, true);
                     st.slots[slot] = NONE;
                 } else {
-                    let earliest = src.iter().map(|s| s.slots[slot]).chain(std::iter::once(st.slots[slot])).filter(|v| *v != NONE).min();
+                    let earliest = src
+                        .iter()
+                        .map(|s| s.slots[slot])
+                        .chain(std::iter::once(st.slots[slot]))
+                        .filter(|v| *v != NONE)
+                        .min();
                     st.slots[slot] = earliest.unwrap_or(NONE);
                     if let Some(t) = earliest {
                         cx.timers.push((TimerDomain::ProcessingTime, t));

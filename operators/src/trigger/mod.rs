@@ -155,7 +155,8 @@ impl Trigger {
     /// assert!(bad.validate().unwrap_err().to_string().contains("once"));
     /// ```
     pub fn validate(&self) -> Result<(), TriggerError> {
-        let invalid = |t: &Trigger, reason: &str| TriggerError::Invalid { trigger: t.to_string(), reason: reason.to_string() };
+        let invalid =
+            |t: &Trigger, reason: &str| TriggerError::Invalid { trigger: t.to_string(), reason: reason.to_string() };
         let need_once = |t: &Trigger, role: &str| -> Result<(), TriggerError> {
             if t.is_once() {
                 Ok(())

@@ -345,7 +345,9 @@ mod tests {
 
     #[test]
     fn parse_and_print_round_trip() {
-        for s in ["global", "fixed(10)", "fixed(10, offset=3)", "sliding(10, 5)", "sliding(10, 5, offset=2)", "sessions(7)"] {
+        for s in
+            ["global", "fixed(10)", "fixed(10, offset=3)", "sliding(10, 5)", "sliding(10, 5, offset=2)", "sessions(7)"]
+        {
             let w: WindowSpec = s.parse().unwrap();
             assert_eq!(w.to_string(), s);
         }
@@ -362,7 +364,12 @@ mod extreme_times {
     #[test]
     fn assignment_does_not_overflow_near_the_ends() {
         let mut out = Vec::new();
-        for spec in [WindowSpec::Fixed { size: 10, offset: 3 }, WindowSpec::Sliding { size: 10, period: 3, offset: 1 }, WindowSpec::sessions(10), WindowSpec::Global] {
+        for spec in [
+            WindowSpec::Fixed { size: 10, offset: 3 },
+            WindowSpec::Sliding { size: 10, period: 3, offset: 1 },
+            WindowSpec::sessions(10),
+            WindowSpec::Global,
+        ] {
             let f = spec.window_fn();
             for t in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
                 out.clear();
@@ -399,7 +406,11 @@ mod extreme_times {
                     } else {
                         WindowSpec::Sliding { size, period, offset }.window_fn().assign(t, &mut out);
                     }
-                    assert_eq!(out, brute(t, size, period, offset), "size {size}, period {period}, offset {offset}, t {t}");
+                    assert_eq!(
+                        out,
+                        brute(t, size, period, offset),
+                        "size {size}, period {period}, offset {offset}, t {t}"
+                    );
                 }
             }
         }
