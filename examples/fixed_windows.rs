@@ -54,7 +54,7 @@ fn fixed_windows_snapshot() {
         .collect();
     let dead: Vec<String> = dead
         .iter()
-        .map(|d| format!("{} | {} | {}", d.step, d.location.rsplit('/').next().unwrap_or(""), d.reason))
+        .map(|d| format!("{} | {} | {}", d.step, d.location.to_string().rsplit('/').next().unwrap_or(""), d.reason))
         .collect();
     insta::assert_snapshot!(format!(
         "panes: {}\nbids counted: {}\ntop:\n{}\ndead letters:\n{}",

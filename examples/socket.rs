@@ -113,7 +113,7 @@ fn socket_snapshot() {
         };
         let mut dead: Vec<String> = dead
             .iter()
-            .map(|d| format!("{} | {} | {} | {}", d.step, location(&d.location), d.reason, d.record))
+            .map(|d| format!("{} | {} | {} | {}", d.step, location(&d.location.to_string()), d.reason, d.record))
             .collect();
         dead.sort();
         (panes, dead)

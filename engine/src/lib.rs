@@ -13,6 +13,7 @@ pub mod cli;
 pub mod conformance;
 pub mod nexmark;
 pub mod pipeline;
+pub mod format;
 pub mod source;
 
 pub use highwater_operators as model;

@@ -150,7 +150,13 @@ fn too_late_records_reach_the_dead_letter_output() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].1.step, "count");
     assert!(dead[0].1.reason.contains("too late"), "{:?}", dead[0].1);
-    assert!(dead[0].1.location.contains("[0, 10)"));
+    assert!(dead[0].1.location.to_string().contains("[0, 10)"));
+    // The too-late record itself is kept, not only its time.
+    assert_eq!(dead[0].1.kind, highwater::pipeline::DeadLetterKind::TooLate);
+    match &dead[0].1.location {
+        highwater::pipeline::Location::Window { window, .. } => assert_eq!(*window, (0, 10)),
+        other => panic!("a windowed step's dead letter names its window: {other:?}"),
+    }
     assert_eq!(summary.dead_letters, 1);
     assert_eq!(panes.take().len(), 1);
 }

@@ -160,7 +160,8 @@ fn a_disconnect_mid_line_drops_only_that_line() {
     assert_eq!(summary.records_read, 3);
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].step, "bids");
-    assert_eq!(dead[0].location, format!("tcp {peer}, line 4 (byte {offset})"));
+    assert_eq!(dead[0].location, highwater::pipeline::Location::Peer { peer: peer.to_string(), line: 4, byte: offset as u64 });
+    assert_eq!(dead[0].kind, highwater::pipeline::DeadLetterKind::Disconnect);
     assert_eq!(
         dead[0].reason,
         "the connection closed in the middle of a line: the partial line of 17 bytes (no newline) is dropped"
@@ -186,7 +187,7 @@ fn bad_lines_are_dead_letters_and_an_over_long_line_is_skipped_to_its_end() {
     client.join().unwrap();
     assert_eq!(records.iter().map(|b| b.price).collect::<Vec<_>>(), [10, 13], "the lines around the bad ones are read");
     let reasons: Vec<(String, String)> =
-        dead.iter().map(|d| (d.location.rsplit(", ").next().unwrap_or("").to_string(), d.reason.clone())).collect();
+        dead.iter().map(|d| (d.location.to_string().rsplit(", ").next().unwrap_or("").to_string(), d.reason.clone())).collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert_eq!(
         reasons[0],
@@ -357,7 +358,7 @@ fn csv_over_a_connection_the_source_makes() {
     assert_eq!(records, [Bid { auction: 1, price: 10, time: 1_000 }, Bid { auction: 1, price: 30, time: 3_000 }]);
     assert_eq!(dead.len(), 1);
     assert!(dead[0].reason.contains("field 3 `price`"), "{dead:?}");
-    assert!(dead[0].location.ends_with(", line 3 (byte 29)"), "{dead:?}");
+    assert!(dead[0].location.to_string().ends_with(", line 3 (byte 29)"), "{dead:?}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Several aggregates of named fields at once (`--count --sum price --max price`), as one
 //! [`CombineFn`] over a small accumulator holding them all.
 
-use crate::source::{Num, Values};
+use crate::format::{Num, Values};
 use highwater_operators::combine::CombineFn;
 use serde_json::Value;
 use smallvec::SmallVec;

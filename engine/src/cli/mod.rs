@@ -13,4 +13,3 @@ pub mod local_cluster;
 pub mod nexmark;
 mod progress;
 pub mod run;
-mod socket;

@@ -2,7 +2,7 @@
 //! error, redrawn a few times a second — only on a terminal, and only once the replay has
 //! run for a second (short jobs and piped runs stay silent).
 
-use crate::source::SourceStats;
+use crate::pipeline::Progress as Counters;
 use highwater_operators::time::{NEG_INF, POS_INF};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -44,7 +44,7 @@ fn show_watermark(wm: Option<i64>) -> String {
 impl Progress {
     /// Starts the bar's thread (a no-op unless `enabled`). `total_bytes` is the input's
     /// size when known (no gzip).
-    pub(super) fn start(stats: Arc<SourceStats>, total_bytes: Option<u64>, enabled: bool) -> Progress {
+    pub(super) fn start(stats: Arc<Counters>, total_bytes: Option<u64>, enabled: bool) -> Progress {
         let stop = Arc::new(AtomicBool::new(false));
         if !enabled {
             return Progress { stop, thread: None };

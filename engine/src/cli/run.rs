@@ -1,11 +1,12 @@
 //! `highwater run`: a keyed windowed aggregation over files or a socket, configured by
-//! flags.
+//! flags — a thin layer over the pipeline DSL.
 //!
-//! Files are replayed by [`FileSource`] (one partition per file, a bounded-out-of-orderness
-//! watermark each; a progress bar on a terminal for long replays); a socket
-//! (`--listen`, `--connect`) is read by the pipeline DSL's live [`crate::pipeline::Tcp`]
-//! source (one partition per connection). Either is aggregated by the keyed windowed
-//! aggregate of [`highwater_operators::operator`], and written as JSON lines: one per pane,
+//! The flags become one pipeline of public pieces: a [`crate::pipeline::Files`] source
+//! (`--input`) or a [`crate::pipeline::Tcp`] source (`--listen`, `--connect`), both
+//! decoding lines with a [`crate::format::Schema`]; `key_map` and `window` with a
+//! [`crate::pipeline::Windowing`]; `aggregate` with the requested aggregates as one
+//! combiner ([`AggregateSet`]); and [`crate::pipeline::JsonLines`] sinks for the panes and
+//! the dead letters. One JSON line per pane:
 //!
 //! ```text
 //! {"key":"7","window":[10000,20000],"count":3,"max_price":912,"timestamp":19999,
@@ -13,37 +14,29 @@
 //! ```
 //!
 //! with `"retraction":true|false` added in retracting mode. Malformed lines and records
-//! dropped as too late go to the dead-letter output (`--dead-letters`), one JSON object
-//! per line, and are counted in the [`Summary`]. A malformed line of a file is
-//! `{"kind":"malformed","file":…,"line":…,"byte_offset":…,"reason":…,"text":…}`; one of a
-//! socket is `{"kind":"malformed","location":"tcp PEER, line N (byte B)","reason":…,"text":…}`.
+//! dropped as too late go to the dead-letter output (`--dead-letters`), one JSON object per
+//! line ([`crate::pipeline::DeadLetter::write_json`]), and are counted in the [`Summary`].
 
 use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
 use super::progress::Progress;
-use crate::pipeline::{execute, ExecutionError};
-use crate::source::{
-    expand_inputs, is_gzip, FileSource, Format, InputError, Malformed, Record, RunKey, Schema, TimeUnit,
+use crate::format::{RunKey, Schema, TimeUnit};
+use crate::pipeline::{
+    DeadLetter, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing,
 };
-use highwater_operators::clock::SystemClock;
+use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format, InputError};
 use highwater_operators::duration::parse_ticks;
-use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
 use highwater_operators::pane::{Pane, Timing};
-use highwater_operators::reduce::{DropReason, Dropped};
 use highwater_operators::strategy::{Accumulation, StrategyError, TimestampCombiner, WindowingStrategy};
-use highwater_operators::time::{Time, GLOBAL_MAX};
+use highwater_operators::time::GLOBAL_MAX;
 use highwater_operators::trigger::Trigger;
 use highwater_operators::watermark::WatermarkStrategy;
-use highwater_operators::window::{Window, WindowSpec};
-use serde_json::Value;
+use highwater_operators::window::WindowSpec;
 use std::fmt;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::Stream;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The flags of `highwater run`.
 ///
@@ -70,6 +63,14 @@ pub struct RunArgs {
     /// With --listen: stop accepting after N connections, and end when they are closed.
     #[arg(long, value_name = "N", requires = "listen")]
     pub max_connections: Option<usize>,
+    /// With --listen: at most N connections open at once (default 256); a client over the
+    /// limit is refused with a message and reported on standard error.
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<usize>,
+    /// With a CSV socket: the header (comma-separated names), when connections send data
+    /// lines only. Without it each connection's first line is its header.
+    #[arg(long, value_name = "NAMES")]
+    pub csv_header: Option<String>,
     /// With a socket: a connection without data for this long stops holding the
     /// watermark back (e.g. 5s). By default a silent connection holds it.
     #[arg(long, value_parser = parse_ticks, value_name = "DURATION")]
@@ -128,8 +129,8 @@ pub struct RunArgs {
     /// from lines `{"watermark": MILLIS}` in the stream); overrides --max-out-of-orderness.
     #[arg(long, value_name = "ascending|bounded(D)|punctuated")]
     pub watermark: Option<WatermarkStrategy>,
-    /// Lines read per batch; the watermark advances once per batch.
-    #[arg(long, default_value_t = FileSource::DEFAULT_BATCH, value_name = "LINES")]
+    /// Lines read per batch (1 to 1048576); the watermark advances once per batch.
+    #[arg(long, default_value_t = Files::<()>::DEFAULT_BATCH, value_name = "LINES")]
     pub batch_size: usize,
     /// Where to write the panes as JSON lines (`-` is standard output). In process `I` of
     /// a cluster, a file is written as `PATH.p<I>`: each process writes the panes of its
@@ -200,17 +201,6 @@ pub enum RunError {
         /// What is wrong and what to do.
         reason: String,
     },
-    /// An output file cannot be created or written.
-    #[error("cannot write `{path}`: {source}")]
-    Output {
-        /// The destination.
-        path: String,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// Timely could not start or a worker failed.
-    #[error("the dataflow failed: {0}")]
-    Dataflow(String),
     /// The cluster flags cannot work.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
@@ -218,56 +208,23 @@ pub enum RunError {
     /// process lost, a worker panicked).
     #[error(transparent)]
     Execution(#[from] ExecutionError),
-    /// The socket job could not start (an address to listen on or connect to) or failed.
+    /// The job could not be built (a file or header that cannot work, a socket that cannot
+    /// be opened) or failed while running (an input that cannot be read, an output that
+    /// cannot be written). The outputs hold what was written before the failure.
     #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::PipelineError),
+    Pipeline(#[from] PipelineError),
+    /// Every one of the first lines of the input was malformed for the same reason: the
+    /// flags do not fit the data.
+    #[error("{0}")]
+    Misfit(String),
 }
 
-type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
-
-/// An output destination and the first error writing to it.
-#[derive(Clone)]
-pub(super) struct Destination {
-    path: String,
-    writer: SharedWriter,
-    error: Arc<Mutex<Option<std::io::Error>>>,
-    /// Flush after every chunk: a live job's panes must reach the reader as they are made.
-    live: bool,
-}
-
-impl Destination {
-    pub(super) fn open(path: &str, live: bool) -> Result<Self, RunError> {
-        let writer: Box<dyn Write + Send> = if path == "-" {
-            Box::new(BufWriter::new(std::io::stdout()))
-        } else {
-            let f = File::create(path).map_err(|e| RunError::Output { path: path.to_string(), source: e })?;
-            Box::new(BufWriter::new(f))
-        };
-        Ok(Destination { path: path.to_string(), writer: Arc::new(Mutex::new(writer)), error: Arc::default(), live })
-    }
-    /// Writes a chunk of lines at once (one lock per batch; flushed at once when live).
-    pub(super) fn write(&self, chunk: &str) {
-        if chunk.is_empty() {
-            return;
-        }
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let written = w.write_all(chunk.as_bytes()).and_then(|()| if self.live { w.flush() } else { Ok(()) });
-        if let Err(e) = written {
-            self.error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
-        }
-    }
-    pub(super) fn finish(&self) -> Result<(), RunError> {
-        let flushed = self.writer.lock().unwrap_or_else(|e| e.into_inner()).flush();
-        if let Some(e) = self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            return Err(RunError::Output { path: self.path.clone(), source: e });
-        }
-        flushed.map_err(|e| RunError::Output { path: self.path.clone(), source: e })
-    }
-}
+/// The largest `--batch-size`.
+pub const MAX_BATCH: usize = Files::<()>::MAX_BATCH;
 
 impl RunArgs {
     /// The requested aggregates in output order: count, then sums, mins, maxes, means
-    /// (each in the order given). Count alone when none is requested.
+    /// (each in the order given, each field once). Count alone when none is requested.
     pub fn aggregates(&self) -> Vec<Aggregate> {
         let mut out = Vec::new();
         if self.count {
@@ -277,6 +234,12 @@ impl RunArgs {
         out.extend(self.min.iter().cloned().map(Aggregate::Min));
         out.extend(self.max.iter().cloned().map(Aggregate::Max));
         out.extend(self.mean.iter().cloned().map(Aggregate::Mean));
+        let mut seen = Vec::new();
+        out.retain(|a| {
+            let new = !seen.contains(a);
+            seen.push(a.clone());
+            new
+        });
         if out.is_empty() {
             out.push(Aggregate::Count);
         }
@@ -292,6 +255,138 @@ impl RunArgs {
             .timestamp_combiner(self.timestamp_combiner)
             .build()?)
     }
+
+    /// The windowing of the pipeline (validated by [`RunArgs::strategy`] first).
+    fn windowing(&self) -> Windowing {
+        Windowing::new(self.window.clone())
+            .trigger(self.trigger.clone())
+            .allowed_lateness(self.allowed_lateness)
+            .accumulation(self.accumulation)
+            .timestamp_combiner(self.timestamp_combiner)
+    }
+
+    /// What each line must hold: the time, key and aggregated fields.
+    pub(super) fn schema(&self, set: &AggregateSet) -> Schema {
+        Schema {
+            time_field: self.time_field.clone(),
+            time_unit: self.time_unit,
+            key_fields: self.key_field.clone(),
+            value_fields: set.value_fields().to_vec(),
+        }
+    }
+
+    fn is_socket(&self) -> bool {
+        self.listen.is_some() || self.connect.is_some()
+    }
+
+    /// Checks the flags that clap cannot: values in range, combinations that would be
+    /// silently ignored.
+    fn validate(&self) -> Result<(), RunError> {
+        let flag = |flag: &'static str, reason: String| Err(RunError::Flag { flag, reason });
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH {
+            return flag("batch-size", format!("{} lines: use 1 to {MAX_BATCH}", self.batch_size));
+        }
+        if self.max_out_of_orderness < 0 {
+            return flag(
+                "max-out-of-orderness",
+                "a negative bound would drop in-order records as late; use 0 or more".into(),
+            );
+        }
+        if let Some(WatermarkStrategy::BoundedOutOfOrderness(b)) = self.watermark {
+            if b < 0 {
+                return flag("watermark", "bounded(D) needs D ≥ 0: a negative bound drops in-order records".into());
+            }
+        }
+        if self.allowed_lateness < 0 {
+            return flag("allowed-lateness", "must be 0 or more".into());
+        }
+        if !self.is_socket() {
+            if self.idle_timeout.is_some() {
+                return flag("idle-timeout", "only applies to a socket (--listen/--connect): a file is never idle".into());
+            }
+            if self.csv_header.is_some() {
+                return flag("csv-header", "only applies to a socket; files start with their header line".into());
+            }
+            if self.max_clients.is_some() {
+                return flag("max-clients", "only applies to --listen".into());
+            }
+        }
+        if let Some(t) = self.idle_timeout {
+            if t <= 0 {
+                return flag("idle-timeout", "must be positive (e.g. 5s)".into());
+            }
+        }
+        let max_windows = self.window.max_windows_per_record();
+        if max_windows > MAX_WINDOWS_PER_RECORD {
+            return flag(
+                "window",
+                format!(
+                    "{} puts each record in {max_windows} windows (at most {MAX_WINDOWS_PER_RECORD}): make the period larger",
+                    self.window
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The most windows one record may fall into (`sliding(SIZE, PERIOD)`: SIZE / PERIOD).
+pub const MAX_WINDOWS_PER_RECORD: u64 = 10_000;
+
+/// A path compared by what it names (`Err` when it does not exist yet: then by its
+/// parent's canonical path and its name).
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (std::fs::canonicalize(parent), path.file_name()) {
+        (Ok(p), Some(name)) => p.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Refuses outputs that would destroy an input or tear each other's lines.
+fn check_outputs(inputs: &[PathBuf], output: &str, dead: Option<&str>) -> Result<(), RunError> {
+    let files: Vec<(&'static str, &str)> =
+        [("output", Some(output)), ("dead-letters", dead)].into_iter().filter_map(|(f, p)| Some((f, p?))).collect();
+    let named: Vec<(&'static str, PathBuf)> =
+        files.iter().filter(|(_, p)| *p != "-").map(|(f, p)| (*f, canonical(Path::new(p)))).collect();
+    for (flag, out) in &named {
+        for input in inputs.iter().filter(|p| !is_stdin(p)) {
+            if canonical(input) == *out {
+                return Err(RunError::Flag {
+                    flag,
+                    reason: format!(
+                        "`{}` is also an input: writing it would destroy it before it is read; choose another path",
+                        input.display()
+                    ),
+                });
+            }
+        }
+    }
+    if let [(_, a), (_, b)] = named.as_slice() {
+        if a == b {
+            return Err(RunError::Flag {
+                flag: "dead-letters",
+                reason: format!("`{}` is also --output: give the dead letters a file of their own", a.display()),
+            });
+        }
+    }
+    if dead == Some("-") && output == "-" {
+        return Err(RunError::Flag {
+            flag: "dead-letters",
+            reason: "standard output already carries the panes: give the dead letters a file".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The source of a run: files or a socket, decoding lines with the run's schema.
+#[derive(Clone)]
+enum Input {
+    Files(Files<(RunKey, crate::format::Values)>),
+    Tcp(Tcp<(RunKey, crate::format::Values)>),
 }
 
 /// Runs the job to the end of its input and returns what it did.
@@ -314,181 +409,166 @@ impl RunArgs {
 /// assert!(text.contains(r#"{"key":"a","window":[0,10000],"count":2,"max_price":7,"timestamp":9999"#));
 /// ```
 pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
-    if args.listen.is_some() || args.connect.is_some() {
-        return super::socket::run_socket(args);
-    }
+    args.validate()?;
     let config = args.cluster.config()?;
-    let files = expand_inputs(&args.input)?;
     let set = AggregateSet::new(args.aggregates());
     let schema = args.schema(&set);
-    let strategy = args.strategy()?;
-    let watermark = match args.watermark {
-        Some(WatermarkStrategy::Punctuated) => {
-            return Err(RunError::Flag { flag: "watermark", reason: "punctuated watermarks are not read from files yet; use ascending or bounded(D) (punctuated works with --listen/--connect)".into() })
+    args.strategy()?;
+    let windowing = args.windowing();
+    let watermark = args.watermark.unwrap_or(WatermarkStrategy::BoundedOutOfOrderness(args.max_out_of_orderness));
+    let output = args.cluster.output_path(&args.output);
+    let dead_path = args.dead_letters.as_deref().map(|p| args.cluster.output_path(p));
+    let socket = args.is_socket();
+
+    let (input, files) = if socket {
+        (Input::Tcp(tcp_source(args, schema.clone(), watermark)?), Vec::new())
+    } else {
+        let files = expand_inputs_with(&args.input, args.format.is_some())?;
+        check_outputs(&files, &output, dead_path.as_deref())?;
+        if files.iter().any(|f| is_stdin(f)) && args.format.is_none() {
+            return Err(RunError::Flag {
+                flag: "format",
+                reason: "standard input has no file name to tell the format from: pass --format csv or --format jsonl"
+                    .into(),
+            });
         }
-        Some(w) => w,
-        None => WatermarkStrategy::BoundedOutOfOrderness(args.max_out_of_orderness),
+        let inputs: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        let source = match args.format {
+            Some(f) => Files::of_format(inputs, f),
+            None => Files::by_name(inputs),
+        };
+        (Input::Files(source.decoder(schema.clone()).watermark(watermark).batch_size(args.batch_size)), files)
     };
-    let source = FileSource::new(files.clone(), args.format, schema)?.watermark(watermark).batch_size(args.batch_size);
-    let stats = source.stats();
-    let outputs = Outputs::open(args)?;
-    let total_bytes = if files.iter().any(|f| is_gzip(f)) {
+    if socket {
+        check_outputs(&[], &output, dead_path.as_deref())?;
+    }
+
+    let progress_counters = config.progress();
+    let total_bytes = if files.iter().any(|f| is_gzip(f) || is_stdin(f)) {
         None
     } else {
         files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).ok()).sum::<Option<u64>>()
     };
-    let progress =
-        Progress::start(stats.clone(), total_bytes, !args.no_progress && super::progress::wanted(args.output == "-"));
+    let bar = Progress::start(
+        progress_counters.clone(),
+        total_bytes,
+        !socket && !args.no_progress && super::progress::wanted(args.output == "-"),
+    );
+    let misfit = Misfit::watch(progress_counters.clone());
 
-    let o = outputs.clone();
-    let executed = execute(&config, move |worker| {
-        worker.dataflow(|scope| {
-            let streams = source.stream(scope);
-            aggregate_and_write(streams.records, strategy.clone(), set.clone(), &o);
-            let dead_w = o.dead.clone();
-            let mut chunk = String::new();
-            streams.malformed.sink(Pipeline, "write-malformed", move |(input, _frontier)| {
-                input.for_each(|_cap, data| {
-                    if let Some(w) = &dead_w {
-                        chunk.clear();
-                        for m in data.iter() {
-                            malformed_line(&mut chunk, m);
-                        }
-                        w.write(&chunk);
-                    }
-                });
-            });
+    let panes = Arc::new(AtomicU64::new(0));
+    let retracting = args.accumulation == Accumulation::Retracting;
+    let (src, counted) = (input.clone(), panes.clone());
+    let result = crate::pipeline::run(config, move |p| {
+        let records = match &src {
+            Input::Files(f) => p.read("input", f.clone())?,
+            Input::Tcp(t) => p.read("input", t.clone())?,
+        };
+        let set = set.clone();
+        let panes = records.key_map(|kv| kv).window(windowing.clone()).aggregate("run", set.clone())?;
+        let counted = counted.clone();
+        let mut sink = JsonLines::file(&output).lines(move |p: &Pane<RunKey, AggregateValues>, line: &mut String| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            pane_line(line, &set, p, retracting);
         });
-    });
-    progress.finish();
-    executed?;
-    outputs.finish()?;
-    Ok(Summary {
-        files: files.len() as u64,
-        connections: 0,
-        records_read: stats.records(),
-        panes_emitted: outputs.panes.load(Ordering::Relaxed),
-        late_dropped: outputs.late.load(Ordering::Relaxed),
-        malformed: stats.malformed(),
-    })
-}
-
-impl RunArgs {
-    /// What each line must hold: the time, key and aggregated fields.
-    pub(super) fn schema(&self, set: &AggregateSet) -> Schema {
-        Schema {
-            time_field: self.time_field.clone(),
-            time_unit: self.time_unit,
-            key_fields: self.key_field.clone(),
-            value_fields: set.value_fields().to_vec(),
+        if socket {
+            sink = sink.live();
         }
-    }
-}
-
-/// Where a job writes, and what it counted there.
-#[derive(Clone)]
-pub(super) struct Outputs {
-    pub(super) output: Destination,
-    pub(super) dead: Option<Destination>,
-    pub(super) panes: Arc<AtomicU64>,
-    pub(super) late: Arc<AtomicU64>,
-    retracting: bool,
-}
-
-impl Outputs {
-    pub(super) fn open(args: &RunArgs) -> Result<Self, RunError> {
-        // Socket input: panes are flushed as they are written, not when the job ends.
-        let live = args.listen.is_some() || args.connect.is_some();
-        Ok(Outputs {
-            output: Destination::open(&args.cluster.output_path(&args.output), live)?,
-            dead: args
-                .dead_letters
-                .as_deref()
-                .map(|p| Destination::open(&args.cluster.output_path(p), live))
-                .transpose()?,
-            panes: Arc::default(),
-            late: Arc::default(),
-            retracting: args.accumulation == Accumulation::Retracting,
-        })
-    }
-    pub(super) fn finish(&self) -> Result<(), RunError> {
-        self.output.finish()?;
-        if let Some(d) = &self.dead {
-            d.finish()?;
+        panes.write(sink);
+        if let Some(path) = &dead_path {
+            let mut sink = JsonLines::file(path).lines(|d: &DeadLetter, line: &mut String| d.write_json(line));
+            if socket {
+                sink = sink.live();
+            }
+            p.dead_letters().write(sink);
         }
         Ok(())
-    }
-}
-
-/// The job after its source: the keyed windowed aggregate, its panes to the output and its
-/// too-late records to the dead letters, counted.
-pub(super) fn aggregate_and_write<'s>(
-    records: Stream<'s, Time, Vec<Record>>,
-    strategy: WindowingStrategy,
-    set: AggregateSet,
-    o: &Outputs,
-) {
-    // Pre-combined before the exchange where that cannot change a pane; the per-key output
-    // watermark makes the panes the same at any worker count.
-    let out = windowed_aggregate_precombined(
-        records,
-        "run",
-        strategy,
-        set.clone(),
-        Arc::new(SystemClock),
-        OutputWatermark::PerKey,
-    );
-    let (out_w, panes_c, retracting) = (o.output.clone(), o.panes.clone(), o.retracting);
-    let mut chunk = String::new();
-    out.panes.sink(Pipeline, "write-panes", move |(input, _frontier)| {
-        input.for_each(|_cap, data| {
-            chunk.clear();
-            for p in data.iter() {
-                pane_line(&mut chunk, &set, p, retracting);
-            }
-            panes_c.fetch_add(data.len() as u64, Ordering::Relaxed);
-            out_w.write(&chunk);
-        });
     });
-    let (dead_w, late_c) = (o.dead.clone(), o.late.clone());
-    let mut chunk = String::new();
-    out.dead_letters.sink(Pipeline, "write-late", move |(input, _frontier)| {
-        input.for_each(|_cap, data| {
-            late_c.fetch_add(data.len() as u64, Ordering::Relaxed);
-            if let Some(w) = &dead_w {
-                chunk.clear();
-                for d in data.iter() {
-                    late_line(&mut chunk, d);
-                }
-                w.write(&chunk);
+    bar.finish();
+    let summary = |s: RunSummary| Summary {
+        files: files.len() as u64,
+        connections: match &input {
+            Input::Tcp(t) => t.connections(),
+            Input::Files(_) => 0,
+        },
+        records_read: s.records_read,
+        panes_emitted: panes.load(Ordering::Relaxed),
+        late_dropped: progress_counters.late(),
+        malformed: progress_counters.bad_input(),
+    };
+    match result {
+        Ok(s) => {
+            if let Some(why) = misfit.verdict() {
+                return Err(RunError::Misfit(why));
             }
+            Ok(summary(s))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The socket source of a run.
+fn tcp_source(
+    args: &RunArgs,
+    schema: Schema,
+    watermark: WatermarkStrategy,
+) -> Result<Tcp<(RunKey, crate::format::Values)>, RunError> {
+    let Some(format) = args.format else {
+        return Err(RunError::Flag {
+            flag: "format",
+            reason: "a socket has no file name to tell the format from: pass --format csv or --format jsonl".into(),
         });
-    });
-}
-
-/// Appends `"name":value` to a JSON object under construction.
-pub(super) fn field(out: &mut String, first: bool, name: &str, value: &Value) {
-    if !first {
-        out.push(',');
+    };
+    let mut source = match (&args.listen, &args.connect) {
+        // Worker 0 reads the connections; it runs in the first process, which binds now
+        // so that the address (a free port for port 0) can be told.
+        (Some(address), _) if args.cluster.process == 0 => {
+            let s = Tcp::bind(address).map_err(|e| RunError::Flag { flag: "listen", reason: e.to_string() })?;
+            if let Some(a) = s.local_addr() {
+                eprintln!("highwater run: listening on {a}");
+            }
+            s
+        }
+        (Some(address), _) => Tcp::listen(address.clone()),
+        (None, Some(address)) => Tcp::connect(address.clone()),
+        (None, None) => return Err(RunError::Flag { flag: "listen", reason: "give --listen ADDR or --connect ADDR".into() }),
+    };
+    source = source.decoder(schema).watermark(watermark).batch_size(args.batch_size);
+    if format == Format::Csv {
+        source = match &args.csv_header {
+            Some(names) => source.csv_with_header(names.split(',').map(|n| n.trim().to_string())),
+            None => source.csv(),
+        };
     }
-    out.push_str(&Value::from(name).to_string());
-    out.push(':');
-    out.push_str(&value.to_string());
-}
-
-fn window_json(w: &Window) -> Value {
-    if w.is_global() {
-        Value::from("global")
-    } else {
-        Value::from(vec![w.start, w.end])
+    if let Some(n) = args.max_connections {
+        source = source.max_connections(n);
     }
+    source = source.max_clients(args.max_clients.unwrap_or(Tcp::<()>::DEFAULT_MAX_CLIENTS));
+    if let Some(ms) = args.idle_timeout {
+        source = source.idle_timeout(Duration::from_millis(ms.max(0) as u64));
+    }
+    Ok(source)
 }
 
-fn timestamp_json(t: i64) -> Value {
-    if t == GLOBAL_MAX {
-        Value::from("global_max")
-    } else {
-        Value::from(t)
+/// Watches a run's input: when every line was malformed and no record was read, the flags
+/// do not fit the data (a wrong `--time-unit` or field name): the run fails and says which
+/// flags to check.
+struct Misfit {
+    progress: Arc<crate::pipeline::Progress>,
+}
+
+impl Misfit {
+    fn watch(progress: Arc<crate::pipeline::Progress>) -> Self {
+        Misfit { progress }
+    }
+    /// After the run: the verdict.
+    fn verdict(&self) -> Option<String> {
+        let (good, bad) = (self.progress.records(), self.progress.bad_input());
+        (good == 0 && bad > 0).then(|| {
+            format!(
+                "all {bad} lines were malformed and no record was read: the flags do not fit the data; check --time-field, --time-unit (ms, s or rfc3339), --key-field, the aggregates' fields and --format against the input (pass --dead-letters PATH to see why each line failed)"
+            )
+        })
     }
 }
 
@@ -536,31 +616,3 @@ fn pane_line(out: &mut String, set: &AggregateSet, p: &Pane<RunKey, AggregateVal
     );
 }
 
-/// A malformed line as a dead-letter JSON line.
-fn malformed_line(out: &mut String, m: &Malformed) {
-    out.push('{');
-    field(out, true, "kind", &Value::from("malformed"));
-    field(out, false, "file", &Value::from(m.file.as_str()));
-    field(out, false, "line", &Value::from(m.line));
-    field(out, false, "byte_offset", &Value::from(m.byte_offset));
-    field(out, false, "reason", &Value::from(m.reason.as_str()));
-    field(out, false, "text", &Value::from(m.text.as_str()));
-    out.push_str("}\n");
-}
-
-/// A dropped record as a dead-letter JSON line.
-fn late_line<V>(out: &mut String, d: &Dropped<RunKey, V>) {
-    let kind = match d.reason {
-        DropReason::TooLate => "too_late",
-        DropReason::WindowClosed => "window_closed",
-    };
-    out.push('{');
-    field(out, true, "kind", &Value::from(kind));
-    out.push_str(",\"key\":");
-    d.key.write_json(out);
-    field(out, false, "timestamp", &Value::from(d.timestamp));
-    field(out, false, "window", &window_json(&d.window));
-    field(out, false, "watermark", &timestamp_json(d.watermark));
-    field(out, false, "reason", &Value::from(d.reason.to_string()));
-    out.push_str("}\n");
-}

@@ -1,6 +1,7 @@
 //! Collections: streams of records with event times, keyed streams, windowed streams.
 
-use super::dead_letter::DeadLetter;
+use super::dead_letter::{DeadLetter, DeadLetterKind, Location};
+use highwater_operators::reduce::DropReason;
 use super::sink::Sink;
 use super::{BuildError, Shared};
 use highwater_operators::combine::{Collect, CombineFn, Count};
@@ -308,9 +309,18 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
                 input.for_each(|cap, data| {
                     output.session(&cap).give_iterator(data.drain(..).map(|d| DeadLetter {
                         step: step.clone(),
-                        location: format!("key {:?}, window {}", d.key, d.window),
+                        kind: match d.reason {
+                            DropReason::TooLate => DeadLetterKind::TooLate,
+                            DropReason::WindowClosed => DeadLetterKind::WindowClosed,
+                        },
+                        location: Location::Window {
+                            key: serde_json::to_string(&d.key).unwrap_or_else(|_| format!("{:?}", format!("{:?}", d.key))),
+                            timestamp: d.timestamp,
+                            window: (d.window.start, d.window.end),
+                            watermark: d.watermark,
+                        },
                         reason: d.reason.to_string(),
-                        record: format!("event time {}, watermark {}", d.timestamp, d.watermark),
+                        record: serde_json::to_string(&d.value).unwrap_or_default(),
                     }));
                 });
             }

@@ -1,18 +1,213 @@
 //! Dead letters: records a pipeline could not use, with where they came from and why.
+//!
+//! There is one dead-letter type for every step — sources (a malformed line, an over-long
+//! line, a connection cut in the middle of a line) and windowed aggregations (an element
+//! too late for its window, or for a window whose trigger has finished). A pipeline hands
+//! them over typed ([`crate::pipeline::Pipeline::dead_letters`]); `highwater run` writes
+//! them as JSON lines with [`DeadLetter::write_json`].
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a record became a dead letter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeadLetterKind {
+    /// A line that does not make a record: bad CSV or JSON, a missing or non-numeric
+    /// field, invalid UTF-8, a bad event time.
+    Malformed,
+    /// A line longer than the source's limit (its start is kept, the rest skipped).
+    TooLong,
+    /// A partial last line when a connection closed.
+    Disconnect,
+    /// An element whose window had expired (past its end plus the allowed lateness).
+    TooLate,
+    /// An element for a window whose trigger had finished.
+    WindowClosed,
+}
+
+impl DeadLetterKind {
+    /// The kind as written in JSON (`"malformed"`, `"too_late"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterKind::Malformed => "malformed",
+            DeadLetterKind::TooLong => "too_long",
+            DeadLetterKind::Disconnect => "disconnect",
+            DeadLetterKind::TooLate => "too_late",
+            DeadLetterKind::WindowClosed => "window_closed",
+        }
+    }
+    /// Whether a source dropped it (the input was bad), as opposed to a windowed step
+    /// (the input came too late).
+    pub fn is_input_error(self) -> bool {
+        matches!(self, DeadLetterKind::Malformed | DeadLetterKind::TooLong | DeadLetterKind::Disconnect)
+    }
+}
+
+impl fmt::Display for DeadLetterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a dead letter came from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Location {
+    /// A line of a file: its path, its 1-based line number and the byte offset of its start.
+    File {
+        /// The file.
+        path: String,
+        /// The line (1-based; 0 when the whole file is meant).
+        line: u64,
+        /// The byte offset of the line's start (of the decompressed data for gzip).
+        byte: u64,
+    },
+    /// A line of a TCP connection: the peer, its 1-based line number and byte offset.
+    Peer {
+        /// The remote address.
+        peer: String,
+        /// The line (1-based).
+        line: u64,
+        /// The byte offset of the line's start in the connection's stream.
+        byte: u64,
+    },
+    /// An element of a windowed step: its key (as JSON), event time and window, and the
+    /// input watermark when it was dropped.
+    Window {
+        /// The key, as JSON text.
+        key: String,
+        /// The element's event time.
+        timestamp: i64,
+        /// The window's start and end.
+        window: (i64, i64),
+        /// The input watermark then.
+        watermark: i64,
+    },
+    /// Somewhere else (a source of your own): free text.
+    Other(String),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File { path, line, byte } => write!(f, "{path}:{line} (byte {byte})"),
+            Location::Peer { peer, line, byte } => write!(f, "tcp {peer}, line {line} (byte {byte})"),
+            Location::Window { key, timestamp, window, watermark } => {
+                write!(f, "key {key}, event time {timestamp}, window [{}, {}), watermark {watermark}", window.0, window.1)
+            }
+            Location::Other(s) => f.write_str(s),
+        }
+    }
+}
 
 /// A record that did not make it: a malformed line, a too-late element, an element for a
 /// closed window. Bad input is normal input: every step that drops something sends it here
 /// and counts it.
+///
+/// ```
+/// use highwater::pipeline::{DeadLetter, DeadLetterKind, Location};
+/// let d = DeadLetter {
+///     step: "bids".into(),
+///     kind: DeadLetterKind::Malformed,
+///     location: Location::File { path: "bids.csv".into(), line: 3, byte: 27 },
+///     reason: "field `price` is not a number: `oops`".into(),
+///     record: "1,oops,1001".into(),
+/// };
+/// let mut line = String::new();
+/// d.write_json(&mut line);
+/// assert_eq!(
+///     line,
+///     r#"{"kind":"malformed","step":"bids","file":"bids.csv","line":3,"byte_offset":27,"reason":"field `price` is not a number: `oops`","record":"1,oops,1001"}"#
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// The step that dropped it (a source or an aggregation name).
     pub step: String,
-    /// Where: `file:line` (with the byte offset), a TCP peer, or the key and window.
-    pub location: String,
+    /// Why, as a kind.
+    pub kind: DeadLetterKind,
+    /// Where it came from.
+    pub location: Location,
     /// Why, in words that say what to do.
     pub reason: String,
-    /// The record (or the start of the line), as text.
+    /// The original line (its first 200 bytes, lossy UTF-8) for a source; the element as
+    /// JSON for a windowed step.
     pub record: String,
+}
+
+/// Appends `s` as a JSON string.
+fn json_str(out: &mut String, s: &str) {
+    match serde_json::to_string(s) {
+        Ok(q) => out.push_str(&q),
+        Err(_) => out.push_str("\"\""),
+    }
+}
+
+impl DeadLetter {
+    /// The longest prefix of an original line a dead letter keeps.
+    pub const MAX_TEXT: usize = 200;
+
+    /// A dead letter of a source line: `raw` is the line's bytes (only its first
+    /// [`DeadLetter::MAX_TEXT`] are kept, without its line terminator).
+    pub fn line(kind: DeadLetterKind, location: Location, reason: impl Into<String>, raw: &[u8]) -> Self {
+        let text = &raw[..raw.len().min(Self::MAX_TEXT)];
+        DeadLetter {
+            step: String::new(),
+            kind,
+            location,
+            reason: reason.into(),
+            record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
+        }
+    }
+
+    /// Appends the dead letter as one JSON object (no newline): `kind`, `step`, then the
+    /// location's fields (`file`, `line`, `byte_offset`; or `peer`, `line`, `byte_offset`;
+    /// or `key`, `timestamp`, `window`, `watermark`; or `location`), `reason` and `record`.
+    pub fn write_json(&self, out: &mut String) {
+        let mut n = itoa::Buffer::new();
+        out.push_str("{\"kind\":\"");
+        out.push_str(self.kind.as_str());
+        out.push_str("\",\"step\":");
+        json_str(out, &self.step);
+        match &self.location {
+            Location::File { path, line, byte } | Location::Peer { peer: path, line, byte } => {
+                out.push_str(if matches!(self.location, Location::File { .. }) { ",\"file\":" } else { ",\"peer\":" });
+                json_str(out, path);
+                out.push_str(",\"line\":");
+                out.push_str(n.format(*line));
+                out.push_str(",\"byte_offset\":");
+                out.push_str(n.format(*byte));
+            }
+            Location::Window { key, timestamp, window, watermark } => {
+                out.push_str(",\"key\":");
+                out.push_str(key);
+                out.push_str(",\"timestamp\":");
+                out.push_str(n.format(*timestamp));
+                out.push_str(",\"window\":[");
+                out.push_str(n.format(window.0));
+                out.push(',');
+                out.push_str(n.format(window.1));
+                out.push_str("],\"watermark\":");
+                out.push_str(n.format(*watermark));
+            }
+            Location::Other(s) => {
+                out.push_str(",\"location\":");
+                json_str(out, s);
+            }
+        }
+        out.push_str(",\"reason\":");
+        json_str(out, &self.reason);
+        out.push_str(",\"record\":");
+        json_str(out, &self.record);
+        out.push('}');
+    }
+}
+
+impl fmt::Display for DeadLetter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in step `{}` at {}: {}", self.kind, self.step, self.location, self.reason)
+    }
 }

@@ -1,32 +1,47 @@
-//! Typed file sources: CSV and JSON lines, one file or many (directories, globs), gzip
-//! too. Each file — or each byte range of a large uncompressed CSV file — is a logical
-//! partition with its own watermark.
+//! File sources: CSV and JSON lines, one file or many (directories, globs, `-` for standard
+//! input), gzip too. Each file — or each byte range of a large uncompressed CSV file — is a
+//! logical partition with its own watermark. Lines are decoded by a
+//! [`Decoder`](crate::format::Decoder): serde types by default, or a
+//! [`Schema`](crate::format::Schema) (what `highwater run` reads).
+//!
+//! What is a dead letter and what fails the job:
+//!
+//! - a line that does not make a record (bad CSV or JSON, a missing or bad field, invalid
+//!   UTF-8, an over-long line) is a [`DeadLetter`] naming the file, line and byte; reading
+//!   goes on;
+//! - a file that cannot be opened or read to its end (a read error, a corrupt or truncated
+//!   gzip stream), a CSV header without a field the decoder needs, a file whose format
+//!   cannot be told, a file that changed size while it was read: the job fails, naming the
+//!   file. Headers are checked when the pipeline is built, before any record is read.
+//!   gzip's checksum comes at the end of each member: the records of a corrupt gzip file
+//!   read before the corruption was found have been processed — the job still fails.
 
-use super::dead_letter::DeadLetter;
+use super::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use super::source::{Batch, Partition, Source};
+use crate::format::{header_name, CsvDecoder, Decoder, SerdeDecoder};
 use crate::source::csv_lines::{line_number, open_range, CsvLines, Next, Pos};
-use crate::source::{expand_inputs, is_gzip};
+use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
 use smallvec::SmallVec;
 use std::io::{BufRead, BufReader, Read};
-use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-type EventTime<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Csv { header: bool },
     JsonLines,
+    /// Each file's format from its name (`.csv`, `.jsonl`, … optionally `.gz`).
+    ByName,
 }
 
-/// A file source of records `T` (serde `Deserialize`): CSV or JSON lines.
+/// A file source of records `T`: CSV or JSON lines, decoded by serde (with
+/// [`Files::event_time`]) or by any [`Decoder`] ([`Files::decoder`]).
 ///
 /// ```
 /// use highwater::pipeline::{run, Collector, Files, RunConfig};
-/// use highwater_operators::watermark::WatermarkStrategy;
+/// use highwater::model::watermark::WatermarkStrategy;
 /// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Bid { auction: u64, price: u64, date_time_ms: i64 }
 /// let dir = std::env::temp_dir().join(format!("hw-doc-files-{}", std::process::id()));
@@ -48,35 +63,67 @@ enum Kind {
 pub struct Files<T> {
     inputs: Vec<String>,
     kind: Kind,
-    event_time: Option<EventTime<T>>,
+    decoder: Option<Arc<dyn Decoder<T>>>,
     watermark: Option<WatermarkStrategy>,
     batch: usize,
     pacing: Option<f64>,
     partition_bytes: u64,
-    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Files<T> {
+    fn clone(&self) -> Self {
+        Files {
+            inputs: self.inputs.clone(),
+            kind: self.kind,
+            decoder: self.decoder.clone(),
+            watermark: self.watermark,
+            batch: self.batch,
+            pacing: self.pacing,
+            partition_bytes: self.partition_bytes,
+        }
+    }
 }
 
 impl<T> Files<T> {
     /// The default size of a byte-range partition of a large uncompressed CSV file.
     pub const DEFAULT_PARTITION_BYTES: u64 = 4 << 20;
-    /// CSV files with a header line naming the fields.
-    pub fn csv<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
+    /// The default number of lines per batch.
+    pub const DEFAULT_BATCH: usize = 10_000;
+    /// The largest batch size accepted.
+    pub const MAX_BATCH: usize = 1 << 20;
+
+    fn with_kind<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I, kind: Kind) -> Self {
         Files {
             inputs: inputs.into_iter().map(Into::into).collect(),
-            kind: Kind::Csv { header: true },
-            event_time: None,
+            kind,
+            decoder: None,
             watermark: None,
-            batch: 10_000,
+            batch: Self::DEFAULT_BATCH,
             pacing: None,
             partition_bytes: Self::DEFAULT_PARTITION_BYTES,
-            _t: PhantomData,
         }
+    }
+    /// CSV files with a header line naming the fields.
+    pub fn csv<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
+        Self::with_kind(inputs, Kind::Csv { header: true })
     }
     /// JSON-lines files: one object per line.
     pub fn json_lines<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
-        let mut f = Files::csv(inputs);
-        f.kind = Kind::JsonLines;
-        f
+        Self::with_kind(inputs, Kind::JsonLines)
+    }
+    /// Files whose format each file's name tells: `.csv` (with a header line), `.jsonl`,
+    /// `.ndjson` or `.json` (JSON lines), each optionally followed by `.gz`. In a
+    /// directory, other files are skipped with a warning; a named file of another name
+    /// fails the pipeline's build.
+    pub fn by_name<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I) -> Self {
+        Self::with_kind(inputs, Kind::ByName)
+    }
+    /// Files of the given format, whatever their names.
+    pub fn of_format<I: IntoIterator<Item = S>, S: Into<String>>(inputs: I, format: Format) -> Self {
+        match format {
+            Format::Csv => Self::csv(inputs),
+            Format::JsonLines => Self::json_lines(inputs),
+        }
     }
     /// CSV without a header: fields are read by position.
     pub fn without_header(mut self) -> Self {
@@ -85,9 +132,10 @@ impl<T> Files<T> {
         }
         self
     }
-    /// Where each record's event time comes from (required).
-    pub fn event_time(mut self, f: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Self {
-        self.event_time = Some(Arc::new(f));
+    /// Decodes lines with `decoder` instead of serde (e.g. a [`crate::format::Schema`]):
+    /// it gives each record its event time.
+    pub fn decoder(mut self, decoder: impl Decoder<T> + 'static) -> Self {
+        self.decoder = Some(Arc::new(decoder));
         self
     }
     /// The watermark strategy of each file (required).
@@ -104,9 +152,10 @@ impl<T> Files<T> {
         self.partition_bytes = bytes.max(1 << 16);
         self
     }
-    /// Lines per batch (one watermark advance per batch).
+    /// Lines per batch (one watermark advance per batch), from 1 to [`Files::MAX_BATCH`]
+    /// (a larger value fails the pipeline's build).
     pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch = n.max(1);
+        self.batch = n;
         self
     }
     /// Replays at the pace of the data instead of as fast as possible: each record is
@@ -120,49 +169,163 @@ impl<T> Files<T> {
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
+impl<T: DeserializeOwned + Send + 'static> Files<T> {
+    /// Where each record's event time comes from (required unless a
+    /// [`Files::decoder`] gives it): records are decoded with serde.
+    pub fn event_time(self, f: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Self {
+        self.decoder(SerdeDecoder::new(move |t: &T| Ok(f(t))))
+    }
+    /// An event time that may fail: `Err(reason)` makes the record a dead letter (e.g. a
+    /// timestamp that does not parse).
+    pub fn try_event_time(self, f: impl Fn(&T) -> Result<i64, String> + Send + Sync + 'static) -> Self {
+        self.decoder(SerdeDecoder::new(f))
+    }
+}
+
+/// The format of `path` under `kind`.
+fn format_of(kind: Kind, path: &Path) -> Result<(Format, bool), String> {
+    match kind {
+        Kind::Csv { header } => Ok((Format::Csv, header)),
+        Kind::JsonLines => Ok((Format::JsonLines, false)),
+        Kind::ByName => match Format::from_path(path) {
+            Some(f) => Ok((f, true)),
+            None => Err(format!(
+                "cannot tell the format of `{}` from its name (.csv, .jsonl, .ndjson or .json, optionally .gz); name the format (--format csv|jsonl)",
+                path.display()
+            )),
+        },
+    }
+}
+
+/// Opens `path` (`-`: standard input), decompressing gzip.
+fn open_input(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
+    if is_stdin(path) {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let file = std::fs::File::open(path)?;
+    Ok(if is_gzip(path) {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))
+    } else {
+        Box::new(file)
+    })
+}
+
+/// The size of a file as opened (`None` for standard input), to notice a file that
+/// changes while it is read.
+fn size_of(path: &Path) -> Option<u64> {
+    if is_stdin(path) {
+        return None;
+    }
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
+/// `Err` if the file's size is no longer `size`.
+fn check_unchanged(path: &Path, size: Option<u64>) -> Result<(), String> {
+    let Some(size) = size else { return Ok(()) };
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == size => Ok(()),
+        Ok(m) => Err(format!(
+            "`{}` changed while it was read ({size} bytes when opened, {} at the end): replay a file that is not being written (copy it first)",
+            path.display(),
+            m.len()
+        )),
+        Err(e) => Err(format!("`{}` disappeared while it was read: {e}", path.display())),
+    }
+}
+
+/// Reads the header line of a CSV file: its names (trimmed, without a byte-order mark).
+fn read_header(path: &Path, lines: &mut CsvLines) -> Result<Vec<String>, String> {
+    let bad = |what: String| format!("the CSV header of `{}` {what}", path.display());
+    match lines.next() {
+        Err(e) => Err(bad(format!("cannot be read: {e}"))),
+        Ok((Next::End, _)) => Ok(Vec::new()),
+        Ok((Next::Fast(a, b), _)) => {
+            Ok(lines.buf[a..b].split(|&c| c == b',').enumerate().map(|(i, f)| header_name(i, f)).collect())
+        }
+        Ok((Next::Slow, _)) => Ok(lines.slow_fields().enumerate().map(|(i, f)| header_name(i, f)).collect()),
+        Ok((Next::TooLong, _)) => Err(bad(format!("is longer than {MAX_LINE} bytes: is this a CSV file?"))),
+    }
+}
+
+impl<T: Send + 'static> Source<T> for Files<T> {
     fn open(&self, worker: usize, peers: usize) -> Result<Vec<Box<dyn Partition<T>>>, String> {
-        let event_time =
-            self.event_time.clone().ok_or("no event time: add .event_time(|record| ...) to the file source")?;
+        let decoder = self.decoder.clone().ok_or("no event time: add .event_time(|record| ...) to the file source")?;
         if self.watermark.is_none() {
             return Err("no watermark strategy: add .watermark(WatermarkStrategy::BoundedOutOfOrderness(ms)) (or Ascending) to the file source".into());
         }
-        let files = expand_inputs(&self.inputs).map_err(|e| e.to_string())?;
+        if self.batch == 0 || self.batch > Self::MAX_BATCH {
+            return Err(format!("a batch size of {} lines: use 1 to {}", self.batch, Self::MAX_BATCH));
+        }
+        let files = expand_inputs_with(&self.inputs, self.kind != Kind::ByName).map_err(|e| e.to_string())?;
         let mut parts: Vec<Box<dyn Partition<T>>> = Vec::new();
+        let mut index = 0usize;
         for path in files {
-            let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let raw: Box<dyn Read + Send> =
-                if is_gzip(&path) { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
-            match self.kind {
-                Kind::Csv { header } => {
-                    let size = if is_gzip(&path) { 0 } else { std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) };
-                    for range in byte_ranges(size, self.partition_bytes) {
+            let (format, header) = format_of(self.kind, &path)?;
+            let size = size_of(&path);
+            let ranges = match format {
+                Format::Csv if !is_gzip(&path) && !is_stdin(&path) => byte_ranges(size.unwrap_or(0), self.partition_bytes),
+                _ => vec![(0, u64::MAX)],
+            };
+            let mine: Vec<(u64, u64)> = ranges
+                .into_iter()
+                .filter(|_| {
+                    index += 1;
+                    (index - 1) % peers == worker
+                })
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            match format {
+                Format::Csv => {
+                    // The header is checked now: a missing column fails the build, before
+                    // any record of any file is read. Standard input is read once, later.
+                    let (names, csv) = if is_stdin(&path) || !header {
+                        (None, None)
+                    } else {
+                        let mut lines = open_range(&path, 0, u64::MAX, PROBE_CHUNK)
+                            .map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
+                        let names = read_header(&path, &mut lines)?;
+                        let csv = decoder.bind_csv(Some(&names)).map_err(|e| format!("`{}`: {e}", path.display()))?;
+                        (Some(names), Some(csv))
+                    };
+                    let mut csv = csv;
+                    for range in mine {
+                        let bound = match csv.take() {
+                            Some(c) => Some(c),
+                            None if names.is_some() => {
+                                Some(decoder.bind_csv(names.as_deref()).map_err(|e| format!("`{}`: {e}", path.display()))?)
+                            }
+                            None => None,
+                        };
                         parts.push(Box::new(CsvPartition::<T> {
                             path: path.clone(),
                             range: Some(range),
                             expect_header: header,
-                            header: None,
+                            header: names.clone(),
+                            decoder: decoder.clone(),
+                            csv: bound,
                             lines: None,
-                            event_time: event_time.clone(),
                             done: false,
                             prefix_lines: None,
                             probe: false,
+                            size,
                         }));
                     }
                 }
-                Kind::JsonLines => parts.push(Box::new(FilePartition::<T> {
+                Format::JsonLines => parts.push(Box::new(FilePartition::<T> {
                     path,
-                    reader: BufReader::with_capacity(1 << 16, raw),
+                    reader: None,
                     line: 0,
                     offset: 0,
                     buf: Vec::new(),
-                    event_time: event_time.clone(),
+                    decoder: decoder.clone(),
                     done: false,
+                    size,
                 })),
             }
         }
-        // Partition `p` (a file, or a byte range of one) is read by worker `p % peers`.
-        Ok(parts.into_iter().enumerate().filter(|(i, _)| i % peers == worker).map(|(_, p)| p).collect())
+        Ok(parts)
     }
     fn watermark(&self) -> WatermarkStrategy {
         self.watermark.unwrap_or(WatermarkStrategy::Ascending)
@@ -178,68 +341,88 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Files<T> {
 /// Lines longer than this are dead letters (a file that is not line-oriented).
 pub const MAX_LINE: usize = 1 << 20;
 
-/// A JSON-lines file, read line by line.
+/// A JSON-lines file, read line by line; opened at its first read.
 struct FilePartition<T> {
     path: PathBuf,
-    reader: BufReader<Box<dyn Read + Send>>,
+    reader: Option<BufReader<Box<dyn Read + Send>>>,
     line: u64,
     offset: u64,
     buf: Vec<u8>,
-    event_time: EventTime<T>,
+    decoder: Arc<dyn Decoder<T>>,
     done: bool,
+    size: Option<u64>,
 }
 
-impl<T: DeserializeOwned> FilePartition<T> {
-    fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
-        line_dead_letter(&self.path, line, offset, reason, raw)
-    }
-
-    fn parse(&mut self, raw: &[u8]) -> Result<T, String> {
-        serde_json::from_slice::<T>(raw).map_err(|e| format!("not a valid record: {e}"))
-    }
-}
-
-impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
+impl<T: Send> Partition<T> for FilePartition<T> {
     fn read(&mut self, max: usize) -> Batch<T> {
         let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), ..Batch::default() };
-        while batch.records.len() + batch.dead.len() < max && !self.done {
+        if self.done {
+            batch.done = true;
+            return batch;
+        }
+        let mut reader = match self.reader.take() {
+            Some(r) => r,
+            None => match open_input(&self.path) {
+                Ok(r) => BufReader::with_capacity(1 << 16, r),
+                Err(e) => {
+                    self.done = true;
+                    batch.done = true;
+                    batch.error = Some(format!("cannot open `{}`: {e}", self.path.display()));
+                    return batch;
+                }
+            },
+        };
+        let location = |line: u64, byte: u64| Location::File { path: self.path.display().to_string(), line, byte };
+        let mut lines = 0;
+        while lines < max && !self.done {
             self.buf.clear();
             let start = self.offset;
-            match next_line(&mut self.reader, &mut self.buf, &mut self.line, &mut self.offset) {
+            match next_line(&mut reader, &mut self.buf, &mut self.line, &mut self.offset) {
                 NextLine::Eof => {
                     self.done = true;
+                    if let Err(e) = check_unchanged(&self.path, self.size) {
+                        batch.error = Some(e);
+                    }
                     break;
                 }
-                NextLine::Failed(reason) => {
-                    batch.dead.push(self.dead(self.line + 1, start, reason, &[]));
+                NextLine::Failed(e) => {
                     self.done = true;
+                    batch.error = Some(format!(
+                        "cannot read `{}` after line {} (byte {start}): {e}",
+                        self.path.display(),
+                        self.line
+                    ));
                     break;
                 }
                 NextLine::TooLong => {
-                    let raw = std::mem::take(&mut self.buf);
-                    batch.dead.push(self.dead(self.line, start, format!("line longer than {MAX_LINE} bytes"), &raw));
+                    lines += 1;
+                    batch.dead.push(DeadLetter::line(
+                        DeadLetterKind::TooLong,
+                        location(self.line, start),
+                        format!("line longer than {MAX_LINE} bytes (the rest of the line is skipped)"),
+                        &self.buf,
+                    ));
                     continue;
                 }
-                NextLine::Line => {}
+                NextLine::Line => lines += 1,
             }
-            let raw = std::mem::take(&mut self.buf);
-            let text = raw.strip_suffix(b"\n").unwrap_or(&raw);
+            let raw = &self.buf[..];
+            let text = raw.strip_suffix(b"\n").unwrap_or(raw);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
+            // A byte-order mark at the start of the file is not part of the first record.
+            let text = if start == 0 { text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text) } else { text };
             if text.iter().all(|b| b.is_ascii_whitespace()) {
-                self.buf = raw;
                 continue;
             }
-            match self.parse(text) {
-                Ok(rec) => {
-                    let t = (self.event_time)(&rec);
-                    batch.records.push((t, rec));
-                }
+            match self.decoder.decode_json(text) {
+                Ok(rec) => batch.records.push(rec),
                 Err(reason) => {
-                    let d = self.dead(self.line, start, reason, &raw);
-                    batch.dead.push(d);
+                    batch.dead.push(DeadLetter::line(DeadLetterKind::Malformed, location(self.line, start), reason, text))
                 }
             }
-            self.buf = raw;
+        }
+        if !self.done {
+            self.reader = Some(reader);
         }
         batch.done = self.done;
         batch
@@ -247,26 +430,35 @@ impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
     fn name(&self) -> String {
         self.path.display().to_string()
     }
+    fn position(&self) -> u64 {
+        self.offset
+    }
 }
 
 /// A CSV file, or a byte range of a large uncompressed one (the lines that start in it),
-/// read with the one-pass line reader `run` uses ([`crate::source`]'s `CsvLines`): a line
-/// without quotes is split on commas in place and deserialized straight from the fields
-/// ([`super::fastcsv`]); a record with quotes (which may span lines) goes through
-/// `csv_core`. Lines longer than [`MAX_LINE`] are dead letters.
+/// read with the one-pass line reader ([`CsvLines`]): a line without quotes is split on
+/// commas in place and decoded straight from the fields; a record with quotes (which may
+/// span lines) goes through `csv_core`. Lines longer than [`MAX_LINE`] are dead letters.
+/// Opened at its first read.
 struct CsvPartition<T> {
     path: PathBuf,
-    /// `[start, end)`; `None` for the whole file (gzip included).
+    /// `[start, end)`; `(0, u64::MAX)` for the whole file (gzip and standard input too).
     range: Option<(u64, u64)>,
     expect_header: bool,
+    /// The header's names (read when the source was opened; standard input: at its first
+    /// read).
     header: Option<Vec<String>>,
+    decoder: Arc<dyn Decoder<T>>,
+    /// The decoder bound to the header.
+    csv: Option<Box<dyn CsvDecoder<T>>>,
     lines: Option<CsvLines>,
-    event_time: EventTime<T>,
     done: bool,
     /// Lines of the file before the range's first line, counted when first needed.
     prefix_lines: Option<u64>,
     /// Only looking for the first good record ([`Partition::first_event_time`]).
     probe: bool,
+    /// The file's size when the source was opened.
+    size: Option<u64>,
 }
 
 /// Bytes read at a time from a CSV file.
@@ -298,11 +490,12 @@ pub(crate) enum NextLine {
     TooLong,
     /// The end of the file.
     Eof,
-    /// A read error: the rest of the file is skipped.
-    Failed(String),
+    /// A read error: the file cannot be read further.
+    Failed(std::io::Error),
 }
 
-/// Reads the next line into `buf` (cleared by the caller), counting lines and bytes.
+/// Reads the next line into `buf` (cleared by the caller), counting lines and bytes. An
+/// over-long line is skipped without being held in memory.
 pub(crate) fn next_line(
     reader: &mut BufReader<Box<dyn Read + Send>>,
     buf: &mut Vec<u8>,
@@ -311,7 +504,7 @@ pub(crate) fn next_line(
 ) -> NextLine {
     let n = match reader.take(MAX_LINE as u64 + 1).read_until(b'\n', buf) {
         Ok(n) => n,
-        Err(e) => return NextLine::Failed(format!("read error, rest of file skipped: {e}")),
+        Err(e) => return NextLine::Failed(e),
     };
     if n == 0 {
         return NextLine::Eof;
@@ -319,28 +512,30 @@ pub(crate) fn next_line(
     *offset += n as u64;
     *line += 1;
     if buf.len() > MAX_LINE && !buf.ends_with(b"\n") {
-        let mut skipped = Vec::new();
-        let _ = reader.read_until(b'\n', &mut skipped);
-        *offset += skipped.len() as u64;
+        // Skip to the end of the line a buffer at a time.
+        loop {
+            let (skip, found) = match reader.fill_buf() {
+                Ok([]) => break,
+                Ok(avail) => match memchr::memchr(b'\n', avail) {
+                    Some(i) => (i + 1, true),
+                    None => (avail.len(), false),
+                },
+                Err(e) => return NextLine::Failed(e),
+            };
+            reader.consume(skip);
+            *offset += skip as u64;
+            if found {
+                break;
+            }
+        }
         return NextLine::TooLong;
     }
     NextLine::Line
 }
 
-/// The dead letter of line `line` (at byte `offset`) of `path`: the start of its text.
-fn line_dead_letter(path: &std::path::Path, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
-    let text = &raw[..raw.len().min(200)];
-    DeadLetter {
-        step: String::new(),
-        location: format!("{}:{} (byte {})", path.display(), line, offset),
-        reason,
-        record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
-    }
-}
-
-impl<T: DeserializeOwned + Send> CsvPartition<T> {
-    fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> DeadLetter {
-        line_dead_letter(&self.path, line, offset, reason, raw)
+impl<T: Send> CsvPartition<T> {
+    fn location(&self, line: u64, byte: u64) -> Location {
+        Location::File { path: self.path.display().to_string(), line, byte }
     }
 
     /// A reader of `[start, end)` of the file (beginning at a line start), reading `chunk`
@@ -350,65 +545,44 @@ impl<T: DeserializeOwned + Send> CsvPartition<T> {
     }
 
     /// Opens the reader: the header from the start of the file, then the range.
-    fn open(&mut self) -> Result<CsvLines, DeadLetter> {
+    fn open(&mut self) -> Result<CsvLines, String> {
         let (start, end) = self.range.unwrap_or((0, u64::MAX));
-        let path = self.path.clone();
-        let cannot_open =
-            move |e: std::io::Error| line_dead_letter(&path, 0, 0, format!("cannot open the file: {e}"), b"");
+        let path = self.path.display().to_string();
+        let cannot_open = move |e: std::io::Error| format!("cannot open `{path}`: {e}");
+        if is_stdin(&self.path) || is_gzip(&self.path) {
+            let input = open_input(&self.path).map_err(&cannot_open)?;
+            let mut lines = CsvLines::with_chunk(input, 0, u64::MAX, false, READ_CHUNK).map_err(&cannot_open)?;
+            self.bind(&mut lines)?;
+            return Ok(lines);
+        }
         // The header alone needs little; the first range goes on with this reader.
         let chunk = if start == 0 && !self.probe { READ_CHUNK } else { PROBE_CHUNK };
         let mut first = self.lines_of(0, u64::MAX, chunk).map_err(&cannot_open)?;
-        if self.expect_header {
-            let skipped = |what: &str| format!("the header line {what}; the file is skipped");
-            let names: Vec<String> = match first.next() {
-                Err(e) => return Err(self.dead(1, 0, format!("read error, rest of file skipped: {e}"), b"")),
-                Ok((Next::End, _)) => Vec::new(),
-                Ok((Next::Fast(a, b), _)) => {
-                    let line = &first.buf[a..b];
-                    let text = std::str::from_utf8(line)
-                        .map_err(|_| self.dead(1, 0, skipped("is not valid CSV (UTF-8)"), line))?;
-                    text.split(',').map(|f| f.trim().to_string()).collect()
-                }
-                Ok((Next::Slow, _)) => {
-                    let fields: Vec<&[u8]> = first.slow_fields().collect();
-                    let names: Result<Vec<String>, _> =
-                        fields.iter().map(|f| std::str::from_utf8(f).map(|s| s.trim().to_string())).collect();
-                    names.map_err(|_| self.dead(1, 0, skipped("is not valid CSV (UTF-8)"), &fields.join(&b","[..])))?
-                }
-                Ok((Next::TooLong, _)) => {
-                    return Err(self.dead(
-                        1,
-                        0,
-                        skipped(&format!("is longer than {MAX_LINE} bytes")),
-                        &first.long_prefix,
-                    ))
-                }
-            };
-            self.header = Some(names);
-        }
+        self.bind(&mut first)?;
         if start == 0 {
             first.set_end(end);
             return Ok(first);
         }
-        self.lines_of(start, end, if self.probe { PROBE_CHUNK } else { READ_CHUNK }).map_err(cannot_open)
+        self.lines_of(start, end, if self.probe { PROBE_CHUNK } else { READ_CHUNK }).map_err(&cannot_open)
+    }
+
+    /// Reads the header line from `lines` (at the start of the file) if there is one, and
+    /// binds the decoder to it unless that was done when the source was opened.
+    fn bind(&mut self, lines: &mut CsvLines) -> Result<(), String> {
+        let names = if self.expect_header { Some(read_header(&self.path, lines)?) } else { None };
+        if self.csv.is_none() {
+            let bound = self.decoder.bind_csv(names.as_deref()).map_err(|e| format!("`{}`: {e}", self.path.display()))?;
+            self.csv = Some(bound);
+        }
+        if names.is_some() {
+            self.header = names;
+        }
+        Ok(())
     }
 
     /// The line number of a record that starts at `pos` of this partition's reader.
     fn line_of(&mut self, origin: u64, pos: Pos) -> u64 {
         line_number(&self.path, &mut self.prefix_lines, origin, pos)
-    }
-
-    fn parse(&self, fields: &[&[u8]], slow: bool) -> Result<T, String> {
-        let names = self.header.as_deref();
-        let name_of = |i: usize| names.and_then(|n| n.get(i)).map(|n| format!(" `{n}`")).unwrap_or_default();
-        let mut de = super::fastcsv::RecordDe { fields, names, current: 0 };
-        T::deserialize(&mut de).map_err(|e| {
-            if !slow && (e.0.starts_with("invalid length") || e.0.starts_with("missing field")) {
-                format!("not a valid record: {} (the line has {} fields)", e.0, fields.len())
-            } else {
-                format!("not a valid record: field {}{}: {}", de.current + 1, name_of(de.current), e.0)
-            }
-        })
     }
 
     /// The event time of the first good record within `max` lines: where the watermark of a
@@ -421,12 +595,14 @@ impl<T: DeserializeOwned + Send> CsvPartition<T> {
             path: self.path.clone(),
             range: self.range,
             expect_header: self.expect_header,
-            header: None,
+            header: self.header.clone(),
+            decoder: self.decoder.clone(),
+            csv: None,
             lines: None,
-            event_time: self.event_time.clone(),
             done: false,
             prefix_lines: Some(0),
             probe: true,
+            size: None,
         };
         for _ in 0..max {
             let batch = probe.read(1);
@@ -441,7 +617,7 @@ impl<T: DeserializeOwned + Send> CsvPartition<T> {
     }
 }
 
-impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
+impl<T: Send> Partition<T> for CsvPartition<T> {
     fn read(&mut self, max: usize) -> Batch<T> {
         let mut batch = Batch { records: Vec::with_capacity(max.min(1 << 14)), ..Batch::default() };
         if self.done {
@@ -452,24 +628,34 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
             Some(l) => l,
             None => match self.open() {
                 Ok(l) => l,
-                Err(d) => {
-                    batch.dead.push(d);
+                Err(e) => {
                     self.done = true;
                     batch.done = true;
+                    batch.error = Some(e);
                     return batch;
                 }
             },
         };
+        let Some(csv) = self.csv.as_ref() else {
+            self.done = true;
+            batch.done = true;
+            batch.error = Some(format!("`{}`: no CSV decoder", self.path.display()));
+            return batch;
+        };
         // Dead letters get their line numbers after the loop (a range's need the lines
-        // before it): (position, reason, text).
-        let mut pending: Vec<(Pos, String, Vec<u8>)> = Vec::new();
+        // before it): (position, kind, reason, text).
+        let mut pending: Vec<(Pos, DeadLetterKind, String, Vec<u8>)> = Vec::new();
         let mut read = 0;
         while read < max {
             let next = match lines.next() {
                 Ok((next, _)) => next,
                 Err(e) => {
-                    pending.push((lines.record, format!("read error, rest of file skipped: {e}"), Vec::new()));
                     self.done = true;
+                    batch.error = Some(format!(
+                        "cannot read `{}` at byte {}: {e}",
+                        self.path.display(),
+                        lines.record.byte
+                    ));
                     break;
                 }
             };
@@ -477,38 +663,56 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
             let got = match next {
                 Next::End => {
                     self.done = true;
+                    if self.range.is_none_or(|r| r.1 == u64::MAX) {
+                        if let Err(e) = check_unchanged(&self.path, self.size) {
+                            batch.error = Some(e);
+                        }
+                    }
                     break;
                 }
                 Next::Fast(a, b) => {
                     let line = &lines.buf[a..b];
-                    let mut fields: SmallVec<[&[u8]; 16]> = SmallVec::new();
-                    let mut from = 0;
-                    for &c in &lines.commas {
-                        fields.push(&line[from..c]);
-                        from = c + 1;
+                    if !lines.ascii && std::str::from_utf8(line).is_err() {
+                        Err((DeadLetterKind::Malformed, "invalid UTF-8".to_string(), line.to_vec()))
+                    } else {
+                        let mut fields: SmallVec<[&[u8]; 16]> = SmallVec::new();
+                        let mut from = 0;
+                        for &c in &lines.commas {
+                            fields.push(&line[from..c]);
+                            from = c + 1;
+                        }
+                        fields.push(&line[from..]);
+                        csv.decode(&fields).map_err(|r| (DeadLetterKind::Malformed, r, line.to_vec()))
                     }
-                    fields.push(&line[from..]);
-                    self.parse(&fields, false).map_err(|r| (r, line.to_vec()))
                 }
                 Next::Slow => {
-                    let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
-                    self.parse(&fields, true).map_err(|r| (r, fields.join(&b","[..])))
+                    let slow: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
+                    if std::str::from_utf8(lines.slow_bytes()).is_err() {
+                        Err((DeadLetterKind::Malformed, "invalid UTF-8".to_string(), slow.join(&b","[..])))
+                    } else {
+                        csv.decode(&slow).map_err(|r| (DeadLetterKind::Malformed, r, slow.join(&b","[..])))
+                    }
                 }
-                Next::TooLong => Err((format!("line longer than {MAX_LINE} bytes"), lines.long_prefix.clone())),
+                Next::TooLong => Err((
+                    DeadLetterKind::TooLong,
+                    format!("line longer than {MAX_LINE} bytes (the rest of the line is skipped)"),
+                    lines.long_prefix.clone(),
+                )),
             };
             match got {
-                Ok(rec) => {
-                    let t = (self.event_time)(&rec);
-                    batch.records.push((t, rec));
-                }
-                Err((reason, text)) => pending.push((lines.record, reason, text)),
+                Ok(rec) => batch.records.push(rec),
+                Err((kind, reason, text)) => pending.push((lines.record, kind, reason, text)),
             }
         }
         let origin = lines.origin();
         self.lines = Some(lines);
-        for (pos, reason, text) in pending {
+        for (pos, kind, reason, text) in pending {
             let line = self.line_of(origin, pos);
-            batch.dead.push(self.dead(line, pos.byte, reason, &text));
+            batch.dead.push(DeadLetter::line(kind, self.location(line, pos.byte), reason, &text));
+        }
+        if self.done {
+            // Close the file now: a job over many files holds few open.
+            self.lines = None;
         }
         batch.done = self.done;
         batch
@@ -519,8 +723,11 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
     fn first_event_time(&mut self, max: usize) -> Option<i64> {
         self.first_time(max)
     }
+    fn position(&self) -> u64 {
+        let start = self.range.map_or(0, |r| r.0);
+        self.lines.as_ref().map_or(0, |l| l.consumed(start))
+    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

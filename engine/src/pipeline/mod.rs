@@ -41,8 +41,8 @@ mod changelog;
 mod collection;
 mod csv_sink;
 mod dead_letter;
-mod fastcsv;
 pub(crate) mod files;
+mod progress;
 mod reader;
 mod runtime;
 mod sink;
@@ -54,13 +54,14 @@ mod tcp_sink;
 pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
 pub use collection::{key_hash, Collection, Data, Key, Keyed, Windowed, Windowing};
 pub use csv_sink::CsvFile;
-pub use dead_letter::DeadLetter;
+pub use dead_letter::{DeadLetter, DeadLetterKind, Location};
+pub use progress::Progress;
 pub use files::{Files, MAX_LINE};
 pub use runtime::{execute, ExecutionError};
 pub use sink::{pane_row, Collector, JsonLines, Sink};
 pub use source::{Batch, Generated, Live, Memory, Partition, Source, Waker};
 pub use tcp::{socket_addresses, StopHandle, Tcp, TcpError};
-pub(crate) use tcp::{Decode, Line};
+
 pub use tcp_sink::TcpSink;
 
 use highwater_operators::clock::{Clock, SystemClock};
@@ -68,7 +69,6 @@ use highwater_operators::time::Time;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::{Scope, Stream};
@@ -124,44 +124,65 @@ pub enum PipelineError {
     /// peer process lost, a worker panicked).
     #[error(transparent)]
     Execution(#[from] ExecutionError),
-    /// Problems reported while running (an output that could not be written).
+    /// Problems reported while running (an input that could not be read, an output that
+    /// could not be written): the run stopped at the first; outputs hold what was written
+    /// before it.
     #[error("{}", .0.join("; "))]
     Runtime(Vec<String>),
+    /// The configuration cannot work (e.g. a worker count out of range).
+    #[error("{0}")]
+    Config(String),
+    /// The run was asked to stop ([`Progress::stop`], a signal) and did: the sources
+    /// stopped reading and every open window was flushed. The outputs are complete up to
+    /// where the inputs were read, no further.
+    #[error("stopped before the end of the input ({} records read)", .0.records_read)]
+    Stopped(RunSummary),
 }
 
 /// Where a pipeline runs: worker threads of this process, or one process of a cluster.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
-    /// Worker threads in this process.
+    /// Worker threads in this process (1 to [`RunConfig::MAX_WORKERS`]).
     pub workers: usize,
     /// This process's index and every process's `host:port` (empty: a single process).
     pub cluster: Option<(usize, Vec<String>)>,
     /// How long a process of a cluster waits for its peers at start-up before it fails
     /// naming the missing one (default [`RunConfig::DEFAULT_CONNECT_TIMEOUT`]).
     pub connect_timeout: std::time::Duration,
+    progress: Arc<Progress>,
 }
 
 impl RunConfig {
     /// The default start-up deadline of a cluster.
     pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-    /// `n` worker threads in this process.
+    /// The most worker threads a process may run (timely's channels grow with the square
+    /// of the worker count: more workers than cores only cost memory).
+    pub const MAX_WORKERS: usize = 256;
+    /// `n` worker threads in this process (more than [`RunConfig::MAX_WORKERS`], or 0,
+    /// fails the run with a clear error).
     pub fn workers(n: usize) -> Self {
-        RunConfig { workers: n.max(1), cluster: None, connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT }
+        RunConfig {
+            workers: n,
+            cluster: None,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            progress: Arc::default(),
+        }
     }
     /// Process `process` of a cluster whose processes listen at `addresses`, each with
     /// `workers` threads. Timely's ports are unauthenticated: bind them to loopback or a
     /// private network.
     pub fn cluster(workers: usize, process: usize, addresses: Vec<String>) -> Self {
-        RunConfig {
-            workers: workers.max(1),
-            cluster: Some((process, addresses)),
-            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
-        }
+        RunConfig { cluster: Some((process, addresses)), ..Self::workers(workers) }
     }
     /// Sets the start-up deadline of a cluster.
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.connect_timeout = timeout;
         self
+    }
+    /// The live counters of the run this configuration starts (records read, dead
+    /// letters, bytes, the sources' watermark), and the handle that stops it gracefully.
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
     }
 }
 
@@ -174,16 +195,23 @@ pub struct RunSummary {
     pub dead_letters: u64,
 }
 
+/// What the workers of one run share: the live counters, the problems that fail the run,
+/// and the run's open output files (one writer per path, shared by the workers).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    records: AtomicU64,
-    dead: AtomicU64,
+    pub(crate) progress: Arc<Progress>,
     problems: Mutex<Vec<String>>,
+    pub(crate) outputs: sink::Outputs,
 }
 
 impl Counters {
+    /// A problem that fails the run: sources stop reading and sinks stop writing.
     pub(crate) fn report(&self, problem: String) {
-        self.problems.lock().unwrap_or_else(|e| e.into_inner()).push(problem);
+        self.progress.fail();
+        let mut p = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        if !p.contains(&problem) {
+            p.push(problem);
+        }
     }
 }
 
@@ -210,7 +238,9 @@ impl<'s> Shared<'s> {
         let s = s.unary(P, "dead-letter-times", move |_, _| {
             move |input, output| {
                 input.for_each(|cap, data| {
-                    counters.dead.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    for d in data.iter() {
+                        counters.progress.add_dead(d.kind);
+                    }
                     let t = cap.least().map_or(0, |t| t.watermark());
                     output.session(&cap).give_iterator(data.drain(..).map(|d| (t, d)));
                 });
@@ -281,7 +311,15 @@ pub fn run_with_clock<F>(config: RunConfig, clock: Arc<dyn Clock>, build: F) -> 
 where
     F: Fn(&mut Pipeline<'_>) -> Result<(), BuildError> + Send + Sync + 'static,
 {
-    let counters = Arc::new(Counters::default());
+    if config.workers == 0 || config.workers > RunConfig::MAX_WORKERS {
+        return Err(PipelineError::Config(format!(
+            "{} workers: use 1 to {} worker threads per process (about one per core; add processes for more)",
+            config.workers,
+            RunConfig::MAX_WORKERS
+        )));
+    }
+    let counters =
+        Arc::new(Counters { progress: config.progress.clone(), problems: Mutex::default(), outputs: Default::default() });
     let build_errors: Arc<Mutex<Option<BuildError>>> = Arc::new(Mutex::new(None));
     let (c, errs) = (counters.clone(), build_errors.clone());
     let executed = execute(&config, move |worker| {
@@ -312,12 +350,18 @@ where
         return Err(PipelineError::Build(e));
     }
     executed?;
+    // Every output file is flushed (and closed) here; a failure to flush fails the run.
+    for problem in counters.outputs.close() {
+        counters.report(problem);
+    }
     let problems = std::mem::take(&mut *counters.problems.lock().unwrap_or_else(|e| e.into_inner()));
     if !problems.is_empty() {
         return Err(PipelineError::Runtime(problems));
     }
-    Ok(RunSummary {
-        records_read: counters.records.load(Ordering::Relaxed),
-        dead_letters: counters.dead.load(Ordering::Relaxed),
-    })
+    let progress = &counters.progress;
+    let summary = RunSummary { records_read: progress.records(), dead_letters: progress.dead_letters() };
+    if progress.stopped() {
+        return Err(PipelineError::Stopped(summary));
+    }
+    Ok(summary)
 }

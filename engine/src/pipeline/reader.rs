@@ -27,7 +27,6 @@ use highwater_operators::time::Time;
 use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -57,6 +56,8 @@ struct Part<T> {
     /// Paced: records read but not yet released, and a watermark read after them.
     held: VecDeque<(i64, T)>,
     held_punctuation: Option<i64>,
+    /// Bytes the partition had consumed after its last read.
+    bytes: u64,
 }
 
 impl<T> Part<T> {
@@ -71,6 +72,7 @@ impl<T> Part<T> {
             last_active: now,
             held: VecDeque::new(),
             held_punctuation: None,
+            bytes: 0,
         }
     }
     fn done(&self) -> bool {
@@ -116,6 +118,11 @@ pub(crate) enum Wake {
 /// A batch as the operator emits it: its stamp, records and dead letters.
 pub(crate) type Stamped<T> = (Time, Vec<(i64, T)>, Vec<DeadLetter>);
 
+/// Replay partitions (files, byte ranges) read at once by one worker, at most: the others
+/// wait their turn (and hold the watermark back), so a job over thousands of files keeps
+/// few of them open.
+pub(crate) const MAX_OPEN_PARTITIONS: usize = 64;
+
 /// The per-worker state of a source operator: its partitions, their watermarks and ticks.
 pub(crate) struct Reader<T> {
     parts: Vec<Part<T>>,
@@ -128,6 +135,14 @@ pub(crate) struct Reader<T> {
     floor: Time,
     /// The live tick: new partitions start here; raised every tick period.
     tick: u64,
+    /// The first failure of a partition (it cannot be read): the job fails with it.
+    pub(crate) error: Option<String>,
+    /// Bytes consumed by the partitions, as last reported to the progress counters.
+    bytes_seen: u64,
+    /// Bytes consumed by partitions already finished.
+    bytes_done: u64,
+    /// Partitions finished since last asked ([`Reader::take_finished`]).
+    finished: u64,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -167,7 +182,19 @@ impl<T> Reader<T> {
             pacing: pacing.filter(|s| s.is_finite() && *s > 0.0).map(|speedup| Pacing { speedup, anchor: None }),
             floor: Time::new(highwater_operators::time::NEG_INF, 0),
             tick: 0,
+            error: None,
+            bytes_seen: 0,
+            bytes_done: 0,
+            finished: 0,
         }
+    }
+
+    /// Bytes read since last asked, and partitions finished since last asked.
+    pub(crate) fn take_progress(&mut self) -> (u64, u64) {
+        let bytes: u64 = self.parts.iter().map(|p| p.bytes).sum::<u64>() + self.bytes_done;
+        let delta = bytes.saturating_sub(self.bytes_seen);
+        self.bytes_seen = self.bytes_seen.max(bytes);
+        (delta, std::mem::take(&mut self.finished))
     }
 
     /// A partition's stamp: its watermark (never below the floor's) and its tick.
@@ -240,7 +267,9 @@ impl<T> Reader<T> {
     /// equals). Returns the stamp of the batch (never below the floor), its records and
     /// dead letters; `None` when no partition is ready.
     pub(crate) fn step(&mut self, now: i64) -> Option<Stamped<T>> {
-        let n = self.parts.len();
+        // A replay reads its first MAX_OPEN_PARTITIONS unfinished partitions (in order);
+        // a live source's partitions are all open already.
+        let n = if self.live.is_some() { self.parts.len() } else { self.parts.len().min(MAX_OPEN_PARTITIONS) };
         let idx = (0..n)
             .map(|i| (self.next + i) % n)
             .filter(|&i| self.parts[i].ready())
@@ -256,7 +285,11 @@ impl<T> Reader<T> {
         if part.held.is_empty() && part.held_punctuation.is_none() && !part.exhausted {
             let batch = part.partition.read(batch_size);
             read_pending = batch.pending && !batch.done;
-            part.exhausted = batch.done;
+            part.exhausted = batch.done || batch.error.is_some();
+            part.bytes = part.bytes.max(part.partition.position());
+            if let Some(e) = batch.error {
+                self.error.get_or_insert(e);
+            }
             dead = batch.dead;
             match self.pacing {
                 None => {
@@ -305,9 +338,13 @@ impl<T> Reader<T> {
     /// stands at the most advanced of them). Never goes backwards.
     pub(crate) fn frontier(&mut self, now: i64) -> Option<Time> {
         let before = self.parts.len();
+        for p in self.parts.iter().filter(|p| p.done()) {
+            self.bytes_done += p.bytes;
+        }
         self.parts.retain(|p| !p.done());
         if self.parts.len() != before {
             self.next = 0;
+            self.finished += (before - self.parts.len()) as u64;
         }
         let active = self.parts.iter().filter(|p| !self.is_idle(p, now)).map(|p| self.stamp_of(p)).min();
         let least = match active {
@@ -384,13 +421,24 @@ pub(crate) fn source_operator<'s, T: Data, S: Source<T> + 'static>(
         move |_frontiers| {
             // Owned by the operator (dropped with it): the source's threads then stop.
             let _alive = &alive;
+            let progress = &counters.progress;
+            if progress.halted() {
+                // The run failed or was asked to stop: read nothing more. Dropping the
+                // capabilities ends the source as if its input ended here.
+                if cap.is_some() {
+                    progress.publish_watermark(worker, None);
+                }
+                cap = None;
+                dead_cap = None;
+                return;
+            }
             let woken = waker.rearm();
             let now = clock.now();
             reader.poll(now, woken);
             for _ in 0..BATCHES_PER_ACTIVATION {
                 let Some((stamp, records, dead_letters)) = reader.step(now) else { break };
                 let (Some(c), Some(d)) = (cap.as_ref(), dead_cap.as_ref()) else { break };
-                counters.records.fetch_add(records.len() as u64, Ordering::Relaxed);
+                progress.add_records(records.len() as u64);
                 if !records.is_empty() {
                     out.activate().session(&c.delayed(&stamp)).give_iterator(records.into_iter());
                 }
@@ -406,7 +454,18 @@ pub(crate) fn source_operator<'s, T: Data, S: Source<T> + 'static>(
                     ));
                 }
             }
-            match reader.frontier(now) {
+            if let Some(e) = reader.error.take() {
+                counters.report(format!("source `{step}`: {e}"));
+                activator.activate();
+            }
+            let frontier = reader.frontier(now);
+            let (bytes, finished) = reader.take_progress();
+            progress.add_bytes(bytes);
+            for _ in 0..finished {
+                progress.partition_done();
+            }
+            progress.publish_watermark(worker, frontier.map(|f| f.watermark()));
+            match frontier {
                 Some(f) => {
                     if let Some(c) = cap.as_mut() {
                         c.downgrade(&f);

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use timely::dataflow::channels::pact::Pipeline as PipelinePact;
 use timely::dataflow::operators::generic::Operator;
 
@@ -45,71 +45,147 @@ pub fn pane_row<K: Serialize, O: Serialize>(p: &Pane<K, O>) -> Value {
     })
 }
 
-type Shared = Arc<Mutex<Box<dyn Write + Send>>>;
+/// One output of a run: a buffered writer shared by the workers that write to it.
+pub(crate) type Writer = Arc<Mutex<Box<dyn Write + Send>>>;
 
-fn writer_for(target: &Target) -> std::io::Result<Shared> {
-    static WRITERS: OnceLock<Mutex<HashMap<PathBuf, Shared>>> = OnceLock::new();
-    match target {
-        Target::Stdout => {
-            static STDOUT: OnceLock<Shared> = OnceLock::new();
-            Ok(STDOUT
-                .get_or_init(|| Arc::new(Mutex::new(Box::new(LineStdout) as Box<dyn Write + Send>)) as Shared)
-                .clone())
-        }
-        Target::File(path) => {
-            let mut map = WRITERS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(w) = map.get(path) {
-                return Ok(w.clone());
-            }
-            let f = std::fs::File::create(path)?;
-            let w: Shared = Arc::new(Mutex::new(Box::new(BufWriter::new(f))));
-            map.insert(path.clone(), w.clone());
-            Ok(w)
-        }
-    }
-}
-
-struct LineStdout;
-impl Write for LineStdout {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        std::io::stdout().lock().write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stdout().flush()
-    }
-}
-
-#[derive(Clone, Debug)]
+/// Where JSON lines go.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Target {
     Stdout,
     File(PathBuf),
 }
 
-/// JSON lines to standard output or a file (one file per path, shared by the workers of a
-/// process). Records are written with their serde form, or with a formatter.
-pub struct JsonLines<T> {
-    target: Target,
-    format: Arc<dyn Fn(&T) -> Value>,
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Stdout => f.write_str("standard output"),
+            Target::File(p) => write!(f, "`{}`", p.display()),
+        }
+    }
 }
 
-impl<T: Serialize> JsonLines<T> {
+/// The output files of one run: one writer per destination, shared by every worker that
+/// writes there, flushed and closed when the run ends ([`Outputs::close`]); a second run
+/// in the same process opens its own.
+#[derive(Default)]
+pub(crate) struct Outputs {
+    writers: Mutex<HashMap<Target, Writer>>,
+}
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_list().entries(w.keys()).finish()
+    }
+}
+
+impl Outputs {
+    /// The writer of `target`, created (the file truncated) by the first worker to ask.
+    fn open(&self, target: &Target) -> std::io::Result<Writer> {
+        let mut map = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = map.get(target) {
+            return Ok(w.clone());
+        }
+        let w: Box<dyn Write + Send> = match target {
+            Target::Stdout => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout())),
+            Target::File(path) => Box::new(BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?)),
+        };
+        let w: Writer = Arc::new(Mutex::new(w));
+        map.insert(target.clone(), w.clone());
+        Ok(w)
+    }
+    /// Flushes and closes every output; returns the failures, each naming its output.
+    pub(crate) fn close(&self) -> Vec<String> {
+        let writers = std::mem::take(&mut *self.writers.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut problems = Vec::new();
+        for (target, w) in writers {
+            if let Err(e) = w.lock().unwrap_or_else(|e| e.into_inner()).flush() {
+                problems.push(write_problem(&target, &e));
+            }
+        }
+        problems
+    }
+}
+
+/// The message of a failed write.
+fn write_problem(target: &Target, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        format!("{target} was closed by its reader (broken pipe): the output is incomplete")
+    } else {
+        format!("cannot write {target}: {e}; the output is incomplete (free space, or choose another path)")
+    }
+}
+
+type LineFormat<T> = Arc<dyn Fn(&T, &mut String)>;
+
+/// JSON lines to standard output or a file (one writer per path, shared by the workers of
+/// a process, flushed when the run ends). Records are written with their serde form, with a
+/// formatter to a [`Value`], or with a line writer of your own ([`JsonLines::lines`]).
+///
+/// The first failed write (a full disk, a closed pipe) fails the run at once: the sources
+/// stop reading, nothing more is written, and [`crate::pipeline::run`] returns the error
+/// naming the output. A failure to flush at the end fails the run too.
+///
+/// ```
+/// use highwater::pipeline::{run, JsonLines, Memory, RunConfig};
+/// use highwater::model::watermark::WatermarkStrategy;
+/// let path = std::env::temp_dir().join(format!("hw-doc-jsonlines-{}.jsonl", std::process::id()));
+/// let out = path.clone();
+/// run(RunConfig::workers(2), move |p| {
+///     p.read("n", Memory::new(vec![vec![(1, 1u64)], vec![(2, 2)]], WatermarkStrategy::Ascending))?
+///         .write(JsonLines::file(&out).lines(|n: &u64, line: &mut String| line.push_str(&format!("{{\"n\":{n}}}"))));
+///     Ok(())
+/// })
+/// .unwrap();
+/// let mut lines: Vec<String> = std::fs::read_to_string(&path).unwrap().lines().map(String::from).collect();
+/// lines.sort();
+/// assert_eq!(lines, [r#"{"n":1}"#, r#"{"n":2}"#]);
+/// ```
+pub struct JsonLines<T> {
+    target: Target,
+    format: LineFormat<T>,
+    live: bool,
+}
+
+impl<T: Serialize + 'static> JsonLines<T> {
     /// Writes to standard output.
     pub fn stdout() -> Self {
-        JsonLines { target: Target::Stdout, format: Arc::new(|t: &T| serde_json::to_value(t).unwrap_or(Value::Null)) }
+        JsonLines { target: Target::Stdout, format: Arc::new(serde_line), live: false }
     }
-    /// Writes to `path` (created or truncated).
+    /// Writes to `path` (created or truncated); `-` is standard output.
     pub fn file(path: impl AsRef<Path>) -> Self {
-        JsonLines {
-            target: Target::File(path.as_ref().to_path_buf()),
-            format: Arc::new(|t: &T| serde_json::to_value(t).unwrap_or(Value::Null)),
+        let path = path.as_ref();
+        if path.as_os_str() == "-" {
+            return Self::stdout();
         }
+        JsonLines { target: Target::File(path.to_path_buf()), format: Arc::new(serde_line), live: false }
+    }
+}
+
+/// A record's serde form as one line.
+fn serde_line<T: Serialize>(t: &T, out: &mut String) {
+    match serde_json::to_string(t) {
+        Ok(s) => out.push_str(&s),
+        Err(e) => out.push_str(&json!({ "error": e.to_string() }).to_string()),
     }
 }
 
 impl<T> JsonLines<T> {
     /// Formats each record with `f` (e.g. [`pane_row`]).
     pub fn format(mut self, f: impl Fn(&T) -> Value + 'static) -> Self {
+        self.format = Arc::new(move |t: &T, out: &mut String| out.push_str(&f(t).to_string()));
+        self
+    }
+    /// Writes each record with `f`, which appends one JSON object (no newline) to the line
+    /// buffer: the fastest way to write many rows.
+    pub fn lines(mut self, f: impl Fn(&T, &mut String) + 'static) -> Self {
         self.format = Arc::new(f);
+        self
+    }
+    /// Flushes after every batch, so a reader sees each row as soon as it is made (a live
+    /// job); by default rows are buffered until the buffer fills or the run ends.
+    pub fn live(mut self) -> Self {
+        self.live = true;
         self
     }
 }
@@ -117,42 +193,39 @@ impl<T> JsonLines<T> {
 impl<T: Data> Sink<T> for JsonLines<T> {
     fn attach(self, c: Collection<'_, T>) {
         let target = self.target.clone();
-        let problems = c.shared.problems();
-        let writer = match writer_for(&target) {
+        let counters = c.shared.problems();
+        let mut writer = match counters.outputs.open(&target) {
             Ok(w) => Some(w),
             Err(e) => {
-                problems.report(format!("cannot open output {target:?}: {e}"));
+                counters.report(format!("cannot create {target}: {e}"));
                 None
             }
         };
-        let format = self.format;
-        let mut writer = writer;
-        let mut line = Vec::new();
-        c.stream.sink(PipelinePact, "json-lines", move |(input, frontier)| {
+        let (format, live) = (self.format, self.live);
+        let mut line = String::new();
+        c.stream.sink(PipelinePact, "json-lines", move |(input, _frontier)| {
             input.for_each(|_, data| {
+                // After a failure nothing more is written: the output ends where it broke.
+                if counters.progress.failed() {
+                    writer = None;
+                }
                 let Some(w) = writer.as_ref() else {
                     data.clear();
                     return;
                 };
                 line.clear();
                 for (_, x) in data.drain(..) {
-                    let _ = serde_json::to_writer(&mut line, &format(&x));
-                    line.push(b'\n');
+                    format(&x, &mut line);
+                    line.push('\n');
                 }
-                let failed = w.lock().unwrap_or_else(|e| e.into_inner()).write_all(&line).err();
-                if let Some(e) = failed {
-                    // Report once and stop writing; a closed pipe (`| head`) is not an error.
-                    if e.kind() != std::io::ErrorKind::BrokenPipe {
-                        problems.report(format!("cannot write output {target:?}: {e}"));
-                    }
+                let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+                let written = w.write_all(line.as_bytes()).and_then(|()| if live { w.flush() } else { Ok(()) });
+                drop(w);
+                if let Err(e) = written {
+                    counters.report(write_problem(&target, &e));
                     writer = None;
                 }
             });
-            if frontier.is_empty() {
-                if let Some(w) = writer.as_ref() {
-                    let _ = w.lock().unwrap_or_else(|e| e.into_inner()).flush();
-                }
-            }
         });
     }
 }

@@ -36,6 +36,10 @@ pub struct Batch<T> {
     pub punctuation: Option<i64>,
     /// The partition has nothing more.
     pub done: bool,
+    /// The partition failed (a file that cannot be opened or read to its end): the job
+    /// fails with this message, naming the partition and what to do. The partition is
+    /// done.
+    pub error: Option<String>,
     /// The partition has nothing more *now* but is not done (a live connection with no
     /// data queued): the operator reads it again when the partition's [`Waker`] is woken,
     /// or at the next tick period. Ignored when `done`.
@@ -44,7 +48,7 @@ pub struct Batch<T> {
 
 impl<T> Default for Batch<T> {
     fn default() -> Self {
-        Batch { records: Vec::new(), dead: Vec::new(), punctuation: None, done: false, pending: false }
+        Batch { records: Vec::new(), dead: Vec::new(), punctuation: None, done: false, pending: false, error: None }
     }
 }
 
@@ -80,6 +84,10 @@ pub trait Partition<T>: Send {
     /// `None` (the default): the watermark starts at −∞.
     fn first_event_time(&mut self, _max: usize) -> Option<i64> {
         None
+    }
+    /// Bytes consumed so far (of the decompressed data), for progress reports.
+    fn position(&self) -> u64 {
+        0
     }
 }
 

@@ -1,8 +1,8 @@
 //! Live TCP sources: newline-delimited JSON lines or CSV over sockets, one logical
 //! partition (with its own watermark) per connection. See [`Tcp`] for how it runs.
 
-use super::fastcsv;
 use super::source::{Live, Partition, Source, Waker};
+use crate::format::{Decoder, SerdeDecoder};
 use super::tcp_connection::{spawn_reader, Accept, Connection};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
@@ -11,24 +11,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-
-type EventTime<T> = Arc<dyn Fn(&T) -> i64 + Send + Sync>;
-
-/// One line of a connection, as a decoder sees it.
-pub(crate) enum Line<'a> {
-    /// A JSON-lines line (without its newline).
-    Json(&'a [u8]),
-    /// A CSV line split into fields, and the header's names.
-    Csv {
-        /// The fields.
-        fields: &'a [&'a [u8]],
-        /// The header's field names, if known.
-        names: Option<&'a [String]>,
-    },
-}
-
-/// Turns a line into `(event time, record)`, or says why it cannot.
-pub(crate) type Decode<T> = Arc<dyn Fn(Line<'_>) -> Result<(i64, T), String> + Send + Sync>;
 
 /// Why a TCP source or sink could not start.
 #[derive(Debug, thiserror::Error)]
@@ -186,8 +168,7 @@ pub(super) enum Format {
 pub struct Tcp<T> {
     endpoint: Endpoint,
     format: Format,
-    event_time: Option<EventTime<T>>,
-    decode: Option<Decode<T>>,
+    decoder: Option<Arc<dyn Decoder<T>>>,
     watermark: Option<WatermarkStrategy>,
     max_line: usize,
     queue: usize,
@@ -195,6 +176,7 @@ pub struct Tcp<T> {
     idle_timeout: Option<Duration>,
     tick_every: Duration,
     max_connections: Option<usize>,
+    max_clients: usize,
     connect_timeout: Duration,
     stop: StopHandle,
     local: Arc<OnceLock<SocketAddr>>,
@@ -207,8 +189,7 @@ impl<T> Clone for Tcp<T> {
         Tcp {
             endpoint: self.endpoint.clone(),
             format: self.format.clone(),
-            event_time: self.event_time.clone(),
-            decode: self.decode.clone(),
+            decoder: self.decoder.clone(),
             watermark: self.watermark,
             max_line: self.max_line,
             queue: self.queue,
@@ -216,6 +197,7 @@ impl<T> Clone for Tcp<T> {
             idle_timeout: self.idle_timeout,
             tick_every: self.tick_every,
             max_connections: self.max_connections,
+            max_clients: self.max_clients,
             connect_timeout: self.connect_timeout,
             stop: self.stop.clone(),
             local: self.local.clone(),
@@ -230,6 +212,8 @@ impl<T> Tcp<T> {
     pub const DEFAULT_MAX_LINE: usize = super::MAX_LINE;
     /// The default queue per connection, in lines.
     pub const DEFAULT_QUEUE: usize = 10_000;
+    /// The default limit of connections open at once.
+    pub const DEFAULT_MAX_CLIENTS: usize = 256;
     /// The default tick period.
     pub const DEFAULT_TICK: Duration = Duration::from_millis(200);
 
@@ -237,8 +221,7 @@ impl<T> Tcp<T> {
         Tcp {
             endpoint,
             format: Format::JsonLines,
-            event_time: None,
-            decode: None,
+            decoder: None,
             watermark: None,
             max_line: Self::DEFAULT_MAX_LINE,
             queue: Self::DEFAULT_QUEUE,
@@ -246,6 +229,7 @@ impl<T> Tcp<T> {
             idle_timeout: None,
             tick_every: Self::DEFAULT_TICK,
             max_connections: None,
+            max_clients: Self::DEFAULT_MAX_CLIENTS,
             connect_timeout: Duration::from_secs(10),
             stop: StopHandle::default(),
             local: Arc::new(OnceLock::new()),
@@ -297,10 +281,6 @@ impl<T> Tcp<T> {
         self
     }
     /// Where each record's event time comes from (required).
-    pub fn event_time(mut self, f: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Self {
-        self.event_time = Some(Arc::new(f));
-        self
-    }
     /// The watermark strategy of each connection (required).
     pub fn watermark(mut self, w: WatermarkStrategy) -> Self {
         self.watermark = Some(w);
@@ -335,7 +315,14 @@ impl<T> Tcp<T> {
         self.tick_every = period.max(Duration::from_millis(1));
         self
     }
-    /// Stops accepting after `n` connections; the source ends when they are all closed.
+    /// At most `n` connections open at once (default [`Tcp::DEFAULT_MAX_CLIENTS`]): each
+    /// costs a thread and a queue. A client over the limit gets one line saying so and is
+    /// disconnected; the refusal is reported on standard error.
+    pub fn max_clients(mut self, n: usize) -> Self {
+        self.max_clients = n.max(1);
+        self
+    }
+    /// Stops accepting after `n` connections; the source ends when they have closed.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = Some(n);
         self
@@ -358,37 +345,29 @@ impl<T> Tcp<T> {
     pub fn connections(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
     }
-    /// Decodes each line with `decode` instead of serde and [`Tcp::event_time`].
-    pub(crate) fn decode_with(mut self, decode: Decode<T>) -> Self {
-        self.decode = Some(decode);
+    /// Decodes lines with `decoder` instead of serde (e.g. a [`crate::format::Schema`]):
+    /// it gives each record its event time.
+    pub fn decoder(mut self, decoder: impl Decoder<T> + 'static) -> Self {
+        self.decoder = Some(Arc::new(decoder));
         self
     }
 }
 
-/// Deserializes a JSON or CSV line into `T`, then takes its event time.
-pub(super) fn serde_decode<T: DeserializeOwned + 'static>(event_time: EventTime<T>) -> Decode<T> {
-    Arc::new(move |line: Line<'_>| {
-        let rec: T = match line {
-            Line::Json(bytes) => serde_json::from_slice(bytes).map_err(|e| format!("not a valid record: {e}"))?,
-            Line::Csv { fields, names } => {
-                let mut de = fastcsv::RecordDe { fields, names, current: 0 };
-                T::deserialize(&mut de).map_err(|e| {
-                    if e.0.starts_with("invalid length") || e.0.starts_with("missing field") {
-                        format!("not a valid record: {} (the line has {} fields)", e.0, fields.len())
-                    } else {
-                        let name = names.and_then(|n| n.get(de.current)).map(|n| format!(" `{n}`")).unwrap_or_default();
-                        format!("not a valid record: field {}{name}: {}", de.current + 1, e.0)
-                    }
-                })?
-            }
-        };
-        Ok((event_time(&rec), rec))
-    })
+impl<T: DeserializeOwned + Send + 'static> Tcp<T> {
+    /// Where each record's event time comes from (required unless a [`Tcp::decoder`]
+    /// gives it): records are decoded with serde.
+    pub fn event_time(self, f: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Self {
+        self.decoder(SerdeDecoder::new(move |t: &T| Ok(f(t))))
+    }
+    /// An event time that may fail: `Err(reason)` makes the record a dead letter.
+    pub fn try_event_time(self, f: impl Fn(&T) -> Result<i64, String> + Send + Sync + 'static) -> Self {
+        self.decoder(SerdeDecoder::new(f))
+    }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Source<T> for Tcp<T> {
+impl<T: Send + 'static> Source<T> for Tcp<T> {
     fn open(&self, _worker: usize, _peers: usize) -> Result<Vec<Box<dyn Partition<T>>>, String> {
-        if self.decode.is_none() && self.event_time.is_none() {
+        if self.decoder.is_none() {
             return Err("no event time: add .event_time(|record| ...) to the TCP source".into());
         }
         if self.watermark.is_none() {
@@ -406,13 +385,10 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Tcp<T> {
         if worker != 0 {
             return Ok(None);
         }
-        let decode = match (&self.decode, &self.event_time) {
-            (Some(d), _) => d.clone(),
-            (None, Some(f)) => serde_decode(f.clone()),
-            (None, None) => return Err("no event time: add .event_time(|record| ...) to the TCP source".into()),
+        let Some(decoder) = self.decoder.clone() else {
+            return Err("no event time: add .event_time(|record| ...) to the TCP source".into());
         };
-        let conn =
-            Arc::new(Connection { format: self.format.clone(), decode, max_line: self.max_line, queue: self.queue });
+        let conn = Arc::new(Connection { format: self.format.clone(), decoder, max_line: self.max_line, queue: self.queue });
         let (tx, arrivals) = std::sync::mpsc::channel();
         match &self.endpoint {
             Endpoint::Listen { address, bound } => {
@@ -428,6 +404,8 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Tcp<T> {
                     listener,
                     conn,
                     max: self.max_connections,
+                    max_clients: self.max_clients,
+                    open: Arc::default(),
                     stop: self.stop.clone(),
                     arrivals: tx,
                     waker,
@@ -457,7 +435,7 @@ impl<T: DeserializeOwned + Send + 'static> Source<T> for Tcp<T> {
                 };
                 let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| address.clone());
                 self.accepted.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send(spawn_reader(stream, peer, conn, waker));
+                let _ = tx.send(spawn_reader(stream, peer, conn, waker, None));
                 // `tx` drops here: no more partitions will come.
             }
         }

@@ -2,14 +2,15 @@
 //! reader thread (lines → records, into a bounded channel, waking the operator) and the
 //! partition the source operator drains. See [`super::Tcp`] for the behaviour.
 
-use super::dead_letter::DeadLetter;
-use super::fastcsv;
+use super::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use super::source::{Batch, Partition, Waker};
-use super::tcp::{Decode, Format, Line, StopHandle};
+use super::tcp::{Format, StopHandle};
+use crate::format::fastcsv;
+use crate::format::{CsvDecoder, Decoder};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +18,12 @@ use std::time::Duration;
 const ACCEPT_POLL: Duration = Duration::from_millis(10);
 
 /// How much of a bad line a dead letter keeps.
-const TEXT_LIMIT: usize = 200;
+const TEXT_LIMIT: usize = DeadLetter::MAX_TEXT;
 
 /// What every reader thread of a source shares.
 pub(super) struct Connection<T> {
     pub(super) format: Format,
-    pub(super) decode: Decode<T>,
+    pub(super) decoder: Arc<dyn Decoder<T>>,
     pub(super) max_line: usize,
     pub(super) queue: usize,
 }
@@ -44,6 +45,19 @@ pub(super) struct Accept<T> {
     pub(super) arrivals: std::sync::mpsc::Sender<Box<dyn Partition<T>>>,
     pub(super) waker: Waker,
     pub(super) accepted: Arc<AtomicU64>,
+    /// At most this many connections open at once.
+    pub(super) max_clients: usize,
+    /// Connections open now (each reader thread holds one count).
+    pub(super) open: Arc<AtomicUsize>,
+}
+
+/// One open connection's count in [`Accept::open`], released when its reader ends.
+pub(super) struct OpenCount(Arc<AtomicUsize>);
+
+impl Drop for OpenCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<T: Send + 'static> Accept<T> {
@@ -51,11 +65,27 @@ impl<T: Send + 'static> Accept<T> {
         let mut n = 0usize;
         while !self.stop.is_stopped() && self.max.is_none_or(|m| n < m) && self.waker.is_alive() {
             match self.listener.accept() {
-                Ok((stream, peer)) => {
+                Ok((mut stream, peer)) => {
                     let _ = stream.set_nonblocking(false);
+                    if self.open.load(Ordering::Acquire) >= self.max_clients {
+                        use std::io::Write;
+                        let _ = writeln!(
+                            stream,
+                            "highwater: too many clients ({} connections open); try again later",
+                            self.max_clients
+                        );
+                        let _ = stream.shutdown(Shutdown::Both);
+                        eprintln!(
+                            "highwater: refused a connection from {peer}: {} connections are open (raise --max-clients)",
+                            self.max_clients
+                        );
+                        continue;
+                    }
                     n += 1;
                     self.accepted.fetch_add(1, Ordering::Relaxed);
-                    let part = spawn_reader(stream, peer.to_string(), self.conn.clone(), self.waker.clone());
+                    self.open.fetch_add(1, Ordering::AcqRel);
+                    let count = OpenCount(self.open.clone());
+                    let part = spawn_reader(stream, peer.to_string(), self.conn.clone(), self.waker.clone(), Some(count));
                     if self.arrivals.send(part).is_err() {
                         return;
                     }
@@ -78,19 +108,23 @@ pub(super) fn spawn_reader<T: Send + 'static>(
     peer: String,
     conn: Arc<Connection<T>>,
     waker: Waker,
+    count: Option<OpenCount>,
 ) -> Box<dyn Partition<T>> {
     let (tx, rx) = crossbeam_channel::bounded(conn.queue);
     let name = format!("tcp {peer}");
     let handle = stream.try_clone().ok();
-    let reader = LineReader { peer: name.clone(), conn, tx: tx.clone(), waker, line: 0 };
-    let spawned = std::thread::Builder::new().name(format!("highwater-{name}")).spawn(move || reader.run(stream));
+    let reader = LineReader { peer: peer.clone(), conn, tx: tx.clone(), waker, line: 0, csv: None };
+    let spawned = std::thread::Builder::new().name(format!("highwater-{name}")).spawn(move || {
+        let _count = count;
+        reader.run(stream)
+    });
     if let Err(e) = spawned {
-        let _ = tx.try_send(Item::Dead(DeadLetter {
-            step: String::new(),
-            location: name.clone(),
-            reason: format!("cannot start a reader thread ({e}); the connection is closed unread"),
-            record: String::new(),
-        }));
+        let _ = tx.try_send(Item::Dead(DeadLetter::line(
+            DeadLetterKind::Disconnect,
+            Location::Peer { peer, line: 0, byte: 0 },
+            format!("cannot start a reader thread ({e}); the connection is closed unread"),
+            b"",
+        )));
     }
     drop(tx);
     Box::new(TcpPartition { name, rx, stream: handle })
@@ -174,17 +208,29 @@ struct LineReader<T> {
     tx: Sender<Item<T>>,
     waker: Waker,
     line: u64,
+    /// The CSV decoder bound to this connection's header, or why there is none.
+    csv: Option<Result<Box<dyn CsvDecoder<T>>, String>>,
 }
 
 impl<T: Send + 'static> LineReader<T> {
+    fn dead_of(&self, kind: DeadLetterKind, line: u64, offset: u64, reason: String, raw: &[u8]) -> Item<T> {
+        Item::Dead(DeadLetter::line(kind, Location::Peer { peer: self.peer.clone(), line, byte: offset }, reason, raw))
+    }
     fn dead(&self, line: u64, offset: u64, reason: String, raw: &[u8]) -> Item<T> {
-        let text = &raw[..raw.len().min(TEXT_LIMIT)];
-        Item::Dead(DeadLetter {
-            step: String::new(),
-            location: format!("{}, line {line} (byte {offset})", self.peer),
-            reason,
-            record: String::from_utf8_lossy(text).trim_end_matches(['\r', '\n']).to_string(),
-        })
+        self.dead_of(DeadLetterKind::Malformed, line, offset, reason, raw)
+    }
+    /// Binds the decoder to this connection's header (`given`: the source's own).
+    fn bind(&mut self, header: Option<&[String]>, given: bool) {
+        let bound = self.conn.decoder.bind_csv(header).map_err(|e| {
+            if given {
+                e
+            } else {
+                format!(
+                    "the first line of the connection is read as its CSV header and does not fit: {e}; start each connection with the header line (or give the header to the source: --csv-header)"
+                )
+            }
+        });
+        self.csv = Some(bound);
     }
 
     /// Queues an item and wakes the operator; `false` when the operator is gone.
@@ -203,10 +249,10 @@ impl<T: Send + 'static> LineReader<T> {
     fn run(mut self, stream: TcpStream) {
         let mut reader = BufReader::with_capacity(1 << 16, stream);
         let max = self.conn.max_line;
-        let mut header: Option<Vec<String>> = match &self.conn.format {
-            Format::Csv(names) => names.clone(),
-            Format::JsonLines => None,
-        };
+        if let Format::Csv(Some(names)) = &self.conn.format {
+            let names = names.clone();
+            self.bind(Some(&names), true);
+        }
         let mut buf: Vec<u8> = Vec::new();
         let mut offset: u64 = 0; // of the current line's first byte
         let mut consumed: u64 = 0;
@@ -217,7 +263,7 @@ impl<T: Send + 'static> LineReader<T> {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     if !buf.is_empty() && !too_long {
-                        let d = self.dead(self.line + 1, offset, format!("the connection failed in the middle of a line ({e}): the partial line of {} bytes is dropped", buf.len()), &buf);
+                        let d = self.dead_of(DeadLetterKind::Disconnect, self.line + 1, offset, format!("the connection failed in the middle of a line ({e}): the partial line of {} bytes is dropped", buf.len()), &buf);
                         self.send(d);
                     }
                     return;
@@ -225,7 +271,7 @@ impl<T: Send + 'static> LineReader<T> {
             };
             if available.is_empty() {
                 if !buf.is_empty() && !too_long {
-                    let d = self.dead(self.line + 1, offset, format!("the connection closed in the middle of a line: the partial line of {} bytes (no newline) is dropped", buf.len()), &buf);
+                    let d = self.dead_of(DeadLetterKind::Disconnect, self.line + 1, offset, format!("the connection closed in the middle of a line: the partial line of {} bytes (no newline) is dropped", buf.len()), &buf);
                     self.send(d);
                 }
                 return;
@@ -240,7 +286,8 @@ impl<T: Send + 'static> LineReader<T> {
                     too_long = true;
                     let keep = TEXT_LIMIT.saturating_sub(buf.len()).min(chunk.len());
                     buf.extend_from_slice(&chunk[..keep]);
-                    let d = self.dead(
+                    let d = self.dead_of(
+                        DeadLetterKind::TooLong,
                         self.line + 1,
                         offset,
                         format!("line longer than {max} bytes: skipped up to the next newline"),
@@ -266,58 +313,57 @@ impl<T: Send + 'static> LineReader<T> {
                 continue;
             }
             let text = buf.strip_suffix(b"\r").unwrap_or(&buf);
+            // A byte-order mark at the start of the stream is not part of the first line.
+            let text = if line_offset == 0 { text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text) } else { text };
             if text.iter().all(u8::is_ascii_whitespace) {
                 buf.clear();
                 continue;
             }
             let item = if let Some(w) = watermark_line(text) {
                 Some(Item::Watermark(w))
+            } else if std::str::from_utf8(text).is_err() {
+                Some(self.dead(self.line, line_offset, "invalid UTF-8 (lines must be UTF-8)".into(), text))
             } else {
                 match &self.conn.format {
-                    Format::JsonLines if std::str::from_utf8(text).is_err() => Some(self.dead(
-                        self.line,
-                        line_offset,
-                        "not valid UTF-8 (JSON lines must be UTF-8)".into(),
-                        &buf,
-                    )),
-                    Format::JsonLines => Some(match (self.conn.decode)(Line::Json(text)) {
+                    Format::JsonLines => Some(match self.conn.decoder.decode_json(text) {
                         Ok((t, r)) => Item::Record(t, r),
-                        Err(reason) => self.dead(self.line, line_offset, reason, &buf),
+                        Err(reason) => self.dead(self.line, line_offset, reason, text),
                     }),
-                    Format::Csv(_) if header.is_none() => match csv_fields(text) {
+                    Format::Csv(_) if self.csv.is_none() => match csv_fields(text) {
                         Ok(names) => {
-                            header = Some(
-                                names
-                                    .into_iter()
-                                    .map(|n| n.trim().trim_start_matches('\u{feff}').to_string())
-                                    .collect(),
-                            );
+                            let names: Vec<String> = names.iter().map(|n| n.trim().to_string()).collect();
+                            self.bind(Some(&names), false);
                             None
                         }
                         Err(reason) => Some(self.dead(
                             self.line,
                             line_offset,
                             format!("the header line is not valid CSV: {reason}"),
-                            &buf,
+                            text,
                         )),
                     },
                     Format::Csv(_) => {
-                        let names = header.as_deref();
                         let mut fields: Vec<&[u8]> = Vec::with_capacity(8);
-                        let decoded = if fastcsv::split(text, &mut fields) {
-                            (self.conn.decode)(Line::Csv { fields: &fields, names })
-                        } else {
-                            match csv_fields(text) {
-                                Ok(owned) => {
-                                    let slices: Vec<&[u8]> = owned.iter().map(|s| s.as_bytes()).collect();
-                                    (self.conn.decode)(Line::Csv { fields: &slices, names })
+                        let decoded = match &self.csv {
+                            Some(Ok(csv)) => {
+                                if fastcsv::split(text, &mut fields) {
+                                    csv.decode(&fields)
+                                } else {
+                                    match csv_fields(text) {
+                                        Ok(owned) => {
+                                            let slices: Vec<&[u8]> = owned.iter().map(|s| s.as_bytes()).collect();
+                                            csv.decode(&slices)
+                                        }
+                                        Err(reason) => Err(reason),
+                                    }
                                 }
-                                Err(reason) => Err(reason),
                             }
+                            Some(Err(why)) => Err(why.clone()),
+                            None => Err("no CSV header".to_string()),
                         };
                         Some(match decoded {
                             Ok((t, r)) => Item::Record(t, r),
-                            Err(reason) => self.dead(self.line, line_offset, reason, &buf),
+                            Err(reason) => self.dead(self.line, line_offset, reason, text),
                         })
                     }
                 }
@@ -334,8 +380,8 @@ impl<T: Send + 'static> LineReader<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tcp::serde_decode;
     use super::*;
+    use crate::format::SerdeDecoder;
     use std::io::Write;
 
     #[derive(Debug, PartialEq, serde::Deserialize)]
@@ -353,10 +399,11 @@ mod tests {
             s.write_all(bytes).unwrap();
         });
         let (stream, peer) = listener.accept().unwrap();
-        let conn = Arc::new(Connection { format, decode: serde_decode(Arc::new(|r: &Rec| r.t)), max_line, queue: 4 });
+        let decoder: Arc<dyn Decoder<Rec>> = Arc::new(SerdeDecoder::new(|r: &Rec| Ok(r.t)));
+        let conn = Arc::new(Connection { format, decoder, max_line, queue: 4 });
         let alive = Arc::new(());
         let waker = Waker::for_tests(&alive);
-        let mut part = spawn_reader(stream, peer.to_string(), conn, waker);
+        let mut part = spawn_reader(stream, peer.to_string(), conn, waker, None);
         client.join().unwrap();
         let mut items = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -381,7 +428,7 @@ mod tests {
             match i {
                 Item::Record(t, r) => out.0.push(format!("{} at {t}", r.k)),
                 Item::Watermark(w) => out.1.push(*w),
-                Item::Dead(d) => out.2.push(format!("{}: {}", d.location.rsplit(", ").next().unwrap_or(""), d.reason)),
+                Item::Dead(d) => out.2.push(format!("{}: {}", d.location.to_string().rsplit(", ").next().unwrap_or(""), d.reason)),
             }
         }
         out

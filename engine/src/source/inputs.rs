@@ -95,25 +95,58 @@ pub enum InputError {
     NoInput,
 }
 
+/// The name standing for standard input in `--input` and in [`crate::pipeline::Files`].
+pub const STDIN: &str = "-";
+
+/// Whether `path` names standard input (`-`).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN
+}
+
 /// Expands files, directories (their files, not recursively, hidden files skipped) and
 /// glob patterns into files, in the order given, each expansion sorted by name. Each file
-/// is one logical partition; partition numbers follow this order.
+/// is one logical partition; partition numbers follow this order. `-` is standard input.
+///
+/// In a directory, files whose format cannot be told from their name (a stray
+/// `README.txt`) are skipped with a warning on standard error, unless `any_name` (the
+/// format is forced) takes every file.
 pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>, InputError> {
+    expand_inputs_with(inputs, false)
+}
+
+/// [`expand_inputs`], taking every file of a directory when `any_name`.
+pub fn expand_inputs_with(inputs: &[String], any_name: bool) -> Result<Vec<PathBuf>, InputError> {
     if inputs.is_empty() {
         return Err(InputError::NoInput);
     }
     let mut out: Vec<PathBuf> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for input in inputs {
         let path = Path::new(input);
         let mut found: Vec<PathBuf> = Vec::new();
-        if path.is_dir() {
+        if is_stdin(path) {
+            found.push(path.to_path_buf());
+        } else if path.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|e| InputError::Io { path: input.clone(), source: e })?;
+            let mut skipped = Vec::new();
             for entry in entries.flatten() {
                 let p = entry.path();
                 let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
                 if p.is_file() && !hidden {
-                    found.push(p);
+                    if any_name || Format::from_path(&p).is_some() {
+                        found.push(p);
+                    } else {
+                        skipped.push(p.display().to_string());
+                    }
                 }
+            }
+            if !skipped.is_empty() {
+                skipped.sort();
+                eprintln!(
+                    "highwater: skipping {} file(s) of `{input}` that are not .csv, .jsonl, .ndjson or .json (optionally .gz): {}; pass --format to read every file",
+                    skipped.len(),
+                    skipped.join(", ")
+                );
             }
             if found.is_empty() {
                 return Err(InputError::Empty(input.clone()));
@@ -132,7 +165,7 @@ pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>, InputError> {
         }
         found.sort();
         for p in found {
-            if !out.contains(&p) {
+            if seen.insert(p.clone()) {
                 out.push(p);
             }
         }

@@ -1,19 +1,24 @@
-//! Sources: operators that bring records into a dataflow, stamped with their watermark.
-//!
-//! - [`FileSource`] replays CSV or JSON-lines files (gzip too), one logical partition per
-//!   file, each with its own watermark
-//!   ([`highwater_operators::watermark::PartitionWatermark`]).
-//! - A line that does not make a record becomes a [`Malformed`] dead letter.
-//! - [`Schema`] says which fields make the key, the event time and the values.
+//! Input plumbing shared by the file sources: turning `--input` arguments into files and
+//! telling their formats ([`expand_inputs`], [`Format`]), and the one-pass CSV record
+//! reader over bytes. The sources themselves are the pipeline's
+//! ([`crate::pipeline::Files`], [`crate::pipeline::Tcp`]).
 
 pub(crate) mod csv_lines;
-mod file;
 mod inputs;
-mod malformed;
-mod schema;
 
-pub(crate) use file::{count_newlines, json_record};
-pub use file::{FileSource, FileStreams, SourceStats};
-pub use inputs::{expand_inputs, is_gzip, Format, InputError};
-pub use malformed::Malformed;
-pub use schema::{Num, Record, RunKey, Schema, TimeUnit, Values};
+pub use inputs::{expand_inputs, expand_inputs_with, is_gzip, is_stdin, Format, InputError, STDIN};
+
+/// Counts the newlines of `path` before byte `end`.
+pub(crate) fn count_newlines(path: &std::path::Path, end: u64) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?.take(end);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let got = f.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
+    }
+}

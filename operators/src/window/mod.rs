@@ -223,6 +223,23 @@ pub enum WindowError {
 }
 
 impl WindowSpec {
+    /// The most windows one element can be assigned to (`sliding(SIZE, PERIOD)`:
+    /// ⌈SIZE / PERIOD⌉; 1 for the others), to refuse pathological specs.
+    ///
+    /// ```
+    /// use highwater_operators::window::WindowSpec;
+    /// assert_eq!(WindowSpec::sliding(10_000, 2_000).max_windows_per_record(), 5);
+    /// assert_eq!(WindowSpec::sliding(3_600_000, 1).max_windows_per_record(), 3_600_000);
+    /// assert_eq!(WindowSpec::fixed(10).max_windows_per_record(), 1);
+    /// ```
+    pub fn max_windows_per_record(&self) -> u64 {
+        match self {
+            WindowSpec::Sliding { size, period, .. } if *period > 0 && *size > 0 => {
+                (*size as u64).div_ceil(*period as u64)
+            }
+            _ => 1,
+        }
+    }
     /// Fixed windows of `size` ticks.
     pub fn fixed(size: i64) -> Self {
         WindowSpec::Fixed { size, offset: 0 }

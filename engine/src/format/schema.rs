@@ -1,6 +1,7 @@
 //! What a source reads out of each line: the key, the event time and the numeric fields
 //! the aggregates need — and why a line that does not have them is malformed.
 
+use super::decoder::{CsvDecoder, Decoder};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -151,7 +152,7 @@ pub type Record = (RunKey, i64, Values);
 /// assert!(RunKey::from_text("12") < RunKey::from_text("12a"));
 /// assert_eq!(RunKey::Int(-5).to_string(), "-5");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RunKey {
     /// A key whose text is the canonical decimal form of this integer.
     Int(i64),
@@ -235,6 +236,23 @@ impl RunKey {
     }
 }
 
+/// A key serializes as its text (`"1001"`), as it was read.
+impl Serialize for RunKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RunKey::Int(i) => s.serialize_str(std::str::from_utf8(decimal(*i, &mut [0; 20])).unwrap_or_default()),
+            RunKey::Str(t) => s.serialize_str(t),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RunKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(RunKey::from_text(&text))
+    }
+}
+
 impl fmt::Display for RunKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -275,40 +293,6 @@ pub struct Schema {
     pub key_fields: Vec<String>,
     /// Numeric fields to read (each must be present and numeric).
     pub value_fields: Vec<String>,
-}
-
-/// The fields of one CSV record, by index.
-pub(crate) trait FieldAccess {
-    /// The number of fields.
-    fn count(&self) -> usize;
-    /// Field `i`, if there is one.
-    fn get(&self, i: usize) -> Option<&[u8]>;
-}
-
-impl FieldAccess for [&[u8]] {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn get(&self, i: usize) -> Option<&[u8]> {
-        <[&[u8]]>::get(self, i).copied()
-    }
-}
-
-/// A line split on commas in place: `commas` holds the offset of every comma of `line`.
-pub(crate) struct SplitLine<'a> {
-    pub(crate) line: &'a [u8],
-    pub(crate) commas: &'a [usize],
-}
-
-impl FieldAccess for SplitLine<'_> {
-    fn count(&self) -> usize {
-        self.commas.len() + 1
-    }
-    fn get(&self, i: usize) -> Option<&[u8]> {
-        let start = if i == 0 { 0 } else { *self.commas.get(i - 1)? + 1 };
-        let end = self.commas.get(i).copied().unwrap_or(self.line.len());
-        self.line.get(start..end)
-    }
 }
 
 /// ASCII whitespace trimmed from both ends (what `str::trim` removes, for ASCII text).
@@ -373,13 +357,10 @@ impl Schema {
     /// with each field of the schema at a known index of `fields`: integers are parsed
     /// straight from the bytes, and the slower text path runs only to explain an error
     /// or for other forms.
-    pub(crate) fn extract_columns<F: FieldAccess + ?Sized>(
-        &self,
-        columns: &Columns,
-        fields: &F,
-    ) -> Result<Record, String> {
-        let text = |i: usize| -> Option<&str> { fields.get(i).and_then(|b| std::str::from_utf8(b).ok()) };
-        let tb = fields.get(columns.time).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
+    pub(crate) fn extract_columns(&self, columns: &Columns, fields: &[&[u8]]) -> Result<Record, String> {
+        let field = |i: usize| -> Option<&[u8]> { fields.get(i).copied() };
+        let text = |i: usize| -> Option<&str> { field(i).and_then(|b| std::str::from_utf8(b).ok()) };
+        let tb = field(columns.time).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
         let fast_time = match self.time_unit {
             TimeUnit::Millis => parse_i64_bytes(trim_ascii(tb)),
             _ => None,
@@ -394,7 +375,7 @@ impl Schema {
         let key = match columns.keys.as_slice() {
             [] => RunKey::default(),
             [k] => {
-                let b = fields.get(*k).ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?;
+                let b = field(*k).ok_or_else(|| format!("missing key field `{}`", self.key_fields[0]))?;
                 match canonical_int(b) {
                     Some(i) => RunKey::Int(i),
                     None => RunKey::Str(
@@ -416,7 +397,7 @@ impl Schema {
         };
         let mut values = Values::new();
         for (&c, f) in columns.values.iter().zip(&self.value_fields) {
-            let b = fields.get(c).ok_or_else(|| format!("missing field `{f}`"))?;
+            let b = field(c).ok_or_else(|| format!("missing field `{f}`"))?;
             let n = match parse_i64_bytes(trim_ascii(b)) {
                 Some(i) => Num::Int(i),
                 None => {
@@ -467,6 +448,73 @@ pub(crate) struct Columns {
     pub(crate) keys: Vec<usize>,
     /// The value columns, in [`Schema::value_fields`] order.
     pub(crate) values: Vec<usize>,
+}
+
+/// A [`Schema`] bound to one CSV header.
+struct SchemaCsv {
+    schema: Schema,
+    columns: Columns,
+    width: usize,
+}
+
+impl CsvDecoder<(RunKey, Values)> for SchemaCsv {
+    fn decode(&self, fields: &[&[u8]]) -> Result<(i64, (RunKey, Values)), String> {
+        if fields.len() != self.width {
+            return Err(format!("expected {} fields (as in the header), found {}", self.width, fields.len()));
+        }
+        let (k, t, v) = self.schema.extract_columns(&self.columns, fields)?;
+        Ok((t, (k, v)))
+    }
+}
+
+/// A schema decodes lines into `(key, values)` with their event times: CSV by the header's
+/// column names (resolved once per header), JSON objects by key.
+///
+/// ```
+/// use highwater::format::{Decoder, Num, RunKey, Schema, TimeUnit};
+/// let schema = Schema {
+///     time_field: "t".into(),
+///     time_unit: TimeUnit::Millis,
+///     key_fields: vec!["auction".into()],
+///     value_fields: vec!["price".into()],
+/// };
+/// let header = ["auction".to_string(), "price".to_string(), "t".to_string()];
+/// let csv = schema.bind_csv(Some(&header)).unwrap();
+/// let (t, (key, values)) = csv.decode(&[b"7", b"12", b"1000"]).unwrap();
+/// assert_eq!((t, key, values[0]), (1000, RunKey::Int(7), Num::Int(12)));
+/// // A header without a field the schema reads is refused once, not line by line.
+/// let err = schema.bind_csv(Some(&header[..2])).err().unwrap();
+/// assert!(err.contains("no column `t`"), "{err}");
+/// ```
+impl Decoder<(RunKey, Values)> for Schema {
+    fn bind_csv(&self, header: Option<&[String]>) -> Result<Box<dyn CsvDecoder<(RunKey, Values)>>, String> {
+        let Some(names) = header else {
+            return Err("fields are read by name: the CSV input needs a header line".into());
+        };
+        let columns = self.columns(names).map_err(|f| {
+            format!(
+                "the CSV header has no column `{f}` (its columns: {}); check the field names (--time-field, --key-field, the aggregates' fields)",
+                names.join(", ")
+            )
+        })?;
+        Ok(Box::new(SchemaCsv { schema: self.clone(), columns, width: names.len() }))
+    }
+    fn decode_json(&self, line: &[u8]) -> Result<(i64, (RunKey, Values)), String> {
+        let text = std::str::from_utf8(line).map_err(|_| "invalid UTF-8".to_string())?;
+        let (k, t, v) = json_record(self, text)?;
+        Ok((t, (k, v)))
+    }
+}
+
+/// Reads one JSON line into a record.
+pub(crate) fn json_record(schema: &Schema, text: &str) -> Result<Record, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    let serde_json::Value::Object(map) = value else { return Err("not a JSON object".to_string()) };
+    schema.extract(|f| match map.get(f)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(std::borrow::Cow::Owned(s.clone())),
+        other => Some(std::borrow::Cow::Owned(other.to_string())),
+    })
 }
 
 #[cfg(test)]
