@@ -11,9 +11,9 @@
 
 pub mod cli;
 pub mod conformance;
+pub mod format;
 pub mod nexmark;
 pub mod pipeline;
-pub mod format;
 pub mod source;
 
 pub use highwater_operators as model;

@@ -4,10 +4,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use highwater::cli::local_cluster::{run_local_cluster, LocalClusterArgs};
 use highwater::cli::nexmark::{generate, query, GenerateArgs, QueryArgs};
-use highwater::cli::run::{run, RunArgs};
+use highwater::cli::run::{run_with, RunArgs, RunError};
 use highwater::conformance::{check_file, run_scenario, scenario_files, Scenario};
+use highwater::pipeline::Progress;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
 /// highwater: a Beam-model stream processor on timely-dataflow.
 #[derive(Parser, Debug)]
@@ -82,21 +85,63 @@ enum NexmarkAction {
     Generate(GenerateArgs),
 }
 
+/// The exit status of a run that failed (an input that cannot be read, an output that
+/// cannot be written, a job that does not fit its data).
+const EXIT_FAILED: u8 = 1;
+/// The exit status of bad flags (as clap's own).
+const EXIT_USAGE: u8 = 2;
+
+/// The first signal received (0: none).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("highwater: {e:#}");
-            std::process::ExitCode::FAILURE
+            let code = match e.downcast_ref::<RunError>() {
+                Some(RunError::Flag { .. } | RunError::Strategy(_) | RunError::Input(_) | RunError::Cluster(_)) => {
+                    EXIT_USAGE
+                }
+                Some(RunError::Stopped(_)) => 128u8.saturating_add(SIGNAL.load(Ordering::Relaxed) as u8),
+                _ => EXIT_FAILED,
+            };
+            std::process::ExitCode::from(code)
         }
     }
+}
+
+/// On SIGINT or SIGTERM, stops the run gracefully (the sources stop reading, the open
+/// windows are flushed, the summary is printed); a second signal exits at once.
+fn stop_on_signals(progress: Arc<Progress>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
+    let spawned = std::thread::Builder::new().name("highwater-signals".into()).spawn(move || {
+        for sig in signals.forever() {
+            if SIGNAL.swap(sig, Ordering::Relaxed) != 0 {
+                eprintln!("highwater: second signal: exiting at once (the output is incomplete)");
+                std::process::exit(128 + sig);
+            }
+            eprintln!(
+                "highwater: signal {sig}: no more input is read; flushing the open windows (a second signal exits at once)"
+            );
+            progress.stop();
+        }
+    });
+    drop(spawned);
 }
 
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
-            let summary = run(&args)?;
+            let summary = match run_with(&args, stop_on_signals) {
+                Err(RunError::Stopped(summary)) => {
+                    eprintln!("highwater run: {summary}");
+                    return Err(RunError::Stopped(summary).into());
+                }
+                other => other?,
+            };
             let c = &args.cluster;
             if c.processes > 1 {
                 eprintln!("highwater run (process {} of {}): {summary}", c.process, c.processes);

@@ -140,6 +140,9 @@ pub enum StrategyError {
     /// The trigger tree is too large.
     #[error("the trigger has more than 128 nodes; simplify it")]
     TriggerTooLarge,
+    /// The window is out of range (e.g. `fixed(0)`).
+    #[error(transparent)]
+    Window(#[from] crate::window::WindowError),
 }
 
 impl WindowingStrategy {
@@ -208,7 +211,14 @@ impl StrategyBuilder {
         self
     }
     /// Validates and returns the strategy.
-    pub fn build(self) -> Result<WindowingStrategy, StrategyError> {
+    pub fn build(mut self) -> Result<WindowingStrategy, StrategyError> {
+        // A built-in window out of range (a zero size or gap) would fail on the first
+        // element: refuse it here. (A custom window function is labelled `global`.)
+        let window = self.s.window.clone().validate()?;
+        if window != self.s.window {
+            self.s.window_fn = window.window_fn();
+            self.s.window = window;
+        }
         self.s.trigger.validate()?;
         if !TriggerMachine::check_size(&self.s.trigger) {
             return Err(StrategyError::TriggerTooLarge);
@@ -217,5 +227,20 @@ impl StrategyBuilder {
             return Err(StrategyError::NegativeLateness(self.s.allowed_lateness));
         }
         Ok(self.s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fixed(0)` used to build, then panic on the first element.
+    #[test]
+    fn strategy_builder_refuses_a_zero_sized_window() {
+        for w in [WindowSpec::fixed(0), WindowSpec::sliding(10, 0), WindowSpec::sessions(0)] {
+            let err = WindowingStrategy::new(w.clone()).build().err();
+            assert!(matches!(err, Some(StrategyError::Window(_))), "{w:?}: {err:?}");
+        }
+        assert!(WindowingStrategy::new(WindowSpec::fixed(10)).build().is_ok());
     }
 }

@@ -49,9 +49,15 @@ impl std::str::FromStr for WatermarkStrategy {
             "punctuated" | "from_data" => Ok(WatermarkStrategy::Punctuated),
             _ => {
                 let inner = t.strip_prefix("bounded(").and_then(|r| r.strip_suffix(')')).unwrap_or(t);
-                crate::duration::parse_ticks(inner).map(|b| WatermarkStrategy::BoundedOutOfOrderness(b.max(0))).map_err(
-                    |e| format!("invalid watermark strategy `{t}`: {e}; use ascending, punctuated or bounded(2s)"),
-                )
+                let b = crate::duration::parse_ticks(inner).map_err(|e| {
+                    format!("invalid watermark strategy `{t}`: {e}; use ascending, punctuated or bounded(2s)")
+                })?;
+                if b < 0 {
+                    return Err(format!(
+                        "invalid watermark strategy `{t}`: the bound must be 0 or more (a negative bound makes in-order records late)"
+                    ));
+                }
+                Ok(WatermarkStrategy::BoundedOutOfOrderness(b))
             }
         }
     }
@@ -74,15 +80,20 @@ impl PartitionWatermark {
     pub fn observe(&mut self, event_time: i64) {
         self.max_seen = Some(self.max_seen.map_or(event_time, |m| m.max(event_time)));
     }
-    /// Notes a watermark carried by the data (ignored unless punctuated; never backwards).
+    /// Notes a watermark carried by the data (a `{"watermark": N}` line): under any strategy the
+    /// watermark is then at least N (under `Punctuated` it is only that); never backwards.
     pub fn punctuate(&mut self, watermark: i64) {
         self.punctuation = self.punctuation.max(watermark);
     }
     /// The current watermark.
     pub fn watermark(&self) -> i64 {
         match self.strategy {
-            WatermarkStrategy::Ascending => self.max_seen.map_or(NEG_INF, |m| m.saturating_sub(1)),
-            WatermarkStrategy::BoundedOutOfOrderness(b) => self.max_seen.map_or(NEG_INF, |m| m.saturating_sub(b)),
+            WatermarkStrategy::Ascending => {
+                self.max_seen.map_or(NEG_INF, |m| m.saturating_sub(1)).max(self.punctuation)
+            }
+            WatermarkStrategy::BoundedOutOfOrderness(b) => {
+                self.max_seen.map_or(NEG_INF, |m| m.saturating_sub(b)).max(self.punctuation)
+            }
             WatermarkStrategy::Punctuated => self.punctuation,
         }
     }

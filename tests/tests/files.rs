@@ -91,7 +91,8 @@ fn read(path: &str, workers: usize, partition_bytes: u64) -> (Vec<Row>, Vec<(Str
     .expect("runs");
     let mut rows: Vec<Row> = rows.take().into_iter().map(|(_, r)| r).collect();
     rows.sort();
-    let mut dead: Vec<(String, String)> = dead.take().into_iter().map(|(_, d)| (d.location.to_string(), d.reason)).collect();
+    let mut dead: Vec<(String, String)> =
+        dead.take().into_iter().map(|(_, d)| (d.location.to_string(), d.reason)).collect();
     dead.sort();
     assert_eq!(summary.dead_letters, dead.len() as u64);
     (rows, dead)

@@ -160,7 +160,10 @@ fn a_disconnect_mid_line_drops_only_that_line() {
     assert_eq!(summary.records_read, 3);
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].step, "bids");
-    assert_eq!(dead[0].location, highwater::pipeline::Location::Peer { peer: peer.to_string(), line: 4, byte: offset as u64 });
+    assert_eq!(
+        dead[0].location,
+        highwater::pipeline::Location::Peer { peer: peer.to_string(), line: 4, byte: offset as u64 }
+    );
     assert_eq!(dead[0].kind, highwater::pipeline::DeadLetterKind::Disconnect);
     assert_eq!(
         dead[0].reason,
@@ -186,8 +189,10 @@ fn bad_lines_are_dead_letters_and_an_over_long_line_is_skipped_to_its_end() {
     let (records, dead, _) = collect(1, src.max_connections(1).max_line_length(100));
     client.join().unwrap();
     assert_eq!(records.iter().map(|b| b.price).collect::<Vec<_>>(), [10, 13], "the lines around the bad ones are read");
-    let reasons: Vec<(String, String)> =
-        dead.iter().map(|d| (d.location.to_string().rsplit(", ").next().unwrap_or("").to_string(), d.reason.clone())).collect();
+    let reasons: Vec<(String, String)> = dead
+        .iter()
+        .map(|d| (d.location.to_string().rsplit(", ").next().unwrap_or("").to_string(), d.reason.clone()))
+        .collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert_eq!(
         reasons[0],

@@ -21,9 +21,7 @@ use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
 use super::progress::Progress;
 use crate::format::{RunKey, Schema, TimeUnit};
-use crate::pipeline::{
-    DeadLetter, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing,
-};
+use crate::pipeline::{DeadLetter, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing};
 use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format, InputError};
 use highwater_operators::duration::parse_ticks;
 use highwater_operators::pane::{Pane, Timing};
@@ -213,10 +211,13 @@ pub enum RunError {
     /// cannot be written). The outputs hold what was written before the failure.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    /// Every one of the first lines of the input was malformed for the same reason: the
-    /// flags do not fit the data.
+    /// Every line of the input was malformed: the flags do not fit the data.
     #[error("{0}")]
     Misfit(String),
+    /// The run was stopped (a signal) before the end of its input; what was read was
+    /// aggregated and flushed: the outputs are complete up to there, and no further.
+    #[error("stopped before the end of the input; the output holds what was read until then: {0}")]
+    Stopped(Summary),
 }
 
 /// The largest `--batch-size`.
@@ -302,7 +303,10 @@ impl RunArgs {
         }
         if !self.is_socket() {
             if self.idle_timeout.is_some() {
-                return flag("idle-timeout", "only applies to a socket (--listen/--connect): a file is never idle".into());
+                return flag(
+                    "idle-timeout",
+                    "only applies to a socket (--listen/--connect): a file is never idle".into(),
+                );
             }
             if self.csv_header.is_some() {
                 return flag("csv-header", "only applies to a socket; files start with their header line".into());
@@ -373,12 +377,6 @@ fn check_outputs(inputs: &[PathBuf], output: &str, dead: Option<&str>) -> Result
             });
         }
     }
-    if dead == Some("-") && output == "-" {
-        return Err(RunError::Flag {
-            flag: "dead-letters",
-            reason: "standard output already carries the panes: give the dead letters a file".into(),
-        });
-    }
     Ok(())
 }
 
@@ -409,6 +407,14 @@ enum Input {
 /// assert!(text.contains(r#"{"key":"a","window":[0,10000],"count":2,"max_price":7,"timestamp":9999"#));
 /// ```
 pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
+    run_with(args, |_| {})
+}
+
+/// [`run`], calling `started` with the run's live counters before it starts: a progress
+/// display of your own, or a handler that stops the run gracefully
+/// ([`crate::pipeline::Progress::stop`]: the sources stop reading, the open windows are
+/// flushed, and the run returns [`RunError::Stopped`]).
+pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progress>)) -> Result<Summary, RunError> {
     args.validate()?;
     let config = args.cluster.config()?;
     let set = AggregateSet::new(args.aggregates());
@@ -455,6 +461,7 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
         !socket && !args.no_progress && super::progress::wanted(args.output == "-"),
     );
     let misfit = Misfit::watch(progress_counters.clone());
+    started(progress_counters.clone());
 
     let panes = Arc::new(AtomicU64::new(0));
     let retracting = args.accumulation == Accumulation::Retracting;
@@ -503,6 +510,7 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
             }
             Ok(summary(s))
         }
+        Err(PipelineError::Stopped(s)) => Err(RunError::Stopped(summary(s))),
         Err(e) => Err(e.into()),
     }
 }
@@ -531,7 +539,9 @@ fn tcp_source(
         }
         (Some(address), _) => Tcp::listen(address.clone()),
         (None, Some(address)) => Tcp::connect(address.clone()),
-        (None, None) => return Err(RunError::Flag { flag: "listen", reason: "give --listen ADDR or --connect ADDR".into() }),
+        (None, None) => {
+            return Err(RunError::Flag { flag: "listen", reason: "give --listen ADDR or --connect ADDR".into() })
+        }
     };
     source = source.decoder(schema).watermark(watermark).batch_size(args.batch_size);
     if format == Format::Csv {
@@ -615,4 +625,3 @@ fn pane_line(out: &mut String, set: &AggregateSet, p: &Pane<RunKey, AggregateVal
 ",
     );
 }
-

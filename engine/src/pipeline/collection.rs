@@ -1,12 +1,12 @@
 //! Collections: streams of records with event times, keyed streams, windowed streams.
 
 use super::dead_letter::{DeadLetter, DeadLetterKind, Location};
-use highwater_operators::reduce::DropReason;
 use super::sink::Sink;
 use super::{BuildError, Shared};
 use highwater_operators::combine::{Collect, CombineFn, Count};
 use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark};
 use highwater_operators::pane::Pane;
+use highwater_operators::reduce::DropReason;
 use highwater_operators::strategy::{Accumulation, TimestampCombiner, WindowingStrategy};
 use highwater_operators::time::Time;
 use highwater_operators::trigger::Trigger;
@@ -307,20 +307,23 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {
             move |input, output| {
                 input.for_each(|cap, data| {
-                    output.session(&cap).give_iterator(data.drain(..).map(|d| DeadLetter {
-                        step: step.clone(),
-                        kind: match d.reason {
-                            DropReason::TooLate => DeadLetterKind::TooLate,
-                            DropReason::WindowClosed => DeadLetterKind::WindowClosed,
-                        },
-                        location: Location::Window {
-                            key: serde_json::to_string(&d.key).unwrap_or_else(|_| format!("{:?}", format!("{:?}", d.key))),
-                            timestamp: d.timestamp,
-                            window: (d.window.start, d.window.end),
-                            watermark: d.watermark,
-                        },
-                        reason: d.reason.to_string(),
-                        record: serde_json::to_string(&d.value).unwrap_or_default(),
+                    output.session(&cap).give_iterator(data.drain(..).map(|d| {
+                        DeadLetter {
+                            step: step.clone(),
+                            kind: match d.reason {
+                                DropReason::TooLate => DeadLetterKind::TooLate,
+                                DropReason::WindowClosed => DeadLetterKind::WindowClosed,
+                            },
+                            location: Location::Window {
+                                key: serde_json::to_string(&d.key)
+                                    .unwrap_or_else(|_| format!("{:?}", format!("{:?}", d.key))),
+                                timestamp: d.timestamp,
+                                window: (d.window.start, d.window.end),
+                                watermark: d.watermark,
+                            },
+                            reason: d.reason.to_string(),
+                            record: serde_json::to_string(&d.value).unwrap_or_default(),
+                        }
                     }));
                 });
             }

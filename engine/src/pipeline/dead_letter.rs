@@ -96,7 +96,11 @@ impl fmt::Display for Location {
             Location::File { path, line, byte } => write!(f, "{path}:{line} (byte {byte})"),
             Location::Peer { peer, line, byte } => write!(f, "tcp {peer}, line {line} (byte {byte})"),
             Location::Window { key, timestamp, window, watermark } => {
-                write!(f, "key {key}, event time {timestamp}, window [{}, {}), watermark {watermark}", window.0, window.1)
+                write!(
+                    f,
+                    "key {key}, event time {timestamp}, window [{}, {}), watermark {watermark}",
+                    window.0, window.1
+                )
             }
             Location::Other(s) => f.write_str(s),
         }

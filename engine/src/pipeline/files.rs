@@ -30,7 +30,9 @@ use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    Csv { header: bool },
+    Csv {
+        header: bool,
+    },
     JsonLines,
     /// Each file's format from its name (`.csv`, `.jsonl`, … optionally `.gz`).
     ByName,
@@ -263,7 +265,9 @@ impl<T: Send + 'static> Source<T> for Files<T> {
             let (format, header) = format_of(self.kind, &path)?;
             let size = size_of(&path);
             let ranges = match format {
-                Format::Csv if !is_gzip(&path) && !is_stdin(&path) => byte_ranges(size.unwrap_or(0), self.partition_bytes),
+                Format::Csv if !is_gzip(&path) && !is_stdin(&path) => {
+                    byte_ranges(size.unwrap_or(0), self.partition_bytes)
+                }
                 _ => vec![(0, u64::MAX)],
             };
             let mine: Vec<(u64, u64)> = ranges
@@ -293,9 +297,9 @@ impl<T: Send + 'static> Source<T> for Files<T> {
                     for range in mine {
                         let bound = match csv.take() {
                             Some(c) => Some(c),
-                            None if names.is_some() => {
-                                Some(decoder.bind_csv(names.as_deref()).map_err(|e| format!("`{}`: {e}", path.display()))?)
-                            }
+                            None if names.is_some() => Some(
+                                decoder.bind_csv(names.as_deref()).map_err(|e| format!("`{}`: {e}", path.display()))?,
+                            ),
                             None => None,
                         };
                         parts.push(Box::new(CsvPartition::<T> {
@@ -416,9 +420,12 @@ impl<T: Send> Partition<T> for FilePartition<T> {
             }
             match self.decoder.decode_json(text) {
                 Ok(rec) => batch.records.push(rec),
-                Err(reason) => {
-                    batch.dead.push(DeadLetter::line(DeadLetterKind::Malformed, location(self.line, start), reason, text))
-                }
+                Err(reason) => batch.dead.push(DeadLetter::line(
+                    DeadLetterKind::Malformed,
+                    location(self.line, start),
+                    reason,
+                    text,
+                )),
             }
         }
         if !self.done {
@@ -571,7 +578,8 @@ impl<T: Send> CsvPartition<T> {
     fn bind(&mut self, lines: &mut CsvLines) -> Result<(), String> {
         let names = if self.expect_header { Some(read_header(&self.path, lines)?) } else { None };
         if self.csv.is_none() {
-            let bound = self.decoder.bind_csv(names.as_deref()).map_err(|e| format!("`{}`: {e}", self.path.display()))?;
+            let bound =
+                self.decoder.bind_csv(names.as_deref()).map_err(|e| format!("`{}`: {e}", self.path.display()))?;
             self.csv = Some(bound);
         }
         if names.is_some() {
@@ -651,11 +659,8 @@ impl<T: Send> Partition<T> for CsvPartition<T> {
                 Ok((next, _)) => next,
                 Err(e) => {
                     self.done = true;
-                    batch.error = Some(format!(
-                        "cannot read `{}` at byte {}: {e}",
-                        self.path.display(),
-                        lines.record.byte
-                    ));
+                    batch.error =
+                        Some(format!("cannot read `{}` at byte {}: {e}", self.path.display(), lines.record.byte));
                     break;
                 }
             };

@@ -55,8 +55,8 @@ pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
 pub use collection::{key_hash, Collection, Data, Key, Keyed, Windowed, Windowing};
 pub use csv_sink::CsvFile;
 pub use dead_letter::{DeadLetter, DeadLetterKind, Location};
-pub use progress::Progress;
 pub use files::{Files, MAX_LINE};
+pub use progress::Progress;
 pub use runtime::{execute, ExecutionError};
 pub use sink::{pane_row, Collector, JsonLines, Sink};
 pub use source::{Batch, Generated, Live, Memory, Partition, Source, Waker};
@@ -318,8 +318,11 @@ where
             RunConfig::MAX_WORKERS
         )));
     }
-    let counters =
-        Arc::new(Counters { progress: config.progress.clone(), problems: Mutex::default(), outputs: Default::default() });
+    let counters = Arc::new(Counters {
+        progress: config.progress.clone(),
+        problems: Mutex::default(),
+        outputs: Default::default(),
+    });
     let build_errors: Arc<Mutex<Option<BuildError>>> = Arc::new(Mutex::new(None));
     let (c, errs) = (counters.clone(), build_errors.clone());
     let executed = execute(&config, move |worker| {

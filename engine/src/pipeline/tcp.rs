@@ -2,8 +2,8 @@
 //! partition (with its own watermark) per connection. See [`Tcp`] for how it runs.
 
 use super::source::{Live, Partition, Source, Waker};
-use crate::format::{Decoder, SerdeDecoder};
 use super::tcp_connection::{spawn_reader, Accept, Connection};
+use crate::format::{Decoder, SerdeDecoder};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
@@ -388,7 +388,8 @@ impl<T: Send + 'static> Source<T> for Tcp<T> {
         let Some(decoder) = self.decoder.clone() else {
             return Err("no event time: add .event_time(|record| ...) to the TCP source".into());
         };
-        let conn = Arc::new(Connection { format: self.format.clone(), decoder, max_line: self.max_line, queue: self.queue });
+        let conn =
+            Arc::new(Connection { format: self.format.clone(), decoder, max_line: self.max_line, queue: self.queue });
         let (tx, arrivals) = std::sync::mpsc::channel();
         match &self.endpoint {
             Endpoint::Listen { address, bound } => {

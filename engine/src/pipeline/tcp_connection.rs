@@ -85,7 +85,8 @@ impl<T: Send + 'static> Accept<T> {
                     self.accepted.fetch_add(1, Ordering::Relaxed);
                     self.open.fetch_add(1, Ordering::AcqRel);
                     let count = OpenCount(self.open.clone());
-                    let part = spawn_reader(stream, peer.to_string(), self.conn.clone(), self.waker.clone(), Some(count));
+                    let part =
+                        spawn_reader(stream, peer.to_string(), self.conn.clone(), self.waker.clone(), Some(count));
                     if self.arrivals.send(part).is_err() {
                         return;
                     }
@@ -428,7 +429,9 @@ mod tests {
             match i {
                 Item::Record(t, r) => out.0.push(format!("{} at {t}", r.k)),
                 Item::Watermark(w) => out.1.push(*w),
-                Item::Dead(d) => out.2.push(format!("{}: {}", d.location.to_string().rsplit(", ").next().unwrap_or(""), d.reason)),
+                Item::Dead(d) => {
+                    out.2.push(format!("{}: {}", d.location.to_string().rsplit(", ").next().unwrap_or(""), d.reason))
+                }
             }
         }
         out
