@@ -148,6 +148,8 @@ pub enum StrategyError {
 impl WindowingStrategy {
     /// A strategy over the built-in window `window`, with Beam's defaults: the default
     /// trigger, no allowed lateness, discarding, end-of-window timestamps.
+    // A builder by design (STYLE §6): `build()` validates and returns the strategy.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(window: WindowSpec) -> StrategyBuilder {
         let window_fn = window.window_fn();
         StrategyBuilder {

@@ -1,4 +1,4 @@
-//! The output watermark of an aggregation across workers.
+//! The output watermark of an aggregation: per worker, per key, or shared across workers.
 
 use crate::time::NEG_INF;
 use std::sync::{Arc, Mutex};

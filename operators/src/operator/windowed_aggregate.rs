@@ -1,15 +1,19 @@
-//! The keyed windowed aggregate operator.
+//! The keyed windowed aggregate driven by the general reducer ([`crate::reduce`]): every
+//! strategy, every trigger ([`super::Plan::Reducer`], and the second half of
+//! [`super::Plan::Precombined`]).
 
-use super::board::OutputWatermark;
+use super::capability::{follow_frontier, move_hold};
+use super::key_hash::KeyHash;
+use super::output::AggregateOutput;
+use super::output_watermark::OutputWatermark;
 use crate::clock::Clock;
 use crate::combine::CombineFn;
 use crate::pane::Pane;
-use crate::reduce::{DropReason, Dropped, OutputWatermarkMode, WindowedReducer};
+use crate::reduce::{Dropped, OutputWatermarkMode, WindowedReducer};
 use crate::strategy::WindowingStrategy;
 use crate::time::{Time, POS_INF};
-use crate::window::Window;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -17,75 +21,6 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 use timely::ExchangeData;
-
-/// The fixed-seed hash that routes a key to its worker: the same in every process and
-/// every run.
-pub trait KeyHash {
-    /// The routing hash.
-    fn key_hash(&self) -> u64;
-}
-
-impl<T: Hash + ?Sized> KeyHash for T {
-    fn key_hash(&self) -> u64 {
-        // FxHash has no random seed: the same in every process and run. Its low bits are
-        // weak, so mix them before timely takes the hash modulo the worker count.
-        let mut h = rustc_hash::FxHasher::default();
-        self.hash(&mut h);
-        let x = h.finish();
-        (x ^ (x >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16
-    }
-}
-
-/// The lower of the hold capability and the frontier capability.
-pub(super) fn lowest<'a>(
-    hold_cap: Option<&'a Capability<Time>>,
-    frontier_cap: Option<&'a Capability<Time>>,
-) -> Option<&'a Capability<Time>> {
-    [hold_cap, frontier_cap].into_iter().flatten().min_by_key(|c| *c.time())
-}
-
-/// Moves the hold capability to `(hold, 0)` — or as close as the capabilities held allow —
-/// or drops it when nothing is held.
-pub(super) fn move_hold(
-    hold_cap: &mut Option<Capability<Time>>,
-    frontier_cap: Option<&Capability<Time>>,
-    hold: Option<i64>,
-) {
-    let Some(h) = hold else {
-        *hold_cap = None;
-        return;
-    };
-    let target = Time::new(h, 0);
-    if let Some(low) = lowest(hold_cap.as_ref(), frontier_cap) {
-        let at = if low.time() <= &target { target } else { *low.time() };
-        *hold_cap = Some(low.delayed(&at));
-    }
-}
-
-/// Downgrades capabilities that follow the input frontier to it; drops them once it is
-/// empty.
-pub(super) fn follow_frontier<const N: usize>(frontier: Option<Time>, caps: [&mut Option<Capability<Time>>; N]) {
-    for cap in caps {
-        match frontier {
-            Some(f) => {
-                if let Some(c) = cap.as_mut() {
-                    c.downgrade(&f);
-                }
-            }
-            None => *cap = None,
-        }
-    }
-}
-
-/// The two outputs of [`windowed_aggregate`].
-pub struct AggregateOutput<'scope, K, O, V> {
-    /// Panes (and retractions), each stamped no later than the input watermark at which it
-    /// was emitted.
-    pub panes: Stream<'scope, Time, Vec<Pane<K, O>>>,
-    /// Elements dropped as too late or for a closed window. Its frontier is the
-    /// operator's progress: every stamp before it has been fully applied.
-    pub dead_letters: Stream<'scope, Time, Vec<Dropped<K, V>>>,
-}
 
 /// The keyed windowed aggregate: `(key, event time, value)` records in, panes out.
 ///
@@ -130,7 +65,7 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
-    aggregate_core(
+    reducer_aggregate(
         input,
         name,
         strategy,
@@ -142,163 +77,11 @@ where
     )
 }
 
-/// [`windowed_aggregate`] with the cheapest plan the strategy allows; the panes and dead
-/// letters are the same.
-///
-/// - One on-time pane per key and window (the default trigger or `after_watermark()`
-///   without early firings, no allowed lateness, end-of-window timestamps): for
-///   non-merging windows each worker combines its records per (key, window) until its
-///   input watermark passes the window and exchanges one accumulator per key and window;
-///   for sessions a dedicated operator merges sessions per key without the reducer's
-///   trigger machinery. Neither applies with an [`OutputWatermark::Shared`] board.
-/// - Otherwise, Beam's combiner lifting where [`WindowingStrategy::can_precombine`] allows
-///   it: each worker combines its records per (key, window) and stamp, drops the too-late
-///   ones to the dead letters, and exchanges one accumulator per (key, window) instead of
-///   every record.
-/// - Otherwise [`windowed_aggregate`].
-///
-/// ```
-/// use highwater_operators::combine::Count;
-/// use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
-/// use highwater_operators::clock::VirtualClock;
-/// use highwater_operators::strategy::WindowingStrategy;
-/// use highwater_operators::time::Time;
-/// use highwater_operators::window::WindowSpec;
-/// use std::sync::{Arc, Mutex};
-/// use timely::dataflow::operators::{Input, Inspect};
-/// use timely::dataflow::InputHandle;
-///
-/// let seen = Arc::new(Mutex::new(Vec::new()));
-/// let sink = seen.clone();
-/// timely::execute_directly(move |worker| {
-///     let mut input = InputHandle::new();
-///     worker.dataflow(|scope| {
-///         let strategy = WindowingStrategy::new(WindowSpec::sessions(10)).build().unwrap();
-///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
-///         let out = windowed_aggregate_precombined(stream, "sessions", strategy, Count, Arc::new(VirtualClock::new(0)), OutputWatermark::PerKey);
-///         out.panes.inspect(move |p| sink.lock().unwrap().push((p.key.clone(), p.window.start, p.window.end, p.value)));
-///     });
-///     input.send(("a".to_string(), 3, 1));
-///     input.send(("a".to_string(), 9, 1)); // merges with the session at 3: [3, 19)
-///     input.send(("b".to_string(), 40, 1));
-///     input.advance_to(Time::new(100, 0));
-/// });
-/// let mut seen = seen.lock().unwrap().clone();
-/// seen.sort();
-/// assert_eq!(seen, vec![("a".to_string(), 3, 19, 2), ("b".to_string(), 40, 50, 1)]);
-/// ```
-pub fn windowed_aggregate_precombined<'scope, K, V, C>(
-    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
-    name: &str,
-    strategy: WindowingStrategy,
-    combine: C,
-    clock: Arc<dyn Clock>,
-    output_watermark: OutputWatermark,
-) -> AggregateOutput<'scope, K, C::Out, V>
-where
-    K: ExchangeData + Clone + Hash + Eq + Ord,
-    V: ExchangeData + Clone,
-    C: CombineFn<V>,
-    C::Out: 'static,
-{
-    if super::on_time::fires_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_)) {
-        return super::on_time::on_time_aggregate(input, name, strategy, combine);
-    }
-    if super::on_time::sessions_fire_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_))
-    {
-        return super::on_time::session_aggregate(input, name, strategy, combine);
-    }
-    if !strategy.can_precombine() {
-        return windowed_aggregate(input, name, strategy, combine, clock, output_watermark);
-    }
-    let (partials, early_dead) = precombine(input, &format!("{name}:precombine"), &strategy, combine.clone());
-    let out = aggregate_core(
-        partials,
-        name,
-        strategy,
-        combine,
-        clock,
-        output_watermark,
-        |x: &(K, Window, C::Acc, u64)| x.0.key_hash(),
-        |r, data, now| r.process_partials(data, now),
-    );
-    use timely::dataflow::operators::Concat;
-    AggregateOutput { panes: out.panes, dead_letters: out.dead_letters.concat(early_dead) }
-}
-
-/// Combines records per (key, window) within each message, dropping too-late records.
-#[allow(clippy::type_complexity)]
-fn precombine<'scope, K, V, C>(
-    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
-    name: &str,
-    strategy: &WindowingStrategy,
-    combine: C,
-) -> (Stream<'scope, Time, Vec<(K, Window, C::Acc, u64)>>, Stream<'scope, Time, Vec<Dropped<K, V>>>)
-where
-    K: ExchangeData + Clone + Hash + Eq + Ord,
-    V: ExchangeData + Clone,
-    C: CombineFn<V>,
-{
-    let scope = input.scope();
-    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
-    let mut input = builder.new_input(input, timely::dataflow::channels::pact::Pipeline);
-    let (out, partials) = builder.new_output::<Vec<(K, Window, C::Acc, u64)>>();
-    let (dead_out, dead) = builder.new_output::<Vec<Dropped<K, V>>>();
-    let mut out = OutputBuilder::from(out);
-    let mut dead_out = OutputBuilder::from(dead_out);
-    let window_fn = strategy.window_fn.clone();
-    let lateness = strategy.allowed_lateness;
-    builder.build(move |_caps| {
-        let mut table: rustc_hash::FxHashMap<(K, Window), (C::Acc, u64)> = Default::default();
-        let mut windows = Vec::new();
-        let mut dropped = Vec::new();
-        move |_frontiers| {
-            input.for_each(|cap, data| {
-                let wm = cap.least().map_or(i64::MIN, |t| t.watermark());
-                for (k, t, v) in data.drain(..) {
-                    windows.clear();
-                    window_fn.assign(t, &mut windows);
-                    let n = windows.len();
-                    let mut v = Some(v);
-                    for (i, w) in windows.iter().enumerate() {
-                        // The last window takes the value; the others get clones.
-                        let value = if i + 1 == n {
-                            v.take().expect("present until the last window")
-                        } else {
-                            v.clone().expect("present")
-                        };
-                        if w.gc_time(lateness) < wm {
-                            dropped.push(Dropped {
-                                key: k.clone(),
-                                timestamp: t,
-                                value,
-                                window: *w,
-                                reason: DropReason::TooLate,
-                                watermark: wm,
-                            });
-                            continue;
-                        }
-                        let e = table.entry((k.clone(), *w)).or_insert_with(|| (combine.create(), 0));
-                        combine.add(&mut e.0, value);
-                        e.1 += 1;
-                    }
-                }
-                if !table.is_empty() {
-                    out.activate().session(&cap).give_iterator(table.drain().map(|((k, w), (acc, n))| (k, w, acc, n)));
-                }
-                if !dropped.is_empty() {
-                    dead_out.activate().session(&cap).give_iterator(dropped.drain(..));
-                }
-            });
-        }
-    });
-    (partials, dead)
-}
-
-/// The operator shared by both entry points: `D` records, routed by `route`, applied per
-/// complete stamp by `apply`.
+/// The reducer-driven operator: `D` records (elements, or the accumulators of
+/// [`super::precombine`]), exchanged by `route`, applied to the reducer per complete stamp
+/// by `apply`.
 #[allow(clippy::too_many_arguments)]
-fn aggregate_core<'scope, K, V, C, D>(
+pub(super) fn reducer_aggregate<'scope, K, V, C, D>(
     input: Stream<'scope, Time, Vec<D>>,
     name: &str,
     strategy: WindowingStrategy,
@@ -317,7 +100,7 @@ where
 {
     let scope = input.scope();
     let worker = scope.index();
-    let mut builder = OperatorBuilder::new(name.to_owned(), scope.clone());
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
     let mut input = builder.new_input(input, Exchange::new(move |x: &D| route(x)));

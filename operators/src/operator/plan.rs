@@ -1,0 +1,135 @@
+//! The planner: which windowed operator runs a strategy. Decided in this one place, so
+//! that pipelines ([`super::windowed_aggregate_precombined`]) and the conformance runner
+//! run the same operators for the same strategy.
+
+use super::output_watermark::OutputWatermark;
+use crate::strategy::{TimestampCombiner, WindowingStrategy};
+use crate::trigger::Trigger;
+use crate::window::WindowSpec;
+
+/// The operators a keyed windowed aggregation can run on, cheapest first. Every plan emits
+/// the panes and dead letters the general reducer ([`Plan::Reducer`]) would;
+/// `operators/tests/on_time.rs` checks it on random streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Plan {
+    /// Non-merging windows with exactly one on-time pane per key and window: each worker
+    /// combines its records per (key, window) until its own input watermark passes the
+    /// window and exchanges one accumulator per key and window; the key's worker merges
+    /// them and emits the pane once the frontier passes the window. No reducer.
+    OnTimeWindows,
+    /// The built-in session windows with exactly one on-time pane per merged session: a
+    /// dedicated operator merges sessions per key, applied stamp by stamp. No reducer.
+    OnTimeSessions,
+    /// Beam's combiner lifting ([`WindowingStrategy::can_precombine`]): each worker
+    /// combines its records per (key, window) and stamp and drops the too-late ones, then
+    /// the reducer applies the accumulators.
+    Precombined,
+    /// The reducer on every record: any strategy.
+    Reducer,
+}
+
+/// The cheapest [`Plan`] that emits the same panes as the reducer for `strategy` with
+/// `output_watermark`.
+///
+/// The on-time plans need the default trigger or `after_watermark()` without early
+/// firings, no allowed lateness (so the one pane is the on-time pane: late firings never
+/// see a record, a late record is dropped) and end-of-window timestamps; they keep no holds
+/// per key, so an [`OutputWatermark::Shared`] board (the conformance runner's lockstep
+/// output watermark) rules them out.
+///
+/// ```
+/// use highwater_operators::operator::{plan, OutputWatermark, Plan, WatermarkBoard};
+/// use highwater_operators::strategy::WindowingStrategy;
+/// use highwater_operators::trigger::Trigger;
+/// use highwater_operators::window::WindowSpec;
+///
+/// let fixed = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
+/// assert_eq!(plan(&fixed, &OutputWatermark::PerKey), Plan::OnTimeWindows);
+/// let sessions = WindowingStrategy::new(WindowSpec::sessions(10)).build().unwrap();
+/// assert_eq!(plan(&sessions, &OutputWatermark::PerKey), Plan::OnTimeSessions);
+/// let early = WindowingStrategy::new(WindowSpec::fixed(10))
+///     .trigger("after_watermark(early=after_count(1), late=after_count(1))".parse::<Trigger>().unwrap())
+///     .build()
+///     .unwrap();
+/// assert_eq!(plan(&early, &OutputWatermark::PerKey), Plan::Precombined);
+/// // The conformance runner's shared board keeps the reducer's holds.
+/// let board = OutputWatermark::Shared(WatermarkBoard::new(2));
+/// assert_eq!(plan(&sessions, &board), Plan::Reducer);
+/// ```
+pub fn plan(strategy: &WindowingStrategy, output_watermark: &OutputWatermark) -> Plan {
+    let shared = matches!(output_watermark, OutputWatermark::Shared(_));
+    if !shared && one_on_time_pane(strategy) {
+        if !strategy.window_fn.is_merging() {
+            return Plan::OnTimeWindows;
+        }
+        if matches!(strategy.window, WindowSpec::Sessions { .. }) {
+            return Plan::OnTimeSessions;
+        }
+    }
+    if strategy.can_precombine() {
+        Plan::Precombined
+    } else {
+        Plan::Reducer
+    }
+}
+
+/// The default trigger, or `after_watermark()` with any late firings but no early ones,
+/// no allowed lateness and end-of-window timestamps: one on-time pane per key and window.
+fn one_on_time_pane(strategy: &WindowingStrategy) -> bool {
+    matches!(strategy.trigger, Trigger::Default | Trigger::AfterWatermark { early: None, .. })
+        && strategy.allowed_lateness == 0
+        && strategy.timestamp_combiner == TimestampCombiner::EndOfWindow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::output_watermark::WatermarkBoard;
+    use super::*;
+    use crate::strategy::Accumulation;
+
+    fn strategy(window: WindowSpec, trigger: &str, lateness: i64) -> WindowingStrategy {
+        WindowingStrategy::new(window)
+            .trigger(trigger.parse::<Trigger>().unwrap())
+            .allowed_lateness(lateness)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn one_on_time_pane_takes_the_on_time_operators_unless_the_board_is_shared() {
+        let shared = OutputWatermark::Shared(WatermarkBoard::new(1));
+        for (window, on_time) in [
+            (WindowSpec::fixed(10), Plan::OnTimeWindows),
+            (WindowSpec::sliding(10, 5), Plan::OnTimeWindows),
+            (WindowSpec::Global, Plan::OnTimeWindows),
+            (WindowSpec::sessions(10), Plan::OnTimeSessions),
+        ] {
+            for trigger in ["default", "after_watermark()", "after_watermark(late=after_count(1))"] {
+                let s = strategy(window.clone(), trigger, 0);
+                assert_eq!(plan(&s, &OutputWatermark::PerKey), on_time, "{window:?} {trigger}");
+                assert_eq!(plan(&s, &OutputWatermark::Local), on_time, "{window:?} {trigger}");
+                let fallback = if s.can_precombine() { Plan::Precombined } else { Plan::Reducer };
+                assert_eq!(plan(&s, &shared), fallback, "{window:?} {trigger}");
+            }
+        }
+    }
+
+    #[test]
+    fn lateness_early_firings_or_finishing_triggers_leave_the_on_time_operators() {
+        let per_key = OutputWatermark::PerKey;
+        assert_eq!(plan(&strategy(WindowSpec::fixed(10), "default", 5), &per_key), Plan::Precombined);
+        let early = "after_watermark(early=after_count(1), late=after_count(1))";
+        assert_eq!(plan(&strategy(WindowSpec::fixed(10), early, 0), &per_key), Plan::Precombined);
+        // Without late firings the trigger finishes at the on-time pane: windows close.
+        let finishing = "after_watermark(early=after_count(1))";
+        assert_eq!(plan(&strategy(WindowSpec::fixed(10), finishing, 0), &per_key), Plan::Reducer);
+        assert_eq!(plan(&strategy(WindowSpec::sessions(10), early, 0), &per_key), Plan::Reducer);
+        assert_eq!(plan(&strategy(WindowSpec::fixed(10), "after_count(2)", 0), &per_key), Plan::Reducer);
+        let retracting = WindowingStrategy::new(WindowSpec::fixed(10))
+            .trigger(early.parse::<Trigger>().unwrap())
+            .accumulation(Accumulation::Retracting)
+            .build()
+            .unwrap();
+        assert_eq!(plan(&retracting, &per_key), Plan::Precombined);
+    }
+}

@@ -1,0 +1,109 @@
+//! [`windowed_aggregate_precombined`]: the keyed windowed aggregate on the operators
+//! [`plan`] picks.
+
+use super::key_hash::KeyHash;
+use super::on_time_global::on_time_global;
+use super::on_time_local::on_time_local;
+use super::on_time_sessions::on_time_sessions;
+use super::output::AggregateOutput;
+use super::output_watermark::OutputWatermark;
+use super::plan::{plan, Plan};
+use super::precombine::precombine;
+use super::windowed_aggregate::{reducer_aggregate, windowed_aggregate};
+use crate::clock::Clock;
+use crate::combine::CombineFn;
+use crate::strategy::WindowingStrategy;
+use crate::time::Time;
+use crate::window::Window;
+use std::hash::Hash;
+use std::sync::Arc;
+use timely::dataflow::operators::Concat;
+use timely::dataflow::Stream;
+use timely::ExchangeData;
+
+/// [`windowed_aggregate`] on the cheapest operators the strategy allows ([`plan`]); the
+/// panes and dead letters are the same.
+///
+/// - [`Plan::OnTimeWindows`]: one on-time pane per key and window (the default trigger or
+///   `after_watermark()` without early firings, no allowed lateness, end-of-window
+///   timestamps) and non-merging windows: each worker combines its records per (key,
+///   window) until its input watermark passes the window and exchanges one accumulator per
+///   key and window.
+/// - [`Plan::OnTimeSessions`]: the same for sessions: a dedicated operator merges sessions
+///   per key without the reducer's trigger machinery. Neither on-time plan applies with an
+///   [`OutputWatermark::Shared`] board.
+/// - [`Plan::Precombined`]: Beam's combiner lifting where
+///   [`WindowingStrategy::can_precombine`] allows it: each worker combines its records per
+///   (key, window) and stamp, drops the too-late ones to the dead letters, and exchanges
+///   one accumulator per (key, window) instead of every record.
+/// - [`Plan::Reducer`]: the reducer on every record, as in [`windowed_aggregate`].
+///
+/// ```
+/// use highwater_operators::combine::Count;
+/// use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
+/// use highwater_operators::clock::VirtualClock;
+/// use highwater_operators::strategy::WindowingStrategy;
+/// use highwater_operators::time::Time;
+/// use highwater_operators::window::WindowSpec;
+/// use std::sync::{Arc, Mutex};
+/// use timely::dataflow::operators::{Input, Inspect};
+/// use timely::dataflow::InputHandle;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = seen.clone();
+/// timely::execute_directly(move |worker| {
+///     let mut input = InputHandle::new();
+///     worker.dataflow(|scope| {
+///         let strategy = WindowingStrategy::new(WindowSpec::sessions(10)).build().unwrap();
+///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
+///         let out = windowed_aggregate_precombined(stream, "sessions", strategy, Count, Arc::new(VirtualClock::new(0)), OutputWatermark::PerKey);
+///         out.panes.inspect(move |p| sink.lock().unwrap().push((p.key.clone(), p.window.start, p.window.end, p.value)));
+///     });
+///     input.send(("a".to_string(), 3, 1));
+///     input.send(("a".to_string(), 9, 1)); // merges with the session at 3: [3, 19)
+///     input.send(("b".to_string(), 40, 1));
+///     input.advance_to(Time::new(100, 0));
+/// });
+/// let mut seen = seen.lock().unwrap().clone();
+/// seen.sort();
+/// assert_eq!(seen, vec![("a".to_string(), 3, 19, 2), ("b".to_string(), 40, 50, 1)]);
+/// ```
+pub fn windowed_aggregate_precombined<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    match plan(&strategy, &output_watermark) {
+        Plan::OnTimeWindows => {
+            let (partials, early_dead) =
+                on_time_local(input, &format!("{name}:local"), strategy.window_fn.clone(), combine.clone());
+            let (panes, progress) = on_time_global(partials, name, combine);
+            AggregateOutput { panes, dead_letters: early_dead.concat(progress) }
+        }
+        Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine),
+        Plan::Precombined => {
+            let (partials, early_dead) = precombine(input, &format!("{name}:precombine"), &strategy, combine.clone());
+            let out = reducer_aggregate(
+                partials,
+                name,
+                strategy,
+                combine,
+                clock,
+                output_watermark,
+                |x: &(K, Window, C::Acc, u64)| x.0.key_hash(),
+                |r, data, now| r.process_partials(data, now),
+            );
+            AggregateOutput { panes: out.panes, dead_letters: out.dead_letters.concat(early_dead) }
+        }
+        Plan::Reducer => windowed_aggregate(input, name, strategy, combine, clock, output_watermark),
+    }
+}

@@ -1,0 +1,655 @@
+//! [`WindowedReducer`]: Beam Java's `ReduceFnRunner`, for every key of one worker. It
+//! drives the collaborators — active windows and merging ([`super::active_windows`]),
+//! watermark holds ([`super::hold`]), pane descriptions ([`super::pane_info`]), timers
+//! ([`super::timers`]), the watermarks ([`super::output_watermark`]) and emitting
+//! ([`super::output`]) — and the trigger machine and combiner.
+
+use super::active_windows::KeyState;
+use super::dead_letter::{DropReason, Dropped};
+use super::hold::WatermarkHold;
+use super::output::{Emitter, Output, ReducerStats};
+use super::output_watermark::{OutputWatermarkMode, Watermarks};
+use super::pane_info::describe;
+use super::timers::{self, Timers};
+use super::window_state::WinState;
+use crate::combine::CombineFn;
+use crate::pane::{Pane, Timing};
+use crate::strategy::{Accumulation, WindowingStrategy};
+use crate::time::NEG_INF;
+use crate::trigger::{TimerDomain, TriggerCtx, TriggerMachine};
+use crate::window::Window;
+use rustc_hash::FxHashMap;
+use std::hash::Hash;
+
+/// The keyed windowed reduction of one worker. See the [module docs](super).
+pub struct WindowedReducer<K, V, C: CombineFn<V>> {
+    /// The strategy: window function, trigger, allowed lateness, accumulation, timestamp
+    /// combiner. Fixed.
+    strategy: WindowingStrategy,
+    /// The strategy's trigger, compiled; runs on each window's trigger state. Fixed.
+    machine: TriggerMachine,
+    /// Whether the window function merges windows (sessions). Fixed.
+    merging: bool,
+    /// The combiner. Fixed.
+    combine: C,
+    /// Every key with state: its windows and unretracted panes. A key enters with its
+    /// first element that is not too late, is taken out while one of its elements or
+    /// timers is processed, and leaves when it has neither windows nor unretracted panes.
+    keys: FxHashMap<K, KeyState<C::Acc, C::Out>>,
+    /// The event-time and processing-time timers of every (key, window).
+    timers: Timers<K>,
+    /// The watermark holds of every (key, window), counted.
+    holds: WatermarkHold,
+    /// The input watermark and the output watermark.
+    wm: Watermarks,
+    /// Panes and dead letters not yet taken, the current tick, the counters.
+    emitter: Emitter<K, C::Out, V>,
+    /// The windows of the element being assigned (reused).
+    scratch_windows: Vec<Window>,
+}
+
+impl<K, V, C> WindowedReducer<K, V, C>
+where
+    K: Clone + Hash + Eq + Ord,
+    V: Clone,
+    C: CombineFn<V>,
+{
+    /// A reducer for `strategy` aggregating with `combine`.
+    pub fn new(strategy: WindowingStrategy, combine: C) -> Self {
+        let machine = strategy.machine();
+        let merging = strategy.window_fn.is_merging();
+        let holds = WatermarkHold::new(strategy.timestamp_combiner, strategy.allowed_lateness);
+        WindowedReducer {
+            strategy,
+            machine,
+            merging,
+            combine,
+            keys: Default::default(),
+            timers: Timers::new(),
+            holds,
+            wm: Watermarks::new(),
+            emitter: Emitter::new(),
+            scratch_windows: Vec::new(),
+        }
+    }
+
+    /// Chooses how the output watermark is kept (see [`OutputWatermarkMode`]).
+    pub fn with_output_watermark_mode(mut self, mode: OutputWatermarkMode) -> Self {
+        self.wm.mode = mode;
+        self
+    }
+
+    /// The progress tick stamped on panes emitted from now on.
+    pub fn set_tick(&mut self, tick: u64) {
+        self.emitter.tick = tick;
+    }
+    /// The input watermark.
+    pub fn input_watermark(&self) -> i64 {
+        self.wm.input
+    }
+    /// The output watermark used for pane timing and holds.
+    pub fn output_watermark(&self) -> i64 {
+        self.wm.output
+    }
+    /// The earliest watermark hold of any key and window, if any.
+    pub fn min_hold(&self) -> Option<i64> {
+        self.holds.min()
+    }
+    /// Recomputes the output watermark from this reducer alone: `min(input watermark,
+    /// holds)`, never moving backwards. Exact on one worker.
+    pub fn refresh_output_watermark(&mut self) {
+        let v = self.min_hold().map_or(self.wm.input, |h| h.min(self.wm.input));
+        self.set_output_watermark(v);
+    }
+    /// Sets the output watermark from outside (the minimum over all workers), never
+    /// moving it backwards.
+    pub fn set_output_watermark(&mut self, v: i64) {
+        self.wm.set_output(v);
+    }
+    /// The earliest pending processing-time timer.
+    pub fn next_processing_deadline(&self) -> Option<i64> {
+        self.timers.next(TimerDomain::ProcessingTime)
+    }
+    /// The earliest pending event-time timer.
+    pub fn next_event_timer(&self) -> Option<i64> {
+        self.timers.next(TimerDomain::EventTime)
+    }
+    /// Counters so far.
+    pub fn stats(&self) -> ReducerStats {
+        self.emitter.stats
+    }
+    /// Number of keys with open state.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+    /// Takes the panes and dead letters produced so far.
+    pub fn take_output(&mut self) -> Output<K, C::Out, V> {
+        std::mem::take(&mut self.emitter.out)
+    }
+    /// Appends produced panes and dead letters to `panes` and `dropped`.
+    pub fn drain_into(&mut self, panes: &mut Vec<Pane<K, C::Out>>, dropped: &mut Vec<Dropped<K, V>>) {
+        panes.append(&mut self.emitter.out.panes);
+        dropped.append(&mut self.emitter.out.dropped);
+    }
+
+    /// Processes one bundle of elements `(key, event time, value)`: grouped by key, each
+    /// key's elements are added and then each touched window is evaluated once.
+    pub fn process_bundle(&mut self, mut elements: Vec<(K, i64, V)>, now: i64) {
+        elements.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut run: Vec<(i64, V)> = Vec::new();
+        let mut iter = elements.into_iter().peekable();
+        while let Some((k, t, v)) = iter.next() {
+            run.push((t, v));
+            if iter.peek().is_none_or(|n| n.0 != k) {
+                self.process_key(k, std::mem::take(&mut run), now);
+            }
+        }
+    }
+
+    /// Processes one key's part of a bundle (Beam's `processElements`).
+    pub fn process_key(&mut self, key: K, elements: Vec<(i64, V)>, now: i64) {
+        if elements.is_empty() {
+            return;
+        }
+        let lateness = self.strategy.allowed_lateness;
+        let mut ks = self.keys.remove(&key).unwrap_or_default();
+        // Assign windows and drop what is too late (Beam's LateDataFilter).
+        let mut assigned: Vec<(usize, Window)> = Vec::with_capacity(elements.len());
+        for (i, (t, v)) in elements.iter().enumerate() {
+            self.scratch_windows.clear();
+            self.strategy.window_fn.assign(*t, &mut self.scratch_windows);
+            for &w in &self.scratch_windows {
+                if w.gc_time(lateness) < self.wm.input {
+                    self.emitter.drop_element(Dropped {
+                        key: key.clone(),
+                        timestamp: *t,
+                        value: v.clone(),
+                        window: w,
+                        reason: DropReason::TooLate,
+                        watermark: self.wm.input,
+                    });
+                } else {
+                    assigned.push((i, w));
+                }
+            }
+        }
+        // The windows of the bundle. A proto-window with the bounds of a closed session
+        // still takes part in merging as a new window (Beam: finished sessions do not
+        // poison); only an element whose window *ends up* closed is dropped.
+        let mut windows: Vec<Window> = assigned.iter().map(|a| a.1).collect();
+        windows.sort();
+        windows.dedup();
+        // Merge (sessions).
+        let mut merged_into: FxHashMap<Window, Window> = FxHashMap::default();
+        if self.merging {
+            self.merge_windows(&key, &mut ks, &windows, now, &mut merged_into);
+        }
+        let map = |w: Window| *merged_into.get(&w).unwrap_or(&w);
+        let mut consider: Vec<Window> = windows.iter().map(|w| map(*w)).collect();
+        consider.sort();
+        consider.dedup();
+        consider.retain(|w| !ks.is_closed(w));
+        // Add the elements.
+        let mut values: Vec<Option<(i64, V)>> = elements.into_iter().map(Some).collect();
+        let n = assigned.len();
+        for j in 0..n {
+            let (i, proto) = assigned[j];
+            let w = map(proto);
+            let last_use = j + 1 == n || assigned[j + 1].0 != i;
+            let (t, v) = if last_use {
+                values[i].take().expect("each element is consumed once")
+            } else {
+                let (t, v) = values[i].as_ref().expect("present");
+                (*t, v.clone())
+            };
+            if ks.is_closed(&w) {
+                self.emitter.drop_element(Dropped {
+                    key: key.clone(),
+                    timestamp: t,
+                    value: v,
+                    window: w,
+                    reason: DropReason::WindowClosed,
+                    watermark: self.wm.input,
+                });
+                continue;
+            }
+            self.add_element(&key, &mut ks, w, t, v, now);
+        }
+        // Evaluate each touched window once.
+        for w in consider {
+            self.evaluate(&key, &mut ks, w, now);
+        }
+        self.put_back(key, ks);
+    }
+
+    /// Applies one bundle of partial aggregates `(key, window, accumulator, element count)`
+    /// made before the exchange (see [`WindowingStrategy::can_precombine`]): the same panes
+    /// as applying the elements one by one, for a fraction of the work. Too-late elements
+    /// must have been dropped by the pre-combiner (same watermark, same decision).
+    pub fn process_partials(&mut self, mut partials: Vec<(K, Window, C::Acc, u64)>, now: i64) {
+        // Group by key, then window: each key's state is taken out once, all its partials are
+        // added (partials of one window from several workers merge), then each of its
+        // windows is evaluated once, in window order.
+        // Keys are independent, so they are grouped by hashing; a key's windows are sorted.
+        let mut groups: FxHashMap<K, Vec<(Window, C::Acc, u64)>> = Default::default();
+        for (k, w, acc, n) in partials.drain(..) {
+            groups.entry(k).or_default().push((w, acc, n));
+        }
+        let lateness = self.strategy.allowed_lateness;
+        let mut touched: Vec<Window> = Vec::new();
+        for (key, mut list) in groups {
+            list.sort_unstable_by_key(|a| a.0);
+            let mut ks = self.keys.remove(&key).unwrap_or_default();
+            touched.clear();
+            for (w, acc, count) in list {
+                if ks.is_closed(&w) {
+                    // Not possible when `can_precombine` holds (windows never close); counted.
+                    self.emitter.stats.dropped_closed += count;
+                } else {
+                    let owm = self.wm.for_hold(ks.windows.values(), w.max_timestamp());
+                    let ws =
+                        ks.window_or_insert_with(w, || WinState::new(self.combine.create(), self.machine.new_state()));
+                    ws.nonempty = true;
+                    self.timers.set(&key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
+                    // End-of-window holds are the same for every element of the window.
+                    self.holds.add_holds(w, ws, w.max_timestamp(), owm, self.wm.input);
+                    self.combine.merge(&mut ws.acc, acc);
+                    self.emitter.stats.added += count;
+                    {
+                        let mut cx =
+                            TriggerCtx { window: w, input_wm: self.wm.input, now, timers: &mut self.timers.requested };
+                        for _ in 0..count {
+                            self.machine.on_element(&mut ws.trigger, &mut cx);
+                        }
+                    }
+                    if !self.timers.requested.is_empty() {
+                        self.timers.set_requested(&key, w, ws);
+                    }
+                    if touched.last() != Some(&w) {
+                        touched.push(w);
+                    }
+                }
+            }
+            for &w in &touched {
+                self.evaluate(&key, &mut ks, w, now);
+            }
+            self.put_back(key, ks);
+        }
+    }
+
+    /// Advances the input watermark to `wm` and fires the event-time timers it passes
+    /// (Beam's `advanceInputWatermark`). Does not move the output watermark: call
+    /// [`Self::refresh_output_watermark`] or [`Self::set_output_watermark`] after.
+    pub fn advance_watermark(&mut self, wm: i64, now: i64) {
+        if wm <= self.wm.input {
+            return;
+        }
+        self.wm.input = wm;
+        self.fire_timers(TimerDomain::EventTime, wm, now);
+    }
+
+    /// Advances processing time to `now` and fires the processing-time timers it passes.
+    pub fn advance_processing_time(&mut self, now: i64) {
+        self.fire_timers(TimerDomain::ProcessingTime, now, now);
+    }
+
+    fn put_back(&mut self, key: K, ks: KeyState<C::Acc, C::Out>) {
+        if !ks.is_empty() {
+            self.keys.insert(key, ks);
+        }
+    }
+
+    fn add_element(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, t: i64, v: V, now: i64) {
+        let lateness = self.strategy.allowed_lateness;
+        let owm = self.wm.for_hold(ks.windows.values(), self.holds.output_time(w, t));
+        let ws = ks.window_or_insert_with(w, || WinState::new(self.combine.create(), self.machine.new_state()));
+        ws.nonempty = true;
+        self.timers.set(key, w, ws, TimerDomain::EventTime, w.gc_time(lateness));
+        self.holds.add_holds(w, ws, t, owm, self.wm.input);
+        self.combine.add(&mut ws.acc, v);
+        self.emitter.stats.added += 1;
+        {
+            let mut cx = TriggerCtx { window: w, input_wm: self.wm.input, now, timers: &mut self.timers.requested };
+            self.machine.on_element(&mut ws.trigger, &mut cx);
+        }
+        if !self.timers.requested.is_empty() {
+            self.timers.set_requested(key, w, ws);
+        }
+    }
+
+    /// Merges the key's open windows with the bundle's `new` windows (Beam's
+    /// `ReduceFnRunner.onMerge` with `MergingActiveWindowSet`), recording in `merged_into`
+    /// where each source window went.
+    fn merge_windows(
+        &mut self,
+        key: &K,
+        ks: &mut KeyState<C::Acc, C::Out>,
+        new: &[Window],
+        now: i64,
+        merged_into: &mut FxHashMap<Window, Window>,
+    ) {
+        let candidates = ks.merge_candidates(new);
+        let merges = self.strategy.window_fn.merge(&candidates);
+        let owm = self.wm.for_key(ks.windows.values());
+        for m in merges {
+            let result = m.result;
+            let active = ks.active(&m.sources);
+            let result_is_source = active.contains(&result);
+            let mut base = match ks.windows.remove(&result) {
+                Some(s) => s,
+                None => WinState::new(self.combine.create(), self.machine.new_state()),
+            };
+            // The active sources' states, the result's own first if it is one.
+            let mut sources: Vec<WinState<C::Acc>> = Vec::new();
+            for w in &active {
+                if *w == result {
+                    continue;
+                }
+                let mut s = ks.windows.remove(w).expect("active window has state");
+                self.timers.delete(key, *w, &mut s);
+                sources.push(s);
+            }
+            // Contents (reduceFn.onMerge).
+            for s in sources.iter_mut() {
+                let acc = std::mem::replace(&mut s.acc, self.combine.create());
+                self.combine.merge(&mut base.acc, acc);
+            }
+            // Holds (WatermarkHold.onMerge).
+            self.holds.on_merge(result, &mut base, &mut sources, active.len(), result_is_source, owm, self.wm.input);
+            // Non-empty panes.
+            base.nonempty = (result_is_source && base.nonempty) || sources.iter().any(|s| s.nonempty);
+            // Trigger state.
+            let own = base.trigger.clone();
+            let mut srcs: Vec<&crate::trigger::TriggerState> = Vec::with_capacity(active.len());
+            if result_is_source {
+                srcs.push(&own);
+            }
+            srcs.extend(sources.iter().map(|s| &s.trigger));
+            {
+                let mut cx =
+                    TriggerCtx { window: result, input_wm: self.wm.input, now, timers: &mut self.timers.requested };
+                self.machine.on_merge(&mut base.trigger, &srcs, &mut cx);
+            }
+            self.timers.set_requested(key, result, &mut base);
+            base.closed = self.machine.is_closed(&base.trigger);
+            if base.closed {
+                self.machine.clear_state(&mut base.trigger);
+            }
+            // A merged window starts its pane count again, unless it is an existing one.
+            if !result_is_source {
+                base.pane = None;
+            }
+            for w in &m.sources {
+                merged_into.insert(*w, result);
+            }
+            ks.windows.insert(result, base);
+        }
+    }
+
+    /// Evaluates the window's trigger and emits a pane if it is ready (an open window only).
+    fn evaluate(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, now: i64) {
+        let fire = match ks.windows.get(&w) {
+            Some(ws) if !ws.closed => {
+                // Timers asked for here stay requested until the next `set_requested`.
+                let mut cx = TriggerCtx { window: w, input_wm: self.wm.input, now, timers: &mut self.timers.requested };
+                self.machine.should_fire(&ws.trigger, &mut cx)
+            }
+            _ => false,
+        };
+        if fire {
+            self.emit(key, ks, w, now);
+        }
+    }
+
+    /// The trigger fired: emit a pane (Beam's `emit`).
+    fn emit(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, now: i64) {
+        let Some(mut ws) = ks.windows.remove(&w) else { return };
+        {
+            let mut cx = TriggerCtx { window: w, input_wm: self.wm.input, now, timers: &mut self.timers.requested };
+            self.machine.on_fire(&mut ws.trigger, &mut cx);
+        }
+        self.timers.set_requested(key, w, &mut ws);
+        let finished = self.machine.is_closed(&ws.trigger);
+        let discard = finished || self.strategy.accumulation == Accumulation::Discarding;
+        self.on_trigger(key, ks, w, &mut ws, finished);
+        ws.nonempty = false;
+        if discard {
+            ws.acc = self.combine.create();
+        }
+        if finished {
+            self.machine.clear_state(&mut ws.trigger);
+            ws.pane = None;
+            ws.closed = true;
+            self.holds.release(&mut ws);
+        }
+        ks.windows.insert(w, ws);
+    }
+
+    /// Produces the pane (Beam's `onTrigger`): releases the holds, describes the pane,
+    /// and outputs it if it has data or is the on-time pane.
+    fn on_trigger(
+        &mut self,
+        key: &K,
+        ks: &mut KeyState<C::Acc, C::Out>,
+        w: Window,
+        ws: &mut WinState<C::Acc>,
+        finished: bool,
+    ) {
+        let max_ts = w.max_timestamp();
+        // Only a window whose end the input watermark passed can be late for the output, and
+        // not while one of its own holds keeps the output watermark at or before its end.
+        let own_hold = [ws.element_hold, ws.extra_hold].into_iter().flatten().min();
+        let owm = if self.wm.input > max_ts && own_hold.is_none_or(|h| h > max_ts) {
+            self.wm.for_key(ks.windows.values().chain(Some(&*ws)))
+        } else {
+            NEG_INF
+        };
+        let timestamp = self.holds.extract_and_release(w, ws);
+        let is_empty = !ws.nonempty;
+        let info = describe(ws.pane, w, finished, owm, self.wm.input);
+        if is_empty && info.timing != Timing::OnTime {
+            return;
+        }
+        if !finished {
+            ws.pane = Some(info);
+        }
+        let value = self.combine.extract(&ws.acc);
+        let retracting = self.strategy.accumulation == Accumulation::Retracting;
+        self.emitter.pane(key, &mut ks.unretracted, retracting, w, value, timestamp, info);
+    }
+
+    fn fire_timers(&mut self, domain: TimerDomain, limit: i64, now: i64) {
+        if self.wm.mode == OutputWatermarkMode::PerKey && domain == TimerDomain::EventTime {
+            // One timer at a time, in timestamp order, each at the watermark that just
+            // passed it: deterministic whatever jumps the watermark made.
+            let real = self.wm.input;
+            while let Some((t, k, w)) = self.timers.pop_before(domain, limit) {
+                if let Some(ws) = self.keys.get_mut(&k).and_then(|ks| ks.windows.get_mut(&w)) {
+                    timers::fired(ws, domain, t);
+                }
+                self.wm.input = t.saturating_add(1).min(real);
+                self.wm.timer_basis = Some(t);
+                self.activate(k, w, domain, now);
+            }
+            self.wm.input = real;
+            self.wm.timer_basis = None;
+            return;
+        }
+        loop {
+            let mut due: Vec<(i64, K, Window)> = Vec::new();
+            while let Some(timer) = self.timers.pop_before(domain, limit) {
+                due.push(timer);
+            }
+            if due.is_empty() {
+                break;
+            }
+            let mut seen: rustc_hash::FxHashSet<(K, Window)> = Default::default();
+            let mut activations: Vec<(K, Window)> = Vec::new();
+            for (t, k, w) in due {
+                if let Some(ws) = self.keys.get_mut(&k).and_then(|ks| ks.windows.get_mut(&w)) {
+                    timers::fired(ws, domain, t);
+                }
+                if seen.insert((k.clone(), w)) {
+                    activations.push((k, w));
+                }
+            }
+            for (k, w) in activations {
+                self.activate(k, w, domain, now);
+            }
+        }
+    }
+
+    /// One window's timers fired (Beam's `onTimers` for one window).
+    fn activate(&mut self, key: K, w: Window, domain: TimerDomain, now: i64) {
+        let lateness = self.strategy.allowed_lateness;
+        let Some(mut ks) = self.keys.remove(&key) else { return };
+        if !ks.windows.contains_key(&w) {
+            self.put_back(key, ks);
+            return;
+        }
+        let max_ts = w.max_timestamp();
+        if domain == TimerDomain::ProcessingTime && self.wm.input > max_ts.saturating_add(lateness) {
+            self.put_back(key, ks);
+            return;
+        }
+        let is_eow = self.wm.input > max_ts && self.wm.for_key(ks.windows.values()) <= max_ts;
+        let is_gc = self.wm.input > w.gc_time(lateness);
+        if is_gc {
+            let mut ws = ks.windows.remove(&w).expect("checked");
+            if !ws.closed {
+                self.on_trigger(&key, &mut ks, w, &mut ws, true);
+            }
+            self.holds.release(&mut ws);
+            self.timers.delete(&key, w, &mut ws);
+            // No later window can contain a collected one: its last pane stays for good.
+            ks.unretracted.retain(|e| e.window != w);
+        } else {
+            self.evaluate(&key, &mut ks, w, now);
+            if is_eow {
+                if let Some(mut ws) = ks.windows.remove(&w) {
+                    self.timers.set(&key, w, &mut ws, TimerDomain::EventTime, w.gc_time(lateness));
+                    ks.windows.insert(w, ws);
+                }
+            }
+        }
+        self.put_back(key, ks);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::combine::{Collect, Count};
+    use crate::trigger::Trigger;
+    use crate::window::WindowSpec;
+
+    fn strategy(window: WindowSpec, trigger: &str, lateness: i64, acc: Accumulation) -> WindowingStrategy {
+        WindowingStrategy::new(window)
+            .trigger(trigger.parse::<Trigger>().unwrap())
+            .allowed_lateness(lateness)
+            .accumulation(acc)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn too_late_elements_go_to_the_dead_letters_with_the_reason() {
+        let mut r =
+            WindowedReducer::new(strategy(WindowSpec::fixed(10), "default", 5, Accumulation::Discarding), Count);
+        r.process_key("k", vec![(1, ())], 0);
+        r.advance_watermark(20, 0);
+        r.refresh_output_watermark();
+        r.process_key("k", vec![(3, ())], 0);
+        let out = r.take_output();
+        assert_eq!(out.panes.len(), 1);
+        assert_eq!(out.dropped.len(), 1);
+        assert_eq!(out.dropped[0].reason, DropReason::TooLate);
+        assert_eq!(out.dropped[0].window, Window::new(0, 10));
+        assert_eq!(r.stats().dropped_late, 1);
+    }
+
+    #[test]
+    fn elements_for_a_finished_window_are_dropped_as_closed() {
+        let mut r = WindowedReducer::new(
+            strategy(WindowSpec::fixed(10), "after_count(1)", 100, Accumulation::Discarding),
+            Count,
+        );
+        r.process_key("k", vec![(1, ())], 0);
+        r.process_key("k", vec![(2, ())], 0);
+        let out = r.take_output();
+        assert_eq!(out.panes.len(), 1);
+        assert!(out.panes[0].info.last);
+        assert_eq!(out.dropped[0].reason, DropReason::WindowClosed);
+    }
+
+    #[test]
+    fn garbage_collection_emits_what_is_buffered_and_frees_the_key() {
+        let mut r =
+            WindowedReducer::new(strategy(WindowSpec::fixed(10), "never", 0, Accumulation::Discarding), Collect);
+        r.process_key("k", vec![(1, 1), (2, 2)], 0);
+        assert_eq!(r.key_count(), 1);
+        assert_eq!(r.min_hold(), Some(9));
+        r.advance_watermark(10, 0);
+        let out = r.take_output();
+        assert_eq!(out.panes.len(), 1);
+        assert_eq!(out.panes[0].value, vec![1, 2]);
+        assert!(out.panes[0].info.last);
+        assert_eq!(out.panes[0].info.timing, Timing::OnTime);
+        assert_eq!(r.key_count(), 0);
+        assert_eq!(r.min_hold(), None);
+        assert_eq!(r.next_event_timer(), None);
+    }
+
+    #[test]
+    fn sessions_merge_and_retract_the_merged_panes() {
+        let s =
+            strategy(WindowSpec::sessions(10), "after_watermark(early=after_count(1))", 0, Accumulation::Retracting);
+        let mut r = WindowedReducer::new(s, Collect);
+        r.process_key("k", vec![(1, 1)], 0);
+        r.process_key("k", vec![(15, 15)], 0);
+        let early = r.take_output().panes;
+        assert_eq!(early.len(), 2);
+        // 8 bridges [1, 11) and [15, 25): one session [1, 25).
+        r.process_key("k", vec![(8, 8)], 0);
+        let out = r.take_output().panes;
+        let kinds: Vec<(bool, Window)> = out.iter().map(|p| (p.retraction, p.window)).collect();
+        assert_eq!(kinds, vec![(true, Window::new(1, 11)), (true, Window::new(15, 25)), (false, Window::new(1, 25))]);
+        assert_eq!(out[2].value.len(), 3);
+        assert_eq!(out[2].info.index, 0, "a merged window starts its pane count again");
+    }
+
+    #[test]
+    fn processing_time_timers_fire_strictly_after_the_deadline() {
+        let s = strategy(WindowSpec::Global, "repeatedly(after_processing_time(5))", 0, Accumulation::Discarding);
+        let mut r = WindowedReducer::new(s, Count);
+        r.process_key("k", vec![(1, ())], 10);
+        assert_eq!(r.next_processing_deadline(), Some(15));
+        r.advance_processing_time(15);
+        assert!(r.take_output().panes.is_empty());
+        r.advance_processing_time(16);
+        let panes = r.take_output().panes;
+        assert_eq!(panes.len(), 1);
+        assert_eq!(panes[0].info.timing, Timing::Early);
+        assert_eq!(panes[0].timestamp, crate::time::GLOBAL_MAX);
+    }
+
+    #[test]
+    fn sliding_windows_get_one_pane_each_and_bundles_group_by_key() {
+        let s = strategy(WindowSpec::sliding(10, 5), "default", 0, Accumulation::Discarding);
+        let mut r = WindowedReducer::new(s, Count);
+        r.process_bundle(vec![("a", 7, ()), ("b", 7, ()), ("a", 8, ())], 0);
+        r.advance_watermark(crate::time::POS_INF, 0);
+        let mut panes: Vec<(&str, Window, u64)> =
+            r.take_output().panes.into_iter().map(|p| (p.key, p.window, p.value)).collect();
+        panes.sort();
+        assert_eq!(
+            panes,
+            vec![
+                ("a", Window::new(0, 10), 2),
+                ("a", Window::new(5, 15), 2),
+                ("b", Window::new(0, 10), 1),
+                ("b", Window::new(5, 15), 1)
+            ]
+        );
+    }
+}
