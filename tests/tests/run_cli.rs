@@ -174,7 +174,7 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
         assert_eq!(l["byte_offset"], offset, "{l}");
         assert!(l["reason"].as_str().unwrap().contains(reason), "{l} should say {reason}");
     }
-    assert_eq!(letters[0]["text"], "2,20");
+    assert_eq!(letters[0]["record"], "2,20");
     let mut keys: Vec<String> =
         json_lines(&out).iter().map(|p| format!("{}={}", p["key"].as_str().unwrap(), p["sum_price"])).collect();
     keys.sort();
@@ -212,27 +212,150 @@ fn gzip_input_reads_like_plain_input() {
     assert_eq!(std::fs::read_to_string(out_a).unwrap(), std::fs::read_to_string(out_b).unwrap());
 }
 
+/// A corrupt gzip file used to be "+1 malformed" and exit 0: it is a failure of the job
+/// now, naming the file, before any record of any file is read.
 #[test]
-fn a_corrupt_gzip_file_is_a_dead_letter_not_a_crash() {
+fn a_corrupt_gzip_file_fails_the_job_naming_it() {
     let dir = temp_dir("corrupt");
     let good = dir.join("good.csv");
     write_csv(&good, &bids(100, 3, 0));
     let bad = dir.join("bad.csv.gz");
     std::fs::write(&bad, b"\x1f\x8b\x08\x00garbage that is not deflate").unwrap();
     let out = dir.join("panes.jsonl");
-    let dead = dir.join("dead.jsonl");
+    let flags = ["--time-field", "date_time_ms", "--count", "--window", "global"];
+    let err = run(&args(&[&good, &bad], &flags, &out)).expect_err("a corrupt file fails the job").to_string();
+    assert!(err.contains(&bad.display().to_string()) && err.contains("corrupt"), "{err}");
+}
+
+/// A gzip file cut short is found only when its end is read (gzip's length and checksum
+/// come last): the records before the cut were read, and the job fails, naming the file.
+#[test]
+fn a_truncated_gzip_file_fails_the_job() {
+    let dir = temp_dir("truncated");
+    let plain = dir.join("bids.csv");
+    write_csv(&plain, &bids(20_000, 5, 0));
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+    let bytes = enc.finish().unwrap();
+    let gz = dir.join("cut.csv.gz");
+    std::fs::write(&gz, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let flags = ["--time-field", "date_time_ms", "--count", "--window", "fixed(10s)"];
+    let err = run(&args(&[&gz], &flags, &dir.join("out.jsonl"))).expect_err("a cut file fails the job").to_string();
+    assert!(err.contains(&gz.display().to_string()), "{err}");
+}
+
+/// A header without the --time-field used to make every line a dead letter and exit 0.
+#[test]
+fn a_header_without_the_time_field_fails_the_job_naming_the_flag() {
+    let dir = temp_dir("header");
+    let csv = dir.join("bids.csv");
+    write_csv(&csv, &bids(10, 1, 0));
+    let flags = ["--time-field", "ts", "--count"];
+    let err = run(&args(&[&csv], &flags, &dir.join("out.jsonl"))).expect_err("no such column").to_string();
+    assert!(err.contains("no column `ts`") && err.contains("--time-field"), "{err}");
+    assert!(!dir.join("out.jsonl").exists() || std::fs::read_to_string(dir.join("out.jsonl")).unwrap().is_empty());
+}
+
+/// `--output` naming an input used to truncate it before it was read.
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = temp_dir("clobber");
+    let csv = dir.join("bids.csv");
+    write_csv(&csv, &bids(10, 1, 0));
+    let before = std::fs::read(&csv).unwrap();
+    let flags = ["--time-field", "date_time_ms"];
+    let err = run(&args(&[&csv], &flags, &csv)).expect_err("refused").to_string();
+    assert!(err.contains("--output") && err.contains("also an input"), "{err}");
+    let dead = dir.join("same.jsonl");
     let dead_s = dead.display().to_string();
-    let flags = ["--time-field", "date_time_ms", "--count", "--window", "global", "--dead-letters", &dead_s];
-    let summary = run(&args(&[&good, &bad], &flags, &out)).expect("the job goes on");
-    assert_eq!((summary.records_read, summary.malformed), (100, 1));
-    let letters = json_lines(&dead);
-    assert_eq!(letters[0]["file"], bad.display().to_string());
-    let panes = json_lines(&out);
-    assert_eq!(panes.len(), 1);
-    assert_eq!(
-        (panes[0]["window"].as_str(), panes[0]["count"].as_u64(), panes[0]["timestamp"].as_str()),
-        (Some("global"), Some(100), Some("global_max"))
-    );
+    let flags = ["--time-field", "date_time_ms", "--dead-letters", &dead_s];
+    let err = run(&args(&[&csv], &flags, &dead)).expect_err("refused").to_string();
+    assert!(err.contains("--dead-letters"), "{err}");
+    assert_eq!(std::fs::read(&csv).unwrap(), before, "the input is intact");
+}
+
+/// Flags that cannot work are refused with a message, never a panic or an abort.
+#[test]
+fn out_of_range_flags_are_refused() {
+    let dir = temp_dir("flags");
+    let csv = dir.join("bids.csv");
+    write_csv(&csv, &bids(10, 1, 0));
+    let out = dir.join("out.jsonl");
+    for (flags, expect) in [
+        (vec!["--batch-size", "18446744073709551615"], "--batch-size"),
+        (vec!["--batch-size", "0"], "--batch-size"),
+        (vec!["--workers", "100000"], "workers"),
+        (vec!["--window", "sliding(1h, 1)"], "--window"),
+        (vec!["--max-out-of-orderness", "-1s"], "--max-out-of-orderness"),
+        (vec!["--window", "fixed(0)"], "window"),
+    ] {
+        let mut all = vec!["--time-field", "date_time_ms"];
+        all.extend(flags.iter().copied());
+        let err = match RunArgs::try_parse_from(
+            ["run", "--input", csv.to_str().unwrap(), "--output", out.to_str().unwrap()].into_iter().chain(all),
+        ) {
+            Err(e) => e.to_string(),
+            Ok(a) => run(&a).expect_err("refused").to_string(),
+        };
+        assert!(err.contains(expect), "{flags:?}: {err}");
+    }
+    let err = "bounded(-1s)".parse::<highwater::model::watermark::WatermarkStrategy>().unwrap_err();
+    assert!(err.contains("0 or more"), "{err}");
+}
+
+/// With a wrong --time-unit every line is malformed: the job fails saying which flags to
+/// check instead of exiting 0 with nothing.
+#[test]
+fn a_wrong_time_unit_fails_the_job_instead_of_an_empty_success() {
+    let dir = temp_dir("unit");
+    let csv = dir.join("bids.csv");
+    write_csv(&csv, &bids(50, 1, 0));
+    let flags = ["--time-field", "date_time_ms", "--time-unit", "rfc3339"];
+    let err = run(&args(&[&csv], &flags, &dir.join("out.jsonl"))).expect_err("misfit").to_string();
+    assert!(err.contains("--time-unit"), "{err}");
+}
+
+/// `--sum price --sum price` wrote the column twice.
+#[test]
+fn a_repeated_aggregate_is_written_once() {
+    let dir = temp_dir("repeat");
+    let csv = dir.join("bids.csv");
+    write_csv(&csv, &bids(50, 1, 0));
+    let out = dir.join("out.jsonl");
+    let flags = ["--time-field", "date_time_ms", "--sum", "price", "--sum", "price", "--window", "global"];
+    run(&args(&[&csv], &flags, &out)).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.matches("sum_price").count(), 1, "{text}");
+}
+
+/// A stray README.txt in an input directory used to fail the whole job.
+#[test]
+fn a_stray_file_in_an_input_directory_is_skipped() {
+    let dir = temp_dir("stray");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_csv(&data.join("a.csv"), &bids(50, 1, 0));
+    std::fs::write(data.join("README.txt"), "notes\n").unwrap();
+    let flags = ["--time-field", "date_time_ms", "--count", "--window", "global"];
+    let s = run(&args(&[&data], &flags, &dir.join("out.jsonl"))).unwrap();
+    assert_eq!((s.files, s.records_read), (1, 50));
+}
+
+/// More files than the open-file limit allows at once: every file is read (they are
+/// opened a bounded number at a time), identically at 1 and 2 workers.
+#[test]
+fn many_files_are_read_a_few_at_a_time() {
+    let dir = temp_dir("many");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..300u64 {
+        write_csv(&data.join(format!("part-{i:04}.csv")), &bids(20, i, 0));
+    }
+    for workers in ["1", "2"] {
+        let flags = ["--time-field", "date_time_ms", "--count", "--window", "global", "--workers", workers];
+        let s = run(&args(&[&data], &flags, &dir.join("out.jsonl"))).unwrap();
+        assert_eq!((s.files, s.records_read, s.malformed), (300, 6_000, 0), "{workers} workers");
+    }
 }
 
 #[test]

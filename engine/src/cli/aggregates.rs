@@ -48,7 +48,7 @@ impl Aggregate {
 /// ```
 /// use highwater::cli::aggregates::{Aggregate, AggregateSet};
 /// use highwater::model::combine::CombineFn;
-/// use highwater::source::Num;
+/// use highwater::format::Num;
 /// let set = AggregateSet::new(vec![Aggregate::Count, Aggregate::Sum("p".into()), Aggregate::Mean("p".into())]);
 /// assert_eq!(set.value_fields(), &["p".to_string()]);
 /// let mut acc = set.create();

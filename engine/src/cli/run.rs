@@ -102,8 +102,9 @@ pub struct RunArgs {
     /// Mean of a numeric field (`mean_FIELD`); repeatable.
     #[arg(long, value_name = "FIELD")]
     pub mean: Vec<String>,
-    /// The windows: global, fixed(SIZE), sliding(SIZE, PERIOD) or sessions(GAP), with
-    /// durations such as 10s, 250ms, 5m (a bare number is milliseconds).
+    /// The windows: global, fixed(SIZE[, offset=O]), sliding(SIZE, PERIOD[, offset=O]) or
+    /// sessions(GAP), with durations such as 10s, 250ms, 5m (a bare number is
+    /// milliseconds); `offset` shifts the window boundaries (fixed(1d, offset=2h)).
     #[arg(long, default_value = "global", value_name = "WINDOW")]
     pub window: WindowSpec,
     /// When panes fire, in the trigger grammar (e.g. default,
@@ -620,8 +621,5 @@ fn pane_line(out: &mut String, set: &AggregateSet, p: &Pane<RunKey, AggregateVal
     if retracting {
         out.push_str(if p.retraction { ",\"retraction\":true" } else { ",\"retraction\":false" });
     }
-    out.push_str(
-        "}
-",
-    );
+    out.push('}');
 }

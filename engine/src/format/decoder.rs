@@ -40,7 +40,7 @@ pub type EventTimeFn<T> = Arc<dyn Fn(&T) -> Result<i64, String> + Send + Sync>;
 ///
 /// ```
 /// use highwater::format::{Decoder, SerdeDecoder};
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// struct Bid { auction: u64, t: i64 }
 /// let d = SerdeDecoder::new(|b: &Bid| Ok(b.t));
 /// let (t, bid) = d.decode_json(br#"{"auction": 7, "t": 1000}"#).unwrap();

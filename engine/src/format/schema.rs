@@ -45,7 +45,7 @@ impl TimeUnit {
     /// Parses an event time written in this unit into milliseconds.
     ///
     /// ```
-    /// use highwater::source::TimeUnit;
+    /// use highwater::format::TimeUnit;
     /// assert_eq!(TimeUnit::Millis.parse("1500"), Ok(1500));
     /// assert_eq!(TimeUnit::Seconds.parse("1.5"), Ok(1500));
     /// assert_eq!(TimeUnit::Rfc3339.parse("1970-01-01T00:00:01.5Z"), Ok(1500));
@@ -84,7 +84,7 @@ impl Num {
     /// Parses `42`, `-3` or `2.5`; rejects NaN and infinities.
     ///
     /// ```
-    /// use highwater::source::Num;
+    /// use highwater::format::Num;
     /// assert_eq!(Num::parse("42"), Some(Num::Int(42)));
     /// assert_eq!(Num::parse(" 2.5 "), Some(Num::Float(2.5)));
     /// assert_eq!(Num::parse("NaN"), None);
@@ -145,7 +145,7 @@ pub type Record = (RunKey, i64, Values);
 /// texts are (byte order: `"1001" < "999"`), shown as the text.
 ///
 /// ```
-/// use highwater::source::RunKey;
+/// use highwater::format::RunKey;
 /// assert_eq!(RunKey::from_text("1001"), RunKey::Int(1001));
 /// assert_eq!(RunKey::from_text("007"), RunKey::Str("007".into()));
 /// assert!(RunKey::from_text("1001") < RunKey::from_text("999"));

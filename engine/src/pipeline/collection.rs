@@ -159,7 +159,7 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
 ///
 /// ```
 /// use highwater::pipeline::Windowing;
-/// use highwater_operators::trigger::Trigger;
+/// use highwater::model::trigger::Trigger;
 /// let w = Windowing::sliding(10_000, 2_000)
 ///     .trigger(Trigger::after_watermark().with_early(Trigger::after_processing_time(1_000)))
 ///     .allowed_lateness(60_000)
@@ -250,16 +250,14 @@ impl Windowing {
     pub fn strategy(&self) -> Result<WindowingStrategy, BuildError> {
         let b = match &self.custom {
             Some(f) => WindowingStrategy::custom(f.clone()),
-            None => {
-                WindowingStrategy::new(self.window.clone().validate().map_err(|e| BuildError::Window(e.to_string()))?)
-            }
+            None => WindowingStrategy::new(self.window.clone().validate().map_err(BuildError::Window)?),
         };
         b.trigger(self.trigger.clone())
             .allowed_lateness(self.allowed_lateness)
             .accumulation(self.accumulation)
             .timestamp_combiner(self.timestamp_combiner)
             .build()
-            .map_err(|e| BuildError::Strategy(e.to_string()))
+            .map_err(BuildError::Strategy)
     }
 }
 

@@ -56,7 +56,7 @@ fn cell(v: &Value) -> String {
 ///
 /// ```
 /// use highwater::pipeline::{pane_row, run, CsvFile, Memory, RunConfig, Windowing};
-/// use highwater_operators::watermark::WatermarkStrategy;
+/// use highwater::model::watermark::WatermarkStrategy;
 /// let path = std::env::temp_dir().join(format!("hw-doc-csv-sink-{}.csv", std::process::id()));
 /// let out = path.clone();
 /// run(RunConfig::workers(2), move |p| {

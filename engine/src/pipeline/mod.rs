@@ -10,8 +10,8 @@
 //!
 //! ```
 //! use highwater::pipeline::{run, Collector, Memory, RunConfig, Windowing};
-//! use highwater_operators::watermark::WatermarkStrategy;
-//! use highwater_operators::trigger::Trigger;
+//! use highwater::model::watermark::WatermarkStrategy;
+//! use highwater::model::trigger::Trigger;
 //!
 //! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 //! struct Bid { auction: u64, price: u64, time: i64 }
@@ -82,10 +82,10 @@ pub enum BuildError {
     DuplicateName(String),
     /// An invalid window.
     #[error("invalid window: {0}")]
-    Window(String),
-    /// An invalid windowing strategy (trigger, lateness).
+    Window(#[from] highwater_operators::window::WindowError),
+    /// An invalid windowing strategy (trigger, lateness, window).
     #[error("invalid windowing strategy: {0}")]
-    Strategy(String),
+    Strategy(#[from] highwater_operators::strategy::StrategyError),
     /// The same, in a named step.
     #[error("step `{step}`: {message}")]
     Step {

@@ -22,8 +22,8 @@ pub trait Sink<T> {
 ///
 /// ```
 /// use highwater::pipeline::pane_row;
-/// use highwater_operators::pane::{Pane, PaneInfo, Timing};
-/// use highwater_operators::window::Window;
+/// use highwater::model::pane::{Pane, PaneInfo, Timing};
+/// use highwater::model::window::Window;
 /// let p = Pane { key: "a", window: Window::new(0, 10), value: 3u64, timestamp: 9,
 ///     info: PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last: true },
 ///     retraction: false, tick: 0 };

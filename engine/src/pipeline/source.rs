@@ -186,7 +186,7 @@ pub trait Source<T>: Send + Sync {
 ///
 /// ```
 /// use highwater::pipeline::{Memory, Source};
-/// use highwater_operators::watermark::WatermarkStrategy;
+/// use highwater::model::watermark::WatermarkStrategy;
 /// let src = Memory::new(vec![vec![(1, "a"), (2, "b")], vec![(5, "c")]], WatermarkStrategy::Ascending);
 /// assert_eq!(src.open(0, 2).unwrap().len(), 1);
 /// ```

@@ -141,7 +141,7 @@ pub(super) enum Format {
 ///
 /// ```
 /// use highwater::pipeline::{run, Collector, RunConfig, Tcp};
-/// use highwater_operators::watermark::WatermarkStrategy;
+/// use highwater::model::watermark::WatermarkStrategy;
 /// use std::io::Write;
 /// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Bid { auction: u64, price: u64, time: i64 }

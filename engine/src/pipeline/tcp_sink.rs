@@ -41,7 +41,7 @@ struct Connection {
 ///
 /// ```
 /// use highwater::pipeline::{run, Memory, RunConfig, TcpSink};
-/// use highwater_operators::watermark::WatermarkStrategy;
+/// use highwater::model::watermark::WatermarkStrategy;
 /// use std::io::Read;
 /// let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
 /// let sink = TcpSink::<u64>::connect(server.local_addr().unwrap().to_string());
