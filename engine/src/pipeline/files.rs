@@ -4,7 +4,7 @@
 
 use super::dead_letter::DeadLetter;
 use super::source::{Batch, Partition, Source};
-use crate::source::csv_lines::{line_number, open_range, CsvLines, Next, Pos};
+use crate::source::csv_lines::{line_number, open_range, CsvLines, Next, Pos, Skipped, MAX_RECORD_LINES};
 use crate::source::{expand_inputs, is_gzip};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
@@ -463,6 +463,8 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
         // Dead letters get their line numbers after the loop (a range's need the lines
         // before it): (position, reason, text).
         let mut pending: Vec<(Pos, String, Vec<u8>)> = Vec::new();
+        // The open quotes of the dead letters with an empty reason, in order.
+        let mut quotes: Vec<Pos> = Vec::new();
         let mut read = 0;
         while read < max {
             let next = match lines.next() {
@@ -494,7 +496,18 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
                     let fields: SmallVec<[&[u8]; 16]> = lines.slow_fields().collect();
                     self.parse(&fields, true).map_err(|r| (r, fields.join(&b","[..])))
                 }
-                Next::TooLong => Err((format!("line longer than {MAX_LINE} bytes"), lines.long_prefix.clone())),
+                Next::TooLong => {
+                    let reason = match lines.skipped {
+                        Skipped::LongLine => format!("line longer than {MAX_LINE} bytes"),
+                        // Completed below, with the quote's line number.
+                        Skipped::OpenQuote(q) => {
+                            quotes.push(q);
+                            String::new()
+                        }
+                        Skipped::Cut => "the record runs past the end of its byte range (did the file change while it was read?)".to_string(),
+                    };
+                    Err((reason, lines.long_prefix.clone()))
+                }
             };
             match got {
                 Ok(rec) => {
@@ -506,8 +519,18 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
         }
         let origin = lines.origin();
         self.lines = Some(lines);
-        for (pos, reason, text) in pending {
+        let mut quotes = quotes.into_iter();
+        for (pos, mut reason, text) in pending {
             let line = self.line_of(origin, pos);
+            if reason.is_empty() {
+                if let Some(q) = quotes.next() {
+                    let at = self.line_of(origin, q);
+                    reason = format!(
+                        "the quote opened at line {at}, byte {} is not closed within {MAX_RECORD_LINES} lines and {MAX_LINE} bytes (or before the end of the file): the record is skipped to the end of its first line",
+                        q.byte
+                    );
+                }
+            }
             batch.dead.push(self.dead(line, pos.byte, reason, &text));
         }
         batch.done = self.done;

@@ -7,6 +7,7 @@
 //! - [`Schema`] says which fields make the key, the event time and the values.
 
 pub(crate) mod csv_lines;
+mod csv_ranges;
 mod file;
 mod inputs;
 mod malformed;
