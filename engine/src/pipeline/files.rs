@@ -578,4 +578,92 @@ mod tests {
             assert_eq!(total, 1000, "{name}: every bad line is a dead letter");
         }
     }
+
+    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+    struct Named {
+        k: u64,
+        name: String,
+        t: i64,
+    }
+
+    /// The records and dead letters (location, reason) of a CSV file read by one worker.
+    fn read_csv(name: &str, text: &[u8], partition_bytes: u64) -> (Vec<Named>, Vec<(String, String)>) {
+        let dir = std::env::temp_dir().join(format!("hw-files-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in.csv");
+        std::fs::write(&path, text).unwrap();
+        let files = Files::<Named>::csv([path.display().to_string()])
+            .event_time(|r: &Named| r.t)
+            .watermark(WatermarkStrategy::Ascending)
+            .partition_bytes(partition_bytes);
+        let (mut records, mut dead) = (Vec::new(), Vec::new());
+        for mut part in files.open(0, 1).unwrap() {
+            loop {
+                let batch = part.read(1000);
+                records.extend(batch.records.into_iter().map(|(_, r)| r));
+                dead.extend(batch.dead.into_iter().map(|d| (d.location, d.reason)));
+                if batch.done {
+                    break;
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        (records, dead)
+    }
+
+    fn good_lines(from: u64, n: u64) -> String {
+        (from..from + n).map(|i| format!("{i},n{i},{i}\n")).collect()
+    }
+
+    /// A quote closed by a stray quote 100 lines later no longer merges the lines between
+    /// into one accepted record, and a quote never closed no longer swallows the rest of
+    /// the file: the record is a dead letter naming the quote, and reading resumes at the
+    /// next line.
+    #[test]
+    fn a_quote_left_open_is_one_dead_letter_naming_the_quote() {
+        // Line 1 the header, 2..=4 good, 5 `5,"open,5` (byte 30, its quote at 32), 6..=105
+        // good, 106 `x",106` (a literal quote mid-field: too few fields).
+        let head = format!("k,name,t\n{}", good_lines(2, 3));
+        assert_eq!(head.len(), 30);
+        let closed_later = format!("{head}5,\"open,5\n{}x\",106\n", good_lines(6, 100));
+        let (records, dead) = read_csv("closed-later", closed_later.as_bytes(), u64::MAX);
+        assert_eq!(records.len(), 103, "the lines after the quote are records: {dead:?}");
+        assert_eq!(dead.len(), 2, "{dead:?}");
+        assert!(dead[0].0.ends_with(":5 (byte 30)"), "{dead:?}");
+        assert!(dead[0].1.contains("quote opened at line 5, byte 32"), "{dead:?}");
+        let at = closed_later.find("x\"").unwrap();
+        assert!(dead[1].0.ends_with(&format!(":106 (byte {at})")), "{dead:?}");
+
+        let never_closed = format!("{head}5,\"open,5\n{}", good_lines(6, 100));
+        let (records, dead) = read_csv("never-closed", never_closed.as_bytes(), u64::MAX);
+        assert_eq!((records.len(), dead.len()), (103, 1), "{dead:?}");
+        assert!(dead[0].1.contains("quote opened at line 5, byte 32"), "{dead:?}");
+        // Near the end of the file too (fewer lines left than the bound).
+        let near_end = format!("{head}5,\"open,5\n{}", good_lines(6, 3));
+        let (records, dead) = read_csv("near-end", near_end.as_bytes(), u64::MAX);
+        assert_eq!((records.len(), dead.len()), (6, 1), "{dead:?}");
+    }
+
+    /// A byte-order mark does not become part of the header's first name (the DSL's CSV
+    /// header, as `run`'s).
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_header_name() {
+        let (records, dead) = read_csv("bom", b"\xEF\xBB\xBFk,name,t\n1,a,5\n", u64::MAX);
+        assert_eq!((records, dead), (vec![Named { k: 1, name: "a".into(), t: 5 }], vec![]));
+    }
+
+    /// A line over many byte ranges is read once, not once per range (each range used to
+    /// scan from its start to the end of the line: quadratic).
+    #[test]
+    fn a_long_line_over_many_ranges_is_read_in_linear_time() {
+        let mut text = format!("k,name,t\n{}", good_lines(2, 10)).into_bytes();
+        text.resize(text.len() + (48 << 20), b'x');
+        text.extend_from_slice(format!("\n{}", good_lines(100, 10)).as_bytes());
+        let started = std::time::Instant::now();
+        let (records, dead) = read_csv("long-line", &text, 1 << 16);
+        let took = started.elapsed();
+        assert_eq!((records.len(), dead.len()), (20, 1), "{dead:?}");
+        assert!(dead[0].1.contains("longer than"), "{dead:?}");
+        assert!(took < std::time::Duration::from_secs(8), "768 ranges over one 48 MiB line took {took:?}");
+    }
 }

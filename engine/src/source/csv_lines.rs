@@ -410,8 +410,10 @@ impl CsvLines {
     fn finish_slow(&mut self, consumed: usize, newlines: u64, nfields: usize, at_eof: bool) -> io::Result<(Next, Pos)> {
         let end = (self.scan + consumed).min(self.filled);
         let rec = &self.buf[self.scan..end];
-        let inside = newlines - (!at_eof && rec.last() == Some(&b'\n')) as u64;
-        if inside >= MAX_RECORD_LINES || (at_eof && open_quote(rec).1.is_some()) {
+        // csv_core also ends a record on an empty input once the input is at its end.
+        let open_at_end = (at_eof || (self.eof && end == self.filled)) && open_quote(rec).1.is_some();
+        let inside = newlines - (!open_at_end && rec.last() == Some(&b'\n')) as u64;
+        if inside >= MAX_RECORD_LINES || open_at_end {
             return self.skip_open(consumed);
         }
         if self.base + end as u64 > self.end {
@@ -461,4 +463,54 @@ pub(crate) fn line_number(path: &std::path::Path, prefix: &mut Option<u64>, orig
         None => *prefix.insert(super::count_newlines(path, origin).unwrap_or(0)),
     };
     before + 1 + pos.newlines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The records of `text` (written to a file) read from its start: (line, byte, kind).
+    fn positions(name: &str, text: &[u8]) -> Vec<(u64, u64, &'static str)> {
+        let path = std::env::temp_dir().join(format!("hw-csv-lines-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let mut lines = open_range(&path, 0, u64::MAX, 1 << 10).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let (next, pos) = lines.next().unwrap();
+            let kind = match next {
+                Next::End => break,
+                Next::Fast(..) => "fast",
+                Next::Slow => "slow",
+                Next::TooLong => "skipped",
+            };
+            out.push((pos.newlines + 1, pos.byte, kind));
+        }
+        let _ = std::fs::remove_file(&path);
+        out
+    }
+
+    /// After CRLF lines and blank lines, a record is reported at the line and byte where it
+    /// starts itself (counted by hand), not where the previous record's terminator ends.
+    #[test]
+    fn dead_letter_positions_after_crlf_and_blank_lines_are_the_records_own() {
+        // line 1 `a,b\r\n` (0..5), 2 `1,2\r\n` (5..10), 3 blank `\n` (10), 4 blank `\r\n`
+        // (11..13), 5 `bad\n` (13..17), 6 `"q\r\nq",x\r\n` (17..27; its line 7 at 21),
+        // 8 blank (27), 9 `x,"y"` (28..).
+        let text = b"a,b\r\n1,2\r\n\n\r\nbad\n\"q\r\nq\",x\r\n\nx,\"y\"";
+        assert_eq!(
+            positions("crlf", text),
+            vec![(1, 0, "fast"), (2, 5, "fast"), (5, 13, "fast"), (6, 17, "slow"), (9, 28, "slow")]
+        );
+    }
+
+    /// A byte-order mark is not part of the first record (the header's first name).
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let path = std::env::temp_dir().join(format!("hw-csv-lines-bom-{}", std::process::id()));
+        std::fs::write(&path, b"\xEF\xBB\xBFk,t\n1,2\n").unwrap();
+        let mut lines = open_range(&path, 0, u64::MAX, 1 << 10).unwrap();
+        let Ok((Next::Fast(a, b), _)) = lines.next() else { panic!("a simple line") };
+        assert_eq!(&lines.buf[a..b], b"k,t");
+        let _ = std::fs::remove_file(&path);
+    }
 }
