@@ -653,17 +653,18 @@ mod tests {
     }
 
     /// A line over many byte ranges is read once, not once per range (each range used to
-    /// scan from its start to the end of the line: quadratic).
+    /// scan from its start to the end of the line: quadratic, ~15 s here for this file;
+    /// now the ranges inside the line are empty, ~0.5 s in a debug build).
     #[test]
     fn a_long_line_over_many_ranges_is_read_in_linear_time() {
         let mut text = format!("k,name,t\n{}", good_lines(2, 10)).into_bytes();
-        text.resize(text.len() + (48 << 20), b'x');
+        text.resize(text.len() + (160 << 20), b'x');
         text.extend_from_slice(format!("\n{}", good_lines(100, 10)).as_bytes());
         let started = std::time::Instant::now();
         let (records, dead) = read_csv("long-line", &text, 1 << 16);
         let took = started.elapsed();
         assert_eq!((records.len(), dead.len()), (20, 1), "{dead:?}");
         assert!(dead[0].1.contains("longer than"), "{dead:?}");
-        assert!(took < std::time::Duration::from_secs(8), "768 ranges over one 48 MiB line took {took:?}");
+        assert!(took < std::time::Duration::from_secs(5), "2560 ranges over one 160 MiB line took {took:?}");
     }
 }
