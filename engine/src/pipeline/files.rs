@@ -504,7 +504,10 @@ impl<T: DeserializeOwned + Send> Partition<T> for CsvPartition<T> {
                             quotes.push(q);
                             String::new()
                         }
-                        Skipped::Cut => "the record runs past the end of its byte range (did the file change while it was read?)".to_string(),
+                        Skipped::Cut => {
+                            "the record runs past the end of its byte range (did the file change while it was read?)"
+                                .to_string()
+                        }
                     };
                     Err((reason, lines.long_prefix.clone()))
                 }

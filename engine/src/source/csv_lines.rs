@@ -18,8 +18,8 @@
 //! and the range after, so every byte of the file is read by exactly one range. Line
 //! numbers are then counted from the range's start (the caller adds the lines before it).
 
-use super::csv_ranges::{open_quote, record_boundary};
 pub use super::csv_ranges::MAX_RECORD_LINES;
+use super::csv_ranges::{open_quote, record_boundary};
 use std::io::{self, Read};
 use std::path::PathBuf;
 
