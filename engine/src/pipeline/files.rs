@@ -99,7 +99,11 @@ impl<T> Files<T> {
     /// each a partition of its own with its own watermark, read in parallel by the workers
     /// (at least 64 KiB; `u64::MAX`: one partition per file). The ranges depend only on the
     /// file, never on the worker count; a range after the first starts its watermark where
-    /// its first good record puts it.
+    /// its first good record puts it. Each split is moved to the next record boundary (never
+    /// a newline inside a quoted field), found by one pass over the file per process, so
+    /// every record is read by exactly one range, as if the file were one partition. A CSV
+    /// record may span at most 64 lines (a quote left open is a dead letter, not the rest of
+    /// the file).
     pub fn partition_bytes(mut self, bytes: u64) -> Self {
         self.partition_bytes = bytes.max(1 << 16);
         self
@@ -249,7 +253,8 @@ impl<T: DeserializeOwned + Send> Partition<T> for FilePartition<T> {
     }
 }
 
-/// A CSV file, or a byte range of a large uncompressed one (the lines that start in it),
+/// A CSV file, or a byte range of a large uncompressed one (the records from the boundary
+/// its start moves to, up to the one its end moves to: `source::csv_ranges`),
 /// read with the one-pass line reader `run` uses ([`crate::source`]'s `CsvLines`): a line
 /// without quotes is split on commas in place and deserialized straight from the fields
 /// ([`super::fastcsv`]); a record with quotes (which may span lines) goes through
@@ -276,6 +281,8 @@ const PROBE_CHUNK: usize = 16 << 10;
 
 /// The byte ranges a file of `size` bytes is split into, `bytes` each (the last one up to
 /// half as long again, and open-ended: it reads to the end, whatever the file has become).
+/// These are split points: the reader of a range ([`open_range`]) moves both ends to the
+/// record boundaries after them, which the neighbouring ranges agree on.
 pub(crate) fn byte_ranges(size: u64, bytes: u64) -> Vec<(u64, u64)> {
     if size <= bytes {
         return vec![(0, u64::MAX)];
@@ -343,7 +350,7 @@ impl<T: DeserializeOwned + Send> CsvPartition<T> {
         line_dead_letter(&self.path, line, offset, reason, raw)
     }
 
-    /// A reader of `[start, end)` of the file (beginning at a line start), reading `chunk`
+    /// A reader of the range `[start, end)` of the file (moved to record boundaries), reading `chunk`
     /// bytes at a time.
     fn lines_of(&self, start: u64, end: u64, chunk: usize) -> std::io::Result<CsvLines> {
         open_range(&self.path, start, end, chunk)
