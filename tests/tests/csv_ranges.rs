@@ -62,7 +62,7 @@ fn write_adversarial(path: &Path, size: u64, split: u64, seed: u64) {
     let mut id = 0u64;
     while off < size {
         id += 1;
-        let end = if id % 5 == 0 { "\r\n" } else { "\n" };
+        let end = if id % 5 == 4 { "\r\n" } else { "\n" };
         if next_split > off && next_split - off < 400 {
             // Put the special bytes of a quoted field at `next_split + d`.
             let d = (k % 9) as i64 - 5;
