@@ -2,16 +2,26 @@
 //! returns is split on commas in place (no copy, no allocation); any other record goes
 //! through `csv_core`, so every valid CSV still reads as the `csv` crate reads it.
 //!
-//! It reports each record's position the way the `csv` crate does (the byte and line just
-//! after the previous record's terminator, so blank lines before a record and the `\n` of a
-//! `\r\n` count as part of it), so dead letters keep their line numbers and offsets.
+//! Each record is reported at its own position: the byte and line where the record itself
+//! starts (after any blank lines before it and after the `\n` of a `\r\n`), so dead
+//! letters name the line to look at. A byte-order mark at the start of the file is skipped.
 //!
-//! It can read a byte range `[start, end)` of a file: it begins after the first newline at
-//! or after `start - 1` (at a line start) and stops before the first line starting at or
-//! after `end`. Line numbers are then counted from `start` (the caller adds the lines
-//! before it).
+//! Bounds, so that a bad byte cannot swallow the file: a line longer than the maximum
+//! ([`crate::pipeline::MAX_LINE`]) is skipped to its end ([`Next::TooLong`]); a record with
+//! a quote that opens a field is at most that many bytes and spans at most
+//! [`MAX_RECORD_LINES`] lines, and must be closed before the end of the file, else it is
+//! skipped to the end of its first line ([`Next::TooLong`] with [`Skipped::OpenQuote`]
+//! naming the quote) and reading resumes at the next line.
+//!
+//! It can read a byte range of a file ([`open_range`]): a range is moved to the record
+//! boundaries that [`super::csv_ranges`] finds once per file, the same for the range before
+//! and the range after, so every byte of the file is read by exactly one range. Line
+//! numbers are then counted from the range's start (the caller adds the lines before it).
 
+pub use super::csv_ranges::MAX_RECORD_LINES;
+use super::csv_ranges::{open_quote, record_boundary};
 use std::io::{self, Read};
+use std::path::PathBuf;
 
 /// What [`CsvLines::next`] found.
 pub(crate) enum Next {
@@ -19,15 +29,28 @@ pub(crate) enum Next {
     Fast(usize, usize),
     /// A record read by `csv_core`: its fields are in [`CsvLines::slow_fields`].
     Slow,
-    /// A line longer than the reader's maximum: skipped to its end; its start is in
-    /// [`CsvLines::long_prefix`].
+    /// A line longer than the reader's maximum, a record left open or over the bounds, or
+    /// a record cut by the end of the range: skipped ([`CsvLines::skipped`] says why); its
+    /// start is in [`CsvLines::long_prefix`].
     TooLong,
     /// The end of the input (or of the byte range).
     End,
 }
 
-/// A record's position as the `csv` crate reports it.
-#[derive(Clone, Copy, Debug, Default)]
+/// Why the last [`Next::TooLong`] was skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Skipped {
+    /// A line longer than the maximum (skipped to its end).
+    LongLine,
+    /// A quoted field opened at this position is not closed within the bounds (or before
+    /// the end of the file): the record is skipped to the end of its first line.
+    OpenQuote(Pos),
+    /// The record runs past the end of the byte range (the file changed while read?).
+    Cut,
+}
+
+/// A position in the input: the byte offset and the newlines before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Pos {
     /// Absolute byte offset.
     pub(crate) byte: u64,
@@ -38,16 +61,21 @@ pub(crate) struct Pos {
 /// A buffered CSV reader of one file or byte range.
 pub(crate) struct CsvLines {
     input: Box<dyn Read + Send>,
+    /// The file (for a reader of a plain file): where [`CsvLines::set_end`] finds the
+    /// boundary a split moves to.
+    path: Option<PathBuf>,
     /// The buffer: `buf[..filled]` holds the bytes from absolute offset `base`.
     pub(crate) buf: Vec<u8>,
     base: u64,
     filled: usize,
     scan: usize,
     eof: bool,
+    /// A byte-order mark may still be at the start (a reader from offset 0).
+    bom: bool,
+    /// Nothing more to read (after a record cut by the end of the range).
+    finished: bool,
     /// Newlines before `buf[scan]`, since the start of the reader.
     newlines: u64,
-    /// The position the next record is reported at.
-    next_pos: Pos,
     /// Records starting at or after this absolute offset are not this reader's.
     end: u64,
     core: csv_core::Reader,
@@ -59,13 +87,15 @@ pub(crate) struct CsvLines {
     pub(crate) commas: Vec<usize>,
     /// Whether the last [`Next::Fast`] record is ASCII (else it must be checked as UTF-8).
     pub(crate) ascii: bool,
-    /// Where the last record itself starts (its own line, after any blank lines before
-    /// it), as opposed to the csv crate's position that [`CsvLines::next`] returns.
+    /// Where the last record starts (its own line, after any blank lines before it); also
+    /// what [`CsvLines::next`] returns.
     pub(crate) record: Pos,
     /// The longest line (or quoted record) read; longer ones are [`Next::TooLong`].
     max_line: usize,
-    /// The first bytes of the last [`Next::TooLong`] line.
+    /// The first bytes of the last [`Next::TooLong`] record.
     pub(crate) long_prefix: Vec<u8>,
+    /// Why the last [`Next::TooLong`] record was skipped.
+    pub(crate) skipped: Skipped,
 }
 
 /// The bytes of an over-long line kept for its dead letter.
@@ -82,27 +112,22 @@ const CLASS: [u8; 256] = {
 };
 
 impl CsvLines {
-    /// A reader of `input`, whose first byte is at absolute offset `base`, up to `end`,
-    /// reading `chunk` bytes at a time (a small chunk to read a header or probe a few
-    /// lines; the buffer still grows for a longer line). With `skip_partial`, it first
-    /// skips to just after the first newline (the start of the first line that begins in
-    /// its range; `input` starts at `start - 1`).
-    pub(crate) fn with_chunk(
-        input: Box<dyn Read + Send>,
-        base: u64,
-        end: u64,
-        skip_partial: bool,
-        chunk: usize,
-    ) -> io::Result<Self> {
-        let mut r = CsvLines {
+    /// A reader of `input`, whose first byte is at absolute offset `base` and is the start
+    /// of a record, up to `end`, reading `chunk` bytes at a time (a small chunk to read a
+    /// header or probe a few lines; the buffer still grows for a longer line). A reader
+    /// from offset 0 skips a byte-order mark.
+    pub(crate) fn with_chunk(input: Box<dyn Read + Send>, base: u64, end: u64, chunk: usize) -> Self {
+        CsvLines {
             input,
+            path: None,
             buf: vec![0; chunk.max(1024)],
             base,
             filled: 0,
             scan: 0,
             eof: false,
+            bom: base == 0,
+            finished: false,
             newlines: 0,
-            next_pos: Pos { byte: base, newlines: 0 },
             end,
             core: csv_core::Reader::new(),
             out: vec![0; 1024],
@@ -111,26 +136,11 @@ impl CsvLines {
             origin: base,
             commas: Vec::with_capacity(16),
             ascii: true,
-            record: Pos::default(),
+            record: Pos { byte: base, newlines: 0 },
             max_line: usize::MAX,
             long_prefix: Vec::new(),
-        };
-        if skip_partial {
-            loop {
-                if let Some(i) = memchr::memchr(b'\n', &r.buf[r.scan..r.filled]) {
-                    r.scan += i + 1;
-                    break;
-                }
-                r.scan = r.filled;
-                if r.eof {
-                    break;
-                }
-                r.refill()?;
-            }
-            r.next_pos = Pos { byte: r.base + r.scan as u64, newlines: 0 };
-            r.origin = r.next_pos.byte;
+            skipped: Skipped::LongLine,
         }
-        Ok(r)
     }
 
     /// Lines (or quoted records) longer than `max` bytes are skipped as [`Next::TooLong`]
@@ -145,9 +155,14 @@ impl CsvLines {
         self.origin
     }
 
-    /// Stops before the first line starting at or after `end` (absolute).
+    /// Stops before the first record starting at or after `end` (absolute): for a reader
+    /// of a plain file, after the boundary that the split `end` moves to (the one the next
+    /// range starts at).
     pub(crate) fn set_end(&mut self, end: u64) {
-        self.end = end;
+        self.end = match &self.path {
+            Some(path) => record_boundary(path, end).unwrap_or(end),
+            None => end,
+        };
     }
 
     /// Bytes consumed so far, from the reader's first byte.
@@ -198,11 +213,28 @@ impl CsvLines {
         &self.out[..self.ends[..self.nfields].last().copied().unwrap_or(0)]
     }
 
-    /// The next record and its position. An I/O error leaves the reader where it was.
+    /// Skips a byte-order mark at the start of the file.
+    fn skip_bom(&mut self) -> io::Result<()> {
+        self.bom = false;
+        while self.filled - self.scan < 3 && !self.eof {
+            self.refill()?;
+        }
+        if self.buf[self.scan..self.filled].starts_with(b"\xEF\xBB\xBF") {
+            self.scan += 3;
+            self.origin = self.base + self.scan as u64;
+        }
+        Ok(())
+    }
+
+    /// The next record and where it starts. An I/O error leaves the reader where it was.
     pub(crate) fn next(&mut self) -> io::Result<(Next, Pos)> {
+        if self.bom {
+            self.skip_bom()?;
+        }
         loop {
-            if self.base + self.scan as u64 >= self.end {
-                return Ok((Next::End, self.next_pos));
+            let here = Pos { byte: self.base + self.scan as u64, newlines: self.newlines };
+            if self.finished || here.byte >= self.end {
+                return Ok((Next::End, here));
             }
             // One pass over the line: its end, its commas, quotes, carriage returns and
             // whether it is ASCII.
@@ -226,52 +258,60 @@ impl CsvLines {
             }
             if nl.is_none() && !self.eof {
                 if self.filled - start > self.max_line {
-                    return self.skip_long_line();
+                    return self.skip_first_line(Skipped::LongLine);
                 }
                 self.refill()?;
                 continue;
             }
             if nl.unwrap_or(self.filled - start) > self.max_line {
-                return self.skip_long_line();
+                return self.skip_first_line(Skipped::LongLine);
             }
             if self.scan == self.filled {
-                return Ok((Next::End, self.next_pos));
+                return Ok((Next::End, here));
             }
             self.ascii = high < 0x80;
             let line_end = nl.map_or(self.filled, |i| start + i);
             let crlf = line_end > start && self.buf[line_end - 1] == b'\r';
             let content_end = if crlf { line_end - 1 } else { line_end };
-            self.record = Pos { byte: self.base + start as u64, newlines: self.newlines };
+            self.record = here;
             if quotes > 0 || crs > crlf as u32 {
                 return self.slow();
             }
-            let content = &self.buf[start..content_end];
-            if content.is_empty() {
-                // A blank line: part of the next record's lead-in, as in the csv crate.
+            if content_end == start {
+                // A blank line: part of the lead-in of the next record.
                 self.scan = if nl.is_some() { line_end + 1 } else { line_end };
                 self.newlines += nl.is_some() as u64;
                 continue;
             }
-            let pos = self.next_pos;
-            if crlf {
-                // The record ends at its `\r`; the `\n` leads in the next one.
-                self.scan = content_end + 1;
-            } else if nl.is_some() {
+            if self.base + line_end as u64 + nl.is_some() as u64 > self.end {
+                return Ok(self.cut(line_end));
+            }
+            if nl.is_some() {
                 self.scan = line_end + 1;
                 self.newlines += 1;
             } else {
                 self.scan = line_end;
             }
-            self.next_pos = Pos { byte: self.base + self.scan as u64, newlines: self.newlines };
-            return Ok((Next::Fast(start, content_end), pos));
+            return Ok((Next::Fast(start, content_end), here));
         }
     }
 
-    /// Skips the line at `scan`, longer than the maximum, to just after its newline (or
-    /// the end of the input), keeping its first bytes in `long_prefix`.
-    fn skip_long_line(&mut self) -> io::Result<(Next, Pos)> {
-        let pos = self.next_pos;
+    /// The record at `scan`, running to `buf[..to]` past the end of the range: skipped,
+    /// and the reader ends (the bytes after the end are the next range's).
+    fn cut(&mut self, to: usize) -> (Next, Pos) {
+        self.long_prefix.clear();
+        let keep = (to - self.scan).min(LONG_PREFIX);
+        self.long_prefix.extend_from_slice(&self.buf[self.scan..self.scan + keep]);
+        self.skipped = Skipped::Cut;
+        self.finished = true;
+        (Next::TooLong, self.record)
+    }
+
+    /// Skips the record at `scan` to just after the end of its first line (or the end of
+    /// the input), keeping its first bytes in `long_prefix`.
+    fn skip_first_line(&mut self, why: Skipped) -> io::Result<(Next, Pos)> {
         self.record = Pos { byte: self.base + self.scan as u64, newlines: self.newlines };
+        self.skipped = why;
         self.long_prefix.clear();
         let keep = (self.filled - self.scan).min(LONG_PREFIX);
         self.long_prefix.extend_from_slice(&self.buf[self.scan..self.scan + keep]);
@@ -287,8 +327,24 @@ impl CsvLines {
             }
             self.refill()?;
         }
-        self.next_pos = Pos { byte: self.base + self.scan as u64, newlines: self.newlines };
-        Ok((Next::TooLong, pos))
+        // A record running past the end of the range (the file changed?) ends the reader.
+        self.finished = self.base + self.scan as u64 > self.end;
+        Ok((Next::TooLong, self.record))
+    }
+
+    /// Skips the record at `scan`, whose first `consumed` bytes are in the buffer, as one
+    /// left open by a quote (or, with no quoted field spanning a line, too long).
+    fn skip_open(&mut self, consumed: usize) -> io::Result<(Next, Pos)> {
+        let rec = &self.buf[self.scan..(self.scan + consumed).min(self.filled)];
+        let (spanning, at_end) = open_quote(rec);
+        let why = match spanning.or(at_end) {
+            Some(q) => Skipped::OpenQuote(Pos {
+                byte: self.base + (self.scan + q) as u64,
+                newlines: self.newlines + memchr::memchr_iter(b'\n', &rec[..q]).count() as u64,
+            }),
+            None => Skipped::LongLine,
+        };
+        self.skip_first_line(why)
     }
 
     /// Reads one record at `scan` with `csv_core`.
@@ -296,16 +352,18 @@ impl CsvLines {
         use csv_core::ReadRecordResult as R;
         self.core.reset();
         let (mut consumed, mut outlen, mut endlen) = (0usize, 0usize, 0usize);
+        let mut newlines = 0u64;
         loop {
             let input = &self.buf[self.scan + consumed..self.filled];
             let (res, nin, nout, nend) =
                 self.core.read_record(input, &mut self.out[outlen..], &mut self.ends[endlen..]);
+            newlines += memchr::memchr_iter(b'\n', &input[..nin]).count() as u64;
             consumed += nin;
             outlen += nout;
             endlen += nend;
-            if consumed > self.max_line {
-                // An unclosed quote, or a record that is not one: skip its first line.
-                return self.skip_long_line();
+            if consumed > self.max_line || newlines > MAX_RECORD_LINES {
+                // A quote left open, or a record that is not one: skip its first line.
+                return self.skip_open(consumed);
             }
             match res {
                 R::InputEmpty => {
@@ -319,12 +377,12 @@ impl CsvLines {
                         outlen += nout;
                         endlen += nend;
                         match res {
-                            R::Record => return Ok(self.finish_slow(consumed, endlen)),
+                            R::Record => return self.finish_slow(consumed, newlines, endlen, true),
                             R::OutputFull => self.out.resize(self.out.len() * 2, 0),
                             R::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
                             R::End | R::InputEmpty => {
                                 self.scan = self.filled;
-                                return Ok((Next::End, self.next_pos));
+                                return Ok((Next::End, self.record));
                             }
                         }
                     }
@@ -337,29 +395,41 @@ impl CsvLines {
                     let n = self.ends.len() * 2;
                     self.ends.resize(n, 0);
                 }
-                R::Record => return Ok(self.finish_slow(consumed, endlen)),
+                R::Record => return self.finish_slow(consumed, newlines, endlen, false),
                 R::End => {
                     self.scan = self.filled;
-                    return Ok((Next::End, self.next_pos));
+                    return Ok((Next::End, self.record));
                 }
             }
         }
     }
 
-    fn finish_slow(&mut self, consumed: usize, nfields: usize) -> (Next, Pos) {
-        let pos = self.next_pos;
+    /// The record of `consumed` bytes at `scan` (with `newlines` newlines, its line break
+    /// included), read by `csv_core` into `nfields` fields; `at_eof`: ended by the end of
+    /// the input rather than by a line break.
+    fn finish_slow(&mut self, consumed: usize, newlines: u64, nfields: usize, at_eof: bool) -> io::Result<(Next, Pos)> {
         let end = (self.scan + consumed).min(self.filled);
-        self.newlines += memchr::memchr_iter(b'\n', &self.buf[self.scan..end]).count() as u64;
+        let rec = &self.buf[self.scan..end];
+        // csv_core also ends a record on an empty input once the input is at its end.
+        let open_at_end = (at_eof || (self.eof && end == self.filled)) && open_quote(rec).1.is_some();
+        let inside = newlines - (!open_at_end && rec.last() == Some(&b'\n')) as u64;
+        if inside >= MAX_RECORD_LINES || open_at_end {
+            return self.skip_open(consumed);
+        }
+        if self.base + end as u64 > self.end {
+            return Ok(self.cut(end));
+        }
+        self.newlines += newlines;
         self.scan = end;
         self.nfields = nfields;
-        self.next_pos = Pos { byte: self.base + self.scan as u64, newlines: self.newlines };
-        (Next::Slow, pos)
+        Ok((Next::Slow, self.record))
     }
 }
 
-/// A reader of the lines of `path` that start in `[start, end)` (a gzip file: all of it),
-/// reading `chunk` bytes at a time, with lines over [`crate::pipeline::MAX_LINE`] skipped
-/// as [`Next::TooLong`].
+/// A reader of the records of `path` in `[start, end)`, each moved to the record boundary
+/// the neighbouring range agrees on ([`record_boundary`]; a gzip file: all of it), reading
+/// `chunk` bytes at a time, with lines over [`crate::pipeline::MAX_LINE`] skipped as
+/// [`Next::TooLong`].
 pub(crate) fn open_range(path: &std::path::Path, start: u64, end: u64, chunk: usize) -> io::Result<CsvLines> {
     use std::io::{Seek, SeekFrom};
     let max = crate::pipeline::MAX_LINE;
@@ -367,13 +437,20 @@ pub(crate) fn open_range(path: &std::path::Path, start: u64, end: u64, chunk: us
     if super::is_gzip(path) {
         let raw: Box<dyn Read + Send> =
             Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file)));
-        return Ok(CsvLines::with_chunk(raw, 0, u64::MAX, false, chunk)?.max_line(max));
+        return Ok(CsvLines::with_chunk(raw, 0, u64::MAX, chunk).max_line(max));
     }
-    if start == 0 {
-        return Ok(CsvLines::with_chunk(Box::new(file), 0, end, false, chunk)?.max_line(max));
-    }
-    file.seek(SeekFrom::Start(start - 1))?;
-    Ok(CsvLines::with_chunk(Box::new(file), start - 1, end, true, chunk)?.max_line(max))
+    let from = record_boundary(path, start)?;
+    let to = record_boundary(path, end)?;
+    let input: Box<dyn Read + Send> = if from >= to {
+        // An empty range (inside a long line or record that the range before reads).
+        Box::new(io::empty())
+    } else {
+        file.seek(SeekFrom::Start(from))?;
+        Box::new(file)
+    };
+    let mut lines = CsvLines::with_chunk(input, from.min(to), to, chunk).max_line(max);
+    lines.path = Some(path.to_path_buf());
+    Ok(lines)
 }
 
 /// The line number in `path` of a record at `pos` of a reader whose first line starts at
@@ -386,4 +463,54 @@ pub(crate) fn line_number(path: &std::path::Path, prefix: &mut Option<u64>, orig
         None => *prefix.insert(super::count_newlines(path, origin).unwrap_or(0)),
     };
     before + 1 + pos.newlines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The records of `text` (written to a file) read from its start: (line, byte, kind).
+    fn positions(name: &str, text: &[u8]) -> Vec<(u64, u64, &'static str)> {
+        let path = std::env::temp_dir().join(format!("hw-csv-lines-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let mut lines = open_range(&path, 0, u64::MAX, 1 << 10).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let (next, pos) = lines.next().unwrap();
+            let kind = match next {
+                Next::End => break,
+                Next::Fast(..) => "fast",
+                Next::Slow => "slow",
+                Next::TooLong => "skipped",
+            };
+            out.push((pos.newlines + 1, pos.byte, kind));
+        }
+        let _ = std::fs::remove_file(&path);
+        out
+    }
+
+    /// After CRLF lines and blank lines, a record is reported at the line and byte where it
+    /// starts itself (counted by hand), not where the previous record's terminator ends.
+    #[test]
+    fn dead_letter_positions_after_crlf_and_blank_lines_are_the_records_own() {
+        // line 1 `a,b\r\n` (0..5), 2 `1,2\r\n` (5..10), 3 blank `\n` (10), 4 blank `\r\n`
+        // (11..13), 5 `bad\n` (13..17), 6 `"q\r\nq",x\r\n` (17..27; its line 7 at 21),
+        // 8 blank (27), 9 `x,"y"` (28..).
+        let text = b"a,b\r\n1,2\r\n\n\r\nbad\n\"q\r\nq\",x\r\n\nx,\"y\"";
+        assert_eq!(
+            positions("crlf", text),
+            vec![(1, 0, "fast"), (2, 5, "fast"), (5, 13, "fast"), (6, 17, "slow"), (9, 28, "slow")]
+        );
+    }
+
+    /// A byte-order mark is not part of the first record (the header's first name).
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let path = std::env::temp_dir().join(format!("hw-csv-lines-bom-{}", std::process::id()));
+        std::fs::write(&path, b"\xEF\xBB\xBFk,t\n1,2\n").unwrap();
+        let mut lines = open_range(&path, 0, u64::MAX, 1 << 10).unwrap();
+        let Ok((Next::Fast(a, b), _)) = lines.next() else { panic!("a simple line") };
+        assert_eq!(&lines.buf[a..b], b"k,t");
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -4,6 +4,7 @@
 //! ([`crate::pipeline::Files`], [`crate::pipeline::Tcp`]).
 
 pub(crate) mod csv_lines;
+mod csv_ranges;
 mod inputs;
 
 pub use inputs::{expand_inputs, expand_inputs_with, is_gzip, is_stdin, Format, InputError, STDIN};
