@@ -124,7 +124,7 @@ where
     .expect("runs");
     let mut rows: Vec<T> = rows.take().into_iter().map(|(_, r)| r).collect();
     rows.sort();
-    let mut dead: Vec<_> = dead.take().into_iter().map(|(_, d)| (d.location, d.reason, d.record)).collect();
+    let mut dead: Vec<_> = dead.take().into_iter().map(|(_, d)| (d.location.to_string(), d.reason, d.record)).collect();
     dead.sort();
     assert_eq!(summary.dead_letters, dead.len() as u64);
     (rows, dead)

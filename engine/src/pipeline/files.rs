@@ -825,7 +825,7 @@ mod tests {
             loop {
                 let batch = part.read(1000);
                 records.extend(batch.records.into_iter().map(|(_, r)| r));
-                dead.extend(batch.dead.into_iter().map(|d| (d.location, d.reason)));
+                dead.extend(batch.dead.into_iter().map(|d| (d.location.to_string(), d.reason)));
                 if batch.done {
                     break;
                 }
