@@ -22,3 +22,11 @@ pub use highwater_operators as model;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The book's chapters: every code block compiles and runs.
+#[cfg(doctest)]
+pub mod book {
+    /// `docs/retractions.md`.
+    #[doc = include_str!("../../docs/retractions.md")]
+    pub struct Retractions;
+}

@@ -286,7 +286,7 @@ fn out_of_range_flags_are_refused() {
         (vec!["--batch-size", "0"], "--batch-size"),
         (vec!["--workers", "100000"], "workers"),
         (vec!["--window", "sliding(1h, 1)"], "--window"),
-        (vec!["--max-out-of-orderness", "-1s"], "--max-out-of-orderness"),
+        (vec!["--max-out-of-orderness=-1s"], "--max-out-of-orderness"),
         (vec!["--window", "fixed(0)"], "window"),
     ] {
         let mut all = vec!["--time-field", "date_time_ms"];
