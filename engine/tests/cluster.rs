@@ -398,7 +398,8 @@ fn the_launcher_names_the_process_that_failed() {
             .collect();
     let (ok, _, err, _) = Proc::spawn("highwater cluster", &args).wait(Duration::from_secs(30));
     assert!(!ok, "{err}");
-    assert!(err.contains("of the cluster of 2 exited with status 1"), "{err}");
+    // A missing input is a usage error: status 2 (as clap's own).
+    assert!(err.contains("of the cluster of 2 exited with status 2"), "{err}");
     assert!(
         err.contains("[p0] highwater:") || err.contains("[p1] highwater:"),
         "the process's own error is not forwarded: {err}"

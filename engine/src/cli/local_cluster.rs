@@ -20,10 +20,11 @@
 //! terminal reaches the launcher only, and the launcher passes each SIGINT or SIGTERM it
 //! receives on to every process still running: on the first, each process stops reading,
 //! flushes its open windows, prints its summary and exits with 128 + the signal; on a
-//! second, each exits at once. The launcher waits for them all (without the
-//! [`STOP_GRACE`] kill: flushing may take a while, and a second signal is the way to cut
-//! it short) and fails with [`LocalClusterError::Signalled`], naming the signal (the
-//! binary exits with 128 + the signal, as `highwater run` does).
+//! second, each exits at once. The launcher waits for them all — flushing may take a
+//! while; only after a second signal, or a process that ended otherwise than stopped by
+//! the signal, does it kill what is left [`STOP_GRACE`] later (a process stopped with
+//! SIGSTOP ignores every other signal) — and fails with [`LocalClusterError::Signalled`],
+//! naming the signal (the binary exits with 128 + the signal, as `highwater run` does).
 //!
 //! **The processes never outlive the launcher.** On Linux each process is started with
 //! `prctl(PR_SET_PDEATHSIG, SIGKILL)`, so if the launcher dies — even by SIGKILL, which
@@ -220,12 +221,15 @@ enum Ended {
 }
 
 /// Waits for every child, passing on each SIGINT or SIGTERM the launcher receives; after
-/// the first failure (without a signal), gives the others [`STOP_GRACE`] and kills the
-/// rest.
+/// the first failure, or after a signal only after a second signal or a process that
+/// ended otherwise than stopped by it, gives the others [`STOP_GRACE`] and kills the rest
+/// (a stopped process ignores every signal but SIGKILL).
 fn wait_all(children: &mut [Child], signals: &mut Signals) -> Ended {
     let mut status: Vec<Option<ExitStatus>> = vec![None; children.len()];
     let mut failed: Option<(usize, ExitStatus, Instant)> = None;
     let mut signalled: Option<i32> = None;
+    // When a signal was followed by a second one or by a failure.
+    let mut second_signal: Option<Instant> = None;
     loop {
         for sig in signals.pending() {
             if signalled.is_none() {
@@ -235,6 +239,7 @@ fn wait_all(children: &mut [Child], signals: &mut Signals) -> Ended {
                 );
             } else {
                 eprintln!("highwater cluster: second signal ({sig}): passed on; the processes exit at once");
+                second_signal.get_or_insert_with(Instant::now);
             }
             signalled.get_or_insert(sig);
             pass_on(children, &status, sig);
@@ -246,20 +251,34 @@ fn wait_all(children: &mut [Child], signals: &mut Signals) -> Ended {
                     if !s.success() && failed.is_none() {
                         failed = Some((i, s, Instant::now()));
                     }
+                    // After a signal, a process that ended otherwise than stopped by it
+                    // failed (its peers may wait for it): the grace starts too.
+                    if signalled.is_some_and(|sig| !s.success() && s.code() != Some(128 + sig)) {
+                        second_signal.get_or_insert_with(Instant::now);
+                    }
                 }
             }
         }
         if status.iter().all(Option::is_some) {
             break;
         }
-        if let (Some((_, _, at)), None) = (failed, signalled) {
+        let grace_from = match signalled {
+            Some(_) => second_signal.map(|at| (at, "a second signal or a failure")),
+            None => failed.map(|(_, _, at)| (at, "a failure")),
+        };
+        if let Some((at, after)) = grace_from {
             if at.elapsed() >= STOP_GRACE {
                 let running: Vec<usize> = (0..children.len()).filter(|i| status[*i].is_none()).collect();
                 eprintln!(
-                    "highwater cluster: process(es) {running:?} still running {} s after a failure; killing them",
+                    "highwater cluster: process(es) {running:?} still running {} s after {after}; killing them",
                     STOP_GRACE.as_secs()
                 );
                 stop(children);
+                for (c, s) in children.iter_mut().zip(status.iter_mut()) {
+                    if s.is_none() {
+                        *s = c.try_wait().ok().flatten();
+                    }
+                }
                 break;
             }
         }

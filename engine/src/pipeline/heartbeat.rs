@@ -129,7 +129,9 @@ impl Heartbeat {
                     // one whose buffer is full does not read: it is the silent one.
                     senders.retain_mut(|s| match s.write_all(&[1]) {
                         Ok(()) => true,
-                        Err(e) => matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted),
+                        Err(e) => {
+                            matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted)
+                        }
                     });
                     thread::sleep(period);
                 }
@@ -173,11 +175,7 @@ fn watch(
         });
         if let Some((w, silent)) = silent {
             if !stop.load(Ordering::Relaxed) {
-                on_silent(ExecutionError::PeerUnresponsive {
-                    process: w.process,
-                    address: w.address.clone(),
-                    silent,
-                });
+                on_silent(ExecutionError::PeerUnresponsive { process: w.process, address: w.address.clone(), silent });
             }
             return;
         }
@@ -199,5 +197,65 @@ impl Drop for Heartbeat {
         for s in &self.sockets {
             let _ = s.shutdown(Shutdown::Both);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    /// A connected pair of loopback sockets.
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (b, _) = l.accept().expect("accept");
+        (a, b)
+    }
+
+    fn peer(process: usize, tcp: TcpStream) -> Peer {
+        Peer { process, address: format!("peer-{process}"), tcp }
+    }
+
+    #[test]
+    fn a_silent_peer_is_reported_and_a_beating_or_ended_one_is_not() {
+        let timeout = Duration::from_millis(800);
+        // Peer 1 beats (it runs a heartbeat of its own), peer 2 ends its run (closes its
+        // connection), peer 3 stays connected and silent, like a stopped process.
+        let (mine1, theirs1) = pair();
+        let (mine2, theirs2) = pair();
+        let (mine3, _theirs3) = pair();
+        let (tx, rx) = mpsc::channel();
+        let _peer1 = Heartbeat::start(vec![peer(0, theirs1)], timeout, |_| {}).expect("peer 1");
+        drop(theirs2);
+        let start = Instant::now();
+        let _me = Heartbeat::start(vec![peer(1, mine1), peer(2, mine2), peer(3, mine3)], timeout, move |e| {
+            let _ = tx.send(e);
+        })
+        .expect("start");
+        let e = rx.recv_timeout(Duration::from_secs(5)).expect("the silent peer is reported");
+        match e {
+            ExecutionError::PeerUnresponsive { process: 3, ref address, silent } => {
+                assert_eq!(address, "peer-3");
+                assert!(silent > timeout, "{silent:?}");
+            }
+            other => panic!("expected peer 3, got {other:?}"),
+        }
+        assert!(start.elapsed() < timeout * 3, "took {:?}", start.elapsed());
+        assert!(e.to_string().contains("process 3 (peer-3) sent no heartbeat"), "{e}");
+    }
+
+    #[test]
+    fn an_ended_heartbeat_reports_nothing() {
+        let (mine, theirs) = pair();
+        let (tx, rx) = mpsc::channel();
+        let me = Heartbeat::start(vec![peer(1, mine)], Duration::from_millis(600), move |e| {
+            let _ = tx.send(e);
+        })
+        .expect("start");
+        drop(me);
+        assert!(rx.recv_timeout(Duration::from_millis(1_500)).is_err(), "a stopped heartbeat reported a peer");
+        drop(theirs);
     }
 }
