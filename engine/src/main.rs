@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use highwater::cli::local_cluster::{run_local_cluster, LocalClusterArgs};
+use highwater::cli::local_cluster::{run_local_cluster, LocalClusterArgs, LocalClusterError};
 use highwater::cli::nexmark::{generate, query, GenerateArgs, QueryArgs};
 use highwater::cli::run::{run_with, RunArgs, RunError};
 use highwater::conformance::{check_file, run_scenario, scenario_files, Scenario};
@@ -48,6 +48,13 @@ enum Command {
     ///
     ///   highwater cluster --processes 2 --workers 2 -- run --input examples/data/bids.csv
     ///     --time-field date_time_ms --key-field auction --count --window 'fixed(10s)'
+    ///
+    /// If a process fails, the others stop (within --peer-timeout if it hangs rather than
+    /// dies) and the launcher fails naming it. SIGINT and SIGTERM are passed on to every
+    /// process: on the first, each stops reading, flushes its open windows and prints its
+    /// summary; on a second, each exits at once. The launcher then exits with 128 + the
+    /// signal. The processes never outlive the launcher: on Linux the kernel kills them
+    /// if it dies, even by SIGKILL.
     Cluster(LocalClusterArgs),
     /// Run conformance scenarios (conformance/FORMAT.md) through the engine.
     ///
@@ -104,7 +111,10 @@ fn main() -> std::process::ExitCode {
                     EXIT_USAGE
                 }
                 Some(RunError::Stopped(_)) => 128u8.saturating_add(SIGNAL.load(Ordering::Relaxed) as u8),
-                _ => EXIT_FAILED,
+                _ => match e.downcast_ref::<LocalClusterError>() {
+                    Some(LocalClusterError::Signalled { signal, .. }) => 128u8.saturating_add(*signal as u8),
+                    _ => EXIT_FAILED,
+                },
             };
             std::process::ExitCode::from(code)
         }

@@ -398,6 +398,7 @@ fn the_launcher_names_the_process_that_failed() {
             .collect();
     let (ok, _, err, _) = Proc::spawn("highwater cluster", &args).wait(Duration::from_secs(30));
     assert!(!ok, "{err}");
+    // A missing input is a usage error: status 2 (as clap's own).
     assert!(err.contains("of the cluster of 2 exited with status 2"), "{err}");
     assert!(
         err.contains("[p0] highwater:") || err.contains("[p1] highwater:"),
@@ -459,4 +460,233 @@ fn a_million_event_nexmark_run_agrees_at_two_processes_of_two_workers() {
             one.values().sum::<usize>()
         );
     }
+}
+
+/// The processes of a Linux process tree: `/proc` read directly.
+#[cfg(target_os = "linux")]
+mod procfs {
+    use std::time::{Duration, Instant};
+
+    /// `(state, parent pid)` of `pid`, or `None` if it does not exist.
+    pub fn stat(pid: u32) -> Option<(char, u32)> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+        let mut rest = text[text.rfind(')')? + 1..].split_whitespace();
+        let state = rest.next()?.chars().next()?;
+        let ppid = rest.next()?.parse().ok()?;
+        Some((state, ppid))
+    }
+
+    /// Whether `pid` has ended: gone, or a zombie nobody reaped (its parent died).
+    pub fn ended(pid: u32) -> bool {
+        stat(pid).is_none_or(|(state, _)| state == 'Z' || state == 'X')
+    }
+
+    /// The live children of `parent`.
+    pub fn children(parent: u32) -> Vec<u32> {
+        let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+        let mut out: Vec<u32> = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|pid: &u32| stat(*pid).is_some_and(|(state, ppid)| ppid == parent && state != 'Z'))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether `pid` has a handler for `signal` (it set up its own SIGTERM handling).
+    pub fn catches(pid: u32, signal: i32) -> bool {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+    }
+
+    /// Waits until `ok()` holds, at most `limit`.
+    pub fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ok()
+    }
+
+    /// Kills, when dropped, whichever of these processes still runs the highwater binary
+    /// (so a failing test leaves nothing behind).
+    pub struct KillOnDrop(pub Vec<u32>);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            for &pid in &self.0 {
+                let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+                if !ended(pid) && exe.is_some_and(|e| e == super::highwater()) {
+                    // SAFETY: kill(2) has no memory effects.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+}
+
+/// Starts `highwater cluster --processes 2 -- run --listen 0 …` (a socket job that waits
+/// for input) and waits until both processes run and handle SIGTERM themselves. Returns
+/// the launcher, its pids' guard, the children's pids and its standard error so far.
+#[cfg(target_os = "linux")]
+fn socket_job_on_a_local_cluster(
+    name: &str,
+) -> (Child, procfs::KillOnDrop, Vec<u32>, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::BufRead;
+    let mut launcher = Command::new(highwater())
+        .args(["cluster", "--processes", "2", "--connect-timeout", "20s", "--", "run", "--listen", "0"])
+        .args(["--format", "csv", "--time-field", "t", "--key-field", "k", "--count", "--window", "fixed(10s)"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let err = launcher.stderr.take().expect("piped stderr");
+    let copy = stderr.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            copy.lock().unwrap_or_else(|e| e.into_inner()).push_str(&(line + "\n"));
+        }
+    });
+    let mut guard = procfs::KillOnDrop(Vec::new());
+    let ready = procfs::wait_until(Duration::from_secs(60), || {
+        guard.0 = procfs::children(launcher.id());
+        guard.0.len() == 2 && guard.0.iter().all(|&p| procfs::catches(p, libc::SIGTERM))
+    });
+    if !ready {
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        panic!("{name}: the 2 processes did not start: {}", stderr.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    let children = guard.0.clone();
+    (launcher, guard, children, stderr)
+}
+
+/// `highwater cluster` did not pass SIGTERM on and its processes outlived it, re-parented
+/// to PID 1. Now the signal reaches every process, which flushes its open windows, and
+/// the launcher exits with 128 + 15 once they have all ended.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_to_the_launcher_reaches_every_process_and_none_outlives_it() {
+    use std::io::Write;
+    let (mut launcher, _guard, children, stderr) = socket_job_on_a_local_cluster("sigterm");
+    // Some input, so that the graceful stop has an open window to flush.
+    let listening = procfs::wait_until(Duration::from_secs(30), || stderr.lock().unwrap().contains("listening on "));
+    assert!(listening, "no address: {}", stderr.lock().unwrap());
+    let address = {
+        let text = stderr.lock().unwrap();
+        let at = text.find("listening on ").expect("address") + "listening on ".len();
+        text[at..].lines().next().expect("address line").trim().to_string()
+    };
+    let mut client = std::net::TcpStream::connect(&address).expect("connect to the job");
+    client.write_all(b"k,t\na,1000\nb,2000\na,3000\n").expect("send input");
+    client.flush().expect("flush input");
+    std::thread::sleep(Duration::from_millis(1_500));
+
+    // SAFETY: kill(2) has no memory effects.
+    assert_eq!(unsafe { libc::kill(launcher.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let mut out = launcher.stdout.take().expect("piped stdout");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = launcher.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = launcher.kill();
+            panic!("the launcher did not end 30 s after SIGTERM: {}", stderr.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = out.join().unwrap_or_default();
+    let err = stderr.lock().unwrap().clone();
+    assert!(!status.success(), "the launcher succeeded after SIGTERM: {err}");
+    assert_eq!(status.code(), Some(128 + 15), "{err}");
+    assert!(err.contains("stopped by signal 15 (SIGTERM)"), "{err}");
+    for p in 0..2 {
+        assert!(err.contains(&format!("[p{p}] highwater: signal 15")), "process {p} did not get the signal: {err}");
+    }
+    for pid in &children {
+        assert!(procfs::ended(*pid), "process {pid} outlived the launcher: {:?}", procfs::stat(*pid));
+    }
+    // The open windows were flushed: both keys' panes are out.
+    assert!(out.contains(r#""a""#) && out.contains(r#""b""#), "the open windows were not flushed: {out}\n{err}");
+    drop(client);
+}
+
+/// SIGKILL cannot be caught: the processes must still die with the launcher (the kernel
+/// kills them: PR_SET_PDEATHSIG).
+#[cfg(target_os = "linux")]
+#[test]
+fn sigkill_to_the_launcher_kills_every_process() {
+    let (mut launcher, _guard, children, stderr) = socket_job_on_a_local_cluster("sigkill");
+    launcher.kill().expect("SIGKILL the launcher");
+    let _ = launcher.wait();
+    let all_ended = procfs::wait_until(Duration::from_secs(10), || children.iter().all(|p| procfs::ended(*p)));
+    let states: Vec<_> = children.iter().map(|p| (p, procfs::stat(*p))).collect();
+    assert!(all_ended, "processes outlived the launcher's SIGKILL: {states:?}\n{}", stderr.lock().unwrap());
+}
+
+/// A stopped peer (SIGSTOP: its kernel keeps its connections open) was never detected: the
+/// other process waited forever. Now it fails within the peer timeout, naming the peer.
+#[test]
+fn a_stopped_peer_is_reported_within_the_peer_timeout() {
+    let dir = temp_dir("stopped-peer");
+    let hostfile = dir.join("hosts.txt");
+    let hosts = loopback_hosts(2);
+    std::fs::write(&hostfile, hosts.join("\n")).expect("host file");
+    let args = |i: usize| -> Vec<String> {
+        [
+            "nexmark",
+            "--query",
+            "q5",
+            "--events",
+            "200000000",
+            "--output",
+            "none",
+            "--processes",
+            "2",
+            "--process",
+            &i.to_string(),
+            "--hostfile",
+            hostfile.to_str().expect("utf-8"),
+            "--peer-timeout",
+            "3s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let mut p0 = Proc::spawn("process 0", &args(0));
+    let mut p1 = Proc::spawn("process 1", &args(1));
+    // Running together for longer than the timeout: the heartbeat raises no false alarm.
+    std::thread::sleep(Duration::from_millis(4_000));
+    assert!(p0.child.try_wait().expect("try_wait").is_none(), "process 0 ended before the stop");
+    assert!(p1.child.try_wait().expect("try_wait").is_none(), "process 1 ended before the stop");
+    let stop = Command::new("kill").args(["-STOP", &p1.child.id().to_string()]).status().expect("kill -STOP");
+    assert!(stop.success());
+    let (ok, _, err, elapsed) = p0.wait(Duration::from_secs(15));
+    // Clean up the stopped process (SIGKILL ends a stopped process too).
+    let _ = Command::new("kill").args(["-CONT", &p1.child.id().to_string()]).status();
+    let _ = p1.child.kill();
+    let _ = p1.child.wait();
+    assert!(!ok, "process 0 succeeded with process 1 stopped");
+    assert!(err.contains(&format!("process 1 ({}) sent no heartbeat for", hosts[1])), "unclear error: {err}");
+    assert!(err.contains("--peer-timeout"), "the error does not say what to do: {err}");
+    assert!(!err.contains("panicked"), "the error is a panic, not a message: {err}");
+    assert!(elapsed < Duration::from_secs(9), "process 0 took {elapsed:?} to notice (timeout 3 s)");
+    eprintln!("process 0 stopped {elapsed:?} after process 1 was stopped: {}", err.trim());
+    let _ = std::fs::remove_dir_all(&dir);
 }

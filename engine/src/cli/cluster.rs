@@ -30,11 +30,26 @@ pub struct ClusterArgs {
     /// of the missing one (e.g. 30s, 500ms).
     #[arg(long, default_value = "30s", value_parser = parse_timeout, value_name = "DURATION")]
     pub connect_timeout: Duration,
+    /// How long a process of a cluster waits without a heartbeat from a peer before the
+    /// run fails naming it (e.g. 30s). Processes send one every second from a thread of
+    /// their own, so busy workers do not delay it; silence means the peer is stopped
+    /// (SIGSTOP, a debugger), frozen, or cut off. Raise it to debug a process.
+    #[arg(long, default_value = "30s", value_parser = parse_peer_timeout, value_name = "DURATION")]
+    pub peer_timeout: Duration,
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
     let ms = parse_ticks(text)?;
     u64::try_from(ms).map(Duration::from_millis).map_err(|_| format!("`{text}` is negative"))
+}
+
+fn parse_peer_timeout(text: &str) -> Result<Duration, String> {
+    match parse_timeout(text)? {
+        d if d < RunConfig::MIN_PEER_TIMEOUT => {
+            Err(format!("`{text}` is too short: a peer timeout is at least {:?}", RunConfig::MIN_PEER_TIMEOUT))
+        }
+        d => Ok(d),
+    }
 }
 
 impl Default for ClusterArgs {
@@ -45,6 +60,7 @@ impl Default for ClusterArgs {
             process: 0,
             hostfile: None,
             connect_timeout: RunConfig::DEFAULT_CONNECT_TIMEOUT,
+            peer_timeout: RunConfig::DEFAULT_PEER_TIMEOUT,
         }
     }
 }
@@ -100,7 +116,9 @@ impl ClusterArgs {
                 reason: format!("has {} hosts but --processes is {}", hosts.len(), self.processes),
             });
         }
-        Ok(RunConfig::cluster(self.workers, self.process, hosts).connect_timeout(self.connect_timeout))
+        Ok(RunConfig::cluster(self.workers, self.process, hosts)
+            .connect_timeout(self.connect_timeout)
+            .peer_timeout(self.peer_timeout))
     }
     /// The file this process writes when the user asked for `path`: `path` itself in a
     /// single process, `path.p<I>` in process `I` of a cluster (every process writes the

@@ -42,6 +42,7 @@ mod collection;
 mod csv_sink;
 mod dead_letter;
 pub(crate) mod files;
+mod heartbeat;
 mod progress;
 mod reader;
 mod runtime;
@@ -149,12 +150,21 @@ pub struct RunConfig {
     /// How long a process of a cluster waits for its peers at start-up before it fails
     /// naming the missing one (default [`RunConfig::DEFAULT_CONNECT_TIMEOUT`]).
     pub connect_timeout: std::time::Duration,
+    /// How long a process of a cluster waits without a heartbeat from a running peer
+    /// before it fails the run naming it (default [`RunConfig::DEFAULT_PEER_TIMEOUT`]; see
+    /// [`execute`]).
+    pub peer_timeout: std::time::Duration,
     progress: Arc<Progress>,
 }
 
 impl RunConfig {
     /// The default start-up deadline of a cluster.
     pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+    /// The default time without a heartbeat after which a peer is declared hung.
+    pub const DEFAULT_PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+    /// The shortest peer timeout (shorter ones are raised to it): several heartbeats must
+    /// fit in it.
+    pub const MIN_PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
     /// The most worker threads a process may run (timely's channels grow with the square
     /// of the worker count: more workers than cores only cost memory).
     pub const MAX_WORKERS: usize = 256;
@@ -165,6 +175,7 @@ impl RunConfig {
             workers: n,
             cluster: None,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            peer_timeout: Self::DEFAULT_PEER_TIMEOUT,
             progress: Arc::default(),
         }
     }
@@ -177,6 +188,14 @@ impl RunConfig {
     /// Sets the start-up deadline of a cluster.
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+    /// Sets how long a process of a cluster waits without a heartbeat from a peer (one
+    /// that is stopped, frozen or cut off keeps its connections open) before the run
+    /// fails with [`ExecutionError::PeerUnresponsive`]; at least
+    /// [`RunConfig::MIN_PEER_TIMEOUT`]. A single process sends no heartbeat.
+    pub fn peer_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.peer_timeout = timeout.max(Self::MIN_PEER_TIMEOUT);
         self
     }
     /// The live counters of the run this configuration starts (records read, dead

@@ -20,6 +20,11 @@
 //!   least every [`CHECK_EVERY`], and stop by unwinding (which poisons their queues, so no
 //!   peer mistakes the stop for a clean end). The first failure recorded is the one
 //!   reported; the panics that merely follow from it are not printed.
+//! - **Hung peers.** A peer that is stopped or cut off, rather than dead, keeps its
+//!   sockets open and would be waited for forever. Every pair of processes also opens a
+//!   heartbeat connection at start-up; a peer silent for [`RunConfig::peer_timeout`] fails
+//!   the run with [`ExecutionError::PeerUnresponsive`] (see [`super::heartbeat`]). A single
+//!   process has no heartbeat.
 //! - **Last resort.** If the workers have not all stopped [`GRACE`] after a failure (a
 //!   worker stuck inside an operator), a watchdog prints the failure and exits the process
 //!   with status 2. A cluster must never hang.
@@ -27,6 +32,7 @@
 //! The deadlines here are wall-clock durations of the runtime, not processing time of the
 //! model: they never reach a pipeline.
 
+use super::heartbeat::{self, Heartbeat};
 use super::RunConfig;
 use std::any::Any;
 use std::cell::RefCell;
@@ -99,6 +105,20 @@ pub enum ExecutionError {
         address: String,
         /// What the socket said.
         cause: String,
+    },
+    /// A running peer sent no heartbeat within the peer timeout: it is stopped, hung or
+    /// cut off (its connections stay open, so no socket error comes).
+    #[error(
+        "process {process} ({address}) sent no heartbeat for {}: it is stopped (kill -STOP, a debugger), frozen, or cut off from this process; every process of the cluster stops. Resume it (kill -CONT) or kill it, and rerun the job; if it is only slow, raise --peer-timeout",
+        seconds(*silent)
+    )]
+    PeerUnresponsive {
+        /// The peer.
+        process: usize,
+        /// Its address.
+        address: String,
+        /// How long it had been silent.
+        silent: Duration,
     },
     /// A worker of this process panicked.
     #[error("worker {worker} panicked: {message}")]
@@ -359,13 +379,13 @@ impl Drop for Link {
 }
 
 /// Connects this process to every other process of the cluster, timely's way, by
-/// `deadline`.
+/// `deadline`: a data connection (for timely) and a heartbeat connection to each.
 fn connect(
     addresses: &[String],
     me: usize,
     timeout: Duration,
     run: &Arc<RunState>,
-) -> Result<Vec<Option<Link>>, ExecutionError> {
+) -> Result<(Vec<Option<Link>>, Vec<heartbeat::Peer>), ExecutionError> {
     let deadline = Instant::now() + timeout;
     let listeners = addresses[me]
         .split_whitespace()
@@ -386,44 +406,48 @@ fn connect(
     let connected = connector.join().map_err(|_| ExecutionError::Start("the connecting thread panicked".into()))?;
     let (connected, accepted) = (connected?, accepted?);
     let mut links = Vec::with_capacity(addresses.len());
-    for (peer, tcp) in connected.into_iter().map(Some).chain([None]).chain(accepted).enumerate() {
-        links.push(tcp.map(|tcp| Link {
-            tcp,
-            peer,
-            address: addresses[peer].as_str().into(),
-            run: run.clone(),
-            seen: None,
+    let mut beats = Vec::with_capacity(addresses.len());
+    for (peer, pair) in connected.into_iter().map(Some).chain([None]).chain(accepted).enumerate() {
+        links.push(pair.map(|(tcp, beat)| {
+            beats.push(heartbeat::Peer { process: peer, address: addresses[peer].clone(), tcp: beat });
+            Link { tcp, peer, address: addresses[peer].as_str().into(), run: run.clone(), seen: None }
         }));
     }
-    Ok(links)
+    Ok((links, beats))
 }
 
-/// Connects to processes `0..me` and sends each this process's index.
+/// Connects to processes `0..me` and sends each this process's index: the data
+/// connection, then the heartbeat connection (the index tagged with [`heartbeat::TAG`]).
 fn connect_lower(
     lower: Vec<(usize, String)>,
     me: usize,
     timeout: Duration,
     deadline: Instant,
-) -> Result<Vec<TcpStream>, ExecutionError> {
+) -> Result<Vec<(TcpStream, TcpStream)>, ExecutionError> {
     let mut out = Vec::with_capacity(lower.len());
     for (process, address) in lower {
         let unreachable =
             |reason: String| ExecutionError::Unreachable { process, address: address.clone(), waited: timeout, reason };
-        let mut last = String::from("no attempt");
-        let mut s = loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(unreachable(last));
-            }
-            match try_connect(&address, (deadline - now).min(Duration::from_secs(1))) {
-                Ok(s) => break s,
-                Err(e) => last = e,
-            }
-            thread::sleep(Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())));
-        };
-        let hello = s.set_nodelay(true).and_then(|()| s.write_all(&(me as u64).to_be_bytes()));
-        hello.map_err(|e| unreachable(format!("the handshake failed: {e}")))?;
-        out.push(s);
+        let mut pair = Vec::with_capacity(2);
+        for hello in [me as u64, me as u64 | heartbeat::TAG] {
+            let mut last = String::from("no attempt");
+            let mut s = loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(unreachable(last));
+                }
+                match try_connect(&address, (deadline - now).min(Duration::from_secs(1))) {
+                    Ok(s) => break s,
+                    Err(e) => last = e,
+                }
+                thread::sleep(Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())));
+            };
+            let sent = s.set_nodelay(true).and_then(|()| s.write_all(&hello.to_be_bytes()));
+            sent.map_err(|e| unreachable(format!("the handshake failed: {e}")))?;
+            pair.push(s);
+        }
+        let (beat, data) = (pair.pop(), pair.pop());
+        out.extend(data.zip(beat));
     }
     Ok(out)
 }
@@ -440,16 +464,19 @@ fn try_connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// Accepts processes `me + 1..`, each identified by the index it sends first.
+/// Accepts processes `me + 1..`, each identified by the index it sends first: a data
+/// connection and a heartbeat connection (its index tagged with [`heartbeat::TAG`]) from
+/// each.
 fn accept_higher(
     listeners: &[TcpListener],
     addresses: &[String],
     me: usize,
     timeout: Duration,
     deadline: Instant,
-) -> Result<Vec<Option<TcpStream>>, ExecutionError> {
+) -> Result<Vec<Option<(TcpStream, TcpStream)>>, ExecutionError> {
     let mut results: Vec<Option<TcpStream>> = (me + 1..addresses.len()).map(|_| None).collect();
-    while results.iter().any(Option::is_none) {
+    let mut beats: Vec<Option<TcpStream>> = (me + 1..addresses.len()).map(|_| None).collect();
+    while results.iter().chain(&beats).any(Option::is_none) {
         let mut received = false;
         for listener in listeners {
             match listener.accept() {
@@ -457,9 +484,11 @@ fn accept_higher(
                     received = true;
                     // A connection that does not say which process it is (a port scanner, a
                     // stray client) is dropped.
-                    if let Some(peer) = handshake(&s, deadline) {
-                        if peer > me && peer < addresses.len() && results[peer - me - 1].is_none() {
-                            results[peer - me - 1] = Some(s);
+                    if let Some(hello) = handshake(&s, deadline) {
+                        let slots = if hello & heartbeat::TAG == 0 { &mut results } else { &mut beats };
+                        let peer = usize::try_from(hello & !heartbeat::TAG).unwrap_or(usize::MAX);
+                        if peer > me && peer < addresses.len() && slots[peer - me - 1].is_none() {
+                            slots[peer - me - 1] = Some(s);
                         }
                     }
                 }
@@ -471,8 +500,9 @@ fn accept_higher(
             if Instant::now() >= deadline {
                 let processes = results
                     .iter()
+                    .zip(&beats)
                     .enumerate()
-                    .filter(|(_, s)| s.is_none())
+                    .filter(|(_, (s, b))| s.is_none() || b.is_none())
                     .map(|(i, _)| (me + 1 + i, addresses[me + 1 + i].clone()))
                     .collect();
                 return Err(ExecutionError::NotConnected { processes, waited: timeout });
@@ -480,10 +510,11 @@ fn accept_higher(
             thread::sleep(Duration::from_millis(20));
         }
     }
-    Ok(results)
+    Ok(results.into_iter().zip(beats).map(|(s, b)| s.zip(b)).collect())
 }
 
-fn handshake(s: &TcpStream, deadline: Instant) -> Option<usize> {
+/// The index a connecting process sends first (tagged for a heartbeat connection).
+fn handshake(s: &TcpStream, deadline: Instant) -> Option<u64> {
     s.set_nonblocking(false).ok()?;
     let wait =
         deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(500)).min(Duration::from_secs(5));
@@ -492,7 +523,7 @@ fn handshake(s: &TcpStream, deadline: Instant) -> Option<usize> {
     (&*s).read_exact(&mut id).ok()?;
     s.set_read_timeout(None).ok()?;
     s.set_nodelay(true).ok()?;
-    usize::try_from(u64::from_be_bytes(id)).ok()
+    Some(u64::from_be_bytes(id))
 }
 
 /// Runs `func` on every worker of this process, then steps each worker until its
@@ -516,12 +547,17 @@ where
     install_panic_hook();
     let run = Arc::new(RunState::default());
     let threads = config.workers.max(1);
+    // The heartbeat runs until this function returns (dropped last), so that a peer that
+    // hangs while the cluster shuts down is reported too.
+    let mut _heartbeat: Option<Heartbeat> = None;
     let (builders, comms, first_worker): (Vec<AllocatorBuilder>, Option<CommsGuard>, usize) = match &config.cluster {
         Some((process, addresses)) if addresses.len() > 1 => {
             if *process >= addresses.len() {
                 return Err(ExecutionError::ProcessOutOfRange { process: *process, processes: addresses.len() });
             }
-            let links = connect(addresses, *process, config.connect_timeout, &run)?;
+            let (links, beats) = connect(addresses, *process, config.connect_timeout, &run)?;
+            let failed = run.clone();
+            _heartbeat = Some(Heartbeat::start(beats, config.peer_timeout, move |e| failed.fail(e))?);
             let hooks = Hooks::default();
             let local = ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
             let (builders, comms) = initialize_networking_from_sockets(local, links, *process, threads, hooks)
