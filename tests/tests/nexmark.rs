@@ -241,7 +241,8 @@ fn q8_joins_new_persons_with_their_auctions() {
     for w in [1, 2] {
         let rows: Vec<ChangeRow<u64, (String, u64)>> =
             run_query(w, |e| Ok(queries::q8(e, QueryConfig::default())?.into_rows()));
-        let mut fin: BTreeMap<((u64, i64), (String, u64)), isize> = BTreeMap::new();
+        type Person = ((u64, i64), (String, u64));
+        let mut fin: BTreeMap<Person, isize> = BTreeMap::new();
         for r in rows {
             *fin.entry(((r.key, r.window.start), r.value)).or_default() += r.diff;
         }

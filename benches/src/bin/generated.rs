@@ -12,7 +12,7 @@ fn main() {
     let kind = args.get(1).cloned().unwrap_or_else(|| "tumble".into());
     let workers: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
     let events: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
-    let precombine = args.get(4).map_or(true, |s| s != "noprecombine");
+    let precombine = args.get(4).is_none_or(|s| s != "noprecombine");
     let windowing = match kind.as_str() {
         "hop" => Windowing::sliding(10_000, 2_000),
         "session" => Windowing::sessions(10),

@@ -239,16 +239,16 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
                 queries::q2(events, c.auction_skip),
                 |x: &(u64, u64)| serde_json::json!({"auction": x.0, "price": x.1})
             ),
-            "q5" => write!(queries::q5(events, c)?, |p| pane_row(p)),
-            "q7" => write!(queries::q7(events, c)?, |p| pane_row(p)),
+            "q5" => write!(queries::q5(events, c)?, pane_row),
+            "q7" => write!(queries::q7(events, c)?, pane_row),
             "q8" => write!(queries::q8(events, c)?.into_rows(), |r: &crate::pipeline::ChangeRow<
                 u64,
                 (String, u64),
             >| serde_json::json!({
                 "person": r.key, "window": [r.window.start, r.window.end], "name": r.value.0, "auctions": r.value.1, "diff": r.diff
             })),
-            "q11" => write!(queries::q11(events, c)?, |p| pane_row(p)),
-            _ => write!(queries::q12(events, c)?, |p| pane_row(p)),
+            "q11" => write!(queries::q11(events, c)?, pane_row),
+            _ => write!(queries::q12(events, c)?, pane_row),
         }
         Ok(())
     })?;

@@ -268,9 +268,10 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
     pub fn into_upserts(self) -> Collection<'s, Upsert<K, V>> {
         use timely::dataflow::operators::Capability;
         // All updates of one (key, window) meet on one worker, grouped by time.
-        let route = Exchange::new(|x: &(((K, Window), V), Time, isize)| (&(x.0).0).key_hash());
+        let route = Exchange::new(|x: &(((K, Window), V), Time, isize)| (x.0).0.key_hash());
         let stream = self.inner.inner.unary_frontier(route, "upserts", |_, _| {
-            let mut pending: std::collections::BTreeMap<Time, (Capability<Time>, Vec<(((K, Window), V), isize)>)> =
+            type Updates<K, V> = Vec<(((K, Window), V), isize)>;
+            let mut pending: std::collections::BTreeMap<Time, (Capability<Time>, Updates<K, V>)> =
                 std::collections::BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {

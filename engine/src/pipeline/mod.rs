@@ -234,12 +234,15 @@ impl Counters {
     }
 }
 
+/// The dead letters of one step, with the watermark at which each was dropped.
+type DeadLetterStream<'s> = Stream<'s, Time, Vec<(i64, DeadLetter)>>;
+
 /// The state a pipeline's steps share inside one worker.
 pub(crate) struct Shared<'s> {
     pub scope: Scope<'s, Time>,
     pub clock: Arc<dyn Clock>,
     names: RefCell<BTreeSet<String>>,
-    dead: RefCell<Vec<Stream<'s, Time, Vec<(i64, DeadLetter)>>>>,
+    dead: RefCell<Vec<DeadLetterStream<'s>>>,
     counters: Arc<Counters>,
 }
 
@@ -290,7 +293,7 @@ impl<'s> Pipeline<'s> {
     }
     /// The timely scope, to add operators of your own.
     pub fn scope(&self) -> Scope<'s, Time> {
-        self.shared.scope.clone()
+        self.shared.scope
     }
 
     /// Reads a source; `name` names the step. Partition `p` is read by worker `p % peers`;
@@ -350,7 +353,7 @@ where
         let c = c.clone();
         let result = worker.dataflow::<Time, _, _>(|scope| {
             let shared = Rc::new(Shared {
-                scope: scope.clone(),
+                scope,
                 clock,
                 names: RefCell::new(BTreeSet::new()),
                 dead: RefCell::new(Vec::new()),
