@@ -100,7 +100,20 @@ fn standard_input_is_read_with_a_dash() {
         input.push_str(&format!("{},{},{}\n", i % 3, i, i * 100));
     }
     let (code, out, err) = run(
-        &["run", "--input", "-", "--format", "csv", "--time-field", "date_time_ms", "--key-field", "auction", "--count", "--window", "global"],
+        &[
+            "run",
+            "--input",
+            "-",
+            "--format",
+            "csv",
+            "--time-field",
+            "date_time_ms",
+            "--key-field",
+            "auction",
+            "--count",
+            "--window",
+            "global",
+        ],
         None,
         Some(input.as_bytes()),
     );
