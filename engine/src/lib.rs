@@ -11,9 +11,11 @@
 
 pub mod cli;
 pub mod conformance;
+pub mod dead_letter;
 pub mod format;
 pub mod nexmark;
 pub mod pipeline;
+pub mod runtime;
 pub mod source;
 
 pub use highwater_operators as model;

@@ -6,9 +6,25 @@
 //! - [`Schema`]: named fields into a key ([`RunKey`]), an event time ([`TimeUnit`]) and
 //!   numbers ([`Num`]) — what `highwater run` reads.
 
+pub(crate) mod csv_lines;
+mod csv_ranges;
 mod decoder;
 pub(crate) mod fastcsv;
 mod schema;
+
+/// Lines longer than this are dead letters (a file that is not line-oriented); the rest
+/// of such a line is skipped without being held in memory.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Whether `path` is gzip-compressed (by its `.gz` extension).
+///
+/// ```
+/// use highwater::format::is_gzip;
+/// assert!(is_gzip(std::path::Path::new("bids.csv.gz")));
+/// ```
+pub fn is_gzip(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
 
 pub(crate) use decoder::header_name;
 pub use decoder::{CsvDecoder, Decoder, EventTimeFn, SerdeDecoder};

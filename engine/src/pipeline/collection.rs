@@ -1,8 +1,8 @@
 //! Collections: streams of records with event times, keyed streams, windowed streams.
 
-use super::dead_letter::{DeadLetter, DeadLetterKind, Location};
-use super::sink::Sink;
-use super::{BuildError, Shared};
+use super::error::BuildError;
+use super::shared::Shared;
+use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use highwater_operators::combine::{Collect, CombineFn, Count};
 use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark};
 use highwater_operators::pane::Pane;
@@ -28,6 +28,12 @@ impl<T: Clone + Send + Serialize + DeserializeOwned + 'static> Data for T {}
 /// What keys must be.
 pub trait Key: Data + Hash + Eq + Ord + Debug {}
 impl<T: Data + Hash + Eq + Ord + Debug> Key for T {}
+
+/// Something a collection can be written to. A sink is built inside every worker.
+pub trait Sink<T> {
+    /// Attaches the sink to the collection's stream.
+    fn attach(self, collection: Collection<'_, T>);
+}
 
 /// A stream of records, each with its event time.
 pub struct Collection<'s, T> {

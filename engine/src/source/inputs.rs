@@ -56,10 +56,7 @@ impl Format {
     }
 }
 
-/// Whether `path` is gzip-compressed (by its `.gz` extension).
-pub fn is_gzip(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
-}
+pub use crate::format::is_gzip;
 
 /// An `--input` that names nothing readable.
 #[derive(Debug, thiserror::Error)]

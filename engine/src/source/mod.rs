@@ -1,25 +1,201 @@
-//! Input plumbing shared by the file sources: turning `--input` arguments into files and
-//! telling their formats ([`expand_inputs`], [`Format`]), and the one-pass CSV record
-//! reader over bytes. The sources themselves are the pipeline's
-//! ([`crate::pipeline::Files`], [`crate::pipeline::Tcp`]).
+//! Sources: where records come from — logical partitions read in batches, each with its
+//! own watermark.
+//!
+//! - [`Files`] (CSV, JSON lines, gzip, directories, globs, standard input) and [`Tcp`]
+//!   (live connections) decode lines with a [`crate::format::Decoder`];
+//! - [`Memory`] and [`Generated`] hold or make records (tests, examples, Nexmark);
+//! - a source of your own implements [`Source`] and [`Partition`].
+//!
+//! A [`Source`] lists its partitions; partition `p` belongs to worker `p % peers`. The
+//! source operator reads each partition in batches, stamps a batch's records with the
+//! partition's watermark *before* the batch (then advances it from what the batch showed),
+//! and keeps the worker's capability at the minimum over its unfinished partitions.
+//! Batch boundaries depend only on the partition, so stamps — and outputs — do not depend
+//! on the worker count.
+//!
+//! **Live sources** (TCP connections) differ in three ways, all expressed here:
+//!
+//! - a partition may have nothing *yet*: its [`Batch`] is [`Batch::pending`], and the
+//!   operator stops reading it until the partition's [`Waker`] wakes the operator (from a
+//!   reader thread: the operator never blocks) or until the next tick period;
+//! - partitions arrive while the pipeline runs ([`Live::arrivals`], one per accepted
+//!   connection), each starting at the source's current watermark;
+//! - processing time advances the stamps' `tick` every [`Live::tick_every`] even when no
+//!   data comes, and a partition silent for [`Live::idle_timeout`] stops holding the
+//!   watermark back.
 
-pub(crate) mod csv_lines;
-mod csv_ranges;
+mod files;
+mod generated;
 mod inputs;
+mod memory;
+pub mod tcp;
 
+pub use files::{Files, MAX_LINE};
+pub use generated::Generated;
 pub use inputs::{expand_inputs, expand_inputs_with, is_gzip, is_stdin, Format, InputError, STDIN};
+pub use memory::Memory;
+pub use tcp::{socket_addresses, StopHandle, Tcp, TcpError};
 
-/// Counts the newlines of `path` before byte `end`.
-pub(crate) fn count_newlines(path: &std::path::Path, end: u64) -> std::io::Result<u64> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?.take(end);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let got = f.read(&mut buf)?;
-        if got == 0 {
-            return Ok(n);
+use crate::dead_letter::DeadLetter;
+use highwater_operators::watermark::WatermarkStrategy;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use timely::scheduling::SyncActivator;
+
+/// What one read of a partition produced.
+#[derive(Debug)]
+pub struct Batch<T> {
+    /// Records with their event times.
+    pub records: Vec<(i64, T)>,
+    /// Lines that could not be read.
+    pub dead: Vec<DeadLetter>,
+    /// Watermarks carried by the data (punctuated strategies).
+    pub punctuation: Option<i64>,
+    /// The partition has nothing more.
+    pub done: bool,
+    /// The partition failed (a file that cannot be opened or read to its end): the job
+    /// fails with this message, naming the partition and what to do. The partition is
+    /// done.
+    pub error: Option<String>,
+    /// The partition has nothing more *now* but is not done (a live connection with no
+    /// data queued): the operator reads it again when the partition's [`Waker`] is woken,
+    /// or at the next tick period. Ignored when `done`.
+    pub pending: bool,
+}
+
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Batch { records: Vec::new(), dead: Vec::new(), punctuation: None, done: false, pending: false, error: None }
+    }
+}
+
+impl<T> Batch<T> {
+    /// An empty batch of a partition that has nothing now but is not done.
+    ///
+    /// ```
+    /// use highwater::pipeline::Batch;
+    /// let b: Batch<u64> = Batch::pending();
+    /// assert!(b.pending && !b.done && b.records.is_empty());
+    /// ```
+    pub fn pending() -> Self {
+        Batch { pending: true, ..Batch::default() }
+    }
+    /// Whether the batch carries nothing at all (no record, dead letter or watermark).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.dead.is_empty() && self.punctuation.is_none()
+    }
+}
+
+/// One logical partition of a source: a file, a byte range, a connection, a generator
+/// slice.
+pub trait Partition<T>: Send {
+    /// Reads up to `max` lines (records and dead letters together: a file of bad lines is
+    /// read in bounded batches too). Never blocks: a partition with nothing now returns a
+    /// [`Batch::pending`] batch.
+    fn read(&mut self, max: usize) -> Batch<T>;
+    /// A name for errors and dead letters.
+    fn name(&self) -> String;
+    /// For a partition that starts in the middle of a stream (a byte range after a file's
+    /// first): the event time of its first good record within `max` lines, so that its
+    /// watermark starts where reading the stream from the beginning would have put it.
+    /// `None` (the default): the watermark starts at −∞.
+    fn first_event_time(&mut self, _max: usize) -> Option<i64> {
+        None
+    }
+    /// Bytes consumed so far (of the decompressed data), for progress reports.
+    fn position(&self) -> u64 {
+        0
+    }
+}
+
+/// Wakes a source operator from another thread: a reader thread wakes it after queuing
+/// data, a listener after accepting a connection. Cheap to call often: only the first
+/// wake after the operator last ran sends an activation (timely's thread-safe
+/// [`SyncActivator`]).
+#[derive(Clone, Debug)]
+pub struct Waker {
+    activator: Option<SyncActivator>,
+    armed: Arc<AtomicBool>,
+    alive: std::sync::Weak<()>,
+}
+
+impl Waker {
+    pub(crate) fn new(activator: SyncActivator, alive: &Arc<()>) -> Self {
+        Waker { activator: Some(activator), armed: Arc::new(AtomicBool::new(false)), alive: Arc::downgrade(alive) }
+    }
+    /// A waker that wakes nothing and whose operator is gone (unit tests of partitions).
+    pub fn detached() -> Self {
+        Waker { activator: None, armed: Arc::new(AtomicBool::new(false)), alive: std::sync::Weak::new() }
+    }
+    /// A waker whose operator is alive while `alive` is, and that activates nothing.
+    #[cfg(test)]
+    pub(crate) fn for_tests(alive: &Arc<()>) -> Self {
+        Waker { activator: None, armed: Arc::new(AtomicBool::new(false)), alive: Arc::downgrade(alive) }
+    }
+    /// Schedules the operator. Returns `false` when the operator is gone (the pipeline
+    /// ended): a reader thread then stops.
+    pub fn wake(&self) -> bool {
+        if !self.is_alive() {
+            return false;
         }
-        n += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
+        if !self.armed.swap(true, Ordering::AcqRel) {
+            if let Some(a) = &self.activator {
+                return a.activate().is_ok();
+            }
+        }
+        true
+    }
+    /// Whether the operator still runs.
+    pub fn is_alive(&self) -> bool {
+        self.alive.strong_count() > 0
+    }
+    /// Called by the operator as it starts to read: the next wake activates it again.
+    /// Returns whether it was woken since it last read.
+    pub(crate) fn rearm(&self) -> bool {
+        self.armed.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// What a live source adds to its fixed partitions: the partitions that arrive while the
+/// pipeline runs, and how processing time moves its stamps.
+pub struct Live<T> {
+    /// Partitions as they arrive (accepted connections). When every sender is dropped no
+    /// more will come, and the source ends once its partitions are done.
+    pub arrivals: std::sync::mpsc::Receiver<Box<dyn Partition<T>>>,
+    /// How often the `tick` of the stamps advances when no data comes, so that
+    /// processing-time triggers and downstream consumers make progress.
+    pub tick_every: Duration,
+    /// After this long (processing time) without data, a partition stops holding the
+    /// watermark back; it holds it again when data comes (stamped no lower than the
+    /// watermark already passed, so its records may then be late).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A source of records with event times.
+pub trait Source<T>: Send + Sync {
+    /// Opens the partitions assigned to `worker` of `peers` (partition `p` goes to
+    /// `p % peers`). Errors name what could not be opened.
+    fn open(&self, worker: usize, peers: usize) -> Result<Vec<Box<dyn Partition<T>>>, String>;
+    /// The watermark strategy of every partition.
+    fn watermark(&self) -> WatermarkStrategy;
+    /// Records per batch (one watermark advance per batch).
+    fn batch_size(&self) -> usize {
+        10_000
+    }
+    /// Opens the live side of the source in `worker` (after [`Source::open`]): partitions
+    /// that arrive while the pipeline runs. `waker` wakes this worker's source operator;
+    /// hand it to the threads that feed the partitions. `None` (the default): the
+    /// partitions of `open` are all there is.
+    fn live(&self, worker: usize, peers: usize, waker: Waker) -> Result<Option<Live<T>>, String> {
+        let _ = (worker, peers, waker);
+        Ok(None)
+    }
+    /// Replay pacing: `Some(speedup)` releases each record no earlier than
+    /// `(event time − first event time) / speedup` after the first record was released, by
+    /// the pipeline's clock (`1.0`: the original speed). `None` (the default): as fast as
+    /// possible.
+    fn pacing(&self) -> Option<f64> {
+        None
     }
 }

@@ -1,14 +1,17 @@
 //! Live TCP sources: newline-delimited JSON lines or CSV over sockets, one logical
 //! partition (with its own watermark) per connection. See [`Tcp`] for how it runs.
 
-use super::source::{Live, Partition, Source, Waker};
-use super::tcp_connection::{spawn_reader, Accept, Connection};
+use super::{Live, Partition, Source, Waker};
+mod connection;
+
 use crate::format::{Decoder, SerdeDecoder};
+pub use connection::StopHandle;
+use connection::{spawn_reader, Accept, Connection, Format};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -66,43 +69,12 @@ fn bind(address: &str) -> Result<TcpListener, TcpError> {
     TcpListener::bind(&addrs[..]).map_err(|source| TcpError::Bind { address: address.to_string(), source })
 }
 
-/// Tells a listening [`Tcp`] source to stop accepting connections; the source then ends
-/// once the connections already open are closed.
-///
-/// ```
-/// use highwater::pipeline::Tcp;
-/// let src = Tcp::<serde_json::Value>::listen("127.0.0.1:0");
-/// let stop = src.stop_handle();
-/// stop.stop();
-/// assert!(stop.is_stopped());
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct StopHandle(Arc<AtomicBool>);
-
-impl StopHandle {
-    /// Stops accepting connections.
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    /// Whether [`StopHandle::stop`] was called.
-    pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 #[derive(Clone)]
 enum Endpoint {
     /// Listen: bound now ([`Tcp::bind`]) or when worker 0 opens the source.
     Listen { address: String, bound: Arc<Mutex<Option<TcpListener>>> },
     /// Connect to a server.
     Connect { address: String },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Format {
-    JsonLines,
-    /// CSV; the header's names if given, else the first line of each connection.
-    Csv(Option<Vec<String>>),
 }
 
 /// A live TCP source of records `T` (serde `Deserialize`): newline-delimited JSON lines
@@ -209,7 +181,7 @@ impl<T> Clone for Tcp<T> {
 
 impl<T> Tcp<T> {
     /// The default maximum line length in bytes.
-    pub const DEFAULT_MAX_LINE: usize = super::MAX_LINE;
+    pub const DEFAULT_MAX_LINE: usize = crate::format::MAX_LINE;
     /// The default queue per connection, in lines.
     pub const DEFAULT_QUEUE: usize = 10_000;
     /// The default limit of connections open at once.

@@ -16,11 +16,11 @@
 //!   gzip's checksum comes at the end of each member: the records of a corrupt gzip file
 //!   read before the corruption was found have been processed — the job still fails.
 
-use super::dead_letter::{DeadLetter, DeadLetterKind, Location};
-use super::source::{Batch, Partition, Source};
+use super::inputs::{expand_inputs_with, is_gzip, is_stdin, Format};
+use super::{Batch, Partition, Source};
+use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
+use crate::format::csv_lines::{line_number, open_range, CsvLines, Next, Pos, Skipped, MAX_RECORD_LINES};
 use crate::format::{header_name, CsvDecoder, Decoder, SerdeDecoder};
-use crate::source::csv_lines::{line_number, open_range, CsvLines, Next, Pos, Skipped, MAX_RECORD_LINES};
-use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
 use smallvec::SmallVec;
@@ -346,8 +346,7 @@ impl<T: Send + 'static> Source<T> for Files<T> {
     }
 }
 
-/// Lines longer than this are dead letters (a file that is not line-oriented).
-pub const MAX_LINE: usize = 1 << 20;
+pub use crate::format::MAX_LINE;
 
 /// A JSON-lines file, read line by line; opened at its first read.
 struct FilePartition<T> {

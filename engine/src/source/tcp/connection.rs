@@ -2,17 +2,48 @@
 //! reader thread (lines → records, into a bounded channel, waking the operator) and the
 //! partition the source operator drains. See [`super::Tcp`] for the behaviour.
 
-use super::dead_letter::{DeadLetter, DeadLetterKind, Location};
-use super::source::{Batch, Partition, Waker};
-use super::tcp::{Format, StopHandle};
+use super::super::{Batch, Partition, Waker};
+use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use crate::format::fastcsv;
 use crate::format::{CsvDecoder, Decoder};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Tells a listening [`Tcp`](super::Tcp) source to stop accepting connections; the source then ends
+/// once the connections already open are closed.
+///
+/// ```
+/// use highwater::pipeline::Tcp;
+/// let src = Tcp::<serde_json::Value>::listen("127.0.0.1:0");
+/// let stop = src.stop_handle();
+/// stop.stop();
+/// assert!(stop.is_stopped());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Stops accepting connections.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether [`StopHandle::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The line format of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Format {
+    JsonLines,
+    /// CSV; the header's names if given, else the first line of each connection.
+    Csv(Option<Vec<String>>),
+}
 
 /// How often the listener thread looks for a new connection or a stop.
 const ACCEPT_POLL: Duration = Duration::from_millis(10);

@@ -30,7 +30,8 @@
 //! connections, which tells each peer that this process's run is over. A single process
 //! starts none of this.
 
-use super::ExecutionError;
+use super::config::RunConfig;
+use super::error::ExecutionError;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,7 +83,7 @@ impl Heartbeat {
         on_silent: impl FnOnce(ExecutionError) + Send + 'static,
     ) -> Result<Heartbeat, ExecutionError> {
         let start_error = |e: std::io::Error| ExecutionError::Start(format!("cannot start the heartbeat: {e}"));
-        let timeout = timeout.max(super::RunConfig::MIN_PEER_TIMEOUT);
+        let timeout = timeout.max(RunConfig::MIN_PEER_TIMEOUT);
         let period = PERIOD.min(timeout / 4);
         let check = CHECK.min(timeout / 4);
         let epoch = Instant::now();

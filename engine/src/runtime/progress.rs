@@ -2,7 +2,7 @@
 //! done, the sources' watermark — what a progress bar or a summary shows while the
 //! pipeline runs.
 
-use super::dead_letter::DeadLetterKind;
+use crate::dead_letter::DeadLetterKind;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -128,4 +128,13 @@ impl Progress {
             None => w.remove(&worker),
         };
     }
+}
+
+/// Counters of a run, summed over the workers of this process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Records read by the sources.
+    pub records_read: u64,
+    /// Dead letters (malformed input, too-late or closed-window elements).
+    pub dead_letters: u64,
 }

@@ -1,8 +1,8 @@
 //! A TCP sink: JSON lines written to a server.
 
-use super::collection::{Collection, Data};
-use super::sink::Sink;
-use super::tcp::socket_addresses;
+use crate::pipeline::Sink;
+use crate::pipeline::{Collection, Data};
+use crate::source::socket_addresses;
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! A CSV file sink, written with the `csv` crate and serde.
 
-use super::collection::{Collection, Data};
-use super::sink::Sink;
+use crate::pipeline::Sink;
+use crate::pipeline::{Collection, Data};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;

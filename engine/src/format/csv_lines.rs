@@ -7,7 +7,7 @@
 //! letters name the line to look at. A byte-order mark at the start of the file is skipped.
 //!
 //! Bounds, so that a bad byte cannot swallow the file: a line longer than the maximum
-//! ([`crate::pipeline::MAX_LINE`]) is skipped to its end ([`Next::TooLong`]); a record with
+//! ([`super::MAX_LINE`]) is skipped to its end ([`Next::TooLong`]); a record with
 //! a quote that opens a field is at most that many bytes and spans at most
 //! [`MAX_RECORD_LINES`] lines, and must be closed before the end of the file, else it is
 //! skipped to the end of its first line ([`Next::TooLong`] with [`Skipped::OpenQuote`]
@@ -428,11 +428,11 @@ impl CsvLines {
 
 /// A reader of the records of `path` in `[start, end)`, each moved to the record boundary
 /// the neighbouring range agrees on ([`record_boundary`]; a gzip file: all of it), reading
-/// `chunk` bytes at a time, with lines over [`crate::pipeline::MAX_LINE`] skipped as
+/// `chunk` bytes at a time, with lines over [`super::MAX_LINE`] skipped as
 /// [`Next::TooLong`].
 pub(crate) fn open_range(path: &std::path::Path, start: u64, end: u64, chunk: usize) -> io::Result<CsvLines> {
     use std::io::{Seek, SeekFrom};
-    let max = crate::pipeline::MAX_LINE;
+    let max = super::MAX_LINE;
     let mut file = std::fs::File::open(path)?;
     if super::is_gzip(path) {
         let raw: Box<dyn Read + Send> =
@@ -460,9 +460,24 @@ pub(crate) fn line_number(path: &std::path::Path, prefix: &mut Option<u64>, orig
     let before = match *prefix {
         Some(p) => p,
         None if origin == 0 => 0,
-        None => *prefix.insert(super::count_newlines(path, origin).unwrap_or(0)),
+        None => *prefix.insert(count_newlines(path, origin).unwrap_or(0)),
     };
     before + 1 + pos.newlines
+}
+
+/// Counts the newlines of `path` before byte `end`.
+pub(crate) fn count_newlines(path: &std::path::Path, end: u64) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?.take(end);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let got = f.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
+    }
 }
 
 #[cfg(test)]

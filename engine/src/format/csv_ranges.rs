@@ -24,7 +24,7 @@
 //! quote by quote. For a valid RFC 4180 file the boundaries are record boundaries of the
 //! `csv` crate; for any file, ranges never overlap.
 
-use crate::pipeline::MAX_LINE;
+use super::MAX_LINE;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};

@@ -20,9 +20,9 @@
 //! partition whose own watermark is behind is stamped at the floor, so its records may be
 //! late — as they are, the watermark having passed them.
 
-use super::dead_letter::DeadLetter;
-use super::source::{Live, Partition, Source, Waker};
 use super::{BuildError, Data, Shared};
+use crate::dead_letter::DeadLetter;
+use crate::source::{Live, Partition, Source, Waker};
 use highwater_operators::time::Time;
 use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
 use std::collections::VecDeque;
@@ -492,7 +492,7 @@ pub(crate) fn source_operator<'s, T: Data, S: Source<T> + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::source::Batch;
+    use crate::source::Batch;
     use highwater_operators::time::NEG_INF;
 
     /// A partition fed by a test: each read takes the next scripted batch, then the

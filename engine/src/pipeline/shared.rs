@@ -1,0 +1,74 @@
+//! What the steps of a pipeline share: inside one worker (the scope, the clock, the step
+//! names, the dead-letter streams) and across the workers of a run (the counters, the
+//! problems that fail it, its output files).
+
+use super::error::BuildError;
+use crate::dead_letter::DeadLetter;
+use crate::runtime::Progress;
+use highwater_operators::clock::Clock;
+use highwater_operators::time::Time;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use timely::dataflow::{Scope, Stream};
+
+/// What the workers of one run share: the live counters, the problems that fail the run,
+/// and the run's open output files (one writer per path, shared by the workers).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) progress: Arc<Progress>,
+    pub(crate) problems: Mutex<Vec<String>>,
+    pub(crate) outputs: crate::runtime::Outputs,
+}
+
+impl Counters {
+    /// A problem that fails the run: sources stop reading and sinks stop writing.
+    pub(crate) fn report(&self, problem: String) {
+        self.progress.fail();
+        let mut p = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        if !p.contains(&problem) {
+            p.push(problem);
+        }
+    }
+}
+
+/// The dead letters of one step, with the watermark at which each was dropped.
+type DeadLetterStream<'s> = Stream<'s, Time, Vec<(i64, DeadLetter)>>;
+
+/// The state a pipeline's steps share inside one worker.
+pub(crate) struct Shared<'s> {
+    pub scope: Scope<'s, Time>,
+    pub clock: Arc<dyn Clock>,
+    pub(crate) names: RefCell<BTreeSet<String>>,
+    pub(crate) dead: RefCell<Vec<DeadLetterStream<'s>>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl<'s> Shared<'s> {
+    pub(crate) fn claim_name(&self, name: &str) -> Result<(), BuildError> {
+        if !self.names.borrow_mut().insert(name.to_string()) {
+            return Err(BuildError::DuplicateName(name.to_string()));
+        }
+        Ok(())
+    }
+    pub(crate) fn add_dead_letters(&self, s: Stream<'s, Time, Vec<DeadLetter>>) {
+        use timely::dataflow::channels::pact::Pipeline as P;
+        use timely::dataflow::operators::generic::Operator;
+        let counters = self.counters.clone();
+        let s = s.unary(P, "dead-letter-times", move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    for d in data.iter() {
+                        counters.progress.add_dead(d.kind);
+                    }
+                    let t = cap.least().map_or(0, |t| t.watermark());
+                    output.session(&cap).give_iterator(data.drain(..).map(|d| (t, d)));
+                });
+            }
+        });
+        self.dead.borrow_mut().push(s);
+    }
+    pub(crate) fn problems(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+}

@@ -1,0 +1,125 @@
+//! JSON lines to standard output or a file.
+
+use crate::pipeline::{Collection, Data, Sink};
+use crate::runtime::outputs::{write_problem, Target};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use timely::dataflow::channels::pact::Pipeline as PipelinePact;
+use timely::dataflow::operators::generic::Operator;
+
+type LineFormat<T> = Arc<dyn Fn(&T, &mut String)>;
+
+/// JSON lines to standard output or a file (one writer per path, shared by the workers of
+/// a process, flushed when the run ends). Records are written with their serde form, with a
+/// formatter to a [`Value`], or with a line writer of your own ([`JsonLines::lines`]).
+///
+/// The first failed write (a full disk, a closed pipe) fails the run at once: the sources
+/// stop reading, nothing more is written, and [`crate::pipeline::run`] returns the error
+/// naming the output. A failure to flush at the end fails the run too.
+///
+/// ```
+/// use highwater::pipeline::{run, JsonLines, Memory, RunConfig};
+/// use highwater::model::watermark::WatermarkStrategy;
+/// let path = std::env::temp_dir().join(format!("hw-doc-jsonlines-{}.jsonl", std::process::id()));
+/// let out = path.clone();
+/// run(RunConfig::workers(2), move |p| {
+///     p.read("n", Memory::new(vec![vec![(1, 1u64)], vec![(2, 2)]], WatermarkStrategy::Ascending))?
+///         .write(JsonLines::file(&out).lines(|n: &u64, line: &mut String| line.push_str(&format!("{{\"n\":{n}}}"))));
+///     Ok(())
+/// })
+/// .unwrap();
+/// let mut lines: Vec<String> = std::fs::read_to_string(&path).unwrap().lines().map(String::from).collect();
+/// lines.sort();
+/// assert_eq!(lines, [r#"{"n":1}"#, r#"{"n":2}"#]);
+/// ```
+pub struct JsonLines<T> {
+    target: Target,
+    format: LineFormat<T>,
+    live: bool,
+}
+
+impl<T: Serialize + 'static> JsonLines<T> {
+    /// Writes to standard output.
+    pub fn stdout() -> Self {
+        JsonLines { target: Target::Stdout, format: Arc::new(serde_line), live: false }
+    }
+    /// Writes to `path` (created or truncated); `-` is standard output.
+    pub fn file(path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref();
+        if path.as_os_str() == "-" {
+            return Self::stdout();
+        }
+        JsonLines { target: Target::File(path.to_path_buf()), format: Arc::new(serde_line), live: false }
+    }
+}
+
+/// A record's serde form as one line.
+fn serde_line<T: Serialize>(t: &T, out: &mut String) {
+    match serde_json::to_string(t) {
+        Ok(s) => out.push_str(&s),
+        Err(e) => out.push_str(&json!({ "error": e.to_string() }).to_string()),
+    }
+}
+
+impl<T> JsonLines<T> {
+    /// Formats each record with `f` (e.g. [`pane_row`]).
+    pub fn format(mut self, f: impl Fn(&T) -> Value + 'static) -> Self {
+        self.format = Arc::new(move |t: &T, out: &mut String| out.push_str(&f(t).to_string()));
+        self
+    }
+    /// Writes each record with `f`, which appends one JSON object (no newline) to the line
+    /// buffer: the fastest way to write many rows.
+    pub fn lines(mut self, f: impl Fn(&T, &mut String) + 'static) -> Self {
+        self.format = Arc::new(f);
+        self
+    }
+    /// Flushes after every batch, so a reader sees each row as soon as it is made (a live
+    /// job); by default rows are buffered until the buffer fills or the run ends.
+    pub fn live(mut self) -> Self {
+        self.live = true;
+        self
+    }
+}
+
+impl<T: Data> Sink<T> for JsonLines<T> {
+    fn attach(self, c: Collection<'_, T>) {
+        let target = self.target.clone();
+        let counters = c.shared.problems();
+        let mut writer = match counters.outputs.open(&target) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                counters.report(format!("cannot create {target}: {e}"));
+                None
+            }
+        };
+        let (format, live) = (self.format, self.live);
+        let mut line = String::new();
+        c.stream.sink(PipelinePact, "json-lines", move |(input, _frontier)| {
+            input.for_each(|_, data| {
+                // After a failure nothing more is written: the output ends where it broke.
+                if counters.progress.failed() {
+                    writer = None;
+                }
+                let Some(w) = writer.as_ref() else {
+                    data.clear();
+                    return;
+                };
+                line.clear();
+                for (_, x) in data.drain(..) {
+                    format(&x, &mut line);
+                    line.push('\n');
+                }
+                let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+                let written = w.write_all(line.as_bytes()).and_then(|()| if live { w.flush() } else { Ok(()) });
+                drop(w);
+                if let Err(e) = written {
+                    counters.report(write_problem(&target, &e));
+                    writer = None;
+                }
+            });
+        });
+    }
+}
