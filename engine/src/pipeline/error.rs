@@ -61,7 +61,7 @@ pub enum PipelineError {
     /// The configuration cannot work (e.g. a worker count out of range).
     #[error("{0}")]
     Config(String),
-    /// The run was asked to stop ([`Progress::stop`], a signal) and did: the sources
+    /// The run was asked to stop ([`crate::runtime::Progress::stop`], a signal) and did: the sources
     /// stopped reading and every open window was flushed. The outputs are complete up to
     /// where the inputs were read, no further.
     #[error("stopped before the end of the input ({} records read)", .0.records_read)]

@@ -15,7 +15,7 @@ pub struct RunConfig {
     pub connect_timeout: std::time::Duration,
     /// How long a process of a cluster waits without a heartbeat from a running peer
     /// before it fails the run naming it (default [`RunConfig::DEFAULT_PEER_TIMEOUT`]; see
-    /// [`execute`]).
+    /// [`super::execute`]).
     pub peer_timeout: std::time::Duration,
     pub(crate) progress: Arc<Progress>,
 }
@@ -55,7 +55,7 @@ impl RunConfig {
     }
     /// Sets how long a process of a cluster waits without a heartbeat from a peer (one
     /// that is stopped, frozen or cut off keeps its connections open) before the run
-    /// fails with [`ExecutionError::PeerUnresponsive`]; at least
+    /// fails with [`super::ExecutionError::PeerUnresponsive`]; at least
     /// [`RunConfig::MIN_PEER_TIMEOUT`]. A single process sends no heartbeat.
     pub fn peer_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.peer_timeout = timeout.max(Self::MIN_PEER_TIMEOUT);

@@ -23,7 +23,7 @@
 //! - **Hung peers.** A peer that is stopped or cut off, rather than dead, keeps its
 //!   sockets open and would be waited for forever. Every pair of processes also opens a
 //!   heartbeat connection at start-up; a peer silent for [`RunConfig::peer_timeout`] fails
-//!   the run with [`ExecutionError::PeerUnresponsive`] (see [`super::heartbeat`]). A single
+//!   the run with [`ExecutionError::PeerUnresponsive`] (see the `heartbeat` module). A single
 //!   process has no heartbeat.
 //! - **Last resort.** If the workers have not all stopped [`GRACE`] after a failure (a
 //!   worker stuck inside an operator), a watchdog prints the failure and exits the process

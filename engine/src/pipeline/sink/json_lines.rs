@@ -65,7 +65,7 @@ fn serde_line<T: Serialize>(t: &T, out: &mut String) {
 }
 
 impl<T> JsonLines<T> {
-    /// Formats each record with `f` (e.g. [`pane_row`]).
+    /// Formats each record with `f` (e.g. [`crate::pipeline::pane_row`]).
     pub fn format(mut self, f: impl Fn(&T) -> Value + 'static) -> Self {
         self.format = Arc::new(move |t: &T, out: &mut String| out.push_str(&f(t).to_string()));
         self

@@ -36,7 +36,7 @@ struct Connection {
 /// s). When a write fails, the sink reconnects the same way and sends the failed batch
 /// again: delivery is at least once (the server may see some lines of that batch twice,
 /// and a line cut by the failure). When it cannot (re)connect in time it reports the
-/// error — the run then ends with [`super::PipelineError::Runtime`] — and drops what
+/// error — the run then ends with [`crate::pipeline::PipelineError::Runtime`] — and drops what
 /// follows. While it retries, its worker waits.
 ///
 /// ```
