@@ -72,12 +72,63 @@ impl TimeUnit {
 }
 
 /// A number read from a field: an integer while it can stay one, else a float.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// In JSON (and any human-readable format) it is a plain number (`12`, `2.5`); in the
+/// binary exchange between processes, a tagged value.
+///
+/// ```
+/// use highwater::format::Num;
+/// assert_eq!(serde_json::to_string(&[Num::Int(12), Num::Float(2.5)]).unwrap(), "[12,2.5]");
+/// assert_eq!(serde_json::from_str::<Num>("12").unwrap(), Num::Int(12));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Num {
     /// An integer.
     Int(i64),
     /// A finite float.
     Float(f64),
+}
+
+/// [`Num`] as the binary exchange carries it.
+#[derive(Serialize, Deserialize)]
+enum NumRepr {
+    Int(i64),
+    Float(f64),
+}
+
+/// [`Num`] as JSON carries it.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum NumJson {
+    Int(i64),
+    Float(f64),
+}
+
+impl Serialize for Num {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (*self, s.is_human_readable()) {
+            (Num::Int(i), true) => NumJson::Int(i).serialize(s),
+            (Num::Float(f), true) => NumJson::Float(f).serialize(s),
+            (Num::Int(i), false) => NumRepr::Int(i).serialize(s),
+            (Num::Float(f), false) => NumRepr::Float(f).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(if d.is_human_readable() {
+            match NumJson::deserialize(d)? {
+                NumJson::Int(i) => Num::Int(i),
+                NumJson::Float(f) => Num::Float(f),
+            }
+        } else {
+            match NumRepr::deserialize(d)? {
+                NumRepr::Int(i) => Num::Int(i),
+                NumRepr::Float(f) => Num::Float(f),
+            }
+        })
+    }
 }
 
 impl Num {
