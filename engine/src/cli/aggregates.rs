@@ -166,6 +166,7 @@ pub(crate) fn write_num(out: &mut String, v: Option<Num>) {
     }
 }
 
+#[inline]
 fn keep(acc: &mut Option<Num>, v: Num, want: Ordering) {
     if acc.is_none_or(|a| v.cmp_num(a) == want) {
         *acc = Some(v);
@@ -173,6 +174,7 @@ fn keep(acc: &mut Option<Num>, v: Num, want: Ordering) {
 }
 
 impl AggregateSet {
+    #[inline]
     fn add_one(&self, i: usize, slot: &mut Slot, v: Num) {
         match (slot, &self.aggregates[i]) {
             (Slot::Count(c), _) => *c += 1,
@@ -190,9 +192,11 @@ impl AggregateSet {
 impl CombineFn<Values> for AggregateSet {
     type Acc = Accumulators;
     type Out = AggregateValues;
+    #[inline]
     fn create(&self) -> Accumulators {
         self.empty.clone()
     }
+    #[inline]
     fn add(&self, acc: &mut Accumulators, values: Values) {
         for (i, slot) in acc.0.iter_mut().enumerate() {
             // A record always carries every field (the source checks it); a missing one

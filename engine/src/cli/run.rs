@@ -469,11 +469,11 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     let (src, counted) = (input.clone(), panes.clone());
     let result = crate::pipeline::run(config, move |p| {
         let records = match &src {
-            Input::Files(f) => p.read("input", f.clone())?,
-            Input::Tcp(t) => p.read("input", t.clone())?,
+            Input::Files(f) => p.read_keyed("input", f.clone())?,
+            Input::Tcp(t) => p.read_keyed("input", t.clone())?,
         };
         let set = set.clone();
-        let panes = records.key_map(|kv| kv).window(windowing.clone()).aggregate("run", set.clone())?;
+        let panes = records.window(windowing.clone()).aggregate("run", set.clone())?;
         let counted = counted.clone();
         let mut sink = JsonLines::file(&output).lines(move |p: &Pane<RunKey, AggregateValues>, line: &mut String| {
             counted.fetch_add(1, Ordering::Relaxed);

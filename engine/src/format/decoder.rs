@@ -26,10 +26,77 @@ pub trait Decoder<T>: Send + Sync {
     fn decode_json(&self, line: &[u8]) -> Result<(i64, T), String>;
 }
 
+/// The fields of one CSV record (unquoted, valid UTF-8): a line split on its commas in
+/// place, or a list of fields.
+///
+/// ```
+/// use highwater::format::CsvFields;
+/// let fields = [&b"a"[..], b"1,5"];
+/// let f = CsvFields::from_slices(&fields);
+/// assert_eq!((f.len(), f.get(1)), (2, Some(&b"1,5"[..])));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct CsvFields<'a> {
+    inner: Inner<'a>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Inner<'a> {
+    /// `line` split at the offsets of its commas (no allocation per record).
+    Split {
+        line: &'a [u8],
+        commas: &'a [usize],
+    },
+    Slices(&'a [&'a [u8]]),
+}
+
+impl<'a> CsvFields<'a> {
+    /// Fields given one by one.
+    pub fn from_slices(fields: &'a [&'a [u8]]) -> Self {
+        CsvFields { inner: Inner::Slices(fields) }
+    }
+    /// A line without quotes and the offset of each of its commas.
+    pub(crate) fn split(line: &'a [u8], commas: &'a [usize]) -> Self {
+        CsvFields { inner: Inner::Split { line, commas } }
+    }
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        match self.inner {
+            Inner::Split { commas, .. } => commas.len() + 1,
+            Inner::Slices(f) => f.len(),
+        }
+    }
+    /// Whether there is no field (never, for a split line).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Field `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        match self.inner {
+            Inner::Split { line, commas } => {
+                let start = if i == 0 { 0 } else { *commas.get(i - 1)? + 1 };
+                let end = match commas.get(i) {
+                    Some(&c) => c,
+                    None if i == commas.len() => line.len(),
+                    None => return None,
+                };
+                line.get(start..end)
+            }
+            Inner::Slices(f) => f.get(i).copied(),
+        }
+    }
+    /// The fields in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let me = *self;
+        (0..me.len()).filter_map(move |i| me.get(i))
+    }
+}
+
 /// Decodes the fields of one CSV record, for one header.
 pub trait CsvDecoder<T>: Send {
-    /// Decodes one record's fields (unquoted, valid UTF-8).
-    fn decode(&self, fields: &[&[u8]]) -> Result<(i64, T), String>;
+    /// Decodes one record's fields.
+    fn decode(&self, fields: CsvFields<'_>) -> Result<(i64, T), String>;
 }
 
 /// An event-time function that may fail (the reason becomes a dead letter).
@@ -46,8 +113,9 @@ pub type EventTimeFn<T> = Arc<dyn Fn(&T) -> Result<i64, String> + Send + Sync>;
 /// let (t, bid) = d.decode_json(br#"{"auction": 7, "t": 1000}"#).unwrap();
 /// assert_eq!((t, bid.auction), (1000, 7));
 /// let csv = d.bind_csv(Some(&["t".to_string(), "auction".to_string()])).unwrap();
-/// assert_eq!(csv.decode(&[b"5", b"9"]).unwrap().0, 5);
-/// assert!(csv.decode(&[b"5", b"nine"]).unwrap_err().contains("field 2 `auction`"));
+/// use highwater::format::CsvFields;
+/// assert_eq!(csv.decode(CsvFields::from_slices(&[b"5", b"9"])).unwrap().0, 5);
+/// assert!(csv.decode(CsvFields::from_slices(&[b"5", b"nine"])).unwrap_err().contains("field 2 `auction`"));
 /// ```
 pub struct SerdeDecoder<T> {
     event_time: EventTimeFn<T>,
@@ -87,7 +155,7 @@ fn csv_error(e: super::fastcsv::FieldError, de: &RecordDe<'_, '_>, fields: usize
 }
 
 impl<T: DeserializeOwned + Send> CsvDecoder<T> for SerdeCsv<T> {
-    fn decode(&self, fields: &[&[u8]]) -> Result<(i64, T), String> {
+    fn decode(&self, fields: CsvFields<'_>) -> Result<(i64, T), String> {
         let mut de = RecordDe { fields, names: self.names.as_deref(), current: 0 };
         let rec = T::deserialize(&mut de).map_err(|e| csv_error(e, &de, fields.len()))?;
         let t = (self.event_time)(&rec).map_err(|e| format!("bad event time: {e}"))?;

@@ -39,7 +39,7 @@ fn memchr_quote(line: &[u8]) -> bool {
 /// Deserializes one record from its fields; `names` are the header's field names.
 pub struct RecordDe<'a, 'b> {
     /// The fields.
-    pub fields: &'b [&'a [u8]],
+    pub fields: super::CsvFields<'a>,
     /// The header names, if the file has a header.
     pub names: Option<&'b [String]>,
     /// The field being read (for errors).
@@ -85,7 +85,7 @@ impl<'de, 'r, 'a: 'de, 'b> SeqAccess<'de> for Seq<'r, 'a, 'b> {
         if self.i >= self.de.fields.len() {
             return Ok(None);
         }
-        let f = self.de.fields[self.i];
+        let Some(f) = self.de.fields.get(self.i) else { return Ok(None) };
         self.de.current = self.i;
         self.i += 1;
         seed.deserialize(Field(f)).map(Some)
@@ -111,7 +111,7 @@ impl<'de, 'r, 'a: 'de, 'b> MapAccess<'de> for Map<'r, 'a, 'b> {
         seed.deserialize(name.into_deserializer()).map(Some)
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, FieldError> {
-        let f = self.de.fields[self.i];
+        let f = self.de.fields.get(self.i).ok_or_else(|| FieldError("missing field value".into()))?;
         self.de.current = self.i;
         self.i += 1;
         seed.deserialize(Field(f))
@@ -275,7 +275,7 @@ mod tests {
     fn read(line: &str, names: Option<&[String]>) -> Result<Row, FieldError> {
         let mut fields = Vec::new();
         assert!(split(line.as_bytes(), &mut fields));
-        let mut de = RecordDe { fields: &fields, names, current: 0 };
+        let mut de = RecordDe { fields: super::super::CsvFields::from_slices(&fields), names, current: 0 };
         Row::deserialize(&mut de)
     }
 

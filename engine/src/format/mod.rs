@@ -27,5 +27,5 @@ pub fn is_gzip(path: &std::path::Path) -> bool {
 }
 
 pub(crate) use decoder::header_name;
-pub use decoder::{CsvDecoder, Decoder, EventTimeFn, SerdeDecoder};
+pub use decoder::{CsvDecoder, CsvFields, Decoder, EventTimeFn, SerdeDecoder};
 pub use schema::{Num, Record, RunKey, Schema, TimeUnit, Values};

@@ -1,7 +1,7 @@
 //! What a source reads out of each line: the key, the event time and the numeric fields
 //! the aggregates need — and why a line that does not have them is malformed.
 
-use super::decoder::{CsvDecoder, Decoder};
+use super::decoder::{CsvDecoder, CsvFields, Decoder};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::cmp::Ordering;
@@ -408,8 +408,9 @@ impl Schema {
     /// with each field of the schema at a known index of `fields`: integers are parsed
     /// straight from the bytes, and the slower text path runs only to explain an error
     /// or for other forms.
-    pub(crate) fn extract_columns(&self, columns: &Columns, fields: &[&[u8]]) -> Result<Record, String> {
-        let field = |i: usize| -> Option<&[u8]> { fields.get(i).copied() };
+    #[inline]
+    pub(crate) fn extract_columns(&self, columns: &Columns, fields: CsvFields<'_>) -> Result<Record, String> {
+        let field = |i: usize| -> Option<&[u8]> { fields.get(i) };
         let text = |i: usize| -> Option<&str> { field(i).and_then(|b| std::str::from_utf8(b).ok()) };
         let tb = field(columns.time).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
         let fast_time = match self.time_unit {
@@ -509,7 +510,7 @@ struct SchemaCsv {
 }
 
 impl CsvDecoder<(RunKey, Values)> for SchemaCsv {
-    fn decode(&self, fields: &[&[u8]]) -> Result<(i64, (RunKey, Values)), String> {
+    fn decode(&self, fields: CsvFields<'_>) -> Result<(i64, (RunKey, Values)), String> {
         if fields.len() != self.width {
             return Err(format!("expected {} fields (as in the header), found {}", self.width, fields.len()));
         }
@@ -531,7 +532,7 @@ impl CsvDecoder<(RunKey, Values)> for SchemaCsv {
 /// };
 /// let header = ["auction".to_string(), "price".to_string(), "t".to_string()];
 /// let csv = schema.bind_csv(Some(&header)).unwrap();
-/// let (t, (key, values)) = csv.decode(&[b"7", b"12", b"1000"]).unwrap();
+/// let (t, (key, values)) = csv.decode(highwater::format::CsvFields::from_slices(&[b"7", b"12", b"1000"])).unwrap();
 /// assert_eq!((t, key, values[0]), (1000, RunKey::Int(7), Num::Int(12)));
 /// // A header without a field the schema reads is refused once, not line by line.
 /// let err = schema.bind_csv(Some(&header[..2])).err().unwrap();

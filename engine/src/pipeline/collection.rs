@@ -127,8 +127,8 @@ impl<'s, T: Data> Collection<'s, T> {
 
 /// A keyed collection: records grouped by `K` in the next step.
 pub struct Keyed<'s, K, T> {
-    stream: Stream<'s, Time, Vec<(K, i64, T)>>,
-    shared: Rc<Shared<'s>>,
+    pub(crate) stream: Stream<'s, Time, Vec<(K, i64, T)>>,
+    pub(crate) shared: Rc<Shared<'s>>,
 }
 
 impl<'s, K: Key, T: Data> Keyed<'s, K, T> {

@@ -97,9 +97,38 @@ impl<'s> Pipeline<'s> {
         source: impl Source<T> + 'static,
     ) -> Result<Collection<'s, T>, BuildError> {
         self.shared.claim_name(name)?;
-        let (stream, dead) = read::source_operator(&self.shared, name, source, self.worker, self.peers)?;
+        let (stream, dead) = read::source_operator(&self.shared, name, source, self.worker, self.peers, |r| r)?;
         self.shared.add_dead_letters(dead);
         Ok(Collection { stream, shared: self.shared.clone() })
+    }
+
+    /// Reads a source of `(key, value)` records as a keyed collection: the same as
+    /// `read(name, source)?.key_map(|kv| kv)`, without the extra step (`highwater run` reads
+    /// this way).
+    ///
+    /// ```
+    /// use highwater::pipeline::{run, Collector, Memory, RunConfig, Windowing};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// run(RunConfig::workers(1), move |p| {
+    ///     let src = Memory::new(vec![vec![(1, ("a", 1u64)), (2, ("a", 2)), (3, ("b", 5))]], WatermarkStrategy::Ascending);
+    ///     p.read_keyed("pairs", src)?.window(Windowing::global()).count("n")?.write(sink.clone());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(out.take().len(), 2);
+    /// ```
+    pub fn read_keyed<K: Key, V: Data>(
+        &mut self,
+        name: &str,
+        source: impl Source<(K, V)> + 'static,
+    ) -> Result<Keyed<'s, K, V>, BuildError> {
+        self.shared.claim_name(name)?;
+        let (stream, dead) =
+            read::source_operator(&self.shared, name, source, self.worker, self.peers, |(t, (k, v))| (k, t, v))?;
+        self.shared.add_dead_letters(dead);
+        Ok(Keyed { stream, shared: self.shared.clone() })
     }
 
     /// Every dead letter of the steps built so far (build it last), with the watermark at

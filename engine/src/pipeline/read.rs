@@ -384,13 +384,14 @@ impl<T> Reader<T> {
 /// Adds the source operator of `source` to the pipeline; returns its records and dead
 /// letters (whose `step` is `name`).
 #[allow(clippy::type_complexity)]
-pub(crate) fn source_operator<'s, T: Data, S: Source<T> + 'static>(
+pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
     shared: &Rc<Shared<'s>>,
     name: &str,
     source: S,
     worker: usize,
     peers: usize,
-) -> Result<(Stream<'s, Time, Vec<(i64, T)>>, Stream<'s, Time, Vec<DeadLetter>>), BuildError> {
+    shape: impl Fn((i64, T)) -> O + 'static,
+) -> Result<(Stream<'s, Time, Vec<O>>, Stream<'s, Time, Vec<DeadLetter>>), BuildError> {
     let source_error = |message: String| BuildError::Source { step: name.to_string(), message };
     let parts = source.open(worker, peers).map_err(source_error)?;
     let scope = shared.scope;
@@ -399,7 +400,7 @@ pub(crate) fn source_operator<'s, T: Data, S: Source<T> + 'static>(
     let activator = scope.activator_for(info.address.clone());
     let alive = Arc::new(());
     let waker = Waker::new(scope.worker().sync_activator_for(info.address.to_vec()), &alive);
-    let (out, stream) = builder.new_output::<Vec<(i64, T)>>();
+    let (out, stream) = builder.new_output::<Vec<O>>();
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
     let mut out = OutputBuilder::from(out);
     let mut dead_out = OutputBuilder::from(dead_out);
@@ -440,7 +441,10 @@ pub(crate) fn source_operator<'s, T: Data, S: Source<T> + 'static>(
                 let (Some(c), Some(d)) = (cap.as_ref(), dead_cap.as_ref()) else { break };
                 progress.add_records(records.len() as u64);
                 if !records.is_empty() {
-                    out.activate().session(&c.delayed(&stamp)).give_iterator(records.into_iter());
+                    // The batch goes downstream as a whole container, shaped in place (no
+                    // per-record copy into timely's buffers).
+                    let mut batch: Vec<O> = records.into_iter().map(&shape).collect();
+                    out.activate().session(&c.delayed(&stamp)).give_container(&mut batch);
                 }
                 if !dead_letters.is_empty() {
                     let step = step.clone();

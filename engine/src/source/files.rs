@@ -20,7 +20,7 @@ use super::inputs::{expand_inputs_with, is_gzip, is_stdin, Format};
 use super::{Batch, Partition, Source};
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use crate::format::csv_lines::{line_number, open_range, CsvLines, Next, Pos, Skipped, MAX_RECORD_LINES};
-use crate::format::{header_name, CsvDecoder, Decoder, SerdeDecoder};
+use crate::format::{header_name, CsvDecoder, CsvFields, Decoder, SerdeDecoder};
 use highwater_operators::watermark::WatermarkStrategy;
 use serde::de::DeserializeOwned;
 use smallvec::SmallVec;
@@ -688,14 +688,8 @@ impl<T: Send> Partition<T> for CsvPartition<T> {
                     if !lines.ascii && std::str::from_utf8(line).is_err() {
                         Err((DeadLetterKind::Malformed, "invalid UTF-8".to_string(), line.to_vec()))
                     } else {
-                        let mut fields: SmallVec<[&[u8]; 16]> = SmallVec::new();
-                        let mut from = 0;
-                        for &c in &lines.commas {
-                            fields.push(&line[from..c]);
-                            from = c + 1;
-                        }
-                        fields.push(&line[from..]);
-                        csv.decode(&fields).map_err(|r| (DeadLetterKind::Malformed, r, line.to_vec()))
+                        csv.decode(CsvFields::split(line, &lines.commas))
+                            .map_err(|r| (DeadLetterKind::Malformed, r, line.to_vec()))
                     }
                 }
                 Next::Slow => {
@@ -703,7 +697,8 @@ impl<T: Send> Partition<T> for CsvPartition<T> {
                     if std::str::from_utf8(lines.slow_bytes()).is_err() {
                         Err((DeadLetterKind::Malformed, "invalid UTF-8".to_string(), slow.join(&b","[..])))
                     } else {
-                        csv.decode(&slow).map_err(|r| (DeadLetterKind::Malformed, r, slow.join(&b","[..])))
+                        csv.decode(CsvFields::from_slices(&slow))
+                            .map_err(|r| (DeadLetterKind::Malformed, r, slow.join(&b","[..])))
                     }
                 }
                 Next::TooLong => {
@@ -770,6 +765,42 @@ impl<T: Send> Partition<T> for CsvPartition<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file that grew (or shrank) while it was replayed used to go unnoticed: the job now
+    /// fails, naming the file and saying to replay a copy.
+    #[test]
+    fn a_file_that_changes_while_it_is_read_fails_the_job() {
+        let dir = std::env::temp_dir().join(format!("hw-files-changed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, header, row) in [("grow.csv", "a,t\n", "1,5\n"), ("grow.jsonl", "", "[1,5]\n")] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("{header}{}", row.repeat(10))).unwrap();
+            let p = path.display().to_string();
+            let files = if name.ends_with(".csv") {
+                Files::<(u64, i64)>::csv([p])
+            } else {
+                Files::<(u64, i64)>::json_lines([p])
+            };
+            let files = files.event_time(|r: &(u64, i64)| r.1).watermark(WatermarkStrategy::Ascending);
+            let mut parts = files.open(0, 1).unwrap();
+            let first = parts[0].read(3);
+            assert_eq!(first.records.len(), 3, "{name}");
+            // Someone appends to the file while it is replayed.
+            let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            std::io::Write::write_all(&mut f, row.repeat(5).as_bytes()).unwrap();
+            let mut error = None;
+            for _ in 0..100 {
+                let b = parts[0].read(1000);
+                if b.error.is_some() || b.done {
+                    error = b.error;
+                    break;
+                }
+            }
+            let error = error.unwrap_or_default();
+            assert!(error.contains("changed while it was read") && error.contains(name), "{name}: {error}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// A file of bad lines is read in batches of at most `max` lines, like a good one: the
     /// dead letters of a whole file are never held at once.

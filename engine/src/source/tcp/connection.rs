@@ -5,7 +5,7 @@
 use super::super::{Batch, Partition, Waker};
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use crate::format::fastcsv;
-use crate::format::{CsvDecoder, Decoder};
+use crate::format::{CsvDecoder, CsvFields, Decoder};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -379,12 +379,12 @@ impl<T: Send + 'static> LineReader<T> {
                         let decoded = match &self.csv {
                             Some(Ok(csv)) => {
                                 if fastcsv::split(text, &mut fields) {
-                                    csv.decode(&fields)
+                                    csv.decode(CsvFields::from_slices(&fields))
                                 } else {
                                     match csv_fields(text) {
                                         Ok(owned) => {
                                             let slices: Vec<&[u8]> = owned.iter().map(|s| s.as_bytes()).collect();
-                                            csv.decode(&slices)
+                                            csv.decode(CsvFields::from_slices(&slices))
                                         }
                                         Err(reason) => Err(reason),
                                     }
