@@ -112,7 +112,8 @@ impl<'s> Pipeline<'s> {
     /// let out = Collector::new();
     /// let sink = out.clone();
     /// run(RunConfig::workers(1), move |p| {
-    ///     let src = Memory::new(vec![vec![(1, ("a", 1u64)), (2, ("a", 2)), (3, ("b", 5))]], WatermarkStrategy::Ascending);
+    ///     let pairs = vec![(1, ('a', 1u64)), (2, ('a', 2)), (3, ('b', 5))];
+    ///     let src = Memory::new(vec![pairs], WatermarkStrategy::Ascending);
     ///     p.read_keyed("pairs", src)?.window(Windowing::global()).count("n")?.write(sink.clone());
     ///     Ok(())
     /// })
