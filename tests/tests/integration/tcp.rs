@@ -11,6 +11,7 @@ use highwater::pipeline::{
 use highwater_operators::pane::{Pane, Timing};
 use highwater_operators::trigger::Trigger;
 use highwater_operators::watermark::WatermarkStrategy;
+use highwater_tests::temp_dir;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -444,8 +445,7 @@ fn the_tcp_sink_writes_json_lines_and_fails_when_nobody_listens() {
 
 #[test]
 fn the_csv_file_sink_writes_a_header_and_one_row_per_record() {
-    let dir = std::env::temp_dir().join(format!("hw-tcp-test-csv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("tcp-csv-sink");
     let path = dir.join("bids.csv");
     let out = path.clone();
     let bids: Vec<(i64, Bid)> = (0..50).map(|i| (i, Bid { auction: i as u64 % 3, price: i as u64, time: i })).collect();
@@ -468,8 +468,7 @@ fn the_csv_file_sink_writes_a_header_and_one_row_per_record() {
 
 #[test]
 fn paced_replay_releases_records_at_their_event_time_speed() {
-    let dir = std::env::temp_dir().join(format!("hw-tcp-test-paced-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("tcp-paced");
     let path = dir.join("bids.jsonl");
     let text: String = (0..=10).map(|i| bid_line(1, i, 1_000 + i as i64 * 100)).collect();
     std::fs::write(&path, text).unwrap();
@@ -500,13 +499,6 @@ fn run_args(argv: &[&str]) -> highwater::cli::run::RunArgs {
     highwater::cli::run::RunArgs::try_parse_from(argv).expect("valid flags")
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hw-tcp-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn highwater_run_connects_to_a_csv_socket() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -515,7 +507,7 @@ fn highwater_run_connects_to_a_csv_socket() {
         let (mut conn, _) = server.accept().unwrap();
         conn.write_all(b"k,price,t\na,5,1000\na,7,4000\nb,x,5000\nb,1,12000\na,2,13000\n").unwrap();
     });
-    let dir = temp_dir("run-connect");
+    let dir = temp_dir("tcp-run-connect");
     let (out, dead) = (dir.join("panes.jsonl"), dir.join("dead.jsonl"));
     let args = run_args(&[
         "run",
@@ -565,7 +557,7 @@ fn highwater_run_listens_for_json_lines_with_watermarks() {
     // A free port: bound, read, released (the job binds it again at once).
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let dir = temp_dir("run-listen");
+    let dir = temp_dir("tcp-run-listen");
     let out = dir.join("panes.jsonl");
     let args = run_args(&[
         "run",
@@ -629,7 +621,7 @@ fn highwater_run_writes_each_pane_while_the_connection_is_open() {
     // a window's pane as soon as the watermark passes it, not when the job ends.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let dir = temp_dir("run-live-flush");
+    let dir = temp_dir("tcp-run-live-flush");
     let out = dir.join("panes.jsonl");
     let args = run_args(&[
         "run",

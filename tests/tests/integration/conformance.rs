@@ -2,10 +2,9 @@
 //! retracting-mode cases, Beam Java tests translated by hand, and one scenario per rule)
 //! run through the real engine at 1, 2 and 4 workers.
 
-use highwater::conformance::{check_file, outcome, run_scenario, scenario_files, RunOutput, Scenario};
-use highwater_tests::{corpus_dir, KNOWN_UNSUPPORTED};
+use highwater::conformance::{check_file, outcome, run_scenario, scenario_files, Scenario};
+use highwater_tests::{corpus_dir, panes_per_action, temp_dir, KNOWN_UNSUPPORTED};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 fn check_all(workers: usize) {
     let files = scenario_files(&corpus_dir()).expect("corpus readable");
@@ -40,32 +39,13 @@ fn corpus_passes_on_two_workers() {
     check_all(2);
 }
 
-/// Panes of one run as a multiset per action (emission order across workers may differ).
-fn normalised(out: &RunOutput) -> BTreeMap<u64, Vec<String>> {
-    let mut m: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    if let RunOutput::Panes(ps) = out {
-        for p in ps {
-            let mut p = p.clone();
-            if let Some(Value::Array(vs)) = p.get_mut("values") {
-                vs.sort_by_key(|v| v.to_string());
-            }
-            let action = p["after_action"].as_u64().unwrap();
-            m.entry(action).or_default().push(p.to_string());
-        }
-    }
-    for v in m.values_mut() {
-        v.sort();
-    }
-    m
-}
-
 #[test]
 fn every_scenario_gives_the_same_panes_at_1_2_and_4_workers() {
     for f in scenario_files(&corpus_dir()).unwrap() {
         let s = Scenario::load(&f).unwrap();
-        let one = normalised(&run_scenario(&s, 1).unwrap());
+        let one = panes_per_action(&run_scenario(&s, 1).unwrap());
         for w in [2, 4] {
-            let other = normalised(&run_scenario(&s, w).unwrap());
+            let other = panes_per_action(&run_scenario(&s, w).unwrap());
             assert_eq!(one, other, "{} differs between 1 and {w} workers", f.display());
         }
     }
@@ -90,8 +70,7 @@ fn deliberately_wrong_transcripts_are_rejected_the_stated_way() {
 #[test]
 fn official_compare_py_agrees() {
     let dir = corpus_dir();
-    let tmp = std::env::temp_dir().join(format!("highwater-compare-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = temp_dir("compare-py");
     for f in scenario_files(&dir.join("public")).unwrap() {
         let s = Scenario::load(&f).unwrap();
         let lines = run_scenario(&s, 1).unwrap().lines();

@@ -8,33 +8,15 @@ use highwater_operators::combine::Count;
 use highwater_operators::trigger::Trigger;
 use highwater_operators::watermark::WatermarkStrategy;
 use highwater_operators::window::{Window, WindowSpec};
+use highwater_tests::{batch_counts, max_per_window, Bid, Bids};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
-struct Bid {
-    auction: u32,
-    bidder: u32,
-}
-
-/// 3 partitions of bids, disordered by up to 60 ticks, so that with a watermark bound of 10
+/// 3 partitions of bids, disordered by up to 59 ticks, so that with a watermark bound of 10
 /// and an allowed lateness of 100 there are early, on-time and late panes.
 fn bids() -> Vec<Vec<(i64, Bid)>> {
-    let mut seed = 11u64;
-    let mut next = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        seed >> 33
-    };
-    (0..3)
-        .map(|_| {
-            (0..1500)
-                .map(|i| {
-                    let t = i as i64 * 3 + (next() % 60) as i64;
-                    (t, Bid { auction: (next() % 6) as u32, bidder: (next() % 9) as u32 })
-                })
-                .collect()
-        })
-        .collect()
+    Bids { seed: 11, partitions: 3, per_partition: 1_500, auctions: 6, bidders: 3, period: 3, disorder: 59, start: 0 }
+        .generate()
 }
 
 fn source(batch: usize) -> Memory<Bid> {
@@ -51,37 +33,6 @@ fn accumulate<K: Ord + Clone, V: Ord + Clone>(rows: &[ChangeRow<K, V>]) -> BTree
     m
 }
 
-/// Batch answer: bids per (auction, window) over the elements the windowing kept (none
-/// dropped: the lateness covers the disorder).
-fn batch_counts(window: &WindowSpec) -> BTreeMap<(u32, Window), u64> {
-    let f = window.window_fn();
-    let mut out = BTreeMap::new();
-    let mut ws = Vec::new();
-    for part in bids() {
-        for (t, b) in part {
-            ws.clear();
-            f.assign(t, &mut ws);
-            for w in &ws {
-                *out.entry((b.auction, *w)).or_insert(0) += 1;
-            }
-        }
-    }
-    out
-}
-
-fn hot_items(counts: &BTreeMap<(u32, Window), u64>) -> BTreeMap<Window, (u64, Vec<u32>)> {
-    let mut hot: BTreeMap<Window, (u64, Vec<u32>)> = BTreeMap::new();
-    for ((a, w), n) in counts {
-        let e = hot.entry(*w).or_insert((0, vec![]));
-        if *n > e.0 {
-            *e = (*n, vec![*a]);
-        } else if *n == e.0 {
-            e.1.push(*a);
-        }
-    }
-    hot
-}
-
 fn windowing(mode: &str) -> Windowing {
     let trigger = Trigger::after_watermark().with_early(Trigger::after_count(5)).with_late(Trigger::after_count(1));
     let w = Windowing::sliding(100, 25).trigger(trigger).allowed_lateness(100);
@@ -94,8 +45,10 @@ fn windowing(mode: &str) -> Windowing {
 /// q5-style: counts per auction (stage 1), then the hot auctions per window (stage 2).
 #[test]
 fn hot_items_equal_the_batch_answer_and_never_show_a_superseded_count() {
-    let expected_counts = batch_counts(&WindowSpec::sliding(100, 25));
-    let expected_hot = hot_items(&expected_counts);
+    // The batch answer: none dropped, the lateness covers the disorder.
+    let expected_counts =
+        batch_counts(&WindowSpec::sliding(100, 25), bids().into_iter().flatten().map(|(t, b)| (b.auction, t)));
+    let expected_hot = max_per_window(&expected_counts);
     for mode in ["retracting", "accumulating"] {
         for workers in [1, 2] {
             let stage1: TimedSink<ChangeRow<u32, u64>> = TimedSink::new();
@@ -139,7 +92,11 @@ fn hot_items_equal_the_batch_answer_and_never_show_a_superseded_count() {
                     accumulate(&c1).into_keys().map(|(k, w, v)| ((k, w), v)).collect();
                 let hot_now: BTreeMap<Window, (u64, Vec<u32>)> =
                     accumulate(&c2).into_keys().map(|((), w, v)| (w, v)).collect();
-                assert_eq!(hot_now, hot_items(&counts_now), "{mode}, {workers} workers: inconsistent at time {t:?}");
+                assert_eq!(
+                    hot_now,
+                    max_per_window(&counts_now),
+                    "{mode}, {workers} workers: inconsistent at time {t:?}"
+                );
                 checked += 1;
             }
             assert!(checked > 10, "several intermediate states were checked");
@@ -182,16 +139,16 @@ fn a_late_bid_that_changes_the_winner_retracts_the_old_winner() {
     // (on-time: winner 1); then two late bids for auction 2 (allowed lateness 100) make it
     // the winner: the second stage retracts 1 and emits 2.
     let part: Vec<(i64, Bid)> = vec![
-        (1, Bid { auction: 1, bidder: 0 }),
-        (2, Bid { auction: 1, bidder: 0 }),
-        (3, Bid { auction: 1, bidder: 0 }),
-        (4, Bid { auction: 2, bidder: 0 }),
-        (5, Bid { auction: 2, bidder: 0 }),
-        (50, Bid { auction: 9, bidder: 0 }),
-        (51, Bid { auction: 9, bidder: 0 }),
-        (52, Bid { auction: 9, bidder: 0 }),
-        (6, Bid { auction: 2, bidder: 0 }),
-        (7, Bid { auction: 2, bidder: 0 }),
+        (1, Bid { auction: 1, bidder: 0, price: 0 }),
+        (2, Bid { auction: 1, bidder: 0, price: 0 }),
+        (3, Bid { auction: 1, bidder: 0, price: 0 }),
+        (4, Bid { auction: 2, bidder: 0, price: 0 }),
+        (5, Bid { auction: 2, bidder: 0, price: 0 }),
+        (50, Bid { auction: 9, bidder: 0, price: 0 }),
+        (51, Bid { auction: 9, bidder: 0, price: 0 }),
+        (52, Bid { auction: 9, bidder: 0, price: 0 }),
+        (6, Bid { auction: 2, bidder: 0, price: 0 }),
+        (7, Bid { auction: 2, bidder: 0, price: 0 }),
     ];
     for workers in [1, 2] {
         let out: Collector<Upsert<(), (u64, Vec<u32>)>> = Collector::new();
@@ -250,23 +207,24 @@ fn windowed_join_on_window_and_key() {
             (t.max(0), e)
         })
         .collect();
-    let mut expected: BTreeMap<(u32, Window), (u64, u64)> = BTreeMap::new();
-    {
-        let mut persons: BTreeMap<(u32, Window), u64> = BTreeMap::new();
-        let mut auctions: BTreeMap<(u32, Window), u64> = BTreeMap::new();
-        for (t, e) in &evs {
-            let w = Window::new(t - t.rem_euclid(100), t - t.rem_euclid(100) + 100);
-            match e {
-                Ev::Person { id } => *persons.entry((*id, w)).or_default() += 1,
-                Ev::Auction { seller, .. } => *auctions.entry((*seller, w)).or_default() += 1,
-            }
-        }
-        for (k, p) in &persons {
-            if let Some(a) = auctions.get(k) {
-                expected.insert(*k, (*p, *a));
-            }
-        }
-    }
+    // The batch join: persons and auctions per (id, window), where both are there.
+    let fixed = WindowSpec::fixed(100);
+    let persons = batch_counts(
+        &fixed,
+        evs.iter().filter_map(|(t, e)| match e {
+            Ev::Person { id } => Some((*id, *t)),
+            _ => None,
+        }),
+    );
+    let auctions = batch_counts(
+        &fixed,
+        evs.iter().filter_map(|(t, e)| match e {
+            Ev::Auction { seller, .. } => Some((*seller, *t)),
+            _ => None,
+        }),
+    );
+    let expected: BTreeMap<(u32, Window), (u64, u64)> =
+        persons.into_iter().filter_map(|(k, p)| auctions.get(&k).map(|a| (k, (p, *a)))).collect();
     for workers in [1, 2] {
         let out: Collector<ChangeRow<u32, (u64, u64)>> = Collector::new();
         let sink = out.clone();
@@ -321,14 +279,14 @@ fn merged_sessions_and_every_downstream_operator() {
         for b in 0..5u32 {
             // Two sessions per bidder (gap 10), later bridged by a late element at 12.
             for t in [0i64, 4, 8, 30, 34] {
-                v.push((t + b as i64, Bid { auction: b % 2, bidder: b }));
+                v.push((t + b as i64, Bid { auction: b % 2, bidder: b, price: 0 }));
             }
         }
         v.sort_by_key(|x| x.0);
         // Late bridging elements: [b, 18+b) ∪ [15+b, 25+b) ∪ [24+b, 34+b) ∪ [30+b, 44+b).
         for b in 0..5u32 {
-            v.push((15 + b as i64, Bid { auction: b % 2, bidder: b }));
-            v.push((24 + b as i64, Bid { auction: b % 2, bidder: b }));
+            v.push((15 + b as i64, Bid { auction: b % 2, bidder: b, price: 0 }));
+            v.push((24 + b as i64, Bid { auction: b % 2, bidder: b, price: 0 }));
         }
         v
     };

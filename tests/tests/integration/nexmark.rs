@@ -6,6 +6,7 @@ use highwater::nexmark::{Bid, Event, Generator};
 use highwater::pipeline::{run_with_clock, Collector, RunConfig};
 use highwater_operators::clock::VirtualClock;
 use highwater_operators::window::{Window, WindowSpec};
+use highwater_tests::{batch_counts, group_by_window, max_per_window};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -82,26 +83,8 @@ fn q2_selects_the_auctions() {
 
 /// The batch answer of q5: per sliding window, the largest bid count and its auctions.
 fn batch_hot_items(c: QueryConfig) -> BTreeMap<Window, (u64, Vec<u64>)> {
-    let sliding = WindowSpec::sliding(c.window_size, c.window_period).window_fn();
-    let mut counts: BTreeMap<(Window, u64), u64> = BTreeMap::new();
-    let mut ws = Vec::new();
-    for b in all_bids() {
-        ws.clear();
-        sliding.assign(b.date_time, &mut ws);
-        for w in &ws {
-            *counts.entry((*w, b.auction)).or_default() += 1;
-        }
-    }
-    let mut hot: BTreeMap<Window, (u64, Vec<u64>)> = BTreeMap::new();
-    for ((w, a), n) in counts {
-        let e = hot.entry(w).or_insert((0, Vec::new()));
-        if n > e.0 {
-            *e = (n, vec![a]);
-        } else if n == e.0 {
-            e.1.push(a);
-        }
-    }
-    hot
+    let sliding = WindowSpec::sliding(c.window_size, c.window_period);
+    max_per_window(&batch_counts(&sliding, all_bids().into_iter().map(|b| (b.auction, b.date_time))))
 }
 
 #[test]
@@ -119,19 +102,18 @@ fn q5_finds_the_hot_items_of_each_window() {
 
 #[test]
 fn q7_finds_the_highest_bids_of_each_window() {
-    let mut expected: BTreeMap<i64, (u64, Vec<(u64, u64)>)> = BTreeMap::new();
-    for b in all_bids() {
-        let start = b.date_time - b.date_time.rem_euclid(10_000);
-        let e = expected.entry(start).or_insert((0, Vec::new()));
-        if b.price > e.0 {
-            *e = (b.price, vec![(b.auction, b.bidder)]);
-        } else if b.price == e.0 {
-            e.1.push((b.auction, b.bidder));
-        }
-    }
-    for v in expected.values_mut() {
-        v.1.sort();
-    }
+    // Per fixed window: the highest price and the bids (auction, bidder) that have it.
+    let windows = group_by_window(&WindowSpec::fixed(10_000), all_bids().into_iter().map(|b| ((), b.date_time, b)));
+    let expected: BTreeMap<i64, (u64, Vec<(u64, u64)>)> = windows
+        .into_iter()
+        .map(|(((), w), bids)| {
+            let max = bids.iter().map(|b| b.price).max().unwrap();
+            let mut top: Vec<(u64, u64)> =
+                bids.iter().filter(|b| b.price == max).map(|b| (b.auction, b.bidder)).collect();
+            top.sort();
+            (w.start, (max, top))
+        })
+        .collect();
     for w in [1, 2] {
         let got: BTreeMap<i64, (u64, Vec<(u64, u64)>)> = run_query(w, |e| queries::q7(e, QueryConfig::default()))
             .into_iter()
@@ -143,26 +125,8 @@ fn q7_finds_the_highest_bids_of_each_window() {
 
 #[test]
 fn q11_counts_bids_per_user_session() {
-    let gap = QueryConfig::default().session_gap;
-    let mut per_bidder: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
-    for b in all_bids() {
-        per_bidder.entry(b.bidder).or_default().push(b.date_time);
-    }
-    let mut expected = BTreeMap::new();
-    for (k, mut ts) in per_bidder {
-        ts.sort();
-        let (mut start, mut end, mut n) = (ts[0], ts[0] + gap, 0u64);
-        for t in ts {
-            if t >= end {
-                expected.insert((k, Window::new(start, end)), n);
-                start = t;
-                n = 0;
-            }
-            end = end.max(t + gap);
-            n += 1;
-        }
-        expected.insert((k, Window::new(start, end)), n);
-    }
+    let sessions = WindowSpec::sessions(QueryConfig::default().session_gap);
+    let expected = batch_counts(&sessions, all_bids().into_iter().map(|b| (b.bidder, b.date_time)));
     for w in [1, 2] {
         let got: BTreeMap<(u64, Window), u64> = run_query(w, |e| queries::q11(e, QueryConfig::default()))
             .into_iter()
@@ -174,10 +138,11 @@ fn q11_counts_bids_per_user_session() {
 
 #[test]
 fn q12_with_a_still_clock_counts_everything_at_the_end() {
-    let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
-    for b in all_bids() {
-        *expected.entry(b.bidder).or_default() += 1;
-    }
+    let expected: BTreeMap<u64, u64> =
+        batch_counts(&WindowSpec::Global, all_bids().into_iter().map(|b| (b.bidder, b.date_time)))
+            .into_iter()
+            .map(|((bidder, _), n)| (bidder, n))
+            .collect();
     for w in [1, 2] {
         let got: BTreeMap<u64, u64> =
             run_query(w, |e| queries::q12(e, QueryConfig::default())).into_iter().map(|p| (p.key, p.value)).collect();
@@ -218,25 +183,31 @@ fn q5_retracting_equals_the_batch_answer_and_early_panes_arrive_before_the_water
 #[test]
 fn q8_joins_new_persons_with_their_auctions() {
     use highwater::pipeline::ChangeRow;
-    let mut persons: BTreeMap<(u64, i64), String> = BTreeMap::new();
-    let mut sellers: BTreeMap<(u64, i64), u64> = BTreeMap::new();
-    for e in Generator::default().events(0..EVENTS) {
-        match e {
-            Event::Person(p) => {
-                let w = p.date_time - p.date_time.rem_euclid(10_000);
-                let n = persons.entry((p.id, w)).or_insert(p.name.clone());
-                if p.name < *n {
-                    *n = p.name;
-                }
-            }
-            Event::Auction(a) => {
-                *sellers.entry((a.seller, a.date_time - a.date_time.rem_euclid(10_000))).or_default() += 1
-            }
-            _ => {}
-        }
-    }
-    let expected: BTreeMap<(u64, i64), (String, u64)> =
-        persons.into_iter().filter_map(|(k, name)| sellers.get(&k).map(|n| (k, (name, *n)))).collect();
+    // Per (id, fixed window): the person's name (the smallest, if several) and the number
+    // of auctions the person created as a seller.
+    let fixed = WindowSpec::fixed(10_000);
+    let events: Vec<Event> = Generator::default().events(0..EVENTS).collect();
+    let persons = group_by_window(
+        &fixed,
+        events.iter().filter_map(|e| match e {
+            Event::Person(p) => Some((p.id, p.date_time, p.name.clone())),
+            _ => None,
+        }),
+    );
+    let sellers = batch_counts(
+        &fixed,
+        events.iter().filter_map(|e| match e {
+            Event::Auction(a) => Some((a.seller, a.date_time)),
+            _ => None,
+        }),
+    );
+    let expected: BTreeMap<(u64, i64), (String, u64)> = persons
+        .into_iter()
+        .filter_map(|((id, w), names)| {
+            let name = names.into_iter().min().unwrap();
+            sellers.get(&(id, w)).map(|n| ((id, w.start), (name, *n)))
+        })
+        .collect();
     assert!(!expected.is_empty());
     for w in [1, 2] {
         let rows: Vec<ChangeRow<u64, (String, u64)>> =

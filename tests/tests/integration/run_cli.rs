@@ -4,18 +4,12 @@
 
 use clap::Parser;
 use highwater::cli::run::{run, RunArgs, Summary};
+use highwater_operators::window::WindowSpec;
+use highwater_tests::{group_by_window, temp_dir, Bid, Bids};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-
-/// A fresh, empty temp folder for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("highwater-run-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
+use std::path::Path;
 
 fn args(input: &[&Path], extra: &[&str], out: &Path) -> RunArgs {
     let mut argv: Vec<String> = vec!["run".into(), "--input".into()];
@@ -34,37 +28,23 @@ fn json_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// A deterministic bid stream: (auction, price, event time ms), out of order by at most
-/// `disorder` ms.
-fn bids(n: usize, seed: u64, disorder: i64) -> Vec<(u64, i64, i64)> {
-    let mut x = seed;
-    let mut next = move || {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        x >> 33
-    };
-    let mut t = 1_000_000i64;
-    (0..n)
-        .map(|_| {
-            t += (next() % 40) as i64;
-            let auction = next() % 7;
-            let price = (next() % 500) as i64 + 1;
-            let ts = t - (next() as i64 % (disorder + 1));
-            (auction, price, ts)
-        })
-        .collect()
+/// A deterministic bid stream of `n` bids: one about every 20 ms from 1 000 000 ms, out of
+/// order by at most `disorder` ms.
+fn bids(n: usize, seed: u64, disorder: i64) -> Vec<(i64, Bid)> {
+    Bids { seed, per_partition: n, start: 1_000_000, period: 20, disorder, ..Bids::default() }.all()
 }
 
-fn write_csv(path: &Path, rows: &[(u64, i64, i64)]) {
+fn write_csv(path: &Path, rows: &[(i64, Bid)]) {
     let mut s = String::from("auction,price,date_time_ms\n");
-    for (a, p, t) in rows {
-        s.push_str(&format!("{a},{p},{t}\n"));
+    for (t, b) in rows {
+        s.push_str(&format!("{},{},{t}\n", b.auction, b.price));
     }
     std::fs::write(path, s).expect("write csv");
 }
 
 #[test]
 fn fixed_window_counts_match_a_naive_batch_group_by() {
-    let dir = temp_dir("naive");
+    let dir = temp_dir("run-cli-naive");
     let rows = bids(5_000, 7, 1_500);
     let input = dir.join("bids.csv");
     write_csv(&input, &rows);
@@ -99,14 +79,14 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
         }
     );
 
-    let mut naive: BTreeMap<(String, i64), (u64, i64, i64)> = BTreeMap::new();
-    for (a, p, t) in &rows {
-        let start = t.div_euclid(10_000) * 10_000;
-        let e = naive.entry((a.to_string(), start)).or_insert((0, 0, i64::MIN));
-        e.0 += 1;
-        e.1 += p;
-        e.2 = e.2.max(*p);
-    }
+    // The batch answer: count, sum and max of the price per auction and window start.
+    let naive: BTreeMap<(String, i64), (u64, i64, i64)> = group_by_window(
+        &WindowSpec::fixed(10_000),
+        rows.iter().map(|(t, b)| (b.auction.to_string(), *t, b.price as i64)),
+    )
+    .into_iter()
+    .map(|((k, w), ps)| ((k, w.start), (ps.len() as u64, ps.iter().sum(), *ps.iter().max().unwrap())))
+    .collect();
     let mut got: BTreeMap<(String, i64), (u64, i64, i64)> = BTreeMap::new();
     for pane in json_lines(&out) {
         assert_eq!(pane["timing"], "on_time", "{pane}");
@@ -124,7 +104,7 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
 
 #[test]
 fn malformed_lines_land_in_the_dead_letters_line_by_line() {
-    let dir = temp_dir("malformed");
+    let dir = temp_dir("run-cli-malformed");
     let csv = dir.join("a.csv");
     let mut bytes = b"auction,price,date_time_ms\n1,10,1000\n2,20\n3,30,soon\n4,cheap,1200\n".to_vec();
     bytes.extend_from_slice(b"5,\xff\xfe,1300\n6,60,1400\n");
@@ -183,7 +163,7 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
 
 #[test]
 fn gzip_input_reads_like_plain_input() {
-    let dir = temp_dir("gzip");
+    let dir = temp_dir("run-cli-gzip");
     let rows = bids(2_000, 11, 500);
     let plain = dir.join("bids.csv");
     write_csv(&plain, &rows);
@@ -216,7 +196,7 @@ fn gzip_input_reads_like_plain_input() {
 /// now, naming the file, before any record of any file is read.
 #[test]
 fn a_corrupt_gzip_file_fails_the_job_naming_it() {
-    let dir = temp_dir("corrupt");
+    let dir = temp_dir("run-cli-corrupt");
     let good = dir.join("good.csv");
     write_csv(&good, &bids(100, 3, 0));
     let bad = dir.join("bad.csv.gz");
@@ -231,7 +211,7 @@ fn a_corrupt_gzip_file_fails_the_job_naming_it() {
 /// come last): the records before the cut were read, and the job fails, naming the file.
 #[test]
 fn a_truncated_gzip_file_fails_the_job() {
-    let dir = temp_dir("truncated");
+    let dir = temp_dir("run-cli-truncated");
     let plain = dir.join("bids.csv");
     write_csv(&plain, &bids(20_000, 5, 0));
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -247,7 +227,7 @@ fn a_truncated_gzip_file_fails_the_job() {
 /// A header without the --time-field used to make every line a dead letter and exit 0.
 #[test]
 fn a_header_without_the_time_field_fails_the_job_naming_the_flag() {
-    let dir = temp_dir("header");
+    let dir = temp_dir("run-cli-header");
     let csv = dir.join("bids.csv");
     write_csv(&csv, &bids(10, 1, 0));
     let flags = ["--time-field", "ts", "--count"];
@@ -259,7 +239,7 @@ fn a_header_without_the_time_field_fails_the_job_naming_the_flag() {
 /// `--output` naming an input used to truncate it before it was read.
 #[test]
 fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
-    let dir = temp_dir("clobber");
+    let dir = temp_dir("run-cli-clobber");
     let csv = dir.join("bids.csv");
     write_csv(&csv, &bids(10, 1, 0));
     let before = std::fs::read(&csv).unwrap();
@@ -277,7 +257,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
 /// Flags that cannot work are refused with a message, never a panic or an abort.
 #[test]
 fn out_of_range_flags_are_refused() {
-    let dir = temp_dir("flags");
+    let dir = temp_dir("run-cli-flags");
     let csv = dir.join("bids.csv");
     write_csv(&csv, &bids(10, 1, 0));
     let out = dir.join("out.jsonl");
@@ -307,7 +287,7 @@ fn out_of_range_flags_are_refused() {
 /// check instead of exiting 0 with nothing.
 #[test]
 fn a_wrong_time_unit_fails_the_job_instead_of_an_empty_success() {
-    let dir = temp_dir("unit");
+    let dir = temp_dir("run-cli-unit");
     let csv = dir.join("bids.csv");
     write_csv(&csv, &bids(50, 1, 0));
     let flags = ["--time-field", "date_time_ms", "--time-unit", "rfc3339"];
@@ -318,7 +298,7 @@ fn a_wrong_time_unit_fails_the_job_instead_of_an_empty_success() {
 /// `--sum price --sum price` wrote the column twice.
 #[test]
 fn a_repeated_aggregate_is_written_once() {
-    let dir = temp_dir("repeat");
+    let dir = temp_dir("run-cli-repeat");
     let csv = dir.join("bids.csv");
     write_csv(&csv, &bids(50, 1, 0));
     let out = dir.join("out.jsonl");
@@ -331,7 +311,7 @@ fn a_repeated_aggregate_is_written_once() {
 /// A stray README.txt in an input directory used to fail the whole job.
 #[test]
 fn a_stray_file_in_an_input_directory_is_skipped() {
-    let dir = temp_dir("stray");
+    let dir = temp_dir("run-cli-stray");
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     write_csv(&data.join("a.csv"), &bids(50, 1, 0));
@@ -345,7 +325,7 @@ fn a_stray_file_in_an_input_directory_is_skipped() {
 /// opened a bounded number at a time), identically at 1 and 2 workers.
 #[test]
 fn many_files_are_read_a_few_at_a_time() {
-    let dir = temp_dir("many");
+    let dir = temp_dir("run-cli-many");
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     for i in 0..300u64 {
@@ -360,7 +340,7 @@ fn many_files_are_read_a_few_at_a_time() {
 
 #[test]
 fn results_are_identical_at_one_and_two_workers() {
-    let dir = temp_dir("workers");
+    let dir = temp_dir("run-cli-workers");
     // Four partitions, disordered beyond the bound so some records are late, some too late.
     for i in 0..4u64 {
         write_csv(&dir.join(format!("part-{i}.csv")), &bids(1_500, 100 + i, 6_000));
@@ -407,7 +387,7 @@ fn results_are_identical_at_one_and_two_workers() {
 
 #[test]
 fn json_lines_with_rfc3339_times_and_a_composite_key() {
-    let dir = temp_dir("rfc3339");
+    let dir = temp_dir("run-cli-rfc3339");
     let input = dir.join("events.ndjson");
     std::fs::write(
         &input,
@@ -453,7 +433,7 @@ fn json_lines_with_rfc3339_times_and_a_composite_key() {
 
 #[test]
 fn a_missing_input_is_a_typed_error() {
-    let dir = temp_dir("missing");
+    let dir = temp_dir("run-cli-missing");
     let out = dir.join("panes.jsonl");
     let err = run(&args(&[&dir.join("nope.csv")], &["--time-field", "t"], &out)).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");

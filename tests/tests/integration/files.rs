@@ -6,6 +6,7 @@
 
 use highwater::pipeline::{run, Collector, Files, RunConfig, MAX_LINE};
 use highwater_operators::watermark::WatermarkStrategy;
+use highwater_tests::temp_dir;
 use std::io::Write;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -100,8 +101,7 @@ fn read(path: &str, workers: usize, partition_bytes: u64) -> (Vec<Row>, Vec<(Str
 
 #[test]
 fn byte_ranges_read_what_one_partition_reads_at_one_and_two_workers() {
-    let dir = std::env::temp_dir().join(format!("hw-files-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("files");
     let path = dir.join("rows.csv");
     let (good, bad_lines) = write_file(&path);
     let p = path.display().to_string();

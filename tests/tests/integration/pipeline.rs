@@ -7,77 +7,19 @@ use highwater_operators::pane::{Pane, Timing};
 use highwater_operators::trigger::Trigger;
 use highwater_operators::watermark::WatermarkStrategy;
 use highwater_operators::window::{Window, WindowSpec};
+use highwater_tests::{batch_counts, Bid, Bids};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
-struct Bid {
-    auction: u32,
-    bidder: u32,
-    price: u64,
-}
-
-/// Deterministic bids in 4 partitions, slightly out of order within each.
+/// Deterministic bids in 4 partitions, out of order by up to 49 ticks within each.
 fn bids() -> Vec<Vec<(i64, Bid)>> {
-    let mut seed = 7u64;
-    let mut next = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        seed >> 33
-    };
-    (0..4)
-        .map(|p| {
-            (0..2_000)
-                .map(|i| {
-                    let t = i as i64 * 10 + (next() % 50) as i64;
-                    (t, Bid { auction: (next() % 7) as u32, bidder: (next() % 5 + p * 5) as u32, price: next() % 1000 })
-                })
-                .collect()
-        })
-        .collect()
+    Bids { seed: 7, partitions: 4, per_partition: 2_000, auctions: 7, bidders: 5, period: 10, disorder: 49, start: 0 }
+        .generate()
 }
 
-fn naive_counts(window: &WindowSpec, key: impl Fn(&Bid) -> u32) -> BTreeMap<(u32, Window), u64> {
-    let f = window.window_fn();
-    let mut out = BTreeMap::new();
-    let mut ws = Vec::new();
-    for part in bids() {
-        for (t, b) in part {
-            ws.clear();
-            f.assign(t, &mut ws);
-            for w in &ws {
-                *out.entry((key(&b), *w)).or_insert(0) += 1;
-            }
-        }
-    }
-    out
-}
-
-fn naive_sessions(gap: i64) -> BTreeMap<(u32, Window), u64> {
-    let mut per_key: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
-    for part in bids() {
-        for (t, b) in part {
-            per_key.entry(b.bidder).or_default().push(t);
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (k, mut ts) in per_key {
-        ts.sort();
-        let mut cur: Option<(Window, u64)> = None;
-        for t in ts {
-            cur = match cur {
-                Some((w, n)) if t < w.end => Some((Window::new(w.start, w.end.max(t + gap)), n + 1)),
-                Some((w, n)) => {
-                    out.insert((k, w), n);
-                    Some((Window::new(t, t + gap), 1))
-                }
-                None => Some((Window::new(t, t + gap), 1)),
-            };
-        }
-        if let Some((w, n)) = cur {
-            out.insert((k, w), n);
-        }
-    }
-    out
+/// The batch answer: bids per key and window.
+fn batch_answer(window: &WindowSpec, key: impl Fn(&Bid) -> u32) -> BTreeMap<(u32, Window), u64> {
+    batch_counts(window, bids().into_iter().flatten().map(|(t, b)| (key(&b), t)))
 }
 
 /// Runs a windowed count with a watermark bound large enough that nothing is late, so the
@@ -106,7 +48,7 @@ fn pipeline_counts(windowing: Windowing, by_bidder: bool, workers: usize) -> BTr
 
 #[test]
 fn fixed_windows_match_the_batch_answer_at_1_and_2_workers() {
-    let expected = naive_counts(&WindowSpec::fixed(1_000), |b| b.auction);
+    let expected = batch_answer(&WindowSpec::fixed(1_000), |b| b.auction);
     for w in [1, 2] {
         assert_eq!(pipeline_counts(Windowing::fixed(1_000), false, w), expected, "{w} workers");
     }
@@ -114,7 +56,7 @@ fn fixed_windows_match_the_batch_answer_at_1_and_2_workers() {
 
 #[test]
 fn sliding_windows_match_the_batch_answer_at_1_and_2_workers() {
-    let expected = naive_counts(&WindowSpec::sliding(1_000, 250), |b| b.auction);
+    let expected = batch_answer(&WindowSpec::sliding(1_000, 250), |b| b.auction);
     for w in [1, 2] {
         assert_eq!(pipeline_counts(Windowing::sliding(1_000, 250), false, w), expected, "{w} workers");
     }
@@ -122,7 +64,7 @@ fn sliding_windows_match_the_batch_answer_at_1_and_2_workers() {
 
 #[test]
 fn sessions_match_the_batch_answer_at_1_and_2_workers() {
-    let expected = naive_sessions(40);
+    let expected = batch_answer(&WindowSpec::sessions(40), |b| b.bidder);
     for w in [1, 2] {
         assert_eq!(pipeline_counts(Windowing::sessions(40), true, w), expected, "{w} workers");
     }

@@ -1,25 +1,11 @@
 //! Random scenarios (every window function, trigger shape, accumulation mode, several keys,
 //! late data, processing time, `end`) run at 1, 2 and 4 workers: the engine must never fail
-//! and must give the same panes at every worker count. A small fixed-seed generator keeps
+//! and must give the same panes at every worker count. The shared fixed-seed generator keeps
 //! the cases the same at every run.
 
-use highwater::conformance::{run_scenario, RunOutput, Scenario};
+use highwater::conformance::{run_scenario, Scenario};
+use highwater_tests::{panes_per_action, Rng};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 fn once(r: &mut Rng, depth: u32) -> String {
     match r.below(if depth > 1 { 3 } else { 5 }) {
@@ -46,7 +32,7 @@ fn trigger(r: &mut Rng) -> String {
 }
 
 fn scenario(seed: u64) -> Value {
-    let mut r = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
+    let mut r = Rng::new(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
     let window = r.pick(&["fixed(10)", "fixed(10, offset=3)", "sliding(10, 5)", "sessions(5)", "global"]);
     let mut transcript = Vec::new();
     let mut wm = 0i64;
@@ -78,7 +64,7 @@ fn scenario(seed: u64) -> Value {
     }
     json!({
         "name": format!("random_{seed}"),
-        "source": "tests/random_scenarios.rs",
+        "source": "tests/tests/integration/random_scenarios.rs",
         "window": window,
         "trigger": trigger(&mut r),
         "allowed_lateness": r.pick(&["0", "5", "20"]).parse::<i64>().unwrap(),
@@ -87,21 +73,6 @@ fn scenario(seed: u64) -> Value {
         "combine": r.pick(&["collect", "sum", "count"]),
         "transcript": transcript,
     })
-}
-
-fn normalised(out: &RunOutput) -> BTreeMap<u64, Vec<String>> {
-    let mut m: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    if let RunOutput::Panes(ps) = out {
-        for p in ps {
-            let mut p = p.clone();
-            if let Some(Value::Array(vs)) = p.get_mut("values") {
-                vs.sort_by_key(|v| v.to_string());
-            }
-            m.entry(p["after_action"].as_u64().unwrap()).or_default().push(p.to_string());
-        }
-    }
-    m.values_mut().for_each(|v| v.sort());
-    m
 }
 
 #[test]
@@ -114,12 +85,12 @@ fn random_scenarios_agree_across_worker_counts() {
         if s.strategy().is_err() {
             continue;
         }
-        let one = normalised(&run_scenario(&s, 1).unwrap());
+        let one = panes_per_action(&run_scenario(&s, 1).unwrap());
         if !one.is_empty() {
             with_panes += 1;
         }
         for w in [2, 4] {
-            let other = normalised(&run_scenario(&s, w).unwrap());
+            let other = panes_per_action(&run_scenario(&s, w).unwrap());
             assert_eq!(one, other, "seed {seed} differs between 1 and {w} workers: {raw}");
         }
     }

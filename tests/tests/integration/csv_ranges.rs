@@ -6,6 +6,7 @@
 
 use highwater::pipeline::{run, Collector, Files, RunConfig};
 use highwater_operators::watermark::WatermarkStrategy;
+use highwater_tests::{temp_dir, Rng};
 use std::io::Write;
 use std::path::Path;
 
@@ -14,20 +15,6 @@ struct Row {
     id: u64,
     text: String,
     t: i64,
-}
-
-/// A small deterministic random generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// `n` bytes of a quoted field's text: letters, commas, spaces and `""` (never a lone `"`).
@@ -50,7 +37,7 @@ fn filler(rng: &mut Rng, n: usize) -> String {
 /// one split to the next; between them, plain, quoted and CRLF-terminated records.
 fn write_adversarial(path: &Path, size: u64, split: u64, seed: u64) {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut off = 0u64;
     let put = |f: &mut std::io::BufWriter<std::fs::File>, s: &str, off: &mut u64| {
         f.write_all(s.as_bytes()).unwrap();
@@ -139,8 +126,7 @@ fn first_difference(a: &[Row], b: &[Row]) -> Option<(usize, Row, Row)> {
 /// dead letter — no phantom record from the tail of a quoted field read again.
 #[test]
 fn quoted_newlines_across_range_boundaries_are_read_once() {
-    let dir = std::env::temp_dir().join(format!("hw-csv-ranges-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("csv-ranges");
     for (name, size, split) in [("small.csv", 6 << 20, 1u64 << 16), ("large.csv", (64 << 20) + (1 << 20), 1 << 20)] {
         let path = dir.join(name);
         let started = std::time::Instant::now();
@@ -167,10 +153,9 @@ fn quoted_newlines_across_range_boundaries_are_read_once() {
 /// the same dead letters at the same lines and bytes; nothing read twice, nothing lost.
 #[test]
 fn a_file_of_random_quotes_reads_the_same_as_ranges_as_whole() {
-    let dir = std::env::temp_dir().join(format!("hw-csv-random-quotes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("csv-random-quotes");
     let path = dir.join("random.csv");
-    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let mut rng = Rng::new(0x9e3779b97f4a7c15);
     let mut text = Vec::with_capacity(3 << 20);
     while text.len() < 3 << 20 {
         let b = match rng.below(40) {
