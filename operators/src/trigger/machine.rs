@@ -231,8 +231,13 @@ impl TriggerMachine {
     // ---- the root operations, as TriggerStateMachineRunner calls them ----
 
     /// An element arrived in the window (after it was added to the pane).
+    ///
+    /// A closed window takes no elements (`ReduceFnRunner.processElement` drops them when
+    /// `TriggerStateMachineRunner.isClosed`); this call does nothing for one.
     pub fn on_element(&self, st: &mut TriggerState, cx: &mut TriggerCtx) {
-        self.invoke_on_element(0, st, cx);
+        if !fin(st, 0) {
+            self.invoke_on_element(0, st, cx);
+        }
     }
     /// Whether the trigger is ready to fire now.
     pub fn should_fire(&self, st: &TriggerState, cx: &mut TriggerCtx) -> bool {
@@ -254,10 +259,14 @@ impl TriggerMachine {
 
     // ---- per node ----
 
+    /// `ExecutableTriggerStateMachine.invokeOnElement`: runs the node's `onElement` whether
+    /// or not the node is finished. Which sub-triggers a composite skips is the composite's
+    /// own decision (`after_all` and the non-merging `after_each`/`after_watermark` skip
+    /// finished ones; `after_first`, `or_finally`, `repeatedly` and the merging
+    /// `after_each`/`after_watermark` do not), so a finished `after_count` under
+    /// `after_first` keeps counting, as in Beam Java.
     fn invoke_on_element(&self, i: usize, st: &mut TriggerState, cx: &mut TriggerCtx) {
-        if !fin(st, i) {
-            self.element(i, st, cx);
-        }
+        self.element(i, st, cx);
     }
 
     fn first_unfinished(&self, i: usize, st: &TriggerState) -> Option<usize> {
@@ -344,7 +353,13 @@ impl TriggerMachine {
                 Some(c) => self.sf(c, st, cx),
                 None => false,
             },
-            Kind::AfterFirst | Kind::OrFinally => node.children.iter().any(|&c| self.sf(c, st, cx)),
+            // `AfterFirstStateMachine.shouldFire`: a finished sub-trigger counts as ready. After
+            // an early or late firing `after_watermark` clears its sub-trigger and unsets only
+            // that sub-trigger's own finished bit, so the bits of an `after_first`'s children
+            // stay set and it is ready at every evaluation from then on.
+            Kind::AfterFirst => node.children.iter().any(|&c| fin(st, c) || self.sf(c, st, cx)),
+            // `OrFinallyStateMachine.shouldFire`: no finished check.
+            Kind::OrFinally => node.children.iter().any(|&c| self.sf(c, st, cx)),
             Kind::AfterAll => node.children.iter().all(|&c| fin(st, c) || self.sf(c, st, cx)),
         }
     }
@@ -498,8 +513,10 @@ impl TriggerMachine {
                 }
             }
             Kind::Delay { slot, .. } => {
-                if in_any(i) {
-                    set_fin(st, i, true);
+                // `AfterDelayFromFirstElementStateMachine.onMerge` asks whether the trigger is
+                // finished in the *result* window (its own bits; empty for a new window), not
+                // in any merging window as `AfterPaneStateMachine` does, and never sets the bit.
+                if fin(st, i) {
                     st.slots[slot] = NONE;
                 } else {
                     let earliest = src
