@@ -201,15 +201,76 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
-    if super::on_time::fires_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_)) {
-        return super::on_time::on_time_aggregate(input, name, strategy, combine);
+    let plan = aggregate_plan(&strategy, &output_watermark);
+    windowed_aggregate_planned(input, name, strategy, combine, clock, output_watermark, plan)
+}
+
+/// The operator that runs a windowed aggregate: the planner's one decision (DESIGN §9),
+/// made by [`aggregate_plan`] and carried out by [`windowed_aggregate_planned`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AggregatePlan {
+    /// One on-time pane per key and non-merging window: per-worker combining until the
+    /// watermark passes the window, one accumulator per key and window exchanged.
+    OnTime,
+    /// One on-time pane per key and session: the session operator, no trigger machinery.
+    OnTimeSessions,
+    /// The reducer fed with per-stamp partial aggregates (Beam's combiner lifting).
+    Precombined,
+    /// The general reducer, record by record.
+    Reducer,
+}
+
+/// Which operator [`windowed_aggregate_precombined`] runs for `strategy`: the on-time
+/// operators where they cannot change a pane (never with an [`OutputWatermark::Shared`]
+/// board, which they do not publish to), else combiner lifting where
+/// [`WindowingStrategy::can_precombine`] allows it, else the reducer. The conformance
+/// runner asks the same question, so the scenarios run what pipelines run.
+///
+/// ```
+/// use highwater_operators::operator::{aggregate_plan, AggregatePlan, OutputWatermark};
+/// use highwater_operators::strategy::WindowingStrategy;
+/// use highwater_operators::window::WindowSpec;
+/// let s = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
+/// assert_eq!(aggregate_plan(&s, &OutputWatermark::PerKey), AggregatePlan::OnTime);
+/// ```
+pub fn aggregate_plan(strategy: &WindowingStrategy, output_watermark: &OutputWatermark) -> AggregatePlan {
+    let shared = matches!(output_watermark, OutputWatermark::Shared(_));
+    if !shared && super::on_time::fires_once_on_time(strategy) {
+        AggregatePlan::OnTime
+    } else if !shared && super::on_time::sessions_fire_once_on_time(strategy) {
+        AggregatePlan::OnTimeSessions
+    } else if strategy.can_precombine() {
+        AggregatePlan::Precombined
+    } else {
+        AggregatePlan::Reducer
     }
-    if super::on_time::sessions_fire_once_on_time(&strategy) && !matches!(output_watermark, OutputWatermark::Shared(_))
-    {
-        return super::on_time::session_aggregate(input, name, strategy, combine);
-    }
-    if !strategy.can_precombine() {
-        return windowed_aggregate(input, name, strategy, combine, clock, output_watermark);
+}
+
+/// The windowed aggregate with the operator `plan` names (see [`aggregate_plan`]). The
+/// on-time plans take no output watermark (their one pane is ON_TIME by construction);
+/// the others use `output_watermark`. A plan must fit the strategy: [`aggregate_plan`]
+/// gives one that does, [`AggregatePlan::Reducer`] always fits.
+pub fn windowed_aggregate_planned<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+    plan: AggregatePlan,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    match plan {
+        AggregatePlan::OnTime => return super::on_time::on_time_aggregate(input, name, strategy, combine),
+        AggregatePlan::OnTimeSessions => return super::on_time::session_aggregate(input, name, strategy, combine),
+        AggregatePlan::Reducer => return windowed_aggregate(input, name, strategy, combine, clock, output_watermark),
+        AggregatePlan::Precombined => {}
     }
     let (partials, early_dead) = precombine(input, &format!("{name}:precombine"), &strategy, combine.clone());
     let out = aggregate_core(

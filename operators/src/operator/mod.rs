@@ -15,5 +15,8 @@ mod aggregate;
 mod board;
 mod on_time;
 
-pub use aggregate::{windowed_aggregate, windowed_aggregate_precombined, AggregateOutput, KeyHash};
+pub use aggregate::{
+    aggregate_plan, windowed_aggregate, windowed_aggregate_planned, windowed_aggregate_precombined, AggregateOutput,
+    AggregatePlan, KeyHash,
+};
 pub use board::{OutputWatermark, WatermarkBoard};
