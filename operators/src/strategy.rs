@@ -145,6 +145,7 @@ pub enum StrategyError {
 impl WindowingStrategy {
     /// A strategy over the built-in window `window`, with Beam's defaults: the default
     /// trigger, no allowed lateness, discarding, end-of-window timestamps.
+    #[allow(clippy::new_ret_no_self)] // the builder of STYLE.md §6: `new(..)...build()`
     pub fn new(window: WindowSpec) -> StrategyBuilder {
         let window_fn = window.window_fn();
         StrategyBuilder {

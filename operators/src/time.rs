@@ -102,6 +102,17 @@ pub fn add(a: i64, b: i64) -> i64 {
     a.saturating_add(b)
 }
 
+/// `Time` is totally ordered, so its lattice is the order itself: join is the later time,
+/// meet the earlier. This makes highwater streams differential-dataflow collections.
+impl differential_dataflow::lattice::Lattice for Time {
+    fn join(&self, other: &Self) -> Self {
+        *self.max(other)
+    }
+    fn meet(&self, other: &Self) -> Self {
+        *self.min(other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,16 +124,5 @@ mod tests {
             assert_eq!(Time::new(w[0], 0).watermark(), w[0]);
         }
         assert_eq!(Time::minimum(), Time::new(NEG_INF, 0));
-    }
-}
-
-/// `Time` is totally ordered, so its lattice is the order itself: join is the later time,
-/// meet the earlier. This makes highwater streams differential-dataflow collections.
-impl differential_dataflow::lattice::Lattice for Time {
-    fn join(&self, other: &Self) -> Self {
-        *self.max(other)
-    }
-    fn meet(&self, other: &Self) -> Self {
-        *self.min(other)
     }
 }

@@ -24,7 +24,9 @@ fn all_files() -> Vec<PathBuf> {
     let mut files = scenario_files(&corpus_dir()).expect("corpus readable");
     match shared_public_dir() {
         Some(d) => files.extend(scenario_files(&d).expect("shared sample readable")),
-        None => eprintln!("../shared/conformance/public is not beside the checkout: running the copy in tests/conformance/public"),
+        None => eprintln!(
+            "../shared/conformance/public is not beside the checkout: running the copy in tests/conformance/public"
+        ),
     }
     files
 }
@@ -90,7 +92,12 @@ fn every_scenario_gives_the_same_panes_at_1_2_and_4_workers_and_through_both_ope
         for w in [1, 2, 4] {
             for choice in [OperatorChoice::Auto, OperatorChoice::Reducer] {
                 let other = panes_by_action(&run_scenario_with(&s, w, choice).unwrap());
-                assert_eq!(one, other, "{}: the reducer on 1 worker and --operator {choice} on {w} differ", f.display());
+                assert_eq!(
+                    one,
+                    other,
+                    "{}: the reducer on 1 worker and --operator {choice} on {w} differ",
+                    f.display()
+                );
             }
         }
     }

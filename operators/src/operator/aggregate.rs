@@ -378,7 +378,7 @@ where
 {
     let scope = input.scope();
     let worker = scope.index();
-    let mut builder = OperatorBuilder::new(name.to_owned(), scope.clone());
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
     let mut input = builder.new_input(input, Exchange::new(move |x: &D| route(x)));

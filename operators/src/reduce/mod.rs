@@ -379,7 +379,7 @@ where
         let lateness = self.strategy.allowed_lateness;
         let mut touched: Vec<Window> = Vec::new();
         for (key, mut list) in groups {
-            list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            list.sort_unstable_by_key(|a| a.0);
             let mut ks = self.keys.remove(&key).unwrap_or_default();
             touched.clear();
             for (w, acc, count) in list {
@@ -416,8 +416,7 @@ where
                     }
                 }
             }
-            for i in 0..touched.len() {
-                let w = touched[i];
+            for &w in &touched {
                 self.evaluate(&key, &mut ks, w, now);
             }
             self.put_back(key, ks);

@@ -868,8 +868,10 @@ mod tests {
 
     #[test]
     fn nested_after_first_under_after_all_stays_finished() {
-        let mut r =
-            Run::new("after_watermark(early=after_all(after_first(after_count(2), after_processing_time(5)), after_count(3)))", false);
+        let mut r = Run::new(
+            "after_watermark(early=after_all(after_first(after_count(2), after_processing_time(5)), after_count(3)))",
+            false,
+        );
         r.element();
         r.element();
         assert!(!r.eval(), "after_count(3) is not ready");
@@ -884,7 +886,8 @@ mod tests {
     fn a_merged_delay_is_finished_only_if_the_result_window_had_finished_it() {
         // AfterDelayFromFirstElementStateMachine.onMerge asks c.trigger().isFinished(): the
         // result window's own bit, not the merging windows' (unlike AfterPaneStateMachine).
-        let m = TriggerMachine::new(&t("after_watermark(early=after_all(after_count(2), after_processing_time(5)))"), true);
+        let m =
+            TriggerMachine::new(&t("after_watermark(early=after_all(after_count(2), after_processing_time(5)))"), true);
         let w = Window::new(1, 12);
         let mut timers = Vec::new();
         let mut src = m.new_state();
