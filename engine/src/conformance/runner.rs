@@ -13,8 +13,9 @@
 //! cannot be driven that way: they keep no holds to publish and consult no output
 //! watermark (their single pane per key and window is ON_TIME by construction), and a
 //! pane's progress tick there is the tick of its window's hold capability, not the action
-//! that fired it (`Pane::tick`); nor can the driver wait for a pane stream to catch up
-//! with the input, since open windows hold its frontier back. Lockstep decides only
+//! that fired it (`Pane::tick`); and their progress stays at their open windows' holds,
+//! so the driver waits for the windows the watermark passed instead of for the input's
+//! time. Lockstep decides only
 //! `after_action` for them: each of their panes fires when the input watermark passes its
 //! window's end, so the runner gives it the action that moved the watermark there, and
 //! [`check_scenario`] also runs the reducer on the same scenario and requires the same
@@ -33,9 +34,7 @@ use highwater_operators::window::Window;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Input, Probe};
+use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
 /// What running a scenario produced.
@@ -210,6 +209,8 @@ pub fn run_plan(scenario: &Scenario, workers: usize, plan: AggregatePlan) -> Res
         let clock = VirtualClock::new(0);
         let mut input: InputHandle<Time, _> = InputHandle::new();
         let probe = ProbeHandle::new();
+        let pane_probe = ProbeHandle::new();
+        let lockstep = is_lockstep(plan);
         let sink = sink.clone();
         // The driver latches the output watermark after every watermark action, as Beam's
         // ReduceFnTester does, even when the watermark did not move.
@@ -227,15 +228,12 @@ pub fn run_plan(scenario: &Scenario, workers: usize, plan: AggregatePlan) -> Res
                 plan,
             );
             let mut seq = 0u64;
-            out.panes.sink(Pipeline, "collect-panes", move |(input, _frontier)| {
-                input.for_each(|_cap, data| {
-                    let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
-                    for p in data.drain(..) {
-                        seq += 1;
-                        sink.push((p.tick, index, seq, p));
-                    }
-                });
-            });
+            out.panes
+                .inspect(move |p: &Pane<String, Value>| {
+                    seq += 1;
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).push((p.tick, index, seq, p.clone()));
+                })
+                .probe_with(&pane_probe);
             out.dead_letters.probe_with(&probe);
         });
         let mut wm = NEG_INF;
@@ -259,14 +257,25 @@ pub fn run_plan(scenario: &Scenario, workers: usize, plan: AggregatePlan) -> Res
                 }
             }
             input.advance_to(Time::new(wm, next));
-            worker.step_while(|| probe.less_than(input.time()));
+            if lockstep {
+                // Every stamp before the input's time applied: the dead letters' frontier is
+                // the operator's progress.
+                worker.step_while(|| probe.less_than(input.time()));
+            } else {
+                // The on-time operators hold their progress at their open windows, so wait
+                // instead until every window the watermark passed has been collected: the
+                // pane stream's frontier is then at `(wm, 0)` (open windows hold it at
+                // `(max_timestamp, _)` with `max_timestamp >= wm`).
+                let passed = Time::new(wm, 0);
+                worker.step_while(|| pane_probe.less_than(&passed));
+            }
             if matches!(step, Action::Watermark(_)) && index == 0 {
                 board.latch(wm);
             }
         }
         if ended {
             input.close();
-            worker.step_while(|| !probe.done());
+            worker.step_while(|| !probe.done() || !pane_probe.done());
         } else {
             // A transcript without `end` stops where it stops: the watermark must not
             // advance on its own, so the dataflow is dropped, not drained.
