@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use highwater::cli::local_cluster::{run_local_cluster, LocalClusterArgs, LocalClusterError};
 use highwater::cli::nexmark::{generate, query, GenerateArgs, QueryArgs};
 use highwater::cli::run::{run_with, RunArgs, RunError};
-use highwater::conformance::{check_file, run_scenario, scenario_files, Scenario};
+use highwater::conformance::{check_file_with, check_scenario, scenario_files, OperatorChoice, Scenario};
 use highwater::pipeline::Progress;
 use std::io::Write;
 use std::path::PathBuf;
@@ -74,6 +74,12 @@ enum Command {
         /// With --dir: also print the passing scenarios.
         #[arg(long)]
         verbose: bool,
+        /// `auto`: the operator a pipeline would run for the scenario's strategy (an
+        /// on-time operator where eligible, also checked against the reducer: a
+        /// difference fails the scenario, on stderr with exit status 1 for FILE);
+        /// `reducer`: the general reducer.
+        #[arg(long, default_value = "auto")]
+        operator: OperatorChoice,
     },
 }
 
@@ -173,7 +179,7 @@ fn real_main() -> Result<()> {
             }
         },
         Command::Cluster(args) => run_local_cluster(&args)?,
-        Command::Conformance { file, dir, workers, verbose } => {
+        Command::Conformance { file, dir, workers, verbose, operator } => {
             if workers == 0 {
                 bail!("--workers must be at least 1");
             }
@@ -185,7 +191,7 @@ fn real_main() -> Result<()> {
                 }
                 let (mut passed, mut failed) = (0, 0);
                 for f in files {
-                    let (name, v) = check_file(&f, workers);
+                    let (name, v) = check_file_with(&f, workers, operator);
                     if v.passed {
                         passed += 1;
                         if verbose {
@@ -202,11 +208,14 @@ fn real_main() -> Result<()> {
                 }
             } else if let Some(file) = file {
                 let s = Scenario::load(&file)?;
-                let out = run_scenario(&s, workers)?;
+                let (out, differs) = check_scenario(&s, workers, operator)?;
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
                 for line in out.lines() {
                     writeln!(lock, "{line}")?;
+                }
+                if let Some(diff) = differs {
+                    bail!("{}: {diff}", s.name);
                 }
             }
         }

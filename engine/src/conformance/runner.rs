@@ -1,19 +1,38 @@
 //! Runs a scenario through the real engine: a scripted source on every worker, the
-//! virtual clock, explicit watermarks, the keyed windowed aggregate operator.
+//! virtual clock, explicit watermarks, and the windowed operator a pipeline would run for
+//! the scenario's strategy ([`plan`]), or the general reducer on request.
+//!
+//! **Lockstep.** The driver steps every worker through one action at a time and, after
+//! each watermark action, latches the global output watermark (the minimum of every
+//! worker's holds and the input watermark) on a [`WatermarkBoard`], as Beam's
+//! `ReduceFnTester` does. The reducer plans ([`Plan::Reducer`],
+//! [`Plan::Precombined`]) publish their holds to it and stamp each pane with the
+//! action that produced it, so they are checked exactly.
+//!
+//! The on-time operators ([`Plan::OnTimeWindows`], [`Plan::OnTimeSessions`])
+//! cannot be driven that way: they keep no holds to publish and consult no output
+//! watermark (their single pane per key and window is ON_TIME by construction), and a
+//! pane's progress tick there is the tick of its window's hold capability, not the action
+//! that fired it (`Pane::tick`); and their progress stays at their open windows' holds,
+//! so the driver waits for the windows the watermark passed instead of for the input's
+//! time. Lockstep decides only
+//! `after_action` for them: each of their panes fires when the input watermark passes its
+//! window's end, so the runner gives it the action that moved the watermark there, and
+//! [`check_scenario`] also runs the reducer on the same scenario and requires the same
+//! panes, field for field (`after_action` included).
 
 use super::combine::ScenarioCombine;
 use super::scenario::{Action, CombineKind, Scenario, ScenarioError};
 use highwater_operators::clock::VirtualClock;
-use highwater_operators::operator::{windowed_aggregate, OutputWatermark, WatermarkBoard};
+use highwater_operators::operator::{plan, windowed_aggregate_planned, OutputWatermark, Plan, WatermarkBoard};
 use highwater_operators::pane::Pane;
 use highwater_operators::strategy::Accumulation;
 use highwater_operators::time::{Time, GLOBAL_MAX, NEG_INF};
 use highwater_operators::window::Window;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Input, Probe};
+use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
 /// What running a scenario produced.
@@ -47,6 +66,100 @@ pub enum RunError {
     Dataflow(String),
 }
 
+/// Which windowed operator the runner drives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OperatorChoice {
+    /// The operator a pipeline would run for the scenario's strategy ([`plan`]
+    /// with the pipelines' per-key output watermark): an on-time operator where eligible,
+    /// else the reducer with or without combiner lifting.
+    #[default]
+    Auto,
+    /// The general reducer, record by record, whatever the strategy.
+    Reducer,
+}
+
+impl std::str::FromStr for OperatorChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(OperatorChoice::Auto),
+            "reducer" => Ok(OperatorChoice::Reducer),
+            other => Err(format!("unknown operator `{other}`: use `auto` (what pipelines run) or `reducer`")),
+        }
+    }
+}
+
+impl std::fmt::Display for OperatorChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OperatorChoice::Auto => "auto",
+            OperatorChoice::Reducer => "reducer",
+        })
+    }
+}
+
+/// The plan `choice` runs for `scenario`.
+pub fn plan_for(scenario: &Scenario, choice: OperatorChoice) -> Result<Plan, RunError> {
+    Ok(match choice {
+        // Pipelines (the DSL's `aggregate` and `highwater run`) pass the per-key output
+        // watermark to the planner.
+        OperatorChoice::Auto => plan(&scenario.strategy()?, &OutputWatermark::PerKey),
+        OperatorChoice::Reducer => Plan::Reducer,
+    })
+}
+
+/// Whether `plan` is driven in lockstep with the output watermark board (module docs).
+pub fn is_lockstep(plan: Plan) -> bool {
+    matches!(plan, Plan::Reducer | Plan::Precombined)
+}
+
+/// Panes of one run as a sorted multiset per action: equal for two runs that emit the
+/// same panes during the same actions, whatever the emission order across workers.
+pub fn panes_by_action(out: &RunOutput) -> BTreeMap<u64, Vec<String>> {
+    let mut m: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    if let RunOutput::Panes(ps) = out {
+        for p in ps {
+            let mut p = p.clone();
+            if let Some(Value::Array(vs)) = p.get_mut("values") {
+                vs.sort_by_key(|v| v.to_string());
+            }
+            let action = p["after_action"].as_u64().unwrap_or(u64::MAX);
+            m.entry(action).or_default().push(p.to_string());
+        }
+    }
+    for v in m.values_mut() {
+        v.sort();
+    }
+    m
+}
+
+/// Runs `scenario` with `choice` and, where that is an on-time operator, also through the
+/// reducer: returns the chosen operator's output, and the first difference from the
+/// reducer's panes if there is one (module docs: the check of what lockstep cannot drive).
+pub fn check_scenario(
+    scenario: &Scenario,
+    workers: usize,
+    choice: OperatorChoice,
+) -> Result<(RunOutput, Option<String>), RunError> {
+    let plan = plan_for(scenario, choice)?;
+    let out = run_plan(scenario, workers, plan)?;
+    if is_lockstep(plan) || matches!(out, RunOutput::Unsupported(_)) {
+        return Ok((out, None));
+    }
+    let reference = run_plan(scenario, workers, Plan::Reducer)?;
+    let (a, b) = (panes_by_action(&out), panes_by_action(&reference));
+    let differs = (a != b).then(|| {
+        let actions: std::collections::BTreeSet<u64> = a.keys().chain(b.keys()).copied().collect();
+        let at = actions.into_iter().find(|k| a.get(k) != b.get(k)).unwrap_or(0);
+        format!(
+            "the {plan:?} operator and the reducer differ after action {at}: {:?} vs {:?}",
+            a.get(&at).cloned().unwrap_or_default(),
+            b.get(&at).cloned().unwrap_or_default()
+        )
+    });
+    Ok((out, differs))
+}
+
 type Collected = Arc<Mutex<Vec<(u64, usize, u64, Pane<String, Value>)>>>;
 
 /// Runs `scenario` on `workers` worker threads and returns its panes.
@@ -65,6 +178,16 @@ type Collected = Arc<Mutex<Vec<(u64, usize, u64, Pane<String, Value>)>>>;
 /// assert_eq!(panes[0]["after_action"], 1);
 /// ```
 pub fn run_scenario(scenario: &Scenario, workers: usize) -> Result<RunOutput, RunError> {
+    run_scenario_with(scenario, workers, OperatorChoice::Auto)
+}
+
+/// [`run_scenario`] through the operator `choice` picks.
+pub fn run_scenario_with(scenario: &Scenario, workers: usize, choice: OperatorChoice) -> Result<RunOutput, RunError> {
+    run_plan(scenario, workers, plan_for(scenario, choice)?)
+}
+
+/// Runs `scenario` through the operator of `plan` (which must fit its strategy).
+pub fn run_plan(scenario: &Scenario, workers: usize, plan: Plan) -> Result<RunOutput, RunError> {
     if let Err(tc) = &scenario.timestamp_combiner {
         return Ok(RunOutput::Unsupported(format!(
             "timestamp combiner `{tc}` (optional, Beam-Python-only) is not implemented"
@@ -84,6 +207,8 @@ pub fn run_scenario(scenario: &Scenario, workers: usize) -> Result<RunOutput, Ru
         let clock = VirtualClock::new(0);
         let mut input: InputHandle<Time, _> = InputHandle::new();
         let probe = ProbeHandle::new();
+        let pane_probe = ProbeHandle::new();
+        let lockstep = is_lockstep(plan);
         let sink = sink.clone();
         // The driver latches the output watermark after every watermark action, as Beam's
         // ReduceFnTester does, even when the watermark did not move.
@@ -91,31 +216,29 @@ pub fn run_scenario(scenario: &Scenario, workers: usize) -> Result<RunOutput, Ru
         let dataflow = worker.next_dataflow_index();
         worker.dataflow(|scope| {
             let stream = scope.input_from(&mut input).container::<Vec<(String, i64, Value)>>();
-            let out = windowed_aggregate(
+            let out = windowed_aggregate_planned(
                 stream,
                 "conformance",
                 strategy.clone(),
                 combine,
                 Arc::new(clock.clone()),
                 output_watermark,
+                plan,
             );
             let mut seq = 0u64;
-            out.panes.sink(Pipeline, "collect-panes", move |(input, _frontier)| {
-                input.for_each(|_cap, data| {
-                    let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
-                    for p in data.drain(..) {
-                        seq += 1;
-                        sink.push((p.tick, index, seq, p));
-                    }
-                });
-            });
+            out.panes
+                .inspect(move |p: &Pane<String, Value>| {
+                    seq += 1;
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).push((p.tick, index, seq, p.clone()));
+                })
+                .probe_with(&pane_probe);
             out.dead_letters.probe_with(&probe);
         });
         let mut wm = NEG_INF;
         let mut ended = false;
-        for (i, action) in transcript.iter().enumerate() {
+        for (i, step) in transcript.iter().enumerate() {
             let next = i as u64 + 1;
-            match action {
+            match step {
                 Action::Input(elements) => {
                     for (j, e) in elements.iter().enumerate() {
                         if j % peers == index {
@@ -132,14 +255,25 @@ pub fn run_scenario(scenario: &Scenario, workers: usize) -> Result<RunOutput, Ru
                 }
             }
             input.advance_to(Time::new(wm, next));
-            worker.step_while(|| probe.less_than(input.time()));
-            if matches!(action, Action::Watermark(_)) && index == 0 {
+            if lockstep {
+                // Every stamp before the input's time applied: the dead letters' frontier is
+                // the operator's progress.
+                worker.step_while(|| probe.less_than(input.time()));
+            } else {
+                // The on-time operators hold their progress at their open windows, so wait
+                // instead until every window the watermark passed has been collected: the
+                // pane stream's frontier is then at `(wm, 0)` (open windows hold it at
+                // `(max_timestamp, _)` with `max_timestamp >= wm`).
+                let passed = Time::new(wm, 0);
+                worker.step_while(|| pane_probe.less_than(&passed));
+            }
+            if matches!(step, Action::Watermark(_)) && index == 0 {
                 board.latch(wm);
             }
         }
         if ended {
             input.close();
-            worker.step_while(|| !probe.done());
+            worker.step_while(|| !probe.done() || !pane_probe.done());
         } else {
             // A transcript without `end` stops where it stops: the watermark must not
             // advance on its own, so the dataflow is dropped, not drained.
@@ -151,10 +285,42 @@ pub fn run_scenario(scenario: &Scenario, workers: usize) -> Result<RunOutput, Ru
         r.map_err(RunError::Dataflow)?;
     }
     let mut panes = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
-    panes.sort_by_key(|(tick, worker, seq, _)| (*tick, *worker, *seq));
+    if !is_lockstep(plan) {
+        // An on-time operator emits each pane when the input watermark passes its window's
+        // end: the action that moved the watermark there (module docs).
+        for (action, _, _, p) in panes.iter_mut() {
+            *action = action_passing(&scenario.transcript, p.window.max_timestamp());
+        }
+    }
+    panes.sort_by_key(|(action, worker, seq, _)| (*action, *worker, *seq));
     let retracting = scenario.accumulation == Accumulation::Retracting;
     let collect = scenario.combine == CombineKind::Collect;
-    Ok(RunOutput::Panes(panes.into_iter().map(|(_, _, _, p)| pane_json(&p, collect, retracting)).collect()))
+    Ok(RunOutput::Panes(
+        panes
+            .into_iter()
+            .map(|(action, _, _, mut p)| {
+                p.tick = action;
+                pane_json(&p, collect, retracting)
+            })
+            .collect(),
+    ))
+}
+
+/// The index of the first action after which the input watermark is past `max_ts` (`end`
+/// moves it to +∞), or `u64::MAX` if none is.
+fn action_passing(transcript: &[Action], max_ts: i64) -> u64 {
+    let mut wm = NEG_INF;
+    for (i, a) in transcript.iter().enumerate() {
+        match a {
+            Action::Watermark(t) => wm = wm.max(*t),
+            Action::End => return i as u64,
+            _ => {}
+        }
+        if wm > max_ts {
+            return i as u64;
+        }
+    }
+    u64::MAX
 }
 
 fn window_json(w: &Window) -> Value {

@@ -40,5 +40,5 @@ pub use key_hash::KeyHash;
 pub use output::AggregateOutput;
 pub use output_watermark::{OutputWatermark, WatermarkBoard};
 pub use plan::{plan, Plan};
-pub use planned_aggregate::windowed_aggregate_precombined;
+pub use planned_aggregate::{windowed_aggregate_planned, windowed_aggregate_precombined};
 pub use windowed_aggregate::windowed_aggregate;

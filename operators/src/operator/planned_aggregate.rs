@@ -82,7 +82,31 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
-    match plan(&strategy, &output_watermark) {
+    let plan = plan(&strategy, &output_watermark);
+    windowed_aggregate_planned(input, name, strategy, combine, clock, output_watermark, plan)
+}
+
+/// The windowed aggregate on the operators `plan` names (see [`plan`]): the conformance
+/// runner forces [`Plan::Reducer`] with it (`--operator reducer`). The on-time plans take no
+/// output watermark (their one pane is ON_TIME by construction); the others use
+/// `output_watermark`. A plan must fit the strategy: [`plan`] gives one that does,
+/// [`Plan::Reducer`] always fits.
+pub fn windowed_aggregate_planned<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+    plan: Plan,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    match plan {
         Plan::OnTimeWindows => {
             let (partials, early_dead) =
                 on_time_local(input, &format!("{name}:local"), strategy.window_fn.clone(), combine.clone());

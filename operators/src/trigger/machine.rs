@@ -231,8 +231,13 @@ impl TriggerMachine {
     // ---- the root operations, as TriggerStateMachineRunner calls them ----
 
     /// An element arrived in the window (after it was added to the pane).
+    ///
+    /// A closed window takes no elements (`ReduceFnRunner.processElement` drops them when
+    /// `TriggerStateMachineRunner.isClosed`); this call does nothing for one.
     pub fn on_element(&self, st: &mut TriggerState, cx: &mut TriggerCtx) {
-        self.invoke_on_element(0, st, cx);
+        if !fin(st, 0) {
+            self.invoke_on_element(0, st, cx);
+        }
     }
     /// Whether the trigger is ready to fire now.
     pub fn should_fire(&self, st: &TriggerState, cx: &mut TriggerCtx) -> bool {
@@ -254,10 +259,14 @@ impl TriggerMachine {
 
     // ---- per node ----
 
+    /// `ExecutableTriggerStateMachine.invokeOnElement`: runs the node's `onElement` whether
+    /// or not the node is finished. Which sub-triggers a composite skips is the composite's
+    /// own decision (`after_all` and the non-merging `after_each`/`after_watermark` skip
+    /// finished ones; `after_first`, `or_finally`, `repeatedly` and the merging
+    /// `after_each`/`after_watermark` do not), so a finished `after_count` under
+    /// `after_first` keeps counting, as in Beam Java.
     fn invoke_on_element(&self, i: usize, st: &mut TriggerState, cx: &mut TriggerCtx) {
-        if !fin(st, i) {
-            self.element(i, st, cx);
-        }
+        self.element(i, st, cx);
     }
 
     fn first_unfinished(&self, i: usize, st: &TriggerState) -> Option<usize> {
@@ -344,7 +353,13 @@ impl TriggerMachine {
                 Some(c) => self.sf(c, st, cx),
                 None => false,
             },
-            Kind::AfterFirst | Kind::OrFinally => node.children.iter().any(|&c| self.sf(c, st, cx)),
+            // `AfterFirstStateMachine.shouldFire`: a finished sub-trigger counts as ready. After
+            // an early or late firing `after_watermark` clears its sub-trigger and unsets only
+            // that sub-trigger's own finished bit, so the bits of an `after_first`'s children
+            // stay set and it is ready at every evaluation from then on.
+            Kind::AfterFirst => node.children.iter().any(|&c| fin(st, c) || self.sf(c, st, cx)),
+            // `OrFinallyStateMachine.shouldFire`: no finished check.
+            Kind::OrFinally => node.children.iter().any(|&c| self.sf(c, st, cx)),
             Kind::AfterAll => node.children.iter().all(|&c| fin(st, c) || self.sf(c, st, cx)),
         }
     }
@@ -498,8 +513,10 @@ impl TriggerMachine {
                 }
             }
             Kind::Delay { slot, .. } => {
-                if in_any(i) {
-                    set_fin(st, i, true);
+                // `AfterDelayFromFirstElementStateMachine.onMerge` asks whether the trigger is
+                // finished in the *result* window (its own bits; empty for a new window), not
+                // in any merging window as `AfterPaneStateMachine` does, and never sets the bit.
+                if fin(st, i) {
                     st.slots[slot] = NONE;
                 } else {
                     let earliest = src
@@ -781,5 +798,174 @@ mod tests {
         let mut merged = m.new_state();
         m.on_merge(&mut merged, &[&late, &fresh], &mut cx);
         assert!(m.should_fire(&merged, &mut cx), "back to the early phase past the end: fires at once");
+    }
+
+    // ---- Beam Java, bit by bit: composites under after_watermark, merges ----
+
+    #[test]
+    fn early_after_first_keeps_its_childs_finished_bit_and_fires_at_every_evaluation() {
+        // AfterWatermarkEarlyAndLate.onNonLateFiring unsets only the early trigger's own bit;
+        // AfterFirstStateMachine.shouldFire counts the finished count (bit 2) as ready.
+        let mut r = Run::new("after_watermark(early=after_first(after_count(2), after_processing_time(5)))", false);
+        r.element();
+        r.element();
+        assert!(r.eval(), "the count fires the first early pane");
+        assert!(fin(&r.st, 2), "the count's bit stays set");
+        assert!(!fin(&r.st, 1), "the early trigger's own bit is unset");
+        r.element();
+        assert!(r.eval(), "ready at once: a finished sub-trigger counts as ready");
+        assert!(r.eval(), "and at every evaluation, with or without elements");
+        r.wm = 10;
+        assert!(r.eval(), "the on-time firing");
+        assert!(r.closed());
+    }
+
+    #[test]
+    fn finished_sub_triggers_still_receive_elements() {
+        // ExecutableTriggerStateMachine.invokeOnElement does not look at the finished bit:
+        // under after_first the finished count keeps counting, the finished delay re-arms.
+        let mut r = Run::new("after_watermark(early=after_first(after_count(3), after_processing_time(5)))", false);
+        r.element();
+        r.now = 6;
+        assert!(r.eval(), "the delay fires");
+        assert!(fin(&r.st, 3));
+        r.timers.clear();
+        r.element();
+        assert!(r.timers.contains(&(TimerDomain::ProcessingTime, 11)), "the finished delay is armed again");
+        assert_eq!(r.st.slots[0], 1, "the count saw the element");
+    }
+
+    #[test]
+    fn early_after_all_with_finished_children_fires_at_once() {
+        // AfterAllStateMachine.onElement runs only unfinished sub-triggers; shouldFire skips
+        // finished ones: after the first early firing every evaluation fires.
+        let mut r = Run::new("after_watermark(early=after_all(after_count(2), after_processing_time(5)))", false);
+        r.element();
+        r.element();
+        assert!(!r.eval());
+        r.now = 6;
+        assert!(r.eval());
+        assert!(fin(&r.st, 2) && fin(&r.st, 3) && !fin(&r.st, 1));
+        r.element();
+        assert_eq!(r.st.slots[0], 0, "after_all skips its finished count");
+        assert!(r.eval());
+    }
+
+    #[test]
+    fn late_after_first_behaves_like_early_after_first() {
+        let mut r = Run::new("after_watermark(late=after_first(after_count(2), after_processing_time(5)))", false);
+        r.element();
+        r.wm = 10;
+        assert!(r.eval(), "on time");
+        r.element();
+        assert!(!r.eval());
+        r.element();
+        assert!(r.eval(), "the late count fires");
+        r.element();
+        assert!(r.eval(), "the late count's bit stays set: ready at once");
+        assert!(!r.closed());
+    }
+
+    #[test]
+    fn nested_after_first_under_after_all_stays_finished() {
+        let mut r = Run::new(
+            "after_watermark(early=after_all(after_first(after_count(2), after_processing_time(5)), after_count(3)))",
+            false,
+        );
+        r.element();
+        r.element();
+        assert!(!r.eval(), "after_count(3) is not ready");
+        r.element();
+        assert!(r.eval());
+        assert!(fin(&r.st, 2) && fin(&r.st, 3) && fin(&r.st, 5));
+        r.element();
+        assert!(r.eval(), "every sub-trigger of after_all is finished");
+    }
+
+    #[test]
+    fn a_merged_delay_is_finished_only_if_the_result_window_had_finished_it() {
+        // AfterDelayFromFirstElementStateMachine.onMerge asks c.trigger().isFinished(): the
+        // result window's own bit, not the merging windows' (unlike AfterPaneStateMachine).
+        let m =
+            TriggerMachine::new(&t("after_watermark(early=after_all(after_count(2), after_processing_time(5)))"), true);
+        let w = Window::new(1, 12);
+        let mut timers = Vec::new();
+        let mut src = m.new_state();
+        let mut cx = TriggerCtx { window: w, input_wm: i64::MIN, now: 0, timers: &mut timers };
+        m.on_element(&mut src, &mut cx);
+        m.on_element(&mut src, &mut cx);
+        cx.now = 6;
+        assert!(m.should_fire(&src, &mut cx));
+        m.on_fire(&mut src, &mut cx);
+        assert!(fin(&src, 2) && fin(&src, 3));
+        // Into a new window: the count is finished (finished in a merging window), the delay not.
+        let mut merged = m.new_state();
+        cx.window = Window::new(1, 19);
+        m.on_merge(&mut merged, &[&src], &mut cx);
+        assert!(fin(&merged, 2) && !fin(&merged, 3));
+        assert!(!m.should_fire(&merged, &mut cx), "after_all waits for the delay again");
+        // Into the same window (the result is the source): its own bit keeps the delay finished.
+        let mut same = src.clone();
+        cx.window = w;
+        m.on_merge(&mut same, &[&src], &mut cx);
+        assert!(fin(&same, 3));
+        assert!(m.should_fire(&same, &mut cx));
+    }
+
+    #[test]
+    fn merging_early_trigger_counts_in_the_late_phase_and_brings_it_back_on_merge() {
+        // With merging windows AfterWatermarkEarlyAndLate.onElement runs every sub-trigger,
+        // the finished early one too; a merge back into the early phase sums those counts.
+        let m = TriggerMachine::new(
+            &t("after_watermark(early=after_first(after_count(2), after_processing_time(100)), late=after_count(1))"),
+            true,
+        );
+        let mut timers = Vec::new();
+        let mut st = m.new_state();
+        let mut cx = TriggerCtx { window: Window::new(1, 11), input_wm: i64::MIN, now: 0, timers: &mut timers };
+        m.on_element(&mut st, &mut cx);
+        cx.input_wm = 11;
+        assert!(m.should_fire(&st, &mut cx));
+        m.on_fire(&mut st, &mut cx); // on time
+        m.on_element(&mut st, &mut cx); // a late element
+        assert_eq!(st.slots[0], 1, "the finished early after_first counted it");
+        assert!(m.should_fire(&st, &mut cx));
+        m.on_fire(&mut st, &mut cx); // late pane
+        let mut merged = m.new_state();
+        cx.window = Window::new(1, 15);
+        m.on_merge(&mut merged, &[&st], &mut cx);
+        assert!(!fin(&merged, 1), "back to the early phase");
+        m.on_element(&mut merged, &mut cx);
+        assert!(m.should_fire(&merged, &mut cx), "1 (late phase) + 1 reaches after_count(2)");
+    }
+
+    #[test]
+    fn merging_after_each_revives_an_or_finally_whose_delay_fired() {
+        let m = TriggerMachine::new(
+            &t("after_each(or_finally(repeatedly(after_count(2)), after_processing_time(5)), or_finally(repeatedly(after_count(1)), after_count(2)))"),
+            true,
+        );
+        let mut timers = Vec::new();
+        let mut st = m.new_state();
+        let mut cx = TriggerCtx { window: Window::new(1, 11), input_wm: i64::MIN, now: 0, timers: &mut timers };
+        m.on_element(&mut st, &mut cx);
+        cx.now = 6;
+        assert!(m.should_fire(&st, &mut cx));
+        m.on_fire(&mut st, &mut cx);
+        assert!(fin(&st, 1) && fin(&st, 4), "the first or_finally finished by its delay");
+        // A new merged window: the delay is unfinished there, so is the or_finally.
+        let mut merged = m.new_state();
+        cx.window = Window::new(1, 13);
+        m.on_merge(&mut merged, &[&st], &mut cx);
+        assert!(!fin(&merged, 1));
+        m.on_element(&mut merged, &mut cx);
+        assert!(!m.should_fire(&merged, &mut cx), "back at the first or_finally, count 1 of 2");
+        // The same window as result: its own bits keep the first or_finally finished.
+        let mut same = st.clone();
+        cx.window = Window::new(1, 11);
+        m.on_merge(&mut same, &[&st], &mut cx);
+        assert!(fin(&same, 1));
+        m.on_element(&mut same, &mut cx);
+        assert!(m.should_fire(&same, &mut cx), "the second or_finally's repeatedly(after_count(1))");
     }
 }

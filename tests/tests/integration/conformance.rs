@@ -1,17 +1,42 @@
 //! The conformance corpus (`tests/conformance/**.json`: Beam's public transcripts, the
-//! retracting-mode cases, Beam Java tests translated by hand, and one scenario per rule)
-//! run through the real engine at 1, 2 and 4 workers.
+//! retracting-mode cases, Beam Java tests translated by hand, one scenario per rule, the
+//! composite early/late firings) and the kit's public sample (`../shared/conformance/public`,
+//! when it is beside the checkout) run through the real engine at 1, 2 and 4 workers, both
+//! through the operator a pipeline would run (`auto`: the on-time operators where
+//! eligible, also compared with the reducer) and through the general reducer.
 
-use highwater::conformance::{check_file, outcome, run_scenario, scenario_files, Scenario};
-use highwater_tests::{corpus_dir, panes_per_action, temp_dir, KNOWN_UNSUPPORTED};
+use highwater::conformance::{
+    check_file_with, outcome, panes_by_action, run_scenario, run_scenario_with, scenario_files, OperatorChoice,
+    Scenario,
+};
+use highwater_tests::{corpus_dir, temp_dir, KNOWN_UNSUPPORTED};
 use serde_json::Value;
+use std::path::PathBuf;
 
-fn check_all(workers: usize) {
-    let files = scenario_files(&corpus_dir()).expect("corpus readable");
+/// The kit's public sample beside the checkout (`../shared/conformance/public`), if present.
+fn shared_public_dir() -> Option<PathBuf> {
+    let d = corpus_dir().join("../../../shared/conformance/public");
+    d.is_dir().then_some(d)
+}
+
+/// Every scenario: the project's corpus and, when present, the kit's public sample.
+fn all_files() -> Vec<PathBuf> {
+    let mut files = scenario_files(&corpus_dir()).expect("corpus readable");
+    match shared_public_dir() {
+        Some(d) => files.extend(scenario_files(&d).expect("shared sample readable")),
+        None => eprintln!(
+            "../shared/conformance/public is not beside the checkout: running the copy in tests/conformance/public"
+        ),
+    }
+    files
+}
+
+fn check_all(workers: usize, choice: OperatorChoice) {
+    let files = all_files();
     assert!(files.len() >= 22, "the corpus has at least the 22 public scenarios, found {}", files.len());
     let mut failures = Vec::new();
     for f in &files {
-        let (name, v) = check_file(f, workers);
+        let (name, v) = check_file_with(f, workers, choice);
         let unsupported_ok = KNOWN_UNSUPPORTED.contains(&name.as_str()) && v.kind.as_deref() == Some("unsupported");
         if !(v.passed || unsupported_ok) {
             failures.push(format!("{} ({}): {}", v.summary(&name), f.display(), v.message));
@@ -22,7 +47,7 @@ fn check_all(workers: usize) {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} scenarios failed at {workers} workers:\n{}",
+        "{} of {} scenarios failed at {workers} workers with --operator {choice}:\n{}",
         failures.len(),
         files.len(),
         failures.join("\n")
@@ -30,24 +55,64 @@ fn check_all(workers: usize) {
 }
 
 #[test]
-fn corpus_passes_on_one_worker() {
-    check_all(1);
+fn corpus_passes_through_the_pipelines_operators_on_1_worker() {
+    check_all(1, OperatorChoice::Auto);
 }
 
 #[test]
-fn corpus_passes_on_two_workers() {
-    check_all(2);
+fn corpus_passes_through_the_pipelines_operators_on_2_workers() {
+    check_all(2, OperatorChoice::Auto);
 }
 
 #[test]
-fn every_scenario_gives_the_same_panes_at_1_2_and_4_workers() {
-    for f in scenario_files(&corpus_dir()).unwrap() {
+fn corpus_passes_through_the_pipelines_operators_on_4_workers() {
+    check_all(4, OperatorChoice::Auto);
+}
+
+#[test]
+fn corpus_passes_through_the_reducer_on_1_worker() {
+    check_all(1, OperatorChoice::Reducer);
+}
+
+#[test]
+fn corpus_passes_through_the_reducer_on_2_workers() {
+    check_all(2, OperatorChoice::Reducer);
+}
+
+#[test]
+fn corpus_passes_through_the_reducer_on_4_workers() {
+    check_all(4, OperatorChoice::Reducer);
+}
+
+#[test]
+fn every_scenario_gives_the_same_panes_at_1_2_and_4_workers_and_through_both_operators() {
+    for f in all_files() {
         let s = Scenario::load(&f).unwrap();
-        let one = panes_per_action(&run_scenario(&s, 1).unwrap());
-        for w in [2, 4] {
-            let other = panes_per_action(&run_scenario(&s, w).unwrap());
-            assert_eq!(one, other, "{} differs between 1 and {w} workers", f.display());
+        let one = panes_by_action(&run_scenario_with(&s, 1, OperatorChoice::Reducer).unwrap());
+        for w in [1, 2, 4] {
+            for choice in [OperatorChoice::Auto, OperatorChoice::Reducer] {
+                let other = panes_by_action(&run_scenario_with(&s, w, choice).unwrap());
+                assert_eq!(
+                    one,
+                    other,
+                    "{}: the reducer on 1 worker and --operator {choice} on {w} differ",
+                    f.display()
+                );
+            }
         }
+    }
+}
+
+/// `tests/conformance/public` is a copy of the kit's sample: keep it one.
+#[test]
+fn the_public_copy_equals_the_kits_sample() {
+    let Some(shared) = shared_public_dir() else { return };
+    let ours = scenario_files(&corpus_dir().join("public")).unwrap();
+    let theirs = scenario_files(&shared).unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a.file_name(), b.file_name());
+        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), "{} differs from the kit's", a.display());
     }
 }
 

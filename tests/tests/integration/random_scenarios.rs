@@ -3,7 +3,7 @@
 //! and must give the same panes at every worker count. The shared fixed-seed generator keeps
 //! the cases the same at every run.
 
-use highwater::conformance::{run_scenario, Scenario};
+use highwater::conformance::{run_scenario, run_scenario_with, OperatorChoice, Scenario};
 use highwater_tests::{panes_per_action, Rng};
 use serde_json::{json, Value};
 
@@ -93,6 +93,10 @@ fn random_scenarios_agree_across_worker_counts() {
             let other = panes_per_action(&run_scenario(&s, w).unwrap());
             assert_eq!(one, other, "seed {seed} differs between 1 and {w} workers: {raw}");
         }
+        // `run_scenario` runs what a pipeline would (an on-time operator where eligible):
+        // the general reducer must give the same panes.
+        let reducer = panes_per_action(&run_scenario_with(&s, 1, OperatorChoice::Reducer).unwrap());
+        assert_eq!(one, reducer, "seed {seed}: the pipelines' operator and the reducer differ: {raw}");
     }
     assert!(with_panes > 50, "the generator should produce panes in most cases, got {with_panes}");
 }
