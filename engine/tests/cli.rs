@@ -158,12 +158,14 @@ fn a_full_disk_fails_the_job_naming_the_output() {
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 
-/// Reads what a child wrote on standard error until `needle` appears.
+/// Reads what a child wrote on standard error until `needle` and the end of its line
+/// appear.
 fn wait_for(stderr: &mut impl Read, needle: &str) -> String {
     let mut seen = String::new();
     let mut buf = [0u8; 256];
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.contains(needle) && Instant::now() < deadline {
+    let complete = |seen: &str| seen.split_once(needle).is_some_and(|(_, rest)| rest.contains('\n'));
+    while !complete(&seen) && Instant::now() < deadline {
         match stderr.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
@@ -220,4 +222,113 @@ fn sigterm_flushes_the_open_windows_and_prints_the_summary() {
     assert!(rest.contains("3 records read from 1 connection(s), 2 panes emitted"), "{rest}");
     let panes = std::fs::read_to_string(&out).unwrap();
     assert_eq!(panes.lines().count(), 2, "the open windows were flushed: {panes}");
+}
+
+/// Starts `highwater run --listen 127.0.0.1:0` with `flags`; returns the child, its address
+/// and its standard error so far.
+fn listen(flags: &[&str]) -> (std::process::Child, String, std::process::ChildStderr) {
+    let mut args = vec!["run", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(flags);
+    let mut child =
+        Command::new(highwater()).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let seen = wait_for(&mut stderr, "listening on ");
+    let addr =
+        seen.split("listening on ").nth(1).and_then(|r| r.lines().next()).expect("an address").trim().to_string();
+    (child, addr, stderr)
+}
+
+/// Each connection used to cost a thread and a queue with no limit: over `--max-clients`, a
+/// client is told so and disconnected, and the job goes on with the others.
+#[test]
+fn a_client_over_the_connection_limit_is_refused_with_a_message() {
+    let (mut child, addr, mut stderr) =
+        listen(&["--format", "csv", "--time-field", "t", "--count", "--max-clients", "1", "--max-connections", "2"]);
+    let mut first = TcpStream::connect(&addr).unwrap();
+    first.write_all(b"t\n1000\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = TcpStream::connect(&addr).unwrap();
+    second.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut told = String::new();
+    let _ = second.read_to_string(&mut told);
+    assert!(told.contains("too many clients"), "{told:?}");
+    drop(first);
+    // Once the first has gone, a new client is served (the refused one did not count).
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = TcpStream::connect(&addr).unwrap();
+    third.write_all(b"t\n2000\n").unwrap();
+    drop(third);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("refused a connection") && rest.contains("--max-clients"), "{rest}");
+    assert!(rest.contains("2 records read from 2 connection(s)"), "{rest}");
+}
+
+/// A CSV connection without its header used to take its first data line as the header,
+/// silently; and invalid UTF-8 on a CSV socket was reported as a missing field.
+#[test]
+fn a_csv_connection_without_its_header_and_invalid_utf8_are_explained() {
+    let dir = temp_dir("csv-header");
+    let dead = dir.join("dead.jsonl");
+    let dead_s = dead.display().to_string();
+    let (mut child, addr, mut stderr) = listen(&[
+        "--format",
+        "csv",
+        "--time-field",
+        "t",
+        "--key-field",
+        "k",
+        "--count",
+        "--max-connections",
+        "2",
+        "--dead-letters",
+        &dead_s,
+    ]);
+    // No header: the first line cannot be one.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"a,1000\nb,2000\n").unwrap();
+    drop(s);
+    // A header, then a line that is not UTF-8.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"k,t\n\xff\xfe,3000\nc,4000\n").unwrap();
+    drop(s);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    assert!(status.success(), "{rest}");
+    let letters: Vec<serde_json::Value> =
+        std::fs::read_to_string(&dead).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let reasons: Vec<&str> = letters.iter().map(|l| l["reason"].as_str().unwrap()).collect();
+    assert!(reasons.iter().any(|r| r.contains("read as its CSV header") && r.contains("--csv-header")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("invalid UTF-8")), "{reasons:?}");
+    assert!(rest.contains("1 records read from 2 connection(s)"), "{rest}");
+}
+
+/// A byte-order mark at the start of a JSON-lines file made its first record a dead letter.
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_json_lines_file_is_skipped() {
+    let dir = temp_dir("bom");
+    let path = dir.join("events.jsonl");
+    std::fs::write(&path, b"\xEF\xBB\xBF{\"k\":\"a\",\"t\":1}\n{\"k\":\"b\",\"t\":2}\n").unwrap();
+    let path_s = path.display().to_string();
+    let (code, out, err) =
+        run(&["run", "--input", &path_s, "--time-field", "t", "--key-field", "k", "--count"], None, None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("2 records read") && err.contains("0 malformed"), "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+}
+
+/// `--idle-timeout` with files was silently ignored.
+#[test]
+fn a_socket_only_flag_with_files_is_refused() {
+    let dir = temp_dir("idle");
+    let csv = dir.join("bids.csv");
+    write_bids(&csv, 10, 0);
+    let csv_s = csv.display().to_string();
+    let (code, _, err) =
+        run(&["run", "--input", &csv_s, "--time-field", "date_time_ms", "--idle-timeout", "5s"], None, None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--idle-timeout") && err.contains("socket"), "{err}");
 }
