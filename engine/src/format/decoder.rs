@@ -97,6 +97,13 @@ impl<'a> CsvFields<'a> {
 pub trait CsvDecoder<T>: Send {
     /// Decodes one record's fields.
     fn decode(&self, fields: CsvFields<'_>) -> Result<(i64, T), String>;
+    /// Decodes one record's fields onto the end of `out` (a reader's batch): the same as
+    /// `out.push(self.decode(fields)?)`, which a decoder may do without moving the record
+    /// twice.
+    fn decode_into(&self, fields: CsvFields<'_>, out: &mut Vec<(i64, T)>) -> Result<(), String> {
+        out.push(self.decode(fields)?);
+        Ok(())
+    }
 }
 
 /// An event-time function that may fail (the reason becomes a dead letter).

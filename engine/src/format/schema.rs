@@ -517,6 +517,15 @@ impl CsvDecoder<(RunKey, Values)> for SchemaCsv {
         let (k, t, v) = self.schema.extract_columns(&self.columns, fields)?;
         Ok((t, (k, v)))
     }
+    #[inline]
+    fn decode_into(&self, fields: CsvFields<'_>, out: &mut Vec<(i64, (RunKey, Values))>) -> Result<(), String> {
+        if fields.len() != self.width {
+            return Err(format!("expected {} fields (as in the header), found {}", self.width, fields.len()));
+        }
+        let (k, t, v) = self.schema.extract_columns(&self.columns, fields)?;
+        out.push((t, (k, v)));
+        Ok(())
+    }
 }
 
 /// A schema decodes lines into `(key, values)` with their event times: CSV by the header's

@@ -692,7 +692,7 @@ impl<T: Send> Partition<T> for CsvPartition<T> {
                     if !lines.ascii && std::str::from_utf8(line).is_err() {
                         Err((DeadLetterKind::Malformed, "invalid UTF-8".to_string(), line.to_vec()))
                     } else {
-                        csv.decode(CsvFields::split(line, &lines.commas))
+                        csv.decode_into(CsvFields::split(line, &lines.commas), &mut batch.records)
                             .map_err(|r| (DeadLetterKind::Malformed, r, line.to_vec()))
                     }
                 }
@@ -701,7 +701,7 @@ impl<T: Send> Partition<T> for CsvPartition<T> {
                     if std::str::from_utf8(lines.slow_bytes()).is_err() {
                         Err((DeadLetterKind::Malformed, "invalid UTF-8".to_string(), slow.join(&b","[..])))
                     } else {
-                        csv.decode(CsvFields::from_slices(&slow))
+                        csv.decode_into(CsvFields::from_slices(&slow), &mut batch.records)
                             .map_err(|r| (DeadLetterKind::Malformed, r, slow.join(&b","[..])))
                     }
                 }
@@ -727,9 +727,9 @@ impl<T: Send> Partition<T> for CsvPartition<T> {
                     Err((kind, reason, lines.long_prefix.clone()))
                 }
             };
-            match got {
-                Ok(rec) => batch.records.push(rec),
-                Err((kind, reason, text)) => pending.push((lines.record, kind, reason, text)),
+            // A good record is already in the batch.
+            if let Err((kind, reason, text)) = got {
+                pending.push((lines.record, kind, reason, text));
             }
         }
         let origin = lines.origin();
