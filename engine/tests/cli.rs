@@ -332,3 +332,30 @@ fn a_socket_only_flag_with_files_is_refused() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--idle-timeout") && err.contains("socket"), "{err}");
 }
+
+/// A socket job writing to a full disk used to keep accepting data silently forever: the
+/// first failed write now ends the job (the connection still open), naming the output.
+#[test]
+fn a_socket_job_on_a_full_disk_fails_at_the_first_write() {
+    let (mut child, addr, mut stderr) =
+        listen(&["--format", "csv", "--time-field", "t", "--count", "--window", "fixed(1s)", "--output", "/dev/full"]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    // A pane is due once the watermark line passes its window.
+    s.write_all(b"t\n100\n200\n{\"watermark\": 5000}\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the job kept running after a failed write");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    drop(s);
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(rest.contains("/dev/full"), "{rest}");
+}
