@@ -182,31 +182,19 @@ fn sigterm_flushes_the_open_windows_and_prints_the_summary() {
     let dir = temp_dir("sigterm");
     let out = dir.join("panes.jsonl");
     let out_s = out.display().to_string();
-    let mut child = Command::new(highwater())
-        .args([
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--format",
-            "csv",
-            "--time-field",
-            "t",
-            "--key-field",
-            "k",
-            "--count",
-            "--window",
-            "fixed(1h)",
-            "--output",
-            &out_s,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let seen = wait_for(&mut stderr, "listening on ");
-    let addr =
-        seen.split("listening on ").nth(1).and_then(|r| r.lines().next()).expect("an address").trim().to_string();
+    let (mut child, addr, mut stderr) = listen(&[
+        "--format",
+        "csv",
+        "--time-field",
+        "t",
+        "--key-field",
+        "k",
+        "--count",
+        "--window",
+        "fixed(1h)",
+        "--output",
+        &out_s,
+    ]);
     let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(b"k,t\na,1000\na,2000\nb,3000\n").unwrap();
     s.flush().unwrap();
@@ -218,7 +206,7 @@ fn sigterm_flushes_the_open_windows_and_prints_the_summary() {
     let mut rest = String::new();
     let _ = stderr.read_to_string(&mut rest);
     drop(s);
-    assert_eq!(status.code(), Some(128 + 15), "{seen}{rest}");
+    assert_eq!(status.code(), Some(128 + 15), "{rest}");
     assert!(rest.contains("3 records read from 1 connection(s), 2 panes emitted"), "{rest}");
     let panes = std::fs::read_to_string(&out).unwrap();
     assert_eq!(panes.lines().count(), 2, "the open windows were flushed: {panes}");
