@@ -461,7 +461,6 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         total_bytes,
         !socket && !args.no_progress && super::progress::wanted(args.output == "-"),
     );
-    let misfit = Misfit::watch(progress_counters.clone());
     started(progress_counters.clone());
 
     let panes = Arc::new(AtomicU64::new(0));
@@ -506,7 +505,7 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     };
     match result {
         Ok(s) => {
-            if let Some(why) = misfit.verdict() {
+            if let Some(why) = misfit(&progress_counters) {
                 return Err(RunError::Misfit(why));
             }
             Ok(summary(s))
@@ -561,26 +560,15 @@ fn tcp_source(
     Ok(source)
 }
 
-/// Watches a run's input: when every line was malformed and no record was read, the flags
-/// do not fit the data (a wrong `--time-unit` or field name): the run fails and says which
-/// flags to check.
-struct Misfit {
-    progress: Arc<crate::pipeline::Progress>,
-}
-
-impl Misfit {
-    fn watch(progress: Arc<crate::pipeline::Progress>) -> Self {
-        Misfit { progress }
-    }
-    /// After the run: the verdict.
-    fn verdict(&self) -> Option<String> {
-        let (good, bad) = (self.progress.records(), self.progress.bad_input());
-        (good == 0 && bad > 0).then(|| {
-            format!(
-                "all {bad} lines were malformed and no record was read: the flags do not fit the data; check --time-field, --time-unit (ms, s or rfc3339), --key-field, the aggregates' fields and --format against the input (pass --dead-letters PATH to see why each line failed)"
-            )
-        })
-    }
+/// When every line of a run's input was malformed and no record was read, the flags do not
+/// fit the data (a wrong `--time-unit` or field name): why, and which flags to check.
+fn misfit(progress: &crate::pipeline::Progress) -> Option<String> {
+    let (good, bad) = (progress.records(), progress.bad_input());
+    (good == 0 && bad > 0).then(|| {
+        format!(
+            "all {bad} lines were malformed and no record was read: the flags do not fit the data; check --time-field, --time-unit (ms, s or rfc3339), --key-field, the aggregates' fields and --format against the input (pass --dead-letters PATH to see why each line failed)"
+        )
+    })
 }
 
 /// One pane as a JSON line (fields in the documented order), written straight from the
