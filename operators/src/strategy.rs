@@ -97,6 +97,84 @@ impl std::str::FromStr for TimestampCombiner {
     }
 }
 
+/// Whether a window emits a final pane at garbage collection when nothing arrived since its
+/// previous pane (Beam's `Window.ClosingBehavior`).
+///
+/// A window is garbage-collected when the input watermark passes its end plus the allowed
+/// lateness. With [`ClosingBehavior::FireAlways`] every window that received an element
+/// (and whose trigger has not finished) emits a last pane then, empty or not, so that a
+/// consumer learns that the window is final (`last: true`); Beam then also keeps a
+/// garbage-collection watermark hold after each pane, so that this pane is never behind the
+/// output watermark downstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum ClosingBehavior {
+    /// Beam's default: the final pane at garbage collection is emitted only if elements
+    /// arrived since the previous pane (or if it is the on-time pane, see
+    /// [`OnTimeBehavior`]).
+    #[default]
+    FireIfNonEmpty,
+    /// The final pane (at garbage collection, or when the trigger finishes) is emitted even
+    /// when it is empty.
+    FireAlways,
+}
+
+impl fmt::Display for ClosingBehavior {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClosingBehavior::FireIfNonEmpty => "fire_if_non_empty",
+            ClosingBehavior::FireAlways => "fire_always",
+        })
+    }
+}
+
+impl std::str::FromStr for ClosingBehavior {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "fire_if_non_empty" => Ok(ClosingBehavior::FireIfNonEmpty),
+            "fire_always" => Ok(ClosingBehavior::FireAlways),
+            other => Err(format!("unknown closing behavior `{other}`; use fire_if_non_empty or fire_always")),
+        }
+    }
+}
+
+/// Whether the on-time pane is emitted when nothing arrived since the window's previous
+/// pane (Beam's `Window.OnTimeBehavior`).
+///
+/// The on-time pane is the first non-early pane while the output watermark has not passed
+/// the end of the window (see [`crate::pane::Timing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum OnTimeBehavior {
+    /// Beam's default: the on-time pane is always emitted, empty in discarding mode after
+    /// early panes, a repetition of the contents in accumulating mode.
+    #[default]
+    FireAlways,
+    /// An empty on-time firing emits nothing (the trigger still fires; no index is used),
+    /// unless it is also the final pane and the closing behavior is
+    /// [`ClosingBehavior::FireAlways`].
+    FireIfNonEmpty,
+}
+
+impl fmt::Display for OnTimeBehavior {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnTimeBehavior::FireAlways => "fire_always",
+            OnTimeBehavior::FireIfNonEmpty => "fire_if_non_empty",
+        })
+    }
+}
+
+impl std::str::FromStr for OnTimeBehavior {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "fire_always" => Ok(OnTimeBehavior::FireAlways),
+            "fire_if_non_empty" => Ok(OnTimeBehavior::FireIfNonEmpty),
+            other => Err(format!("unknown on-time behavior `{other}`; use fire_always or fire_if_non_empty")),
+        }
+    }
+}
+
 /// A complete windowing strategy.
 ///
 /// ```
@@ -125,6 +203,10 @@ pub struct WindowingStrategy {
     pub accumulation: Accumulation,
     /// The pane timestamp.
     pub timestamp_combiner: TimestampCombiner,
+    /// Whether an empty final pane is emitted at garbage collection.
+    pub closing_behavior: ClosingBehavior,
+    /// Whether an empty on-time pane is emitted.
+    pub on_time_behavior: OnTimeBehavior,
 }
 
 /// A strategy that cannot run.
@@ -147,7 +229,8 @@ pub enum StrategyError {
 
 impl WindowingStrategy {
     /// A strategy over the built-in window `window`, with Beam's defaults: the default
-    /// trigger, no allowed lateness, discarding, end-of-window timestamps.
+    /// trigger, no allowed lateness, discarding, end-of-window timestamps, a final pane at
+    /// garbage collection only if non-empty, the on-time pane always.
     // A builder by design (STYLE §6): `build()` validates and returns the strategy.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(window: WindowSpec) -> StrategyBuilder {
@@ -160,6 +243,8 @@ impl WindowingStrategy {
                 allowed_lateness: 0,
                 accumulation: Accumulation::Discarding,
                 timestamp_combiner: TimestampCombiner::EndOfWindow,
+                closing_behavior: ClosingBehavior::FireIfNonEmpty,
+                on_time_behavior: OnTimeBehavior::FireAlways,
             },
         }
     }
@@ -172,7 +257,9 @@ impl WindowingStrategy {
     /// Whether elements may be pre-combined per (key, window) before the exchange (Beam's
     /// combiner lifting) without changing any pane: the windows do not merge, pane
     /// timestamps do not depend on element timestamps (end of window), and windows never
-    /// close (so no element is dropped after combining).
+    /// close (so no element is dropped after combining). The closing and on-time behaviors
+    /// do not matter: they decide only whether an empty pane is emitted, and a pre-combined
+    /// window is empty or not exactly when the window of its elements would be.
     pub fn can_precombine(&self) -> bool {
         !self.window_fn.is_merging()
             && self.timestamp_combiner == TimestampCombiner::EndOfWindow
@@ -210,6 +297,43 @@ impl StrategyBuilder {
     /// Sets the timestamp combiner.
     pub fn timestamp_combiner(mut self, c: TimestampCombiner) -> Self {
         self.s.timestamp_combiner = c;
+        self
+    }
+    /// Sets the closing behavior: whether an empty final pane is emitted at garbage
+    /// collection ([`ClosingBehavior::FireIfNonEmpty`] by default).
+    ///
+    /// ```
+    /// use highwater_operators::strategy::{ClosingBehavior, WindowingStrategy};
+    /// use highwater_operators::window::WindowSpec;
+    /// // Every window says when it is final, 5 ticks after its end.
+    /// let s = WindowingStrategy::new(WindowSpec::fixed(10))
+    ///     .allowed_lateness(5)
+    ///     .closing_behavior(ClosingBehavior::FireAlways)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(s.closing_behavior, ClosingBehavior::FireAlways);
+    /// ```
+    pub fn closing_behavior(mut self, c: ClosingBehavior) -> Self {
+        self.s.closing_behavior = c;
+        self
+    }
+    /// Sets the on-time behavior: whether an empty on-time pane is emitted
+    /// ([`OnTimeBehavior::FireAlways`] by default).
+    ///
+    /// ```
+    /// use highwater_operators::strategy::{OnTimeBehavior, WindowingStrategy};
+    /// use highwater_operators::trigger::Trigger;
+    /// use highwater_operators::window::WindowSpec;
+    /// // Early panes every 100 elements, and no empty on-time pane after them.
+    /// let s = WindowingStrategy::new(WindowSpec::fixed(10))
+    ///     .trigger(Trigger::after_watermark().with_early(Trigger::after_count(100)))
+    ///     .on_time_behavior(OnTimeBehavior::FireIfNonEmpty)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(s.on_time_behavior, OnTimeBehavior::FireIfNonEmpty);
+    /// ```
+    pub fn on_time_behavior(mut self, b: OnTimeBehavior) -> Self {
+        self.s.on_time_behavior = b;
         self
     }
     /// Validates and returns the strategy.

@@ -8,7 +8,7 @@
 use highwater_operators::clock::VirtualClock;
 use highwater_operators::combine::CombineFn;
 use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, OutputWatermark};
-use highwater_operators::strategy::{Accumulation, WindowingStrategy};
+use highwater_operators::strategy::{Accumulation, ClosingBehavior, OnTimeBehavior, WindowingStrategy};
 use highwater_operators::time::Time;
 use highwater_operators::trigger::Trigger;
 use highwater_operators::window::WindowSpec;
@@ -130,11 +130,26 @@ fn strategies() -> Vec<(String, WindowingStrategy)> {
     let windows = [WindowSpec::fixed(10), WindowSpec::sliding(10, 3), WindowSpec::sessions(5), WindowSpec::Global];
     let triggers =
         [Trigger::Default, Trigger::after_watermark(), Trigger::after_watermark().with_late(Trigger::after_count(1))];
+    // The closing and on-time behaviors take turns: they cannot change a pane here (the one
+    // pane of a window always has elements), and the planner keeps the on-time operators.
+    let behaviors = [
+        (ClosingBehavior::FireIfNonEmpty, OnTimeBehavior::FireAlways),
+        (ClosingBehavior::FireAlways, OnTimeBehavior::FireIfNonEmpty),
+        (ClosingBehavior::FireAlways, OnTimeBehavior::FireAlways),
+        (ClosingBehavior::FireIfNonEmpty, OnTimeBehavior::FireIfNonEmpty),
+    ];
     for w in &windows {
         for t in &triggers {
             for a in [Accumulation::Discarding, Accumulation::Accumulating] {
-                let s = WindowingStrategy::new(w.clone()).trigger(t.clone()).accumulation(a).build().unwrap();
-                out.push((format!("{w} {t} {a:?}"), s));
+                let (c, o) = behaviors[out.len() % behaviors.len()];
+                let s = WindowingStrategy::new(w.clone())
+                    .trigger(t.clone())
+                    .accumulation(a)
+                    .closing_behavior(c)
+                    .on_time_behavior(o)
+                    .build()
+                    .unwrap();
+                out.push((format!("{w} {t} {a:?} {c} {o}"), s));
             }
         }
     }

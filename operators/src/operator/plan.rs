@@ -33,7 +33,12 @@ pub enum Plan {
 ///
 /// The on-time plans need the default trigger or `after_watermark()` without early
 /// firings, no allowed lateness (so the one pane is the on-time pane: late firings never
-/// see a record, a late record is dropped) and end-of-window timestamps; they keep no holds
+/// see a record, a late record is dropped) and end-of-window timestamps. The closing and
+/// on-time behaviors ([`ClosingBehavior`](crate::strategy::ClosingBehavior),
+/// [`OnTimeBehavior`](crate::strategy::OnTimeBehavior)) do not rule them out: they decide
+/// only whether an *empty* pane is emitted, and under these conditions a window's one pane
+/// is never empty (every record the window keeps arrives before its end, and nothing fires
+/// before the end), nor is any pane followed by another. They keep no holds
 /// per key, so an [`OutputWatermark::Shared`] board (the conformance runner's lockstep
 /// output watermark) rules them out.
 ///
@@ -110,6 +115,32 @@ mod tests {
                 assert_eq!(plan(&s, &OutputWatermark::Local), on_time, "{window:?} {trigger}");
                 let fallback = if s.can_precombine() { Plan::Precombined } else { Plan::Reducer };
                 assert_eq!(plan(&s, &shared), fallback, "{window:?} {trigger}");
+            }
+        }
+    }
+
+    /// Whether empty panes are emitted cannot matter when a window's one pane always has
+    /// records: the behaviors leave the plan alone (`operators/tests/on_time.rs` compares the
+    /// panes), and the reducer plans run them.
+    #[test]
+    fn closing_and_on_time_behaviors_keep_the_plan() {
+        use crate::strategy::{ClosingBehavior, OnTimeBehavior};
+        for (window, lateness, expected) in [
+            (WindowSpec::fixed(10), 0, Plan::OnTimeWindows),
+            (WindowSpec::sessions(10), 0, Plan::OnTimeSessions),
+            (WindowSpec::fixed(10), 5, Plan::Precombined),
+            (WindowSpec::sessions(10), 5, Plan::Reducer),
+        ] {
+            for c in [ClosingBehavior::FireIfNonEmpty, ClosingBehavior::FireAlways] {
+                for o in [OnTimeBehavior::FireAlways, OnTimeBehavior::FireIfNonEmpty] {
+                    let s = WindowingStrategy::new(window.clone())
+                        .allowed_lateness(lateness)
+                        .closing_behavior(c)
+                        .on_time_behavior(o)
+                        .build()
+                        .unwrap();
+                    assert_eq!(plan(&s, &OutputWatermark::PerKey), expected, "{window:?} {lateness} {c} {o}");
+                }
             }
         }
     }

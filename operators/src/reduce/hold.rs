@@ -104,7 +104,7 @@ impl WatermarkHold {
 
     /// `WatermarkHold.addGarbageCollectionHold`: a hold at the window's garbage-collection
     /// time, unless the input watermark has passed it.
-    fn add_gc_hold<A>(&mut self, w: Window, ws: &mut WinState<A>, input_wm: i64) {
+    pub(super) fn add_gc_hold<A>(&mut self, w: Window, ws: &mut WinState<A>, input_wm: i64) {
         let gc = w.gc_time(self.lateness);
         if gc < input_wm {
             return;

@@ -14,7 +14,7 @@ use super::timers::{self, Timers};
 use super::window_state::WinState;
 use crate::combine::CombineFn;
 use crate::pane::{Pane, Timing};
-use crate::strategy::{Accumulation, WindowingStrategy};
+use crate::strategy::{Accumulation, ClosingBehavior, OnTimeBehavior, WindowingStrategy};
 use crate::time::NEG_INF;
 use crate::trigger::{TimerDomain, TriggerCtx, TriggerMachine};
 use crate::window::Window;
@@ -425,8 +425,10 @@ where
         ks.windows.insert(w, ws);
     }
 
-    /// Produces the pane (Beam's `onTrigger`): releases the holds, describes the pane,
-    /// and outputs it if it has data or is the on-time pane.
+    /// Produces the pane (Beam's `onTrigger`): releases the holds (and, with
+    /// [`ClosingBehavior::FireAlways`], keeps a garbage-collection hold after a pane that is
+    /// not the last, as `WatermarkHold.extractAndRelease` does), describes the pane, and
+    /// outputs it if [`Self::need_to_emit`] says so.
     fn on_trigger(
         &mut self,
         key: &K,
@@ -445,9 +447,15 @@ where
             NEG_INF
         };
         let timestamp = self.holds.extract_and_release(w, ws);
+        if !finished && self.strategy.closing_behavior == ClosingBehavior::FireAlways {
+            // The final pane may be empty: hold the output at the garbage-collection time so
+            // that it is not late downstream (`addGarbageCollectionHold(paneIsEmpty)`).
+            self.holds.add_gc_hold(w, ws, self.wm.input);
+        }
         let is_empty = !ws.nonempty;
         let info = describe(ws.pane, w, finished, owm, self.wm.input);
-        if is_empty && info.timing != Timing::OnTime {
+        if !self.need_to_emit(is_empty, finished, info.timing) {
+            // Nothing is output and the pane is not recorded: the next one takes its index.
             return;
         }
         if !finished {
@@ -456,6 +464,17 @@ where
         let value = self.combine.extract(&ws.acc);
         let retracting = self.strategy.accumulation == Accumulation::Retracting;
         self.emitter.pane(key, &mut ks.unretracted, retracting, w, value, timestamp, info);
+    }
+
+    /// Whether a firing outputs its pane (Beam's `ReduceFnRunner.needToEmit`): a pane with
+    /// elements always; an empty one only if it is the on-time pane and the on-time
+    /// behavior is [`OnTimeBehavior::FireAlways`], or if it is the last (the trigger finished
+    /// or the window is garbage-collected) and the closing behavior is
+    /// [`ClosingBehavior::FireAlways`].
+    fn need_to_emit(&self, is_empty: bool, finished: bool, timing: Timing) -> bool {
+        !is_empty
+            || (timing == Timing::OnTime && self.strategy.on_time_behavior == OnTimeBehavior::FireAlways)
+            || (finished && self.strategy.closing_behavior == ClosingBehavior::FireAlways)
     }
 
     fn fire_timers(&mut self, domain: TimerDomain, limit: i64, now: i64) {
@@ -475,6 +494,14 @@ where
             self.wm.timer_basis = None;
             return;
         }
+        // Global (Beam's ReduceFnTester): every timer due is handed over at once and each
+        // window is activated once, at the current watermarks. Beam's `onTimers` decides a
+        // window's activation by the input watermark, not by which of its timers fired
+        // (`WindowActivation`: "robust to large leaps ... where both EOW and GC timers come
+        // in together"), so a watermark that passes both the end of a window and its
+        // garbage-collection time gives one ON_TIME pane, last
+        // (`ReduceFnRunnerTest.testFixedWindowsEowAndGcTogether`,
+        // `testCombiningAccumulatingEventTime`; tests/conformance/closing_behavior/eow_and_gc_*).
         loop {
             let mut due: Vec<(i64, K, Window)> = Vec::new();
             while let Some(timer) = self.timers.pop_before(domain, limit) {
