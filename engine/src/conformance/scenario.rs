@@ -1,7 +1,9 @@
 //! Scenario files of the conformance format (`conformance/FORMAT.md`), parsed with errors
 //! that name the file and the field.
 
-use highwater_operators::strategy::{Accumulation, StrategyError, TimestampCombiner, WindowingStrategy};
+use highwater_operators::strategy::{
+    Accumulation, ClosingBehavior, OnTimeBehavior, StrategyError, TimestampCombiner, WindowingStrategy,
+};
 use highwater_operators::trigger::Trigger;
 use highwater_operators::window::WindowSpec;
 use serde_json::Value;
@@ -61,6 +63,10 @@ pub struct Scenario {
     pub accumulation: Accumulation,
     /// Timestamp combiner, or the text of an optional one highwater does not implement.
     pub timestamp_combiner: Result<TimestampCombiner, String>,
+    /// Extension field `closing_behavior` (absent: Beam's default, `fire_if_non_empty`).
+    pub closing_behavior: ClosingBehavior,
+    /// Extension field `on_time_behavior` (absent: Beam's default, `fire_always`).
+    pub on_time_behavior: OnTimeBehavior,
     /// How values combine.
     pub combine: CombineKind,
     /// The transcript.
@@ -142,6 +148,15 @@ impl Scenario {
             Ok(c) => Ok(c),
             Err(e) => return Err(field("timestamp_combiner", e)),
         };
+        // Optional highwater extensions (docs/conformance-format.md): absent means Beam's default.
+        let closing_behavior = match obj.get("closing_behavior") {
+            None => ClosingBehavior::default(),
+            Some(_) => get_str("closing_behavior")?.parse().map_err(|e: String| field("closing_behavior", e))?,
+        };
+        let on_time_behavior = match obj.get("on_time_behavior") {
+            None => OnTimeBehavior::default(),
+            Some(_) => get_str("on_time_behavior")?.parse().map_err(|e: String| field("on_time_behavior", e))?,
+        };
         let combine = match get_str("combine")? {
             "collect" => CombineKind::Collect,
             "sum" => CombineKind::Sum,
@@ -215,6 +230,8 @@ impl Scenario {
             allowed_lateness,
             accumulation,
             timestamp_combiner,
+            closing_behavior,
+            on_time_behavior,
             combine,
             transcript,
             raw,
@@ -229,6 +246,8 @@ impl Scenario {
             .allowed_lateness(self.allowed_lateness)
             .accumulation(self.accumulation)
             .timestamp_combiner(tc)
+            .closing_behavior(self.closing_behavior)
+            .on_time_behavior(self.on_time_behavior)
             .build()
             .map_err(|e: StrategyError| ScenarioError::Field {
                 path: self.path.clone(),
@@ -258,5 +277,49 @@ fn parse_element(e: &Value) -> Result<Element, String> {
             Ok(Element { ts, value, key })
         }
         _ => Err("an element is an integer timestamp or an object {\"ts\", \"value\", \"key\"}".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra: &str) -> Result<Scenario, ScenarioError> {
+        let text = format!(
+            r#"{{"name": "x", "source": "test", "window": "fixed(10)", "trigger": "default",
+                "allowed_lateness": 5, "accumulation": "discarding", "timestamp_combiner": "end_of_window",
+                "combine": "collect", "transcript": [{{"input": [1]}}, {{"end": true}}] {extra}}}"#
+        );
+        Scenario::from_value(Path::new("x.json"), serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn closing_and_on_time_behaviors_default_to_beams() {
+        let s = scenario("").unwrap();
+        assert_eq!(
+            (s.closing_behavior, s.on_time_behavior),
+            (ClosingBehavior::FireIfNonEmpty, OnTimeBehavior::FireAlways)
+        );
+        let st = s.strategy().unwrap();
+        assert_eq!(
+            (st.closing_behavior, st.on_time_behavior),
+            (ClosingBehavior::FireIfNonEmpty, OnTimeBehavior::FireAlways)
+        );
+    }
+
+    #[test]
+    fn closing_and_on_time_behaviors_are_read_into_the_strategy() {
+        let s = scenario(r#", "closing_behavior": "fire_always", "on_time_behavior": "fire_if_non_empty""#).unwrap();
+        let st = s.strategy().unwrap();
+        assert_eq!(st.closing_behavior, ClosingBehavior::FireAlways);
+        assert_eq!(st.on_time_behavior, OnTimeBehavior::FireIfNonEmpty);
+    }
+
+    #[test]
+    fn a_wrong_behavior_names_the_field_and_the_choices() {
+        let err = scenario(r#", "closing_behavior": "sometimes""#).unwrap_err().to_string();
+        assert!(err.contains("closing_behavior") && err.contains("fire_always"), "{err}");
+        let err = scenario(r#", "on_time_behavior": 3"#).unwrap_err().to_string();
+        assert!(err.contains("on_time_behavior") && err.contains("string"), "{err}");
     }
 }

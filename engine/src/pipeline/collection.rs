@@ -8,6 +8,7 @@ use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_preco
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::DropReason;
 use highwater_operators::strategy::{Accumulation, TimestampCombiner, WindowingStrategy};
+use highwater_operators::strategy::{ClosingBehavior, OnTimeBehavior};
 use highwater_operators::time::Time;
 use highwater_operators::trigger::Trigger;
 use highwater_operators::window::{WindowFn, WindowSpec};
@@ -180,6 +181,8 @@ pub struct Windowing {
     allowed_lateness: i64,
     accumulation: Accumulation,
     timestamp_combiner: TimestampCombiner,
+    closing_behavior: ClosingBehavior,
+    on_time_behavior: OnTimeBehavior,
 }
 
 impl Windowing {
@@ -193,6 +196,8 @@ impl Windowing {
             allowed_lateness: 0,
             accumulation: Accumulation::Discarding,
             timestamp_combiner: TimestampCombiner::EndOfWindow,
+            closing_behavior: ClosingBehavior::FireIfNonEmpty,
+            on_time_behavior: OnTimeBehavior::FireAlways,
         }
     }
     /// Tumbling windows of `size` ticks.
@@ -252,6 +257,41 @@ impl Windowing {
         self.timestamp_combiner = c;
         self
     }
+    /// Whether each window emits a final pane when it is garbage-collected (its end plus
+    /// the allowed lateness passed) even if nothing arrived since its previous pane (Beam's
+    /// `ClosingBehavior`; [`ClosingBehavior::FireIfNonEmpty`] by default). With
+    /// [`ClosingBehavior::FireAlways`] and allowed lateness, every window that received an
+    /// element ends with a pane marked `last`, so a consumer knows when it is final.
+    ///
+    /// ```
+    /// use highwater::model::strategy::ClosingBehavior;
+    /// use highwater::model::window::WindowSpec;
+    /// use highwater::pipeline::Windowing;
+    /// let w = Windowing::new(WindowSpec::fixed(60_000)).closing_behavior(ClosingBehavior::FireAlways);
+    /// assert_eq!(w.strategy().unwrap().closing_behavior, ClosingBehavior::FireAlways);
+    /// ```
+    pub fn closing_behavior(mut self, c: ClosingBehavior) -> Self {
+        self.closing_behavior = c;
+        self
+    }
+    /// Whether the on-time pane is emitted when nothing arrived since the window's previous
+    /// (early) pane (Beam's `OnTimeBehavior`; [`OnTimeBehavior::FireAlways`] by default).
+    /// [`OnTimeBehavior::FireIfNonEmpty`] drops those empty on-time panes.
+    ///
+    /// ```
+    /// use highwater::model::strategy::OnTimeBehavior;
+    /// use highwater::model::trigger::Trigger;
+    /// use highwater::model::window::WindowSpec;
+    /// use highwater::pipeline::Windowing;
+    /// let w = Windowing::new(WindowSpec::fixed(60_000))
+    ///     .trigger(Trigger::after_watermark().with_early(Trigger::after_count(100)))
+    ///     .on_time_behavior(OnTimeBehavior::FireIfNonEmpty);
+    /// assert_eq!(w.strategy().unwrap().on_time_behavior, OnTimeBehavior::FireIfNonEmpty);
+    /// ```
+    pub fn on_time_behavior(mut self, b: OnTimeBehavior) -> Self {
+        self.on_time_behavior = b;
+        self
+    }
     /// The validated strategy.
     pub fn strategy(&self) -> Result<WindowingStrategy, BuildError> {
         let b = match &self.custom {
@@ -262,6 +302,8 @@ impl Windowing {
             .allowed_lateness(self.allowed_lateness)
             .accumulation(self.accumulation)
             .timestamp_combiner(self.timestamp_combiner)
+            .closing_behavior(self.closing_behavior)
+            .on_time_behavior(self.on_time_behavior)
             .build()
             .map_err(BuildError::Strategy)
     }
