@@ -286,3 +286,75 @@ fn a_trigger_finishing_on_an_empty_firing_emits_only_with_fire_always() {
         assert_eq!(t.watermark(15), vec![], "{closing}");
     }
 }
+
+/// Pipelines' per-key output watermark fires a window's timers one at a time, each at the
+/// watermark that just passed it (deterministic whatever jumps the watermark makes): after a
+/// jump, the end-of-window timer gives the ON_TIME pane (not last) and the
+/// garbage-collection timer the final pane, which FIRE_ALWAYS emits empty. Its
+/// garbage-collection hold is released with it.
+#[test]
+fn per_key_mode_gives_the_final_pane_after_a_jump() {
+    use highwater_operators::reduce::OutputWatermarkMode;
+    let s = WindowingStrategy::new(WindowSpec::fixed(10))
+        .allowed_lateness(5)
+        .closing_behavior(CloseAlways)
+        .build()
+        .unwrap();
+    let mut r = WindowedReducer::new(s, Collect).with_output_watermark_mode(OutputWatermarkMode::PerKey);
+    r.process_key("k", vec![(1, 1)], 0);
+    r.advance_watermark(100, 0);
+    let panes: Vec<Summary> = r.take_output().panes.iter().map(summary).collect();
+    assert_eq!(panes, vec![pane(&[1], 9, Timing::OnTime, 0, 0, false), pane(&[], 9, Timing::Late, 1, 1, true)]);
+    assert_eq!(r.min_hold(), None);
+    assert_eq!(r.key_count(), 0);
+}
+
+/// Through the timely operator a pipeline runs: FIRE_ALWAYS gives the empty final pane after
+/// a watermark jump, and it goes out no later than the window's garbage-collection time
+/// (14), not at the watermark that collected it (100), so a downstream aggregation with the
+/// same allowed lateness does not drop it.
+#[test]
+fn the_empty_final_pane_goes_out_at_the_garbage_collection_time() {
+    use highwater_operators::clock::VirtualClock;
+    use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
+    use highwater_operators::time::Time;
+    use std::sync::{Arc, Mutex};
+    use timely::dataflow::operators::{Input, Inspect};
+    use timely::dataflow::InputHandle;
+
+    let seen: Arc<Mutex<Vec<(i64, bool, Vec<i64>)>>> = Arc::default();
+    let out = seen.clone();
+    timely::execute(timely::Config::thread(), move |worker| {
+        let mut input = InputHandle::new();
+        let out = out.clone();
+        worker.dataflow(|scope| {
+            let stream = scope.input_from(&mut input).container::<Vec<(u32, i64, i64)>>();
+            let s = WindowingStrategy::new(WindowSpec::fixed(10))
+                .allowed_lateness(5)
+                .closing_behavior(CloseAlways)
+                .build()
+                .unwrap();
+            let clock = Arc::new(VirtualClock::new(0));
+            let agg = windowed_aggregate_precombined(stream, "agg", s, Collect, clock, OutputWatermark::PerKey);
+            agg.panes.inspect_core(move |event| {
+                let Ok((stamp, panes)) = event else { return };
+                let t = stamp.least().expect("sent at a time").watermark();
+                for p in panes {
+                    out.lock().unwrap().push((t, p.info.last, p.value.clone()));
+                }
+            });
+        });
+        input.send((7, 1, 1));
+        for (tick, wm) in [(1, 0), (2, 10), (3, 100)] {
+            input.advance_to(Time::new(wm, tick));
+            for _ in 0..20 {
+                worker.step();
+            }
+        }
+    })
+    .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let contents: Vec<(bool, Vec<i64>)> = seen.iter().map(|(_, last, v)| (*last, v.clone())).collect();
+    assert_eq!(contents, vec![(false, vec![1]), (true, vec![])]);
+    assert!(seen.iter().all(|(t, _, _)| *t <= 14), "{seen:?}");
+}
