@@ -20,7 +20,7 @@ type Summary = (Vec<i64>, i64, Timing, u64, i64, bool);
 fn summary(p: &Pane<&'static str, Vec<i64>>) -> Summary {
     let mut v = p.value.clone();
     v.sort();
-    (v, p.timestamp, p.info.timing, p.info.index as u64, p.info.nonspeculative_index as i64, p.info.last)
+    (v, p.timestamp, p.info.timing, p.info.index, p.info.nonspeculative_index, p.info.last)
 }
 
 struct Tester {
@@ -322,7 +322,9 @@ fn the_empty_final_pane_goes_out_at_the_garbage_collection_time() {
     use timely::dataflow::operators::{Input, Inspect};
     use timely::dataflow::InputHandle;
 
-    let seen: Arc<Mutex<Vec<(i64, bool, Vec<i64>)>>> = Arc::default();
+    // (the watermark a pane went out at, last, contents)
+    type Seen = Vec<(i64, bool, Vec<i64>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let out = seen.clone();
     timely::execute(timely::Config::thread(), move |worker| {
         let mut input = InputHandle::new();
