@@ -3,10 +3,11 @@
 //!
 //! `cargo run -p highwater-examples --example sliding_early_late`
 
+use highwater::model::pane::Pane;
+use highwater::model::trigger::Trigger;
 use highwater::pipeline::{run, Collector, RunConfig, Windowing};
 use highwater_examples::{bundled_bids, Bid};
-use highwater_operators::pane::Pane;
-use highwater_operators::trigger::Trigger;
+use std::time::Duration;
 
 /// Runs the pipeline and returns its panes, sorted.
 pub fn sliding_early_late(workers: usize) -> Vec<Pane<u64, u64>> {
@@ -17,7 +18,12 @@ pub fn sliding_early_late(workers: usize) -> Vec<Pane<u64, u64>> {
             Trigger::after_watermark().with_early(Trigger::after_count(20)).with_late(Trigger::after_count(1));
         p.read("bids", bundled_bids())?
             .key_by(|b: &Bid| b.auction)
-            .window(Windowing::sliding(10_000, 2_000).trigger(trigger).allowed_lateness(5_000).accumulating())
+            .window(
+                Windowing::sliding(Duration::from_secs(10), Duration::from_secs(2))
+                    .trigger(trigger)
+                    .allowed_lateness(Duration::from_secs(5))
+                    .accumulating(),
+            )
             .count("bids-per-auction")?
             .write(sink.clone());
         Ok(())
@@ -37,7 +43,7 @@ fn main() {
 
 #[test]
 fn sliding_early_late_snapshot() {
-    use highwater_operators::pane::Timing;
+    use highwater::model::pane::Timing;
     let panes = sliding_early_late(1);
     assert_eq!(sliding_early_late(2), panes, "same answer on 2 workers");
     let count = |t: Timing| panes.iter().filter(|p| p.info.timing == t).count();

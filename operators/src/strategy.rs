@@ -100,9 +100,9 @@ impl std::str::FromStr for TimestampCombiner {
 /// A complete windowing strategy.
 ///
 /// ```
-/// use highwater_operators::strategy::{Accumulation, WindowingStrategy};
-/// use highwater_operators::trigger::Trigger;
-/// use highwater_operators::window::WindowSpec;
+/// use highwater::model::strategy::{Accumulation, WindowingStrategy};
+/// use highwater::model::trigger::Trigger;
+/// use highwater::model::window::WindowSpec;
 /// let s = WindowingStrategy::new(WindowSpec::fixed(10))
 ///     .trigger(Trigger::after_watermark().with_late(Trigger::after_count(1)))
 ///     .allowed_lateness(100)
@@ -119,7 +119,7 @@ pub struct WindowingStrategy {
     pub window_fn: Arc<dyn WindowFn>,
     /// When panes fire.
     pub trigger: Trigger,
-    /// How long after the end of a window late data is still accepted (ticks, ≥ 0).
+    /// How long after the end of a window late data is still accepted (milliseconds, ≥ 0).
     pub allowed_lateness: i64,
     /// Discarding, accumulating or retracting.
     pub accumulation: Accumulation,
@@ -197,7 +197,7 @@ impl StrategyBuilder {
         self.s.trigger = t;
         self
     }
-    /// Sets the allowed lateness in ticks.
+    /// Sets the allowed lateness in milliseconds.
     pub fn allowed_lateness(mut self, l: i64) -> Self {
         self.s.allowed_lateness = l;
         self

@@ -3,7 +3,7 @@
 //!
 //! The flags become one pipeline of public pieces: a [`crate::pipeline::Files`] source
 //! (`--input`) or a [`crate::pipeline::Tcp`] source (`--listen`, `--connect`), both
-//! decoding lines with a [`crate::format::Schema`]; `key_map` and `window` with a
+//! decoding lines with a [`crate::format::Schema`]; `map_to_keyed` and `window` with a
 //! [`crate::pipeline::Windowing`]; `aggregate` with the requested aggregates as one
 //! combiner ([`AggregateSet`]); and [`crate::pipeline::JsonLines`] sinks for the panes and
 //! the dead letters. One JSON line per pane:
@@ -21,7 +21,9 @@ use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
 use super::progress::Progress;
 use crate::format::{RunKey, Schema, TimeUnit};
-use crate::pipeline::{DeadLetter, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing};
+use crate::pipeline::{
+    BuildError, DeadLetter, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing,
+};
 use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format, InputError};
 use highwater_operators::duration::parse_ticks;
 use highwater_operators::pane::{Pane, Timing};
@@ -250,19 +252,20 @@ impl RunArgs {
 
     /// The validated windowing strategy.
     pub fn strategy(&self) -> Result<WindowingStrategy, RunError> {
-        Ok(WindowingStrategy::new(self.window.clone())
-            .trigger(self.trigger.clone())
-            .allowed_lateness(self.allowed_lateness)
-            .accumulation(self.accumulation)
-            .timestamp_combiner(self.timestamp_combiner)
-            .build()?)
+        self.windowing().strategy().map_err(|e| match e {
+            BuildError::Strategy(s) => RunError::Strategy(s),
+            BuildError::Window(w) => RunError::Strategy(StrategyError::Window(w)),
+            other => RunError::Flag { flag: "window", reason: other.to_string() },
+        })
     }
 
-    /// The windowing of the pipeline (validated by [`RunArgs::strategy`] first).
+    /// The windowing of the pipeline: the DSL's one door, from the flags.
     fn windowing(&self) -> Windowing {
-        Windowing::new(self.window.clone())
+        // A negative lateness is refused by `validate`; here it cannot arise.
+        let lateness = Duration::from_millis(self.allowed_lateness.max(0) as u64);
+        Windowing::from_spec(self.window.clone())
             .trigger(self.trigger.clone())
-            .allowed_lateness(self.allowed_lateness)
+            .allowed_lateness(lateness)
             .accumulation(self.accumulation)
             .timestamp_combiner(self.timestamp_combiner)
     }

@@ -141,12 +141,14 @@ impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
 }
 
 impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
-    /// The differential collection, for any differential operator.
-    pub fn collection(&self) -> VecCollection<'s, Time, ((K, Window), V), isize> {
+    /// The changelog as a differential-dataflow collection (not a DSL
+    /// [`Collection`](super::Collection)), for any differential operator.
+    pub fn differential(&self) -> VecCollection<'s, Time, ((K, Window), V), isize> {
         self.inner.clone()
     }
-    /// Wraps a differential collection of `((key, window), value)`.
-    pub fn from_collection(&self, inner: VecCollection<'s, Time, ((K, Window), V), isize>) -> Self {
+    /// Wraps a differential-dataflow collection of `((key, window), value)` (e.g. the result
+    /// of a differential operator on [`Changelog::differential`]).
+    pub fn from_differential(&self, inner: VecCollection<'s, Time, ((K, Window), V), isize>) -> Self {
         Changelog { inner, shared: self.shared.clone() }
     }
     /// Transforms each `(key, window, value)`.

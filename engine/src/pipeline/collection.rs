@@ -2,21 +2,18 @@
 
 use super::error::BuildError;
 use super::shared::Shared;
+use super::windowing::Windowing;
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use highwater_operators::combine::{Collect, CombineFn, Count};
 use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark};
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::DropReason;
-use highwater_operators::strategy::{Accumulation, TimestampCombiner, WindowingStrategy};
 use highwater_operators::time::Time;
-use highwater_operators::trigger::Trigger;
-use highwater_operators::window::{WindowFn, WindowSpec};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::rc::Rc;
-use std::sync::Arc;
 use timely::dataflow::channels::pact::Pipeline as PipelinePact;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
@@ -95,11 +92,11 @@ impl<'s, T: Data> Collection<'s, T> {
     }
     /// Keys the records: the next step groups by this key.
     pub fn key_by<K: Key>(self, f: impl Fn(&T) -> K + 'static) -> Keyed<'s, K, T> {
-        self.key_map(move |x| (f(&x), x))
+        self.map_to_keyed(move |x| (f(&x), x))
     }
     /// Keys the records and replaces each by a value in one pass (`key_by` then
     /// `map_values` without the second pass): e.g. `|bid| (bid.auction, bid.price)`.
-    pub fn key_map<K: Key, V: Data>(self, f: impl Fn(T) -> (K, V) + 'static) -> Keyed<'s, K, V> {
+    pub fn map_to_keyed<K: Key, V: Data>(self, f: impl Fn(T) -> (K, V) + 'static) -> Keyed<'s, K, V> {
         let stream = self.stream.unary(PipelinePact, "key_by", move |_, _| {
             let mut buf = Vec::new();
             move |input, output| {
@@ -157,113 +154,6 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
             }
         });
         Keyed { stream, shared: self.shared }
-    }
-}
-
-/// How to window and trigger: a window function, a trigger, allowed lateness, an
-/// accumulation mode and a timestamp combiner — Beam's `Window.into(...)`.
-///
-/// ```
-/// use highwater::pipeline::Windowing;
-/// use highwater::model::trigger::Trigger;
-/// let w = Windowing::sliding(10_000, 2_000)
-///     .trigger(Trigger::after_watermark().with_early(Trigger::after_processing_time(1_000)))
-///     .allowed_lateness(60_000)
-///     .accumulating();
-/// assert!(w.strategy().is_ok());
-/// ```
-#[derive(Clone, Debug)]
-pub struct Windowing {
-    window: WindowSpec,
-    custom: Option<Arc<dyn WindowFn>>,
-    trigger: Trigger,
-    allowed_lateness: i64,
-    accumulation: Accumulation,
-    timestamp_combiner: TimestampCombiner,
-}
-
-impl Windowing {
-    /// Windows of a built-in function, with Beam's defaults (default trigger, no lateness,
-    /// discarding, end-of-window timestamps).
-    pub fn new(window: WindowSpec) -> Self {
-        Windowing {
-            window,
-            custom: None,
-            trigger: Trigger::Default,
-            allowed_lateness: 0,
-            accumulation: Accumulation::Discarding,
-            timestamp_combiner: TimestampCombiner::EndOfWindow,
-        }
-    }
-    /// Tumbling windows of `size` ticks.
-    pub fn fixed(size: i64) -> Self {
-        Windowing::new(WindowSpec::fixed(size))
-    }
-    /// Windows of `size` every `period`.
-    pub fn sliding(size: i64, period: i64) -> Self {
-        Windowing::new(WindowSpec::sliding(size, period))
-    }
-    /// Sessions with a `gap`.
-    pub fn sessions(gap: i64) -> Self {
-        Windowing::new(WindowSpec::sessions(gap))
-    }
-    /// The global window.
-    pub fn global() -> Self {
-        Windowing::new(WindowSpec::Global)
-    }
-    /// A window function of your own.
-    pub fn custom(window_fn: Arc<dyn WindowFn>) -> Self {
-        let mut w = Windowing::new(WindowSpec::Global);
-        w.custom = Some(window_fn);
-        w
-    }
-    /// The trigger.
-    pub fn trigger(mut self, t: Trigger) -> Self {
-        self.trigger = t;
-        self
-    }
-    /// Allowed lateness in ticks.
-    pub fn allowed_lateness(mut self, l: i64) -> Self {
-        self.allowed_lateness = l;
-        self
-    }
-    /// Discarding panes (the default).
-    pub fn discarding(mut self) -> Self {
-        self.accumulation = Accumulation::Discarding;
-        self
-    }
-    /// Accumulating panes.
-    pub fn accumulating(mut self) -> Self {
-        self.accumulation = Accumulation::Accumulating;
-        self
-    }
-    /// Accumulating-and-retracting panes.
-    pub fn retracting(mut self) -> Self {
-        self.accumulation = Accumulation::Retracting;
-        self
-    }
-    /// Any accumulation mode.
-    pub fn accumulation(mut self, a: Accumulation) -> Self {
-        self.accumulation = a;
-        self
-    }
-    /// The timestamp combiner.
-    pub fn timestamp_combiner(mut self, c: TimestampCombiner) -> Self {
-        self.timestamp_combiner = c;
-        self
-    }
-    /// The validated strategy.
-    pub fn strategy(&self) -> Result<WindowingStrategy, BuildError> {
-        let b = match &self.custom {
-            Some(f) => WindowingStrategy::custom(f.clone()),
-            None => WindowingStrategy::new(self.window.clone().validate().map_err(BuildError::Window)?),
-        };
-        b.trigger(self.trigger.clone())
-            .allowed_lateness(self.allowed_lateness)
-            .accumulation(self.accumulation)
-            .timestamp_combiner(self.timestamp_combiner)
-            .build()
-            .map_err(BuildError::Strategy)
     }
 }
 

@@ -12,6 +12,9 @@ pub enum BuildError {
     /// An invalid window.
     #[error("invalid window: {0}")]
     Window(#[from] highwater_operators::window::WindowError),
+    /// A duration the engine cannot represent (event time is kept in whole milliseconds).
+    #[error("invalid duration: {0}")]
+    Duration(String),
     /// An invalid windowing strategy (trigger, lateness, window).
     #[error("invalid windowing strategy: {0}")]
     Strategy(#[from] highwater_operators::strategy::StrategyError),

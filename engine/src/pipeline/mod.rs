@@ -12,6 +12,7 @@
 //! use highwater::pipeline::{run, Collector, Memory, RunConfig, Windowing};
 //! use highwater::model::watermark::WatermarkStrategy;
 //! use highwater::model::trigger::Trigger;
+//! use std::time::Duration;
 //!
 //! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 //! struct Bid { auction: u64, price: u64, time: i64 }
@@ -22,10 +23,10 @@
 //! let out = Collector::new();
 //! let sink = out.clone();
 //! let summary = run(RunConfig::workers(2), move |p| {
-//!     let source = Memory::new(vec![bids.clone()], WatermarkStrategy::BoundedOutOfOrderness(500));
+//!     let source = Memory::new(vec![bids.clone()], WatermarkStrategy::bounded(Duration::from_millis(500)));
 //!     p.read("bids", source)?
 //!         .key_by(|b: &Bid| b.auction)
-//!         .window(Windowing::fixed(1_000).trigger(Trigger::Default))
+//!         .window(Windowing::fixed(Duration::from_secs(1)).trigger(Trigger::Default))
 //!         .count("bids-per-auction")?
 //!         .write(sink.clone());
 //!     Ok(())
@@ -43,12 +44,14 @@ mod error;
 mod read;
 mod shared;
 mod sink;
+mod windowing;
 
 pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
-pub use collection::{key_hash, Collection, Data, Key, Keyed, Sink, Windowed, Windowing};
+pub use collection::{key_hash, Collection, Data, Key, Keyed, Sink, Windowed};
 pub use error::{BuildError, PipelineError};
 pub(crate) use shared::{Counters, Shared};
 pub use sink::{pane_row, Collector, CsvFile, JsonLines, TcpSink};
+pub use windowing::Windowing;
 
 // The pipeline's one door: the sources, dead letters and runtime it is built from.
 pub use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
@@ -103,7 +106,7 @@ impl<'s> Pipeline<'s> {
     }
 
     /// Reads a source of `(key, value)` records as a keyed collection: the same as
-    /// `read(name, source)?.key_map(|kv| kv)`, without the extra step (`highwater run` reads
+    /// `read(name, source)?.map_to_keyed(|kv| kv)`, without the extra step (`highwater run` reads
     /// this way).
     ///
     /// ```

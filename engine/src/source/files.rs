@@ -44,6 +44,7 @@ enum Kind {
 /// ```
 /// use highwater::pipeline::{run, Collector, Files, RunConfig};
 /// use highwater::model::watermark::WatermarkStrategy;
+/// use std::time::Duration;
 /// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Bid { auction: u64, price: u64, date_time_ms: i64 }
 /// let dir = std::env::temp_dir().join(format!("hw-doc-files-{}", std::process::id()));
@@ -55,7 +56,7 @@ enum Kind {
 /// let summary = run(RunConfig::workers(1), move |p| {
 ///     let src = Files::<Bid>::csv([path.clone()])
 ///         .event_time(|b: &Bid| b.date_time_ms)
-///         .watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000));
+///         .watermark(WatermarkStrategy::bounded(Duration::from_secs(1)));
 ///     p.read("bids", src)?.write(sink.clone());
 ///     Ok(())
 /// }).unwrap();

@@ -10,6 +10,7 @@ use highwater_operators::window::{Window, WindowSpec};
 use highwater_tests::{batch_counts, Bid, Bids};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Deterministic bids in 4 partitions, out of order by up to 49 ticks within each.
 fn bids() -> Vec<Vec<(i64, Bid)>> {
@@ -28,7 +29,7 @@ fn pipeline_counts(windowing: Windowing, by_bidder: bool, workers: usize) -> BTr
     let out: Collector<Pane<u32, u64>> = Collector::new();
     let sink = out.clone();
     let summary = run(RunConfig::workers(workers), move |p| {
-        p.read("bids", Memory::new(bids(), WatermarkStrategy::BoundedOutOfOrderness(100)).batch_size(300))?
+        p.read("bids", Memory::new(bids(), WatermarkStrategy::bounded(Duration::from_millis(100))).batch_size(300))?
             .key_by(move |b: &Bid| if by_bidder { b.bidder } else { b.auction })
             .window(windowing.clone())
             .count("count")?
@@ -50,7 +51,7 @@ fn pipeline_counts(windowing: Windowing, by_bidder: bool, workers: usize) -> BTr
 fn fixed_windows_match_the_batch_answer_at_1_and_2_workers() {
     let expected = batch_answer(&WindowSpec::fixed(1_000), |b| b.auction);
     for w in [1, 2] {
-        assert_eq!(pipeline_counts(Windowing::fixed(1_000), false, w), expected, "{w} workers");
+        assert_eq!(pipeline_counts(Windowing::fixed(Duration::from_secs(1)), false, w), expected, "{w} workers");
     }
 }
 
@@ -58,7 +59,11 @@ fn fixed_windows_match_the_batch_answer_at_1_and_2_workers() {
 fn sliding_windows_match_the_batch_answer_at_1_and_2_workers() {
     let expected = batch_answer(&WindowSpec::sliding(1_000, 250), |b| b.auction);
     for w in [1, 2] {
-        assert_eq!(pipeline_counts(Windowing::sliding(1_000, 250), false, w), expected, "{w} workers");
+        assert_eq!(
+            pipeline_counts(Windowing::sliding(Duration::from_secs(1), Duration::from_millis(250)), false, w),
+            expected,
+            "{w} workers"
+        );
     }
 }
 
@@ -66,7 +71,7 @@ fn sliding_windows_match_the_batch_answer_at_1_and_2_workers() {
 fn sessions_match_the_batch_answer_at_1_and_2_workers() {
     let expected = batch_answer(&WindowSpec::sessions(40), |b| b.bidder);
     for w in [1, 2] {
-        assert_eq!(pipeline_counts(Windowing::sessions(40), true, w), expected, "{w} workers");
+        assert_eq!(pipeline_counts(Windowing::sessions(Duration::from_millis(40)), true, w), expected, "{w} workers");
     }
 }
 
@@ -81,7 +86,7 @@ fn too_late_records_reach_the_dead_letter_output() {
     let summary = run(RunConfig::workers(1), move |p| {
         p.read("numbers", Memory::new(data.clone(), WatermarkStrategy::Ascending).batch_size(2))?
             .key_by(|_| 0u8)
-            .window(Windowing::fixed(10))
+            .window(Windowing::fixed(Duration::from_millis(10)))
             .count("count")?
             .write(s.clone());
         p.dead_letters().write(d.clone());
@@ -112,7 +117,7 @@ fn early_firings_then_an_accumulating_on_time_pane() {
         p.read("numbers", Memory::new(data.clone(), WatermarkStrategy::Ascending).batch_size(4))?
             .key_by(|_| 0u8)
             .window(
-                Windowing::fixed(100)
+                Windowing::fixed(Duration::from_millis(100))
                     .trigger(Trigger::after_watermark().with_early(Trigger::after_count(4)))
                     .accumulating(),
             )
@@ -130,8 +135,8 @@ fn early_firings_then_an_accumulating_on_time_pane() {
 fn build_errors_say_what_to_fix() {
     let err = run(RunConfig::workers(1), |p| {
         let src = || Memory::new(vec![vec![(0i64, 1u64)]], WatermarkStrategy::Ascending);
-        p.read("a", src())?.key_by(|_| 0u8).window(Windowing::fixed(10)).count("same")?;
-        p.read("b", src())?.key_by(|_| 0u8).window(Windowing::fixed(10)).count("same")?;
+        p.read("a", src())?.key_by(|_| 0u8).window(Windowing::fixed(Duration::from_millis(10))).count("same")?;
+        p.read("b", src())?.key_by(|_| 0u8).window(Windowing::fixed(Duration::from_millis(10))).count("same")?;
         Ok(())
     })
     .unwrap_err();
@@ -141,7 +146,7 @@ fn build_errors_say_what_to_fix() {
         let bad: Trigger = "after_first(repeatedly(after_count(2)))".parse().unwrap();
         p.read("a", Memory::new(vec![vec![(0i64, 1u64)]], WatermarkStrategy::Ascending))?
             .key_by(|_| 0u8)
-            .window(Windowing::fixed(10).trigger(bad))
+            .window(Windowing::fixed(Duration::from_millis(10)).trigger(bad))
             .count("c")?;
         Ok(())
     })
@@ -156,15 +161,17 @@ fn build_errors_say_what_to_fix() {
 #[test]
 fn precombining_gives_the_same_panes_as_record_by_record() {
     let strategies = [
-        Windowing::fixed(500),
-        Windowing::sliding(1_000, 250)
+        Windowing::fixed(Duration::from_millis(500)),
+        Windowing::sliding(Duration::from_secs(1), Duration::from_millis(250))
             .trigger(Trigger::after_watermark().with_early(Trigger::after_count(7)).with_late(Trigger::after_count(1)))
-            .allowed_lateness(300)
+            .allowed_lateness(Duration::from_millis(300))
             .accumulating(),
-        Windowing::fixed(700).trigger(Trigger::repeatedly(Trigger::after_count(3))).allowed_lateness(200),
-        Windowing::fixed(400)
+        Windowing::fixed(Duration::from_millis(700))
+            .trigger(Trigger::repeatedly(Trigger::after_count(3)))
+            .allowed_lateness(Duration::from_millis(200)),
+        Windowing::fixed(Duration::from_millis(400))
             .trigger(Trigger::after_watermark().with_late(Trigger::after_count(2)))
-            .allowed_lateness(500)
+            .allowed_lateness(Duration::from_millis(500))
             .retracting(),
     ];
     for (i, windowing) in strategies.into_iter().enumerate() {
@@ -178,8 +185,11 @@ fn precombining_gives_the_same_panes_as_record_by_record() {
                     // A bound of 5 against a disorder of 50, one watermark step per 2 records:
                     // some records are late.
                     let w = p
-                        .read("bids", Memory::new(bids(), WatermarkStrategy::BoundedOutOfOrderness(5)).batch_size(2))?
-                        .key_map(|b: Bid| (b.auction, b.price))
+                        .read(
+                            "bids",
+                            Memory::new(bids(), WatermarkStrategy::bounded(Duration::from_millis(5))).batch_size(2),
+                        )?
+                        .map_to_keyed(|b: Bid| (b.auction, b.price))
                         .window(windowing.clone());
                     let w = if precombine { w } else { w.without_precombining() };
                     w.count("count")?.write(sink.clone());

@@ -57,13 +57,14 @@ fn cell(v: &Value) -> String {
 /// ```
 /// use highwater::pipeline::{pane_row, run, CsvFile, Memory, RunConfig, Windowing};
 /// use highwater::model::watermark::WatermarkStrategy;
+/// use std::time::Duration;
 /// let path = std::env::temp_dir().join(format!("hw-doc-csv-sink-{}.csv", std::process::id()));
 /// let out = path.clone();
 /// run(RunConfig::workers(2), move |p| {
 ///     let src = Memory::new(vec![vec![(1_000, "a".to_string()), (2_000, "a".to_string())]], WatermarkStrategy::Ascending);
 ///     p.read("letters", src)?
 ///         .key_by(|s: &String| s.clone())
-///         .window(Windowing::fixed(10_000))
+///         .window(Windowing::fixed(Duration::from_secs(10)))
 ///         .count("per-letter")?
 ///         .write(CsvFile::create(&out).format(pane_row));
 ///     Ok(())
