@@ -28,6 +28,21 @@ pub struct ReadmeDoctests;
 /// The book's chapters: every code block compiles and runs.
 #[cfg(doctest)]
 pub mod book {
+    /// `docs/getting-started.md`.
+    #[doc = include_str!("../../docs/getting-started.md")]
+    pub struct GettingStarted;
+    /// `docs/windows-and-triggers.md`.
+    #[doc = include_str!("../../docs/windows-and-triggers.md")]
+    pub struct WindowsAndTriggers;
+    /// `docs/late-data.md`.
+    #[doc = include_str!("../../docs/late-data.md")]
+    pub struct LateData;
+    /// `docs/cli.md`.
+    #[doc = include_str!("../../docs/cli.md")]
+    pub struct Cli;
+    /// `docs/scaling.md`.
+    #[doc = include_str!("../../docs/scaling.md")]
+    pub struct Scaling;
     /// `docs/retractions.md`.
     #[doc = include_str!("../../docs/retractions.md")]
     pub struct Retractions;
