@@ -174,8 +174,8 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         self.precombine = false;
         self
     }
-    /// Aggregates each key and window with `combine`; `name` names the step (metrics,
-    /// dead letters, checkpoints) and must be unique in the pipeline. Returns the panes;
+    /// Aggregates each key and window with `combine`; `name` names the step (in dead
+    /// letters and errors) and must be unique in the pipeline. Returns the panes;
     /// their event time is the pane timestamp, so they can be windowed again.
     pub fn aggregate<C>(self, name: &str, combine: C) -> Result<Collection<'s, Pane<K, C::Out>>, BuildError>
     where

@@ -26,8 +26,8 @@ use std::ops::Add;
 
 /// An associative aggregation with an accumulator.
 ///
-/// Accumulators travel between workers (pre-combining before the exchange) and into
-/// checkpoints, so they are serde types; so are outputs, which later stages exchange.
+/// Accumulators travel between workers and processes (pre-combining before the exchange),
+/// so they are serde types; so are outputs, which later stages exchange.
 pub trait CombineFn<V>: Clone + Send + 'static {
     /// The running state.
     type Acc: Clone + Debug + Send + Serialize + DeserializeOwned + 'static;
