@@ -225,3 +225,86 @@ fn precombining_gives_the_same_panes_as_record_by_record() {
         }
     }
 }
+
+/// What a run gives that must not depend on the batch size or the worker count: every
+/// pane of the default trigger (on time and late, the late values summed per window, since
+/// a late pane is emitted per late bundle) and the too-late records.
+type Judged = (BTreeMap<(u32, Window, bool), u64>, Vec<(u32, i64)>);
+
+fn judged(windowing: Windowing, batch: usize, workers: usize) -> Judged {
+    let (out, dead) = (Collector::new(), Collector::new());
+    let (sink, dead_sink) = (out.clone(), dead.clone());
+    run(RunConfig::workers(workers), move |p| {
+        // Disorder 300 against a bound of 100: many records are behind the watermark.
+        let bids = Bids {
+            seed: 11,
+            partitions: 3,
+            per_partition: 3_000,
+            auctions: 5,
+            bidders: 4,
+            period: 10,
+            disorder: 300,
+            start: 0,
+        }
+        .generate();
+        p.read("bids", Memory::new(bids, WatermarkStrategy::bounded(Duration::from_millis(100))).batch_size(batch))?
+            .map_to_keyed(|b: Bid| (b.auction, b.bidder))
+            .window(windowing.clone())
+            .count("count")?
+            .write(sink.clone());
+        p.dead_letters().write(dead_sink.clone());
+        Ok(())
+    })
+    .unwrap();
+    let mut panes = BTreeMap::new();
+    for (_, p) in out.take() {
+        let late = p.info.timing == Timing::Late;
+        if !late {
+            assert!(panes.insert((p.key, p.window, late), p.value).is_none(), "one on-time pane per window");
+        } else {
+            *panes.entry((p.key, p.window, late)).or_default() += p.value;
+        }
+    }
+    let mut too_late: Vec<(u32, i64)> = dead
+        .take()
+        .into_iter()
+        .map(|(_, d)| match d.location {
+            highwater::pipeline::Location::Window { timestamp, .. } => {
+                (d.record.parse().unwrap_or(u32::MAX), timestamp)
+            }
+            other => panic!("a too-late record has a window location: {other:?}"),
+        })
+        .collect();
+    too_late.sort_unstable();
+    (panes, too_late)
+}
+
+/// The watermark used to advance once per source batch, so which records were too late
+/// (and so the panes) changed with `batch_size`; each record is now judged against its
+/// partition's watermark as of that record.
+#[test]
+fn lateness_does_not_depend_on_the_batch_size_or_the_worker_count() {
+    for windowing in [
+        Windowing::fixed(Duration::from_millis(200)),
+        Windowing::fixed(Duration::from_millis(200)).allowed_lateness(Duration::from_millis(150)),
+        Windowing::sliding(Duration::from_millis(300), Duration::from_millis(100)),
+        Windowing::sessions(Duration::from_millis(40)),
+        Windowing::sessions(Duration::from_millis(40)).allowed_lateness(Duration::from_millis(50)),
+    ] {
+        // With allowed lateness, sessions that late records merge depend on which late
+        // records share a bundle (as in Beam): there only the too-late records are
+        // compared.
+        let merging_late = windowing.to_string().starts_with("sessions") && windowing.to_string().contains("lateness");
+        let reference = judged(windowing.clone(), 1, 1);
+        assert!(!reference.1.is_empty(), "{windowing}: some records are too late");
+        for (batch, workers) in [(7, 1), (100, 2), (10_000, 1), (333, 3)] {
+            let got = judged(windowing.clone(), batch, workers);
+            assert!(got.1 == reference.1, "{windowing}: batch {batch}, {workers} workers: other records are too late");
+            if !merging_late {
+                let differ = got.0.iter().filter(|(k, v)| reference.0.get(k) != Some(v)).count()
+                    + reference.0.keys().filter(|k| !got.0.contains_key(k)).count();
+                assert_eq!(differ, 0, "{windowing}: batch {batch}, {workers} workers: {differ} panes differ");
+            }
+        }
+    }
+}
