@@ -15,6 +15,7 @@ pub mod dead_letter;
 pub mod format;
 pub mod nexmark;
 pub mod pipeline;
+pub mod row;
 pub mod runtime;
 pub mod source;
 

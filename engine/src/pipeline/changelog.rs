@@ -51,8 +51,32 @@ pub struct ChangeRow<K, V> {
     pub value: V,
     /// +1 inserted, −1 withdrawn (or multiples).
     pub diff: isize,
-    /// The progress time of the change (the watermark and tick at which it took effect).
+    /// The progress time of the change (the watermark and tick at which it took effect);
+    /// written as `{"watermark": ms, "tick": n}`, never in its internal encoding.
+    #[serde(with = "time_row")]
     pub time: Time,
+}
+
+/// A [`Time`] as `{"watermark": ms, "tick": n}` (its fields, not its order-preserving
+/// encoding of the watermark).
+mod time_row {
+    use highwater_operators::time::Time;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct TimeRow {
+        watermark: i64,
+        tick: u64,
+    }
+
+    pub(super) fn serialize<S: Serializer>(t: &Time, s: S) -> Result<S::Ok, S::Error> {
+        TimeRow { watermark: t.watermark(), tick: t.tick }.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        let t = TimeRow::deserialize(d)?;
+        Ok(Time::new(t.watermark, t.tick))
+    }
 }
 
 /// One consolidated change as an upsert or a delete of `(key, window)`.
