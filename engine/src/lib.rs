@@ -32,4 +32,7 @@ pub mod book {
     /// `docs/retractions.md`.
     #[doc = include_str!("../../docs/retractions.md")]
     pub struct Retractions;
+    /// `docs/output-format.md`.
+    #[doc = include_str!("../../docs/output-format.md")]
+    pub struct OutputFormat;
 }

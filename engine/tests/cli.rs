@@ -87,7 +87,7 @@ fn more_files_than_the_open_file_limit_are_all_read() {
         assert_eq!(code, Some(0), "{err}");
         assert!(err.contains("4000 records read from 400 file(s)") && err.contains("0 malformed"), "{err}");
         let total: u64 =
-            out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["count"].as_u64().unwrap()).sum();
+            out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["value"]["count"].as_u64().unwrap()).sum();
         assert_eq!(total, 4000, "{workers} workers");
     }
 }

@@ -14,7 +14,7 @@
 //! assert_eq!(time::millis("1704067201250"), Ok(1_704_067_201_250));
 //! assert_eq!(time::formatted("2024-01-01 00:00:01", "%Y-%m-%d %H:%M:%S"), Ok(1_704_067_201_000));
 //! let err = time::rfc3339("yesterday").unwrap_err();
-//! assert_eq!(err.to_string(), "`yesterday` is not an RFC 3339 date-time such as 2024-05-01T12:00:00.250Z (input contains invalid characters)");
+//! assert_eq!(err.to_string(), "`yesterday` is not an RFC 3339 date-time such as 2024-05-01T12:00:00.250Z (premature end of input)");
 //! ```
 
 use std::fmt;

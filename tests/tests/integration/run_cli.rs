@@ -89,13 +89,14 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
     .collect();
     let mut got: BTreeMap<(String, i64), (u64, i64, i64)> = BTreeMap::new();
     for pane in json_lines(&out) {
-        assert_eq!(pane["timing"], "on_time", "{pane}");
-        let start = pane["window"][0].as_i64().unwrap();
-        assert_eq!(pane["window"][1].as_i64().unwrap(), start + 10_000);
+        assert_eq!(pane["pane"]["timing"], "on_time", "{pane}");
+        let start = pane["window"]["start"].as_i64().unwrap();
+        assert_eq!(pane["window"]["end"].as_i64().unwrap(), start + 10_000);
         assert_eq!(pane["timestamp"].as_i64().unwrap(), start + 9_999);
-        let key = pane["key"].as_str().unwrap().to_string();
+        let key = pane["key"].to_string(); // a number: the auction ids are integers
+        assert!(pane["key"].is_u64(), "{pane}");
         let v =
-            (pane["count"].as_u64().unwrap(), pane["sum_price"].as_i64().unwrap(), pane["max_price"].as_i64().unwrap());
+            (pane["value"]["count"].as_u64().unwrap(), pane["value"]["sum_price"].as_i64().unwrap(), pane["value"]["max_price"].as_i64().unwrap());
         assert!(got.insert((key, start), v).is_none(), "one pane per key and window");
     }
     assert_eq!(got, naive);
@@ -134,7 +135,7 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
     assert_eq!((summary.records_read, summary.malformed), (4, 7));
 
     let mut letters = json_lines(&dead);
-    letters.sort_by_key(|l| (l["file"].as_str().unwrap().to_string(), l["line"].as_u64()));
+    letters.sort_by_key(|l| (l["location"]["file"].as_str().unwrap().to_string(), l["location"]["line"].as_u64()));
     let csv_name = csv.display().to_string();
     let jsonl_name = jsonl.display().to_string();
     let expected: [(&str, u64, u64, &str); 7] = [
@@ -149,14 +150,14 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
     assert_eq!(letters.len(), expected.len(), "{letters:?}");
     for (l, (file, line, offset, reason)) in letters.iter().zip(expected) {
         assert_eq!(l["kind"], "malformed");
-        assert_eq!(l["file"], file, "{l}");
-        assert_eq!(l["line"], line, "{l}");
-        assert_eq!(l["byte_offset"], offset, "{l}");
+        assert_eq!(l["location"]["file"], file, "{l}");
+        assert_eq!(l["location"]["line"], line, "{l}");
+        assert_eq!(l["location"]["byte_offset"], offset, "{l}");
         assert!(l["reason"].as_str().unwrap().contains(reason), "{l} should say {reason}");
     }
-    assert_eq!(letters[0]["record"], "2,20");
+    assert_eq!(letters[0]["line"], "2,20");
     let mut keys: Vec<String> =
-        json_lines(&out).iter().map(|p| format!("{}={}", p["key"].as_str().unwrap(), p["sum_price"])).collect();
+        json_lines(&out).iter().map(|p| format!("{}={}", p["key"], p["value"]["sum_price"])).collect();
     keys.sort();
     assert_eq!(keys, ["1=10", "6=60", "7=70", "9=90"]);
 }
@@ -417,9 +418,9 @@ fn json_lines_with_rfc3339_times_and_a_composite_key() {
         .map(|p| {
             (
                 p["key"].as_str().unwrap().to_string(),
-                p["window"][0].as_i64().unwrap(),
-                p["window"][1].as_i64().unwrap(),
-                p["count"].as_u64().unwrap(),
+                p["window"]["start"].as_i64().unwrap(),
+                p["window"]["end"].as_i64().unwrap(),
+                p["value"]["count"].as_u64().unwrap(),
             )
         })
         .collect();
