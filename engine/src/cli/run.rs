@@ -581,4 +581,3 @@ fn misfit(progress: &crate::pipeline::Progress) -> Option<String> {
         )
     })
 }
-

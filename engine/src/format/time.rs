@@ -50,9 +50,9 @@ impl TimeError {
 /// ```
 pub fn rfc3339(text: &str) -> Result<i64, TimeError> {
     let t = text.trim();
-    chrono::DateTime::parse_from_rfc3339(t).map(|d| d.timestamp_millis()).map_err(|e| {
-        TimeError::new(t, "an RFC 3339 date-time such as 2024-05-01T12:00:00.250Z").detail(e)
-    })
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.timestamp_millis())
+        .map_err(|e| TimeError::new(t, "an RFC 3339 date-time such as 2024-05-01T12:00:00.250Z").detail(e))
 }
 
 /// Seconds since the epoch, an integer or a decimal fraction (`1714564800`,

@@ -339,3 +339,21 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         Collection { stream, shared: self.shared }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A change row written as JSON showed its time as `{"wm":9223373740924862726,…}`, the
+    /// internal encoding of the watermark.
+    #[test]
+    fn a_change_row_writes_its_time_in_milliseconds_not_its_encoding() {
+        let row = ChangeRow { key: 1u64, window: Window::new(0, 10), value: 2u64, diff: 1, time: Time::new(1_500, 3) };
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(
+            json,
+            r#"{"key":1,"window":{"start":0,"end":10},"value":2,"diff":1,"time":{"watermark":1500,"tick":3}}"#
+        );
+        assert_eq!(serde_json::from_str::<ChangeRow<u64, u64>>(&json).unwrap(), row);
+    }
+}

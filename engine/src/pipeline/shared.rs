@@ -85,7 +85,7 @@ impl<'s> Shared<'s> {
     /// Ends the build: the dead letters of every step flow into the stream
     /// [`Shared::all_dead_letters`] handed out.
     pub(crate) fn finish(&self) {
-        use timely::dataflow::operators::{ConnectLoop, Concatenate};
+        use timely::dataflow::operators::{Concatenate, ConnectLoop};
         if let Some((handle, _)) = self.all_dead.borrow_mut().take() {
             let streams: Vec<_> = self.dead.borrow().clone();
             self.scope.concatenate(streams).connect_loop(handle);

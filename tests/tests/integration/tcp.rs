@@ -547,7 +547,11 @@ fn highwater_run_connects_to_a_csv_socket() {
     let dead: serde_json::Value = serde_json::from_str(dead.trim()).unwrap();
     assert_eq!(dead["kind"], "malformed");
     assert!(dead["location"]["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{dead}");
-    assert_eq!((dead["location"]["line"].as_u64(), dead["location"]["byte_offset"].as_u64()), (Some(4), Some(28)), "{dead}");
+    assert_eq!(
+        (dead["location"]["line"].as_u64(), dead["location"]["byte_offset"].as_u64()),
+        (Some(4), Some(28)),
+        "{dead}"
+    );
     assert_eq!(dead["reason"], "field `price` is not a number: `x`");
     assert_eq!(dead["line"], "b,x,5000");
 }
@@ -608,7 +612,11 @@ fn highwater_run_listens_for_json_lines_with_watermarks() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .map(|v| {
-            (v["key"].as_str().unwrap().to_string(), v["window"]["start"].as_i64().unwrap(), v["value"]["count"].as_u64().unwrap())
+            (
+                v["key"].as_str().unwrap().to_string(),
+                v["window"]["start"].as_i64().unwrap(),
+                v["value"]["count"].as_u64().unwrap(),
+            )
         })
         .collect();
     rows.sort();
