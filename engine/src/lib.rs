@@ -15,6 +15,7 @@ pub mod dead_letter;
 pub mod format;
 pub mod nexmark;
 pub mod pipeline;
+pub mod row;
 pub mod runtime;
 pub mod source;
 
@@ -46,4 +47,7 @@ pub mod book {
     /// `docs/retractions.md`.
     #[doc = include_str!("../../docs/retractions.md")]
     pub struct Retractions;
+    /// `docs/output-format.md`.
+    #[doc = include_str!("../../docs/output-format.md")]
+    pub struct OutputFormat;
 }

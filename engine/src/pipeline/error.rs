@@ -26,6 +26,17 @@ pub enum BuildError {
         /// What is wrong.
         message: String,
     },
+    /// A changelog of discarding panes where a window can have more than one pane: each
+    /// later pane would be added to the earlier ones instead of replacing them.
+    #[error(
+        "step `{step}`: a changelog of discarding panes is wrong here ({why}): each later pane of a window would be added to the earlier ones instead of replacing them; use .accumulating() or .retracting()"
+    )]
+    DiscardingChangelog {
+        /// The step.
+        step: String,
+        /// Why a window can have more than one pane.
+        why: String,
+    },
     /// A source could not be opened.
     #[error("source `{step}`: {message}")]
     Source {

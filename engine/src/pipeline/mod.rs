@@ -47,7 +47,7 @@ mod sink;
 mod windowing;
 
 pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
-pub use collection::{key_hash, Collection, Data, Key, Keyed, Sink, Windowed};
+pub use collection::{key_hash, Collection, Data, Key, KeyByBeforeWindow, Keyed, Sink, Windowed};
 pub use error::{BuildError, PipelineError};
 pub(crate) use shared::{Counters, Shared};
 pub use sink::{pane_row, Collector, CsvFile, JsonLines, TcpSink};
@@ -67,7 +67,6 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
 
 /// The pipeline builder of one worker. See the module docs.
@@ -135,12 +134,31 @@ impl<'s> Pipeline<'s> {
         Ok(Keyed { stream, shared: self.shared.clone() })
     }
 
-    /// Every dead letter of the steps built so far (build it last), with the watermark at
-    /// which it was dropped as its event time.
+    /// Every dead letter of every step of the pipeline — the steps built before this call
+    /// and those built after it — with the watermark at which it was dropped as its event
+    /// time. Call it anywhere in the pipeline function: the steps' dead letters are joined
+    /// into it when the function returns.
+    ///
+    /// The dead letters must not flow back into a step that drops records (a window over
+    /// them, [`Collection::try_with_event_time`]): that step's dead letters would be
+    /// among its own input, a cycle that never finishes.
+    ///
+    /// ```
+    /// use highwater::pipeline::{run, Collector, Memory, RunConfig};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// let dead = Collector::new();
+    /// let sink = dead.clone();
+    /// run(RunConfig::workers(1), move |p| {
+    ///     p.dead_letters().write(sink.clone()); // first, before the step that drops records
+    ///     let src = Memory::new(vec![vec![(0, "1000".to_string()), (0, "soon".to_string())]], WatermarkStrategy::Ascending);
+    ///     p.read("times", src)?.try_with_event_time("parse", |s: &String| s.parse::<i64>())?;
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(dead.take()[0].1.step, "parse");
+    /// ```
     pub fn dead_letters(&mut self) -> Collection<'s, DeadLetter> {
-        let streams: Vec<_> = self.shared.dead.borrow().clone();
-        let stream = self.shared.scope.concatenate(streams);
-        Collection { stream, shared: self.shared.clone() }
+        Collection { stream: self.shared.all_dead_letters(), shared: self.shared.clone() }
     }
 }
 
@@ -182,10 +200,14 @@ where
                 clock,
                 names: RefCell::new(BTreeSet::new()),
                 dead: RefCell::new(Vec::new()),
+                all_dead: RefCell::new(None),
                 counters: c,
             });
             let mut p = Pipeline { shared, worker: index, peers };
-            build(&mut p)
+            let built = build(&mut p);
+            // Also after a failed build: every operator timely reserved must be built.
+            p.shared.finish();
+            built
         });
         if let Err(e) = result {
             errs.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);

@@ -41,8 +41,15 @@ pub(crate) struct Shared<'s> {
     pub clock: Arc<dyn Clock>,
     pub(crate) names: RefCell<BTreeSet<String>>,
     pub(crate) dead: RefCell<Vec<DeadLetterStream<'s>>>,
+    /// Every step's dead letters, once [`crate::pipeline::Pipeline::dead_letters`] asked
+    /// for them: a feedback edge whose stream is handed out while the pipeline is built
+    /// and whose input, the steps' dead letters, is connected when the build ends.
+    pub(crate) all_dead: RefCell<Option<(DeadLetterHandle<'s>, DeadLetterStream<'s>)>>,
     pub(crate) counters: Arc<Counters>,
 }
+
+/// The input end of the dead-letter feedback edge.
+type DeadLetterHandle<'s> = timely::dataflow::operators::feedback::Handle<'s, Time, Vec<(i64, DeadLetter)>>;
 
 impl<'s> Shared<'s> {
     pub(crate) fn claim_name(&self, name: &str) -> Result<(), BuildError> {
@@ -67,6 +74,22 @@ impl<'s> Shared<'s> {
             }
         });
         self.dead.borrow_mut().push(s);
+    }
+    /// The dead letters of every step of the pipeline, including steps not built yet.
+    pub(crate) fn all_dead_letters(&self) -> DeadLetterStream<'s> {
+        use timely::dataflow::operators::Feedback;
+        let mut all = self.all_dead.borrow_mut();
+        let (_, stream) = all.get_or_insert_with(|| self.scope.feedback(Default::default()));
+        stream.clone()
+    }
+    /// Ends the build: the dead letters of every step flow into the stream
+    /// [`Shared::all_dead_letters`] handed out.
+    pub(crate) fn finish(&self) {
+        use timely::dataflow::operators::{Concatenate, ConnectLoop};
+        if let Some((handle, _)) = self.all_dead.borrow_mut().take() {
+            let streams: Vec<_> = self.dead.borrow().clone();
+            self.scope.concatenate(streams).connect_loop(handle);
+        }
     }
     pub(crate) fn problems(&self) -> Arc<Counters> {
         self.counters.clone()

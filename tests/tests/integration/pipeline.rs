@@ -308,3 +308,112 @@ fn lateness_does_not_depend_on_the_batch_size_or_the_worker_count() {
         }
     }
 }
+
+/// Parsing a time inside `with_event_time` panicked the worker on the first bad record:
+/// `try_with_event_time` makes it a dead letter naming the step, with the record.
+#[test]
+fn a_bad_event_time_inside_a_pipeline_is_a_dead_letter_not_a_panic() {
+    use highwater::format::time;
+    use highwater::pipeline::{DeadLetterKind, Location};
+    let (good, dead) = (Collector::new(), Collector::new());
+    let (g, d) = (good.clone(), dead.clone());
+    let summary = run(RunConfig::workers(2), move |p| {
+        let texts: Vec<(i64, String)> = vec![(5, "1.5".into()), (6, "soon".into()), (7, "2".into()), (8, "".into())];
+        p.read("texts", Memory::new(vec![texts], WatermarkStrategy::Ascending))?
+            .try_with_event_time("seconds", |s: &String| time::seconds(s))?
+            .write(g.clone());
+        p.dead_letters().write(d.clone());
+        Ok(())
+    })
+    .unwrap();
+    let mut good = good.take();
+    good.sort();
+    assert_eq!(good, [(1_500, "1.5".to_string()), (2_000, "2".to_string())]);
+    let mut dead: Vec<_> = dead.take().into_iter().map(|(_, d)| d).collect();
+    dead.sort_by(|a, b| a.record.cmp(&b.record));
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(summary.dead_letters, 2);
+    assert_eq!(
+        (dead[1].step.as_str(), dead[1].kind, dead[1].record.as_str()),
+        ("seconds", DeadLetterKind::Malformed, "\"soon\"")
+    );
+    assert_eq!(
+        dead[1].reason,
+        "bad event time: `soon` is not a number of seconds since the epoch such as 1714564800 or 1714564800.25"
+    );
+    assert!(matches!(dead[1].location, Location::Record { event_time: 6, .. }), "{:?}", dead[1].location);
+}
+
+/// `dead_letters()` returned only the dead letters of the steps built before it: called
+/// first, it missed every later step's.
+#[test]
+fn dead_letters_asked_for_first_still_hold_the_later_steps_dead_letters() {
+    for workers in [1, 2] {
+        let dead = Collector::new();
+        let sink = dead.clone();
+        run(RunConfig::workers(workers), move |p| {
+            p.dead_letters().write(sink.clone());
+            // Too late: 5 arrives after the watermark passed [0, 10) (no allowed lateness).
+            let src = Memory::new(vec![vec![(1, 1u64), (20, 20), (5, 5)]], WatermarkStrategy::Ascending).batch_size(1);
+            p.read("numbers", src)?
+                .try_with_event_time("check", |n: &u64| i64::try_from(*n))?
+                .key_by(|_: &u64| 0u8)
+                .window(Windowing::fixed(Duration::from_millis(10)))
+                .count("count")?;
+            let bad = Memory::new(vec![vec![(0, 2u64)]], WatermarkStrategy::Ascending);
+            p.read("more", bad)?.try_with_event_time("reject", |_: &u64| Err::<i64, _>("always"))?;
+            Ok(())
+        })
+        .unwrap();
+        let mut steps: Vec<String> = dead.take().into_iter().map(|(_, d)| d.step).collect();
+        steps.sort();
+        assert_eq!(steps, ["count", "reject"], "{workers} workers");
+    }
+}
+
+/// A changelog of discarding panes counted a window's early pane again with each later
+/// one: refused where a window can have several panes, accepted where it has one.
+#[test]
+fn a_changelog_of_discarding_panes_is_refused_where_a_window_has_several_panes() {
+    use highwater::model::combine::Count;
+    let build = |w: Windowing| {
+        run(RunConfig::workers(1), move |p| {
+            let src = Memory::new(vec![vec![(1, 1u64)]], WatermarkStrategy::Ascending);
+            p.read("n", src)?.key_by(|n: &u64| *n).window(w.clone()).changelog("counts", Count)?;
+            Ok(())
+        })
+    };
+    let early = Trigger::after_watermark().with_early(Trigger::after_count(1));
+    for wrong in [
+        Windowing::fixed(Duration::from_millis(10)).trigger(early.clone()),
+        Windowing::fixed(Duration::from_millis(10)).allowed_lateness(Duration::from_millis(5)),
+        Windowing::sessions(Duration::from_millis(10)).trigger(Trigger::after_count(2)),
+        Windowing::fixed(Duration::from_millis(10)).trigger(Trigger::repeatedly(Trigger::after_count(1))),
+    ] {
+        let w = format!("{wrong:?}");
+        match build(wrong) {
+            Err(PipelineError::Build(e @ BuildError::DiscardingChangelog { .. })) => {
+                let e = e.to_string();
+                assert!(e.starts_with("step `counts`:") && e.contains(".accumulating() or .retracting()"), "{e}");
+            }
+            other => panic!("{w}: {other:?}"),
+        }
+    }
+    for right in [
+        Windowing::fixed(Duration::from_millis(10)),
+        Windowing::sessions(Duration::from_millis(10)),
+        Windowing::fixed(Duration::from_millis(10))
+            .trigger(Trigger::after_count(2))
+            .allowed_lateness(Duration::from_millis(5)),
+        Windowing::fixed(Duration::from_millis(10))
+            .trigger(Trigger::after_watermark().with_late(Trigger::after_count(1))),
+        Windowing::fixed(Duration::from_millis(10))
+            .trigger(early.clone())
+            .allowed_lateness(Duration::from_millis(5))
+            .accumulating(),
+        Windowing::sessions(Duration::from_millis(10)).trigger(early.clone()).retracting(),
+    ] {
+        let w = format!("{right:?}");
+        build(right).unwrap_or_else(|e| panic!("{w}: {e}"));
+    }
+}

@@ -424,7 +424,7 @@ fn the_tcp_sink_writes_json_lines_and_fails_when_nobody_listens() {
     assert_eq!(lines.len(), 4, "one connection per process, closed at the end: {lines:?}");
     assert_eq!(
         lines[0],
-        r#"{"key":0,"window":[0,5000],"value":25,"timestamp":4999,"timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true,"diff":1}"#
+        r#"{"key":0,"window":{"start":0,"end":5000},"value":25,"timestamp":4999,"pane":{"index":0,"nonspeculative_index":0,"timing":"on_time","first":true,"last":true},"retraction":false}"#
     );
 
     // Nobody listens: the sink retries, then the run fails saying so.
@@ -541,15 +541,19 @@ fn highwater_run_connects_to_a_csv_socket() {
     panes.sort();
     assert_eq!(
         panes[0],
-        r#"{"key":"a","window":[0,10000],"count":2,"sum_price":12,"timestamp":9999,"timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true}"#
+        r#"{"key":"a","window":{"start":0,"end":10000},"value":{"count":2,"sum_price":12},"timestamp":9999,"pane":{"index":0,"nonspeculative_index":0,"timing":"on_time","first":true,"last":true},"retraction":false}"#
     );
     let dead = std::fs::read_to_string(&dead).unwrap();
     let dead: serde_json::Value = serde_json::from_str(dead.trim()).unwrap();
     assert_eq!(dead["kind"], "malformed");
-    assert!(dead["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{dead}");
-    assert_eq!((dead["line"].as_u64(), dead["byte_offset"].as_u64()), (Some(4), Some(28)), "{dead}");
+    assert!(dead["location"]["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{dead}");
+    assert_eq!(
+        (dead["location"]["line"].as_u64(), dead["location"]["byte_offset"].as_u64()),
+        (Some(4), Some(28)),
+        "{dead}"
+    );
     assert_eq!(dead["reason"], "field `price` is not a number: `x`");
-    assert_eq!(dead["record"], "b,x,5000");
+    assert_eq!(dead["line"], "b,x,5000");
 }
 
 #[test]
@@ -608,7 +612,11 @@ fn highwater_run_listens_for_json_lines_with_watermarks() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .map(|v| {
-            (v["key"].as_str().unwrap().to_string(), v["window"][0].as_i64().unwrap(), v["count"].as_u64().unwrap())
+            (
+                v["key"].as_str().unwrap().to_string(),
+                v["window"]["start"].as_i64().unwrap(),
+                v["value"]["count"].as_u64().unwrap(),
+            )
         })
         .collect();
     rows.sort();
@@ -662,7 +670,8 @@ fn highwater_run_writes_each_pane_while_the_connection_is_open() {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         if text.lines().count() >= 2 {
             assert!(
-                text.contains(r#""window":[0,1000],"count":10"#) && text.contains(r#""window":[1000,2000],"count":10"#),
+                text.contains(r#""window":{"start":0,"end":1000},"value":{"count":10}"#)
+                    && text.contains(r#""window":{"start":1000,"end":2000},"value":{"count":10}"#),
                 "{text}"
             );
             break;

@@ -333,8 +333,11 @@ impl<T: DeserializeOwned + Send + 'static> Tcp<T> {
         self.decoder(SerdeDecoder::new(move |t: &T| Ok(f(t))))
     }
     /// An event time that may fail: `Err(reason)` makes the record a dead letter.
-    pub fn try_event_time(self, f: impl Fn(&T) -> Result<i64, String> + Send + Sync + 'static) -> Self {
-        self.decoder(SerdeDecoder::new(f))
+    pub fn try_event_time<E: std::fmt::Display>(
+        self,
+        f: impl Fn(&T) -> Result<i64, E> + Send + Sync + 'static,
+    ) -> Self {
+        self.decoder(SerdeDecoder::new(move |t: &T| f(t).map_err(|e| e.to_string())))
     }
 }
 
