@@ -17,6 +17,7 @@ pub mod nexmark;
 pub mod pipeline;
 pub mod runtime;
 pub mod source;
+pub mod testing;
 
 pub use highwater_operators as model;
 

@@ -47,7 +47,7 @@ mod sink;
 pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
 pub use collection::{key_hash, Collection, Data, Key, Keyed, Sink, Windowed, Windowing};
 pub use error::{BuildError, PipelineError};
-pub(crate) use shared::{Counters, Shared};
+pub(crate) use shared::{Counters, Shared, StepDeadLetters};
 pub use sink::{pane_row, Collector, CsvFile, JsonLines, TcpSink};
 
 // The pipeline's one door: the sources, dead letters and runtime it is built from.
@@ -98,7 +98,7 @@ impl<'s> Pipeline<'s> {
     ) -> Result<Collection<'s, T>, BuildError> {
         self.shared.claim_name(name)?;
         let (stream, dead) = read::source_operator(&self.shared, name, source, self.worker, self.peers, |r| r)?;
-        self.shared.add_dead_letters(dead);
+        self.shared.add_dead_letters(name, dead, false);
         Ok(Collection { stream, shared: self.shared.clone() })
     }
 
@@ -128,14 +128,20 @@ impl<'s> Pipeline<'s> {
         self.shared.claim_name(name)?;
         let (stream, dead) =
             read::source_operator(&self.shared, name, source, self.worker, self.peers, |(t, (k, v))| (k, t, v))?;
-        self.shared.add_dead_letters(dead);
+        self.shared.add_dead_letters(name, dead, false);
         Ok(Keyed { stream, shared: self.shared.clone() })
+    }
+
+    /// The dead letters of every step built so far, one stream per step (the test
+    /// harness watches each step's progress through them).
+    pub(crate) fn dead_letter_steps(&self) -> Vec<StepDeadLetters<'s>> {
+        self.shared.dead.borrow().clone()
     }
 
     /// Every dead letter of the steps built so far (build it last), with the watermark at
     /// which it was dropped as its event time.
     pub fn dead_letters(&mut self) -> Collection<'s, DeadLetter> {
-        let streams: Vec<_> = self.shared.dead.borrow().clone();
+        let streams: Vec<_> = self.shared.dead.borrow().iter().map(|d| d.stream.clone()).collect();
         let stream = self.shared.scope.concatenate(streams);
         Collection { stream, shared: self.shared.clone() }
     }
