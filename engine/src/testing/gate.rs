@@ -94,6 +94,8 @@ struct GateState {
     released_at: i64,
     /// Per worker: how many actions it has confirmed.
     confirmed: Vec<usize>,
+    /// Per worker: whether the stream was opened there (it may be read once per pipeline).
+    opened: Vec<bool>,
     /// Wakes the source (worker 0) when every worker has confirmed.
     source: Option<Waker>,
     /// Wakes each worker's watcher when an action is released.
@@ -112,17 +114,24 @@ impl Gate {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The script the gate runs.
-    pub(crate) fn script(&self) -> &Script {
-        &self.script
-    }
-
-    /// Sizes the gate for `peers` workers (every worker calls it as it builds).
-    pub(crate) fn open(&self, peers: usize) {
+    /// Sizes the gate for `peers` workers as `worker` opens the stream; a second read of
+    /// the stream in one pipeline is refused (its actions would wait for each other).
+    pub(crate) fn open(&self, worker: usize, peers: usize) -> Result<(), String> {
         let mut s = self.lock();
         if s.confirmed.len() < peers {
             s.confirmed.resize(peers, 0);
+            s.opened.resize(peers, false);
             s.watchers.resize_with(peers, || None);
+        }
+        match s.opened.get_mut(worker) {
+            Some(o) if *o => Err("a test stream can be read once per pipeline: read it once and reuse the \
+                 collection (`clone` it) where several steps need it"
+                .into()),
+            Some(o) => {
+                *o = true;
+                Ok(())
+            }
+            None => Err(format!("worker {worker} of {peers}: out of range")),
         }
     }
 
@@ -234,7 +243,9 @@ mod tests {
     #[test]
     fn the_next_action_waits_for_every_worker() {
         let g = Gate::new(Script::new([None, Some(10)]));
-        g.open(2);
+        g.open(0, 2).unwrap();
+        g.open(1, 2).unwrap();
+        assert!(g.open(1, 2).is_err(), "read twice");
         assert!(g.try_release(0));
         assert!(!g.try_release(1), "no worker has confirmed action 0");
         assert_eq!(g.awaited(1).map(|a| a.0), Some(0));

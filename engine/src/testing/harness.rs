@@ -50,7 +50,7 @@ pub enum TestError {
 /// use highwater::pipeline::Windowing;
 /// use highwater::testing::{Harness, TestStream};
 ///
-/// let stream = TestStream::new().add_elements([(1, ("a", 1)), (2, ("b", 1))]).advance_watermark_to(10);
+/// let stream = TestStream::new().add_elements([(1, ('a', 1)), (2, ('b', 1))]).advance_watermark_to(10);
 /// let result = Harness::new(stream)
 ///     .run_on_each(&[1, 2, 4], |p, input| {
 ///         p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
@@ -69,7 +69,7 @@ impl<T: Data + Debug + Sync> Harness<T> {
     ///
     /// ```
     /// use highwater::testing::{Harness, TestStream};
-    /// let h = Harness::new(TestStream::new().add_element(1, "x"));
+    /// let h = Harness::new(TestStream::new().add_element(1, 'x'));
     /// # let _ = h;
     /// ```
     pub fn new(stream: TestStream<T>) -> Self {
@@ -81,7 +81,7 @@ impl<T: Data + Debug + Sync> Harness<T> {
     /// ```
     /// use highwater::pipeline::Windowing;
     /// use highwater::testing::{Harness, TestStream};
-    /// let result = Harness::new(TestStream::new().add_element(1, ("k", ())))
+    /// let result = Harness::new(TestStream::new().add_element(1, ('k', ())))
     ///     .workers(4)
     ///     .run(|p, input| p.read_keyed("input", input)?.window(Windowing::global()).count("count"))
     ///     .unwrap();
@@ -195,7 +195,7 @@ impl<T: Data + Debug + Sync> Harness<T> {
 /// ```
 /// use highwater::pipeline::Windowing;
 /// use highwater::testing::{self, TestStream};
-/// let stream = TestStream::new().add_elements([(1, ("a", ())), (2, ("a", ()))]);
+/// let stream = TestStream::new().add_elements([(1, ('a', ())), (2, ('a', ()))]);
 /// let result = testing::run(stream, |p, input| {
 ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
 /// })

@@ -18,13 +18,13 @@ use std::fmt::{self, Debug};
 /// use highwater::pipeline::Windowing;
 /// use highwater::testing::{self, TestStream};
 ///
-/// let stream = TestStream::new().add_elements([(1, ("a", 1)), (2, ("a", 1))]).advance_watermark_to(10);
+/// let stream = TestStream::new().add_elements([(1, ('a', 1)), (2, ('a', 1))]).advance_watermark_to(10);
 /// let result = testing::run(stream, |p, input| {
 ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
 /// })
 /// .unwrap();
 /// let pane = result.panes().single();
-/// assert_eq!((pane.key, pane.value, pane.tick), ("a", 2, 1)); // fired by action 1
+/// assert_eq!((pane.key, pane.value, pane.tick), ('a', 2, 1)); // fired by action 1
 /// assert!(result.to_string().contains("after action 1 (watermark to 10)"));
 /// ```
 #[derive(Clone, Debug)]
@@ -42,7 +42,7 @@ impl<K, V> TestResult<K, V> {
     /// ```
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
-    /// let stream = TestStream::new().add_elements([(1, ("a", ())), (12, ("b", ()))]);
+    /// let stream = TestStream::new().add_elements([(1, ('a', ())), (12, ('b', ()))]);
     /// let result = testing::run(stream, |p, input| {
     ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
     /// })
@@ -59,12 +59,12 @@ impl<K, V> TestResult<K, V> {
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// use highwater::model::window::Window;
-    /// let stream = TestStream::new().add_elements([(1, ("a", ())), (12, ("b", ()))]);
+    /// let stream = TestStream::new().add_elements([(1, ('a', ())), (12, ('b', ()))]);
     /// let result = testing::run(stream, |p, input| {
     ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
     /// })
     /// .unwrap();
-    /// assert_eq!(result.panes_in(Window::new(10, 20)).single().key, "b");
+    /// assert_eq!(result.panes_in(Window::new(10, 20)).single().key, 'b');
     /// ```
     pub fn panes_in(&self, window: Window) -> Panes<'_, K, V> {
         self.panes().in_window(window)
@@ -74,12 +74,12 @@ impl<K, V> TestResult<K, V> {
     /// ```
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
-    /// let stream = TestStream::new().add_elements([(1, ("a", ())), (12, ("a", ())), (3, ("b", ()))]);
+    /// let stream = TestStream::new().add_elements([(1, ('a', ())), (12, ('a', ())), (3, ('b', ()))]);
     /// let result = testing::run(stream, |p, input| {
     ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
     /// })
     /// .unwrap();
-    /// assert_eq!(result.panes_of(&"a").len(), 2);
+    /// assert_eq!(result.panes_of(&'a').len(), 2);
     /// ```
     pub fn panes_of(&self, key: &K) -> Panes<'_, K, V>
     where
@@ -92,7 +92,7 @@ impl<K, V> TestResult<K, V> {
     /// ```
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
-    /// let stream = TestStream::new().add_element(1, ("a", ())).advance_watermark_to(20).add_element(2, ("a", ()));
+    /// let stream = TestStream::new().add_element(1, ('a', ())).advance_watermark_to(20).add_element(2, ('a', ()));
     /// let result = testing::run(stream, |p, input| {
     ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
     /// })
@@ -108,7 +108,7 @@ impl<K, V> TestResult<K, V> {
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// use highwater::pipeline::DeadLetterKind;
-    /// let stream = TestStream::new().add_element(1, ("a", ())).advance_watermark_to(20).add_element(2, ("a", ()));
+    /// let stream = TestStream::new().add_element(1, ('a', ())).advance_watermark_to(20).add_element(2, ('a', ()));
     /// let result = testing::run(stream, |p, input| {
     ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
     /// })
@@ -126,12 +126,12 @@ impl<K, V> TestResult<K, V> {
     /// ```
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
-    /// let stream = TestStream::new().add_element(1, ("a", ())).advance_watermark_to(20);
+    /// let stream = TestStream::new().add_element(1, ('a', ())).advance_watermark_to(20);
     /// let result = testing::run(stream, |p, input| {
     ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
     /// })
     /// .unwrap();
-    /// assert_eq!(result.actions(), &["elements (\"a\", ()) at 1", "watermark to 20"]);
+    /// assert_eq!(result.actions(), &["elements ('a', ()) at 1", "watermark to 20"]);
     /// ```
     pub fn actions(&self) -> &[String] {
         &self.actions
@@ -143,7 +143,7 @@ impl<K, V> TestResult<K, V> {
     /// ```
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
-    /// let stream = TestStream::new().add_element(1, ("a", ()));
+    /// let stream = TestStream::new().add_element(1, ('a', ()));
     /// let result = testing::run(stream, |p, input| {
     ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
     /// })
@@ -158,7 +158,7 @@ impl<K, V> TestResult<K, V> {
     /// ```
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{Harness, TestStream};
-    /// let result = Harness::new(TestStream::new().add_element(1, ("a", ())))
+    /// let result = Harness::new(TestStream::new().add_element(1, ('a', ())))
     ///     .workers(2)
     ///     .run(|p, input| p.read_keyed("input", input)?.window(Windowing::global()).count("count"))
     ///     .unwrap();
@@ -173,12 +173,13 @@ impl<K, V> TestResult<K, V> {
     /// ```
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{Harness, TestStream};
-    /// let h = Harness::new(TestStream::new().add_elements([(1, ("a", ())), (2, ("b", ()))]));
-    /// let build = |p: &mut highwater::pipeline::Pipeline<'_>, input| {
-    ///     p.read_keyed("input", input)?.window(Windowing::global()).count("count")
-    /// };
-    /// let one = h.clone().workers(1).run(build).unwrap();
-    /// let two = h.workers(2).run(build).unwrap();
+    /// let h = Harness::new(TestStream::new().add_elements([(1, ('a', ())), (2, ('b', ()))]));
+    /// let one = h.clone()
+    ///     .run(|p, input| p.read_keyed("input", input)?.window(Windowing::global()).count("count"))
+    ///     .unwrap();
+    /// let two = h.workers(2)
+    ///     .run(|p, input| p.read_keyed("input", input)?.window(Windowing::global()).count("count"))
+    ///     .unwrap();
     /// assert!(one.same_answer(&two));
     /// ```
     pub fn same_answer(&self, other: &TestResult<K, V>) -> bool
@@ -255,12 +256,12 @@ fn describe_pane<K: Debug, V: Debug>(p: &Pane<K, V>) -> String {
 /// # use highwater::pipeline::Windowing;
 /// # use highwater::testing::{self, TestStream};
 /// use highwater::model::window::Window;
-/// let stream = TestStream::new().add_elements([(1, ("a", ())), (2, ("a", ())), (3, ("b", ()))]);
+/// let stream = TestStream::new().add_elements([(1, ('a', ())), (2, ('a', ())), (3, ('b', ()))]);
 /// let result = testing::run(stream, |p, input| {
 ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
 /// })
 /// .unwrap();
-/// result.panes_in(Window::new(0, 10)).of_key(&"a").on_time().assert_values([2]);
+/// result.panes_in(Window::new(0, 10)).of_key(&'a').on_time().assert_values([2]);
 /// result.panes().early().assert_empty();
 /// ```
 pub struct Panes<'r, K, V> {
@@ -334,7 +335,7 @@ impl<'r, K, V> Panes<'r, K, V> {
         if self.filters.is_empty() {
             "all panes".into()
         } else {
-            format!("panes of {}", self.filters.join(", "))
+            format!("the panes of {}", self.filters.join(", "))
         }
     }
 }
@@ -343,7 +344,7 @@ impl<'r, K: Debug, V: Debug> Panes<'r, K, V> {
     fn fail(&self, expected: &str) -> ! {
         let found: Vec<String> = self.selected.iter().map(|p| describe_pane(p)).collect();
         panic!(
-            "expected {expected} among the {}, found {}:\n  {}\n\n{}",
+            "expected {expected} among {}, found {}:\n  {}\n\n{}",
             self.what(),
             found.len(),
             if found.is_empty() { "(none)".to_string() } else { found.join("\n  ") },
@@ -395,7 +396,7 @@ impl<'r, K: Debug, V: Debug> Panes<'r, K, V> {
 /// # use highwater::pipeline::Windowing;
 /// # use highwater::testing::{self, TestStream};
 /// use highwater::pipeline::DeadLetterKind;
-/// let stream = TestStream::new().advance_watermark_to(20).add_element(2, ("a", 7u32));
+/// let stream = TestStream::new().advance_watermark_to(20).add_element(2, ('a', 7u32));
 /// let result = testing::run(stream, |p, input| {
 ///     p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("count")
 /// })
@@ -451,9 +452,12 @@ impl<'r, K, V> DeadLetters<'r, K, V> {
 
 impl<'r, K: Debug, V: Debug> DeadLetters<'r, K, V> {
     fn fail(&self, expected: &str) -> ! {
-        let what =
-            if self.filters.is_empty() { "all dead letters".into() } else { format!("dead letters of {}", self.filters.join(", ")) };
-        panic!("expected {expected} among the {what}, found {}\n\n{}", self.selected.len(), self.result)
+        let what = if self.filters.is_empty() {
+            "all dead letters".into()
+        } else {
+            format!("the dead letters of {}", self.filters.join(", "))
+        };
+        panic!("expected {expected} among {what}, found {}\n\n{}", self.selected.len(), self.result)
     }
     /// The one selected dead letter; panics (printing the run) unless exactly one is.
     pub fn single(&self) -> &'r DeadLetter {

@@ -259,7 +259,7 @@ impl<T: Clone + Send + Sync> Partition<T> for ScriptPartition<T> {
 impl<T: Clone + Send + Sync + 'static> Source<T> for TestStream<T> {
     fn open(&self, worker: usize, peers: usize) -> Result<Vec<Box<dyn Partition<T>>>, String> {
         if let Some(g) = &self.gate {
-            g.open(peers);
+            g.open(worker, peers)?;
         }
         if worker != 0 {
             return Ok(Vec::new());
