@@ -6,8 +6,8 @@ use super::gate::{passes, Gate, Script, VALVE_MS};
 use super::result::TestResult;
 use super::stream::TestStream;
 use crate::dead_letter::DeadLetter;
-use crate::pipeline::{run_with_clock, BuildError, Collection, Data, Key, Pipeline, PipelineError, RunConfig};
 use crate::pipeline::StepDeadLetters;
+use crate::pipeline::{run_with_clock, BuildError, Collection, Data, Key, Pipeline, PipelineError, RunConfig};
 use highwater_operators::clock::{Clock, SystemClock, VirtualClock};
 use highwater_operators::pane::{Pane, Timing};
 use std::fmt::Debug;
@@ -296,12 +296,7 @@ fn watch<'s, K: Key, V: Data>(
 /// the actions' indices, see [`super::gate`]). An on-time pane of the on-time operators
 /// carries its window hold's tick instead, and fires when the watermark passes its window:
 /// the action that moved it there, as the conformance runner does.
-fn tag<T, K: Key, V>(
-    script: &Script,
-    stream: &TestStream<T>,
-    c: Collected<K, V>,
-    workers: usize,
-) -> TestResult<K, V>
+fn tag<T, K: Key, V>(script: &Script, stream: &TestStream<T>, c: Collected<K, V>, workers: usize) -> TestResult<K, V>
 where
     T: Debug,
 {
@@ -320,7 +315,13 @@ where
         .collect();
     // A pane sorts before its retraction, which comes with the key's next pane.
     panes.sort_by(|a, b| {
-        (a.tick, a.window, &a.key, a.info.index, a.retraction).cmp(&(b.tick, b.window, &b.key, b.info.index, b.retraction))
+        (a.tick, a.window, &a.key, a.info.index, a.retraction).cmp(&(
+            b.tick,
+            b.window,
+            &b.key,
+            b.info.index,
+            b.retraction,
+        ))
     });
     let mut dead_letters = c.dead_letters;
     for (a, _) in dead_letters.iter_mut() {

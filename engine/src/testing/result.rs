@@ -374,7 +374,8 @@ impl<'r, K: Debug, V: Debug> Panes<'r, K, V> {
         V: PartialEq,
     {
         let expected: Vec<V> = expected.into_iter().collect();
-        let same = expected.len() == self.selected.len() && expected.iter().zip(&self.selected).all(|(e, p)| *e == p.value);
+        let same =
+            expected.len() == self.selected.len() && expected.iter().zip(&self.selected).all(|(e, p)| *e == p.value);
         if !same {
             self.fail(&format!("values {expected:?}"))
         }

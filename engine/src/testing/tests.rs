@@ -18,9 +18,8 @@ fn ms(n: u64) -> Duration {
 /// Sums per key in windows of 10 with early firings 1 000 ms (processing time) after the
 /// first element of a pane, a late pane per late element and 5 of allowed lateness.
 fn early_and_late<'s>(input: Keyed<'s, char, u64>) -> Result<Collection<'s, Pane<char, u64>>, BuildError> {
-    let trigger = Trigger::after_watermark()
-        .with_early(Trigger::after_processing_time(1_000))
-        .with_late(Trigger::after_count(1));
+    let trigger =
+        Trigger::after_watermark().with_early(Trigger::after_processing_time(1_000)).with_late(Trigger::after_count(1));
     input.window(Windowing::fixed(10).trigger(trigger).allowed_lateness(5)).aggregate("sum", Sum::default())
 }
 
@@ -128,9 +127,8 @@ fn a_hold_at_the_current_watermark_does_not_stall_the_script() {
         .run_on_each(&[1, 2], |p, input| p.read_keyed("input", input)?.window(Windowing::fixed(10)).count("n"))
         .unwrap();
     on_time.panes().on_time().assert_actions([5]);
-    let early = Harness::new(stream)
-        .run_on_each(&[1, 2], |p, input| early_and_late(p.read_keyed("input", input)?))
-        .unwrap();
+    let early =
+        Harness::new(stream).run_on_each(&[1, 2], |p, input| early_and_late(p.read_keyed("input", input)?)).unwrap();
     early.panes().early().assert_actions([2, 4]);
     early.panes().early().assert_values([1, 2]);
     early.panes().on_time().assert_actions([5]);
