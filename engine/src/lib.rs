@@ -3,7 +3,8 @@
 //! A Beam-model stream processor on timely-dataflow. This crate holds what users touch:
 //! the pipeline DSL ([`pipeline`]), file sources ([`source`]), the `highwater run` job
 //! ([`cli::run`]), the deterministic [`nexmark`] event generator, the conformance runner
-//! that checks the engine against Beam's semantics ([`conformance`]), and the CLI.
+//! that checks the engine against Beam's semantics ([`conformance`]), the test harness for
+//! pipelines ([`testing`]: scripted streams, asserted panes), and the CLI.
 //! The model itself — event time, windows, triggers, panes, accumulation, combiners —
 //! lives in [`highwater_operators`], re-exported here as [`model`].
 
@@ -18,6 +19,7 @@ pub mod pipeline;
 pub mod row;
 pub mod runtime;
 pub mod source;
+pub mod testing;
 
 pub use highwater_operators as model;
 
@@ -50,4 +52,7 @@ pub mod book {
     /// `docs/output-format.md`.
     #[doc = include_str!("../../docs/output-format.md")]
     pub struct OutputFormat;
+    /// `docs/testing.md`.
+    #[doc = include_str!("../../docs/testing.md")]
+    pub struct Testing;
 }

@@ -5,7 +5,9 @@ use super::shared::Shared;
 use super::windowing::Windowing;
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use highwater_operators::combine::{Collect, CombineFn, Count};
-use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark};
+use highwater_operators::operator::{
+    plan, windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark, Plan,
+};
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::DropReason;
 use highwater_operators::strategy::{Accumulation, WindowingStrategy};
@@ -159,7 +161,7 @@ impl<'s, T: Data> Collection<'s, T> {
                 });
             }
         });
-        self.shared.add_dead_letters(dead);
+        self.shared.add_dead_letters(name, dead, false);
         Ok(Collection { stream, shared: self.shared })
     }
     /// Keys the records: the next step groups by this key.
@@ -291,6 +293,10 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         let shared = self.shared.clone();
         shared.claim_name(name)?;
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
+        // The on-time operators hold their progress at their open windows (see
+        // `StepDeadLetters::held_by_windows`).
+        let held_by_windows = self.precombine
+            && matches!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows | Plan::OnTimeSessions);
         let out = if self.precombine {
             windowed_aggregate_precombined(
                 self.stream,
@@ -328,7 +334,7 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
                 });
             }
         });
-        shared.add_dead_letters(dead);
+        shared.add_dead_letters(name, dead, held_by_windows);
         let panes = out.panes.unary(PipelinePact, "pane-times", |_, _| {
             move |input, output| {
                 input.for_each(|cap, data| {

@@ -49,7 +49,7 @@ mod windowing;
 pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
 pub use collection::{key_hash, Collection, Data, Key, KeyByBeforeWindow, Keyed, Sink, Windowed};
 pub use error::{BuildError, PipelineError};
-pub(crate) use shared::{Counters, Shared};
+pub(crate) use shared::{Counters, Shared, StepDeadLetters};
 pub use sink::{pane_row, Collector, CsvFile, JsonLines, TcpSink};
 pub use windowing::Windowing;
 
@@ -100,7 +100,7 @@ impl<'s> Pipeline<'s> {
     ) -> Result<Collection<'s, T>, BuildError> {
         self.shared.claim_name(name)?;
         let (stream, dead) = read::source_operator(&self.shared, name, source, self.worker, self.peers, |r| r)?;
-        self.shared.add_dead_letters(dead);
+        self.shared.add_dead_letters(name, dead, false);
         Ok(Collection { stream, shared: self.shared.clone() })
     }
 
@@ -130,8 +130,14 @@ impl<'s> Pipeline<'s> {
         self.shared.claim_name(name)?;
         let (stream, dead) =
             read::source_operator(&self.shared, name, source, self.worker, self.peers, |(t, (k, v))| (k, t, v))?;
-        self.shared.add_dead_letters(dead);
+        self.shared.add_dead_letters(name, dead, false);
         Ok(Keyed { stream, shared: self.shared.clone() })
+    }
+
+    /// The dead letters of every step built so far, one stream per step (the test
+    /// harness watches each step's progress through them).
+    pub(crate) fn dead_letter_steps(&self) -> Vec<StepDeadLetters<'s>> {
+        self.shared.dead.borrow().clone()
     }
 
     /// Every dead letter of every step of the pipeline — the steps built before this call
