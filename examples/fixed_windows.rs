@@ -2,9 +2,10 @@
 //!
 //! `cargo run -p highwater-examples --example fixed_windows`
 
+use highwater::model::pane::Pane;
 use highwater::pipeline::{run, Collector, DeadLetter, RunConfig, Windowing};
 use highwater_examples::{bundled_bids, Bid, CountMax, CountMaxFn};
-use highwater_operators::pane::Pane;
+use std::time::Duration;
 
 /// Runs the pipeline; returns the panes (sorted) and the dead letters.
 pub fn fixed_windows(workers: usize) -> (Vec<Pane<u64, CountMax>>, Vec<DeadLetter>) {
@@ -15,7 +16,7 @@ pub fn fixed_windows(workers: usize) -> (Vec<Pane<u64, CountMax>>, Vec<DeadLette
         p.read("bids", bundled_bids())?
             .key_by(|b: &Bid| b.auction)
             .map_values(|b| b.price)
-            .window(Windowing::fixed(10_000))
+            .window(Windowing::fixed(Duration::from_secs(10)))
             .aggregate("count-max", CountMaxFn)?
             .write(p_sink.clone());
         p.dead_letters().write(d_sink.clone());

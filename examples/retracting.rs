@@ -4,11 +4,12 @@
 //!
 //! `cargo run -p highwater-examples --example retracting`
 
+use highwater::model::pane::Pane;
+use highwater::model::trigger::Trigger;
 use highwater::pipeline::{run, Collector, RunConfig, Windowing};
 use highwater_examples::{bundled_bids, Bid};
-use highwater_operators::pane::Pane;
-use highwater_operators::trigger::Trigger;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Runs the pipeline; returns the changelog in emission order per key.
 pub fn retracting(workers: usize) -> Vec<Pane<u64, u64>> {
@@ -18,7 +19,7 @@ pub fn retracting(workers: usize) -> Vec<Pane<u64, u64>> {
         p.read("bids", bundled_bids())?
             .key_by(|b: &Bid| b.auction)
             .window(
-                Windowing::fixed(60_000)
+                Windowing::fixed(Duration::from_secs(60))
                     .trigger(Trigger::after_watermark().with_early(Trigger::after_count(25)))
                     .retracting(),
             )

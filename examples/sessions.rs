@@ -2,9 +2,10 @@
 //!
 //! `cargo run -p highwater-examples --example sessions`
 
+use highwater::model::pane::Pane;
 use highwater::pipeline::{run, Collector, RunConfig, Windowing};
 use highwater_examples::{bundled_bids, Bid};
-use highwater_operators::pane::Pane;
+use std::time::Duration;
 
 /// Runs the pipeline and returns the sessions, sorted.
 pub fn sessions(workers: usize) -> Vec<Pane<u64, u64>> {
@@ -13,7 +14,7 @@ pub fn sessions(workers: usize) -> Vec<Pane<u64, u64>> {
     run(RunConfig::workers(workers), move |p| {
         p.read("bids", bundled_bids())?
             .key_by(|b: &Bid| b.bidder)
-            .window(Windowing::sessions(30_000))
+            .window(Windowing::sessions(Duration::from_secs(30)))
             .count("bids-per-session")?
             .write(sink.clone());
         Ok(())

@@ -13,12 +13,13 @@
 //!
 //! (without watermark lines in the data the windows fire when the connection closes).
 
+use highwater::model::pane::Pane;
+use highwater::model::watermark::WatermarkStrategy;
 use highwater::pipeline::{run, Collector, DeadLetter, RunConfig, Tcp, Windowing};
 use highwater_examples::{Bid, CountMax, CountMaxFn};
-use highwater_operators::pane::Pane;
-use highwater_operators::watermark::WatermarkStrategy;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
 
 /// Runs the pipeline on `listen` (port 0: a free port) until one connection has come and
 /// gone; `feed` is called on a thread with the bound address to send the data. Returns the
@@ -43,7 +44,7 @@ pub fn socket_pipeline(
         p.read("bids", source.clone())?
             .key_by(|b: &Bid| b.auction)
             .map_values(|b| b.price)
-            .window(Windowing::fixed(10_000))
+            .window(Windowing::fixed(Duration::from_secs(10)))
             .aggregate("count-max", CountMaxFn)?
             .write(p_sink.clone());
         p.dead_letters().write(d_sink.clone());

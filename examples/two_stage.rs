@@ -7,10 +7,11 @@
 //! `cargo run -p highwater-examples --example two_stage` — explained in
 //! `docs/retractions.md`.
 
+use highwater::model::combine::Count;
+use highwater::model::trigger::Trigger;
 use highwater::pipeline::{run, Collector, RunConfig, Upsert, Windowing};
 use highwater_examples::{bundled_bids, Bid};
-use highwater_operators::combine::Count;
-use highwater_operators::trigger::Trigger;
+use std::time::Duration;
 
 /// The stage-2 upserts and deletes, in the order they were produced (per worker), and the
 /// number of stage-1 pane changes.
@@ -18,12 +19,12 @@ pub fn two_stage(workers: usize) -> Vec<Upsert<(), (u64, Vec<u64>)>> {
     let out = Collector::new();
     let sink = out.clone();
     run(RunConfig::workers(workers), move |p| {
-        let windowing = Windowing::fixed(60_000)
+        let windowing = Windowing::fixed(Duration::from_secs(60))
             .trigger(Trigger::after_watermark().with_early(Trigger::after_count(50)).with_late(Trigger::after_count(1)))
-            .allowed_lateness(10_000)
+            .allowed_lateness(Duration::from_secs(10))
             .retracting();
         p.read("bids", bundled_bids())?
-            .key_map(|b: Bid| (b.auction, ()))
+            .map_to_keyed(|b: Bid| (b.auction, ()))
             .window(windowing)
             .changelog("bids-per-auction", Count)?
             .max_per_window(|n: &u64| *n)

@@ -13,6 +13,7 @@ use highwater_benches::{Bid, Count};
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 const EVENTS: u64 = 1_000_000;
 
@@ -32,7 +33,7 @@ fn windowed(workers: usize, windowing: Windowing, precombine: bool) -> u64 {
     let out = Arc::new(AtomicU64::new(0));
     let o = out.clone();
     run(RunConfig::workers(workers), move |p| {
-        let w = p.read("events", events(4))?.key_map(|(a, price)| (a, price)).window(windowing.clone());
+        let w = p.read("events", events(4))?.map_to_keyed(|(a, price)| (a, price)).window(windowing.clone());
         let w = if precombine { w } else { w.without_precombining() };
         w.count("count")?.write(Count(o.clone()));
         Ok(())
@@ -43,38 +44,38 @@ fn windowed(workers: usize, windowing: Windowing, precombine: bool) -> u64 {
 
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn tumble(workers: usize) -> u64 {
-    windowed(workers, Windowing::fixed(10_000), true)
+    windowed(workers, Windowing::fixed(Duration::from_secs(10)), true)
 }
 
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn tumble_without_precombining(workers: usize) -> u64 {
-    windowed(workers, Windowing::fixed(10_000), false)
+    windowed(workers, Windowing::fixed(Duration::from_secs(10)), false)
 }
 
 /// Allowed lateness keeps late panes possible: per-stamp combiner lifting into the reducer.
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn tumble_lifting_per_stamp(workers: usize) -> u64 {
-    windowed(workers, Windowing::fixed(10_000).allowed_lateness(1_000), true)
+    windowed(workers, Windowing::fixed(Duration::from_secs(10)).allowed_lateness(Duration::from_secs(1)), true)
 }
 
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn hop(workers: usize) -> u64 {
-    windowed(workers, Windowing::sliding(10_000, 2_000), true)
+    windowed(workers, Windowing::sliding(Duration::from_secs(10), Duration::from_secs(2)), true)
 }
 
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn hop_without_precombining(workers: usize) -> u64 {
-    windowed(workers, Windowing::sliding(10_000, 2_000), false)
+    windowed(workers, Windowing::sliding(Duration::from_secs(10), Duration::from_secs(2)), false)
 }
 
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn session(workers: usize) -> u64 {
-    windowed(workers, Windowing::sessions(10), true)
+    windowed(workers, Windowing::sessions(Duration::from_millis(10)), true)
 }
 
 #[divan::bench(args = [1, 2], sample_count = 5)]
 fn session_without_precombining(workers: usize) -> u64 {
-    windowed(workers, Windowing::sessions(10), false)
+    windowed(workers, Windowing::sessions(Duration::from_millis(10)), false)
 }
 
 /// File replay: parse a 1 M-bid CSV (written once) and count per auction in tumbling windows.
@@ -93,10 +94,10 @@ fn file_replay_tumble(bencher: divan::Bencher, workers: usize) {
         run(RunConfig::workers(workers), move |p| {
             let src = Files::<Bid>::csv([path.clone()])
                 .event_time(|b: &Bid| b.date_time_ms)
-                .watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
+                .watermark(WatermarkStrategy::bounded(Duration::from_secs(2)));
             p.read("bids", src)?
-                .key_map(|b: Bid| (b.auction, b.price))
-                .window(Windowing::fixed(10_000))
+                .map_to_keyed(|b: Bid| (b.auction, b.price))
+                .window(Windowing::fixed(Duration::from_secs(10)))
                 .count("tumble")?
                 .write(Count(o.clone()));
             Ok(())

@@ -6,6 +6,8 @@
 //! them over typed ([`crate::pipeline::Pipeline::dead_letters`]); `highwater run` writes
 //! them as JSON lines with [`DeadLetter::write_json`].
 
+use crate::row::{self, Row, RowFormat};
+use highwater_operators::window::Window;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -86,6 +88,15 @@ pub enum Location {
         /// The input watermark then.
         watermark: i64,
     },
+    /// A record inside the pipeline (a step such as
+    /// [`crate::pipeline::Collection::try_with_event_time`]): its event time until then and
+    /// the watermark it was stamped with.
+    Record {
+        /// The record's event time before the step.
+        event_time: i64,
+        /// The watermark the record was stamped with.
+        watermark: i64,
+    },
     /// Somewhere else (a source of your own): free text.
     Other(String),
 }
@@ -101,6 +112,9 @@ impl fmt::Display for Location {
                     "key {key}, event time {timestamp}, window [{}, {}), watermark {watermark}",
                     window.0, window.1
                 )
+            }
+            Location::Record { event_time, watermark } => {
+                write!(f, "a record of event time {event_time}, watermark {watermark}")
             }
             Location::Other(s) => f.write_str(s),
         }
@@ -124,7 +138,7 @@ impl fmt::Display for Location {
 /// d.write_json(&mut line);
 /// assert_eq!(
 ///     line,
-///     r#"{"kind":"malformed","step":"bids","file":"bids.csv","line":3,"byte_offset":27,"reason":"field `price` is not a number: `oops`","record":"1,oops,1001"}"#
+///     r#"{"step":"bids","kind":"malformed","location":{"file":"bids.csv","line":3,"byte_offset":27},"reason":"field `price` is not a number: `oops`","line":"1,oops,1001"}"#
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,14 +154,6 @@ pub struct DeadLetter {
     /// The original line (its first 200 bytes, lossy UTF-8) for a source; the element as
     /// JSON for a windowed step.
     pub record: String,
-}
-
-/// Appends `s` as a JSON string.
-fn json_str(out: &mut String, s: &str) {
-    match serde_json::to_string(s) {
-        Ok(q) => out.push_str(&q),
-        Err(_) => out.push_str("\"\""),
-    }
 }
 
 impl DeadLetter {
@@ -167,45 +173,70 @@ impl DeadLetter {
         }
     }
 
-    /// Appends the dead letter as one JSON object (no newline): `kind`, `step`, then the
-    /// location's fields (`file`, `line`, `byte_offset`; or `peer`, `line`, `byte_offset`;
-    /// or `key`, `timestamp`, `window`, `watermark`; or `location`), `reason` and `record`.
+    /// Appends the dead letter as its output row (one JSON object, no newline), the row
+    /// `highwater run --dead-letters` and [`crate::pipeline::JsonLines::rows`] write:
+    /// `step`, `kind`, `location` (`{"file", "line", "byte_offset"}`, `{"peer", "line",
+    /// "byte_offset"}`, `{"key", "window"}`, `{}` for a record inside the pipeline, or
+    /// `{"other"}`), `reason`, then `line` (the original line, a string) for a source or
+    /// `record` (the element as JSON) for a step, then `event_time` and `watermark` in
+    /// milliseconds where known. `docs/output-format.md` has every field.
     pub fn write_json(&self, out: &mut String) {
+        self.write_row(out, &RowFormat::default())
+    }
+}
+
+/// The dead-letter row ([`DeadLetter::write_json`]), with RFC 3339 companions of the times
+/// when the format asks for them.
+impl Row for DeadLetter {
+    fn write_row(&self, out: &mut String, format: &RowFormat) {
         let mut n = itoa::Buffer::new();
-        out.push_str("{\"kind\":\"");
+        out.push_str("{\"step\":");
+        row::write_str(out, &self.step);
+        out.push_str(",\"kind\":\"");
         out.push_str(self.kind.as_str());
-        out.push_str("\",\"step\":");
-        json_str(out, &self.step);
+        out.push_str("\",\"location\":");
+        let mut times = None;
         match &self.location {
             Location::File { path, line, byte } | Location::Peer { peer: path, line, byte } => {
-                out.push_str(if matches!(self.location, Location::File { .. }) { ",\"file\":" } else { ",\"peer\":" });
-                json_str(out, path);
+                out.push_str(if matches!(self.location, Location::File { .. }) { "{\"file\":" } else { "{\"peer\":" });
+                row::write_str(out, path);
                 out.push_str(",\"line\":");
                 out.push_str(n.format(*line));
                 out.push_str(",\"byte_offset\":");
                 out.push_str(n.format(*byte));
+                out.push('}');
             }
             Location::Window { key, timestamp, window, watermark } => {
-                out.push_str(",\"key\":");
-                out.push_str(key);
-                out.push_str(",\"timestamp\":");
-                out.push_str(n.format(*timestamp));
-                out.push_str(",\"window\":[");
-                out.push_str(n.format(window.0));
-                out.push(',');
-                out.push_str(n.format(window.1));
-                out.push_str("],\"watermark\":");
-                out.push_str(n.format(*watermark));
+                out.push_str("{\"key\":");
+                row::write_json_or_str(out, key);
+                out.push_str(",\"window\":");
+                row::write_window(out, &Window::new(window.0, window.1), format);
+                out.push('}');
+                times = Some((*timestamp, *watermark));
+            }
+            Location::Record { event_time, watermark } => {
+                out.push_str("{}");
+                times = Some((*event_time, *watermark));
             }
             Location::Other(s) => {
-                out.push_str(",\"location\":");
-                json_str(out, s);
+                out.push_str("{\"other\":");
+                row::write_str(out, s);
+                out.push('}');
             }
         }
         out.push_str(",\"reason\":");
-        json_str(out, &self.reason);
-        out.push_str(",\"record\":");
-        json_str(out, &self.record);
+        row::write_str(out, &self.reason);
+        if matches!(self.location, Location::File { .. } | Location::Peer { .. }) {
+            out.push_str(",\"line\":");
+            row::write_str(out, &self.record);
+        } else {
+            out.push_str(",\"record\":");
+            row::write_json_or_str(out, &self.record);
+        }
+        if let Some((event_time, watermark)) = times {
+            row::write_time_field(out, "event_time", event_time, format);
+            row::write_time_field(out, "watermark", watermark, format);
+        }
         out.push('}');
     }
 }

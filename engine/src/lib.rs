@@ -3,7 +3,8 @@
 //! A Beam-model stream processor on timely-dataflow. This crate holds what users touch:
 //! the pipeline DSL ([`pipeline`]), file sources ([`source`]), the `highwater run` job
 //! ([`cli::run`]), the deterministic [`nexmark`] event generator, the conformance runner
-//! that checks the engine against Beam's semantics ([`conformance`]), and the CLI.
+//! that checks the engine against Beam's semantics ([`conformance`]), the test harness for
+//! pipelines ([`testing`]: scripted streams, asserted panes), and the CLI.
 //! The model itself — event time, windows, triggers, panes, accumulation, combiners —
 //! lives in [`highwater_operators`], re-exported here as [`model`].
 
@@ -15,8 +16,10 @@ pub mod dead_letter;
 pub mod format;
 pub mod nexmark;
 pub mod pipeline;
+pub mod row;
 pub mod runtime;
 pub mod source;
+pub mod testing;
 
 pub use highwater_operators as model;
 
@@ -28,7 +31,28 @@ pub struct ReadmeDoctests;
 /// The book's chapters: every code block compiles and runs.
 #[cfg(doctest)]
 pub mod book {
+    /// `docs/getting-started.md`.
+    #[doc = include_str!("../../docs/getting-started.md")]
+    pub struct GettingStarted;
+    /// `docs/windows-and-triggers.md`.
+    #[doc = include_str!("../../docs/windows-and-triggers.md")]
+    pub struct WindowsAndTriggers;
+    /// `docs/late-data.md`.
+    #[doc = include_str!("../../docs/late-data.md")]
+    pub struct LateData;
+    /// `docs/cli.md`.
+    #[doc = include_str!("../../docs/cli.md")]
+    pub struct Cli;
+    /// `docs/scaling.md`.
+    #[doc = include_str!("../../docs/scaling.md")]
+    pub struct Scaling;
     /// `docs/retractions.md`.
     #[doc = include_str!("../../docs/retractions.md")]
     pub struct Retractions;
+    /// `docs/output-format.md`.
+    #[doc = include_str!("../../docs/output-format.md")]
+    pub struct OutputFormat;
+    /// `docs/testing.md`.
+    #[doc = include_str!("../../docs/testing.md")]
+    pub struct Testing;
 }

@@ -86,8 +86,10 @@ fn more_files_than_the_open_file_limit_are_all_read() {
         );
         assert_eq!(code, Some(0), "{err}");
         assert!(err.contains("4000 records read from 400 file(s)") && err.contains("0 malformed"), "{err}");
-        let total: u64 =
-            out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["count"].as_u64().unwrap()).sum();
+        let total: u64 = out
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["value"]["count"].as_u64().unwrap())
+            .sum();
         assert_eq!(total, 4000, "{workers} workers");
     }
 }
@@ -346,4 +348,25 @@ fn a_socket_job_on_a_full_disk_fails_at_the_first_write() {
     drop(s);
     assert_eq!(status.code(), Some(1), "{rest}");
     assert!(rest.contains("/dev/full"), "{rest}");
+}
+
+/// A wrong `--time-field` (or `--time-unit`) on JSON lines made every line malformed and
+/// the job exit 0 with no panes: it exits 1 naming the flags to check.
+#[test]
+fn a_wrong_time_field_on_json_lines_exits_1_naming_the_flag() {
+    let dir = temp_dir("misfit");
+    let input = dir.join("events.jsonl");
+    std::fs::write(&input, "{\"ts\": 1000, \"user\": \"a\"}\n{\"ts\": 2000, \"user\": \"b\"}\n").unwrap();
+    let input = input.to_str().unwrap();
+    for flags in [["--time-field", "time", "--time-unit", "ms"], ["--time-field", "ts", "--time-unit", "rfc3339"]] {
+        let mut argv = vec!["run", "--input", input, "--key-field", "user", "--no-progress"];
+        argv.extend(flags);
+        let (status, out, err) = run(&argv, None, None);
+        assert_eq!(status, Some(1), "{flags:?}: {err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(
+            err.contains("all 2 lines were malformed") && err.contains("--time-field") && err.contains("--time-unit"),
+            "{err}"
+        );
+    }
 }

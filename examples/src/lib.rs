@@ -2,10 +2,11 @@
 
 #![forbid(missing_docs)]
 
+use highwater::model::combine::CombineFn;
+use highwater::model::watermark::WatermarkStrategy;
 use highwater::pipeline::Files;
-use highwater_operators::combine::CombineFn;
-use highwater_operators::watermark::WatermarkStrategy;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// One bid of `examples/data/bids.csv` (`auction,bidder,price,date_time_ms`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +28,7 @@ pub fn bundled_bids() -> Files<Bid> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/bids.csv");
     Files::<Bid>::csv([path])
         .event_time(|b: &Bid| b.date_time_ms)
-        .watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000))
+        .watermark(WatermarkStrategy::bounded(Duration::from_secs(2)))
         .batch_size(100)
 }
 

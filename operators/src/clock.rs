@@ -27,7 +27,7 @@ impl Clock for SystemClock {
 /// A clock that moves only when told to: tests and the conformance runner.
 ///
 /// ```
-/// use highwater_operators::clock::{Clock, VirtualClock};
+/// use highwater::model::clock::{Clock, VirtualClock};
 /// let c = VirtualClock::new(0);
 /// c.set(15);
 /// assert_eq!(c.now(), 15);

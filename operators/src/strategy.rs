@@ -178,9 +178,9 @@ impl std::str::FromStr for OnTimeBehavior {
 /// A complete windowing strategy.
 ///
 /// ```
-/// use highwater_operators::strategy::{Accumulation, WindowingStrategy};
-/// use highwater_operators::trigger::Trigger;
-/// use highwater_operators::window::WindowSpec;
+/// use highwater::model::strategy::{Accumulation, WindowingStrategy};
+/// use highwater::model::trigger::Trigger;
+/// use highwater::model::window::WindowSpec;
 /// let s = WindowingStrategy::new(WindowSpec::fixed(10))
 ///     .trigger(Trigger::after_watermark().with_late(Trigger::after_count(1)))
 ///     .allowed_lateness(100)
@@ -197,7 +197,7 @@ pub struct WindowingStrategy {
     pub window_fn: Arc<dyn WindowFn>,
     /// When panes fire.
     pub trigger: Trigger,
-    /// How long after the end of a window late data is still accepted (ticks, ≥ 0).
+    /// How long after the end of a window late data is still accepted (milliseconds, ≥ 0).
     pub allowed_lateness: i64,
     /// Discarding, accumulating or retracting.
     pub accumulation: Accumulation,
@@ -284,7 +284,7 @@ impl StrategyBuilder {
         self.s.trigger = t;
         self
     }
-    /// Sets the allowed lateness in ticks.
+    /// Sets the allowed lateness in milliseconds.
     pub fn allowed_lateness(mut self, l: i64) -> Self {
         self.s.allowed_lateness = l;
         self
@@ -303,8 +303,8 @@ impl StrategyBuilder {
     /// collection ([`ClosingBehavior::FireIfNonEmpty`] by default).
     ///
     /// ```
-    /// use highwater_operators::strategy::{ClosingBehavior, WindowingStrategy};
-    /// use highwater_operators::window::WindowSpec;
+    /// use highwater::model::strategy::{ClosingBehavior, WindowingStrategy};
+    /// use highwater::model::window::WindowSpec;
     /// // Every window says when it is final, 5 ticks after its end.
     /// let s = WindowingStrategy::new(WindowSpec::fixed(10))
     ///     .allowed_lateness(5)
@@ -321,9 +321,9 @@ impl StrategyBuilder {
     /// ([`OnTimeBehavior::FireAlways`] by default).
     ///
     /// ```
-    /// use highwater_operators::strategy::{OnTimeBehavior, WindowingStrategy};
-    /// use highwater_operators::trigger::Trigger;
-    /// use highwater_operators::window::WindowSpec;
+    /// use highwater::model::strategy::{OnTimeBehavior, WindowingStrategy};
+    /// use highwater::model::trigger::Trigger;
+    /// use highwater::model::window::WindowSpec;
     /// // Early panes every 100 elements, and no empty on-time pane after them.
     /// let s = WindowingStrategy::new(WindowSpec::fixed(10))
     ///     .trigger(Trigger::after_watermark().with_early(Trigger::after_count(100)))

@@ -1,9 +1,10 @@
 //! Event time, processing time and the timely timestamp that carries the watermark.
 //!
-//! Event and processing times are `i64` ticks (milliseconds in live pipelines; the
-//! conformance scenarios use bare integers). They stay plain integers inside the model
-//! because every rule of the model is arithmetic on them (`end - 1 + allowed_lateness`);
-//! the newtypes live at the API edges ([`Time`], [`crate::window::Window`]).
+//! Event and processing times are `i64` milliseconds (the conformance scenarios' unit-less
+//! "ticks" are read as milliseconds). They stay plain integers inside the model because
+//! every rule of the model is arithmetic on them (`end - 1 + allowed_lateness`); the DSL
+//! takes [`std::time::Duration`]s at its edge. [`Time`]'s `tick` is something else: a
+//! progress counter that moves while the watermark stands still.
 
 use serde::{Deserialize, Serialize};
 use timely::order::{PartialOrder, TotalOrder};
@@ -26,7 +27,7 @@ pub const GLOBAL_MAX: i64 = i64::MAX - 1;
 /// processing-time period, one action of a conformance transcript).
 ///
 /// ```
-/// use highwater_operators::time::Time;
+/// use highwater::model::time::Time;
 /// let a = Time::new(10, 5);
 /// let b = Time::new(11, 0);
 /// assert!(a < b);

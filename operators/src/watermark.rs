@@ -2,7 +2,7 @@
 //! watermark. Pure values, no I/O; sources advance them once per batch, never per record.
 //!
 //! ```
-//! use highwater_operators::watermark::{PartitionWatermark, WatermarkStrategy};
+//! use highwater::model::watermark::{PartitionWatermark, WatermarkStrategy};
 //! let mut w = PartitionWatermark::new(WatermarkStrategy::BoundedOutOfOrderness(2_000));
 //! w.observe(10_000);
 //! w.observe(7_000);
@@ -22,7 +22,7 @@ pub enum WatermarkStrategy {
     /// Event times never decrease within a partition: the watermark is just below the
     /// latest one (an element at the latest time is still on time).
     Ascending,
-    /// Records may be up to this many ticks behind the latest one.
+    /// Records may be up to this many milliseconds behind the latest one.
     BoundedOutOfOrderness(i64),
     /// The data carries watermarks (e.g. `{"watermark": 123}` lines); records do not move
     /// the watermark.
@@ -36,6 +36,21 @@ impl fmt::Display for WatermarkStrategy {
             WatermarkStrategy::BoundedOutOfOrderness(b) => write!(f, "bounded({b})"),
             WatermarkStrategy::Punctuated => write!(f, "punctuated"),
         }
+    }
+}
+
+impl WatermarkStrategy {
+    /// Bounded out-of-orderness: the watermark trails the latest event time by `bound`
+    /// (whole milliseconds; a fraction is rounded up, so the bound is never smaller than
+    /// asked).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// assert_eq!(WatermarkStrategy::bounded(Duration::from_secs(2)), WatermarkStrategy::BoundedOutOfOrderness(2_000));
+    /// ```
+    pub fn bounded(bound: std::time::Duration) -> Self {
+        WatermarkStrategy::BoundedOutOfOrderness(crate::duration::millis_rounded_up(bound))
     }
 }
 

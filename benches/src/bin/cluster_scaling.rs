@@ -23,6 +23,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 /// Writes `events` generated events' bids into `files` CSV files, event `n` to file
@@ -54,11 +55,11 @@ fn tumble(config: RunConfig, files: Vec<String>) -> (u64, u64) {
     let summary = run(config, move |pipe| {
         let src = Files::<Bid>::csv(files.clone())
             .event_time(|b: &Bid| b.date_time_ms)
-            .watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
+            .watermark(WatermarkStrategy::bounded(Duration::from_secs(2)));
         pipe.read("bids", src)?
             .key_by(|b: &Bid| b.auction)
             .map_values(|b| b.price)
-            .window(Windowing::fixed(10_000))
+            .window(Windowing::fixed(Duration::from_secs(10)))
             .aggregate("tumble", CountMax)?
             .write(Count(p.clone()));
         Ok(())

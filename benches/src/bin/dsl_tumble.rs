@@ -6,6 +6,7 @@ use highwater_benches::{Bid, Count, CountMax};
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -19,20 +20,20 @@ fn main() {
     let summary = run(RunConfig::workers(workers), move |p| {
         let src = Files::<Bid>::csv([path.clone()])
             .event_time(|b: &Bid| b.date_time_ms)
-            .watermark(WatermarkStrategy::BoundedOutOfOrderness(2_000));
+            .watermark(WatermarkStrategy::bounded(Duration::from_secs(2)));
         let bids = p.read("bids", src)?;
         match stage.as_str() {
             "read" => bids.write(Count(r.clone())),
-            "key" => bids.key_map(|b: Bid| (b.auction, b.price)).into_pairs().write(Count(r.clone())),
+            "key" => bids.map_to_keyed(|b: Bid| (b.auction, b.price)).into_pairs().write(Count(r.clone())),
             "noprecombine" => bids
-                .key_map(|b: Bid| (b.auction, b.price))
-                .window(Windowing::fixed(10_000))
+                .map_to_keyed(|b: Bid| (b.auction, b.price))
+                .window(Windowing::fixed(Duration::from_secs(10)))
                 .without_precombining()
                 .aggregate("tumble", CountMax)?
                 .write(Count(r.clone())),
             _ => bids
-                .key_map(|b: Bid| (b.auction, b.price))
-                .window(Windowing::fixed(10_000))
+                .map_to_keyed(|b: Bid| (b.auction, b.price))
+                .window(Windowing::fixed(Duration::from_secs(10)))
                 .aggregate("tumble", CountMax)?
                 .write(Count(r.clone())),
         }

@@ -6,6 +6,7 @@ use highwater_benches::Count;
 use highwater_operators::watermark::WatermarkStrategy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -14,9 +15,9 @@ fn main() {
     let events: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
     let precombine = args.get(4).is_none_or(|s| s != "noprecombine");
     let windowing = match kind.as_str() {
-        "hop" => Windowing::sliding(10_000, 2_000),
-        "session" => Windowing::sessions(10),
-        _ => Windowing::fixed(10_000),
+        "hop" => Windowing::sliding(Duration::from_secs(10), Duration::from_secs(2)),
+        "session" => Windowing::sessions(Duration::from_millis(10)),
+        _ => Windowing::fixed(Duration::from_secs(10)),
     };
     let out = Arc::new(AtomicU64::new(0));
     let o = out.clone();
@@ -26,7 +27,7 @@ fn main() {
             let auction = if n % 2 == 0 { 0 } else { n.wrapping_mul(2654435761) % 1000 };
             (n as i64, (auction, n % 997))
         });
-        let w = p.read("events", src)?.key_map(|(a, price): (u64, u64)| (a, price)).window(windowing.clone());
+        let w = p.read("events", src)?.map_to_keyed(|(a, price): (u64, u64)| (a, price)).window(windowing.clone());
         let w = if precombine { w } else { w.without_precombining() };
         w.count("count")?.write(Count(o.clone()));
         Ok(())

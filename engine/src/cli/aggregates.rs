@@ -117,6 +117,26 @@ impl AggregateSet {
             write_num(out, *v);
         }
     }
+    /// Appends a pane value as one JSON object, `{"name":value,…}` in output order (the
+    /// `value` of `highwater run`'s pane rows).
+    ///
+    /// ```
+    /// use highwater::cli::aggregates::{Aggregate, AggregateSet, AggregateValues};
+    /// use highwater::format::Num;
+    /// let set = AggregateSet::new(vec![Aggregate::Count, Aggregate::Max("price".into())]);
+    /// let mut json = String::new();
+    /// set.write_json_object(&mut json, &AggregateValues(smallvec::smallvec![Some(Num::Int(2)), None]));
+    /// assert_eq!(json, r#"{"count":2,"max_price":null}"#);
+    /// ```
+    pub fn write_json_object(&self, out: &mut String, values: &AggregateValues) {
+        out.push('{');
+        for (i, (name, v)) in self.json_names.iter().zip(&values.0).enumerate() {
+            // Each name is written as `,"name":`; the first without its comma.
+            out.push_str(if i == 0 { &name[1..] } else { name });
+            write_num(out, *v);
+        }
+        out.push('}');
+    }
     /// The numeric fields each record must carry, in order.
     pub fn value_fields(&self) -> &[String] {
         &self.fields

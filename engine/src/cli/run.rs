@@ -3,30 +3,32 @@
 //!
 //! The flags become one pipeline of public pieces: a [`crate::pipeline::Files`] source
 //! (`--input`) or a [`crate::pipeline::Tcp`] source (`--listen`, `--connect`), both
-//! decoding lines with a [`crate::format::Schema`]; `key_map` and `window` with a
+//! decoding lines with a [`crate::format::Schema`]; `map_to_keyed` and `window` with a
 //! [`crate::pipeline::Windowing`]; `aggregate` with the requested aggregates as one
 //! combiner ([`AggregateSet`]); and [`crate::pipeline::JsonLines`] sinks for the panes and
-//! the dead letters. One JSON line per pane:
+//! the dead letters. One JSON line per pane, the row of `docs/output-format.md`
+//! ([`crate::row::write_pane_row`], the same as a pipeline's [`JsonLines::rows`]):
 //!
 //! ```text
-//! {"key":"7","window":[10000,20000],"count":3,"max_price":912,"timestamp":19999,
-//!  "timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true}
+//! {"key":7,"window":{"start":10000,"end":20000},"value":{"count":3,"max_price":912},
+//!  "timestamp":19999,"pane":{"index":0,"nonspeculative_index":0,"timing":"on_time",
+//!  "first":true,"last":true},"retraction":false}
 //! ```
 //!
-//! with `"retraction":true|false` added in retracting mode. Malformed lines and records
-//! dropped as too late go to the dead-letter output (`--dead-letters`), one JSON object per
-//! line ([`crate::pipeline::DeadLetter::write_json`]), and are counted in the [`Summary`].
+//! Malformed lines and records dropped as too late go to the dead-letter output
+//! (`--dead-letters`), one JSON object per line ([`crate::pipeline::DeadLetter::write_json`]),
+//! and are counted in the [`Summary`]. `--rfc3339` adds an RFC 3339 companion to every time.
 
 use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
 use super::progress::Progress;
 use crate::format::{RunKey, Schema, TimeUnit};
-use crate::pipeline::{DeadLetter, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing};
+use crate::pipeline::{BuildError, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing};
+use crate::row::{write_pane_row, RowFormat};
 use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format, InputError};
 use highwater_operators::duration::parse_ticks;
-use highwater_operators::pane::{Pane, Timing};
+use highwater_operators::pane::Pane;
 use highwater_operators::strategy::{Accumulation, StrategyError, TimestampCombiner, WindowingStrategy};
-use highwater_operators::time::GLOBAL_MAX;
 use highwater_operators::trigger::Trigger;
 use highwater_operators::watermark::WatermarkStrategy;
 use highwater_operators::window::WindowSpec;
@@ -140,6 +142,11 @@ pub struct RunArgs {
     /// default they are only counted in the summary. `PATH.p<I>` in a cluster, as --output.
     #[arg(long, value_name = "PATH|-")]
     pub dead_letters: Option<String>,
+    /// Add an RFC 3339 companion to every time in the output and dead-letter rows
+    /// (`timestamp_rfc3339`, the window's `start_rfc3339` and `end_rfc3339`, …), next to
+    /// the milliseconds.
+    #[arg(long)]
+    pub rfc3339: bool,
     /// No progress bar (one is drawn on standard error for long file replays, when it is
     /// a terminal and the panes do not go to the same terminal).
     #[arg(long)]
@@ -250,19 +257,20 @@ impl RunArgs {
 
     /// The validated windowing strategy.
     pub fn strategy(&self) -> Result<WindowingStrategy, RunError> {
-        Ok(WindowingStrategy::new(self.window.clone())
-            .trigger(self.trigger.clone())
-            .allowed_lateness(self.allowed_lateness)
-            .accumulation(self.accumulation)
-            .timestamp_combiner(self.timestamp_combiner)
-            .build()?)
+        self.windowing().strategy().map_err(|e| match e {
+            BuildError::Strategy(s) => RunError::Strategy(s),
+            BuildError::Window(w) => RunError::Strategy(StrategyError::Window(w)),
+            other => RunError::Flag { flag: "window", reason: other.to_string() },
+        })
     }
 
-    /// The windowing of the pipeline (validated by [`RunArgs::strategy`] first).
+    /// The windowing of the pipeline: the DSL's one door, from the flags.
     fn windowing(&self) -> Windowing {
-        Windowing::new(self.window.clone())
+        // A negative lateness is refused by `validate`; here it cannot arise.
+        let lateness = Duration::from_millis(self.allowed_lateness.max(0) as u64);
+        Windowing::from_spec(self.window.clone())
             .trigger(self.trigger.clone())
-            .allowed_lateness(self.allowed_lateness)
+            .allowed_lateness(lateness)
             .accumulation(self.accumulation)
             .timestamp_combiner(self.timestamp_combiner)
     }
@@ -405,7 +413,7 @@ enum Input {
 /// let summary = highwater::cli::run::run(&args).unwrap();
 /// assert_eq!((summary.records_read, summary.panes_emitted, summary.malformed), (3, 2, 0));
 /// let text = std::fs::read_to_string(&output).unwrap();
-/// assert!(text.contains(r#"{"key":"a","window":[0,10000],"count":2,"max_price":7,"timestamp":9999"#));
+/// assert!(text.contains(r#"{"key":"a","window":{"start":0,"end":10000},"value":{"count":2,"max_price":7},"timestamp":9999,"#));
 /// ```
 pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
     run_with(args, |_| {})
@@ -464,7 +472,8 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     started(progress_counters.clone());
 
     let panes = Arc::new(AtomicU64::new(0));
-    let retracting = args.accumulation == Accumulation::Retracting;
+    let keyless = args.key_field.is_empty();
+    let rows = if args.rfc3339 { RowFormat::default().rfc3339() } else { RowFormat::default() };
     let (src, counted) = (input.clone(), panes.clone());
     let result = crate::pipeline::run(config, move |p| {
         let records = match &src {
@@ -476,14 +485,17 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         let counted = counted.clone();
         let mut sink = JsonLines::file(&output).lines(move |p: &Pane<RunKey, AggregateValues>, line: &mut String| {
             counted.fetch_add(1, Ordering::Relaxed);
-            pane_line(line, &set, p, retracting);
+            // The one pane row (crate::row), the key typed (`null` without key fields) and
+            // the aggregates as one object.
+            let key = |out: &mut String, k: &RunKey| if keyless { out.push_str("null") } else { k.write_json(out) };
+            write_pane_row(line, p, key, |out, v| set.write_json_object(out, v), &rows);
         });
         if socket {
             sink = sink.live();
         }
         panes.write(sink);
         if let Some(path) = &dead_path {
-            let mut sink = JsonLines::file(path).lines(|d: &DeadLetter, line: &mut String| d.write_json(line));
+            let mut sink = JsonLines::file(path).rows_with(rows);
             if socket {
                 sink = sink.live();
             }
@@ -569,45 +581,4 @@ fn misfit(progress: &crate::pipeline::Progress) -> Option<String> {
             "all {bad} lines were malformed and no record was read: the flags do not fit the data; check --time-field, --time-unit (ms, s or rfc3339), --key-field, the aggregates' fields and --format against the input (pass --dead-letters PATH to see why each line failed)"
         )
     })
-}
-
-/// One pane as a JSON line (fields in the documented order), written straight from the
-/// pane (no intermediate JSON values).
-fn pane_line(out: &mut String, set: &AggregateSet, p: &Pane<RunKey, AggregateValues>, retracting: bool) {
-    let mut digits = itoa::Buffer::new();
-    out.push_str("{\"key\":");
-    p.key.write_json(out);
-    out.push_str(",\"window\":");
-    if p.window.is_global() {
-        out.push_str("\"global\"");
-    } else {
-        out.push('[');
-        out.push_str(digits.format(p.window.start));
-        out.push(',');
-        out.push_str(digits.format(p.window.end));
-        out.push(']');
-    }
-    set.write_json_fields(out, &p.value);
-    out.push_str(",\"timestamp\":");
-    if p.timestamp == GLOBAL_MAX {
-        out.push_str("\"global_max\"");
-    } else {
-        out.push_str(digits.format(p.timestamp));
-    }
-    out.push_str(",\"timing\":\"");
-    out.push_str(match p.info.timing {
-        Timing::Early => "early",
-        Timing::OnTime => "on_time",
-        Timing::Late => "late",
-    });
-    out.push_str("\",\"index\":");
-    out.push_str(digits.format(p.info.index));
-    out.push_str(",\"nonspeculative_index\":");
-    out.push_str(digits.format(p.info.nonspeculative_index));
-    out.push_str(if p.info.first { ",\"first\":true" } else { ",\"first\":false" });
-    out.push_str(if p.info.last { ",\"last\":true" } else { ",\"last\":false" });
-    if retracting {
-        out.push_str(if p.retraction { ",\"retraction\":true" } else { ",\"retraction\":false" });
-    }
-    out.push('}');
 }

@@ -5,7 +5,7 @@
 //! and [`outcome`] checks them exactly as `compare.py` does.
 //!
 //! The runner drives the operator a pipeline would run for the scenario's strategy
-//! ([`OperatorChoice::Auto`]: the planner's [`highwater_operators::operator::plan()`])
+//! ([`OperatorChoice::Auto`]: the planner's [`crate::model::operator::plan()`])
 //! or the general reducer ([`OperatorChoice::Reducer`]); [`check_file_with`] checks either,
 //! and an on-time operator also against the reducer (see the runner module).
 

@@ -5,12 +5,14 @@
 //!   once per header) or JSON lines; [`SerdeDecoder`] for any serde type.
 //! - [`Schema`]: named fields into a key ([`RunKey`]), an event time ([`TimeUnit`]) and
 //!   numbers ([`Num`]) — what `highwater run` reads.
+//! - [`time`]: event times from text (RFC 3339, seconds, milliseconds, a format string).
 
 pub(crate) mod csv_lines;
 mod csv_ranges;
 mod decoder;
 pub(crate) mod fastcsv;
 mod schema;
+pub mod time;
 
 /// Lines longer than this are dead letters (a file that is not line-oriented); the rest
 /// of such a line is skipped without being held in memory.

@@ -42,7 +42,8 @@ impl std::str::FromStr for TimeUnit {
 }
 
 impl TimeUnit {
-    /// Parses an event time written in this unit into milliseconds.
+    /// Parses an event time written in this unit into milliseconds, with the one
+    /// implementation of each unit ([`super::time`]).
     ///
     /// ```
     /// use highwater::format::TimeUnit;
@@ -51,22 +52,11 @@ impl TimeUnit {
     /// assert_eq!(TimeUnit::Rfc3339.parse("1970-01-01T00:00:01.5Z"), Ok(1500));
     /// assert!(TimeUnit::Millis.parse("soon").is_err());
     /// ```
-    pub fn parse(self, text: &str) -> Result<i64, String> {
-        let t = text.trim();
+    pub fn parse(self, text: &str) -> Result<i64, super::time::TimeError> {
         match self {
-            TimeUnit::Millis => t.parse::<i64>().map_err(|_| format!("`{t}` is not an integer number of milliseconds")),
-            TimeUnit::Seconds => {
-                if let Ok(s) = t.parse::<i64>() {
-                    return s.checked_mul(1000).ok_or_else(|| format!("`{t}` seconds is out of range"));
-                }
-                match t.parse::<f64>() {
-                    Ok(s) if s.is_finite() && (s * 1000.0).abs() < i64::MAX as f64 => Ok((s * 1000.0).round() as i64),
-                    _ => Err(format!("`{t}` is not a number of seconds")),
-                }
-            }
-            TimeUnit::Rfc3339 => chrono::DateTime::parse_from_rfc3339(t)
-                .map(|d| d.timestamp_millis())
-                .map_err(|e| format!("`{t}` is not an RFC 3339 date-time ({e})")),
+            TimeUnit::Millis => super::time::millis(text),
+            TimeUnit::Seconds => super::time::seconds(text),
+            TimeUnit::Rfc3339 => super::time::rfc3339(text),
         }
     }
 }
@@ -273,32 +263,54 @@ impl RunKey {
             RunKey::Str(s) => f(s.as_bytes()),
         }
     }
-    /// Appends the key as a JSON string (`"1001"`) to `out`.
+    /// Appends the key as typed JSON to `out`: a number when it is the canonical form of
+    /// an integer (`1001`), else a string (`"007"`, `"a|b"`).
+    ///
+    /// ```
+    /// use highwater::format::RunKey;
+    /// let mut out = String::new();
+    /// RunKey::from_text("1001").write_json(&mut out);
+    /// RunKey::from_text("007").write_json(&mut out);
+    /// assert_eq!(out, r#"1001"007""#);
+    /// ```
     pub fn write_json(&self, out: &mut String) {
         match self {
-            RunKey::Int(i) => {
-                out.push('"');
-                // Digits and '-' only: valid UTF-8 and nothing to escape.
-                out.push_str(std::str::from_utf8(decimal(*i, &mut [0; 20])).unwrap_or_default());
-                out.push('"');
-            }
-            RunKey::Str(s) => out.push_str(&serde_json::Value::from(s.as_str()).to_string()),
+            // Digits and '-' only: valid UTF-8 and nothing to escape.
+            RunKey::Int(i) => out.push_str(std::str::from_utf8(decimal(*i, &mut [0; 20])).unwrap_or_default()),
+            RunKey::Str(s) => crate::row::write_str(out, s),
         }
     }
 }
 
-/// A key serializes as its text (`"1001"`), as it was read.
+/// In JSON (and any human-readable format) a key is typed as [`RunKey::write_json`] writes
+/// it (`1001`, `"007"`); in the binary exchange between processes, its text.
 impl Serialize for RunKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
+            RunKey::Int(i) if s.is_human_readable() => s.serialize_i64(*i),
             RunKey::Int(i) => s.serialize_str(std::str::from_utf8(decimal(*i, &mut [0; 20])).unwrap_or_default()),
             RunKey::Str(t) => s.serialize_str(t),
         }
     }
 }
 
+/// [`RunKey`] as JSON carries it: a number or a text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RunKeyJson<'a> {
+    Int(i64),
+    #[serde(borrow)]
+    Text(std::borrow::Cow<'a, str>),
+}
+
 impl<'de> Deserialize<'de> for RunKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            return Ok(match RunKeyJson::deserialize(d)? {
+                RunKeyJson::Int(i) => RunKey::Int(i),
+                RunKeyJson::Text(t) => RunKey::from_text(&t),
+            });
+        }
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         Ok(RunKey::from_text(&text))
     }

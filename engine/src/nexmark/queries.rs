@@ -20,18 +20,19 @@ use highwater_operators::watermark::WatermarkStrategy;
 use highwater_operators::window::Window;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// The parameters of the windowed queries (Beam's `NexmarkConfiguration`, in ms).
+/// The parameters of the windowed queries (Beam's `NexmarkConfiguration`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryConfig {
     /// Window size of q5 and q7 (10 s).
-    pub window_size: i64,
+    pub window_size: Duration,
     /// Window period of q5 (2 s).
-    pub window_period: i64,
+    pub window_period: Duration,
     /// Session gap of q11 (10 s).
-    pub session_gap: i64,
+    pub session_gap: Duration,
     /// Processing-time period of q12 (10 s).
-    pub processing_period: i64,
+    pub processing_period: Duration,
     /// q2's auction id divisor (123).
     pub auction_skip: u64,
 }
@@ -39,10 +40,10 @@ pub struct QueryConfig {
 impl Default for QueryConfig {
     fn default() -> Self {
         QueryConfig {
-            window_size: 10_000,
-            window_period: 2_000,
-            session_gap: 10_000,
-            processing_period: 10_000,
+            window_size: Duration::from_secs(10),
+            window_period: Duration::from_secs(2),
+            session_gap: Duration::from_secs(10),
+            processing_period: Duration::from_secs(10),
             auction_skip: 123,
         }
     }
@@ -217,7 +218,7 @@ pub fn q5_retracting<'s>(
     events: Collection<'s, Event>,
     c: QueryConfig,
     early: Trigger,
-    allowed_lateness: i64,
+    allowed_lateness: Duration,
 ) -> Result<crate::pipeline::Changelog<'s, (), (u64, Vec<u64>)>, BuildError> {
     let trigger = Trigger::after_watermark().with_early(early).with_late(Trigger::after_count(1));
     let windowing = Windowing::sliding(c.window_size, c.window_period)
@@ -225,7 +226,7 @@ pub fn q5_retracting<'s>(
         .allowed_lateness(allowed_lateness)
         .retracting();
     let counts = bids(events)
-        .key_map(|b: Bid| (b.auction, ()))
+        .map_to_keyed(|b: Bid| (b.auction, ()))
         .window(windowing)
         .changelog("q5-counts", highwater_operators::combine::Count)?;
     Ok(counts.max_per_window(|n: &u64| *n))
@@ -246,7 +247,7 @@ pub fn q8<'s>(
             Event::Person(p) => Some((p.id, p.name)),
             _ => None,
         })
-        .key_map(|(id, name)| (id, name))
+        .map_to_keyed(|(id, name)| (id, name))
         .window(windowing.clone())
         .changelog("q8-persons", FirstName)?;
     let auctions = events
@@ -254,7 +255,7 @@ pub fn q8<'s>(
             Event::Auction(a) => Some(a.seller),
             _ => None,
         })
-        .key_map(|seller| (seller, ()))
+        .map_to_keyed(|seller| (seller, ()))
         .window(windowing)
         .changelog("q8-auctions", highwater_operators::combine::Count)?;
     Ok(persons.join(auctions))

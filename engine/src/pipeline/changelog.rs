@@ -51,8 +51,32 @@ pub struct ChangeRow<K, V> {
     pub value: V,
     /// +1 inserted, −1 withdrawn (or multiples).
     pub diff: isize,
-    /// The progress time of the change (the watermark and tick at which it took effect).
+    /// The progress time of the change (the watermark and tick at which it took effect);
+    /// written as `{"watermark": ms, "tick": n}`, never in its internal encoding.
+    #[serde(with = "time_row")]
     pub time: Time,
+}
+
+/// A [`Time`] as `{"watermark": ms, "tick": n}` (its fields, not its order-preserving
+/// encoding of the watermark).
+mod time_row {
+    use highwater_operators::time::Time;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct TimeRow {
+        watermark: i64,
+        tick: u64,
+    }
+
+    pub(super) fn serialize<S: Serializer>(t: &Time, s: S) -> Result<S::Ok, S::Error> {
+        TimeRow { watermark: t.watermark(), tick: t.tick }.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        let t = TimeRow::deserialize(d)?;
+        Ok(Time::new(t.watermark, t.tick))
+    }
 }
 
 /// One consolidated change as an upsert or a delete of `(key, window)`.
@@ -141,12 +165,14 @@ impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
 }
 
 impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
-    /// The differential collection, for any differential operator.
-    pub fn collection(&self) -> VecCollection<'s, Time, ((K, Window), V), isize> {
+    /// The changelog as a differential-dataflow collection (not a DSL
+    /// [`Collection`](super::Collection)), for any differential operator.
+    pub fn differential(&self) -> VecCollection<'s, Time, ((K, Window), V), isize> {
         self.inner.clone()
     }
-    /// Wraps a differential collection of `((key, window), value)`.
-    pub fn from_collection(&self, inner: VecCollection<'s, Time, ((K, Window), V), isize>) -> Self {
+    /// Wraps a differential-dataflow collection of `((key, window), value)` (e.g. the result
+    /// of a differential operator on [`Changelog::differential`]).
+    pub fn from_differential(&self, inner: VecCollection<'s, Time, ((K, Window), V), isize>) -> Self {
         Changelog { inner, shared: self.shared.clone() }
     }
     /// Transforms each `(key, window, value)`.
@@ -313,5 +339,23 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
             }
         });
         Collection { stream, shared: self.shared }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A change row written as JSON showed its time as `{"wm":9223373740924862726,…}`, the
+    /// internal encoding of the watermark.
+    #[test]
+    fn a_change_row_writes_its_time_in_milliseconds_not_its_encoding() {
+        let row = ChangeRow { key: 1u64, window: Window::new(0, 10), value: 2u64, diff: 1, time: Time::new(1_500, 3) };
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(
+            json,
+            r#"{"key":1,"window":{"start":0,"end":10},"value":2,"diff":1,"time":{"watermark":1500,"tick":3}}"#
+        );
+        assert_eq!(serde_json::from_str::<ChangeRow<u64, u64>>(&json).unwrap(), row);
     }
 }

@@ -2,22 +2,22 @@
 
 use super::error::BuildError;
 use super::shared::Shared;
+use super::windowing::Windowing;
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use highwater_operators::combine::{Collect, CombineFn, Count};
-use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark};
+use highwater_operators::operator::{
+    plan, windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark, Plan,
+};
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::DropReason;
-use highwater_operators::strategy::{Accumulation, TimestampCombiner, WindowingStrategy};
-use highwater_operators::strategy::{ClosingBehavior, OnTimeBehavior};
+use highwater_operators::strategy::{Accumulation, WindowingStrategy};
 use highwater_operators::time::Time;
 use highwater_operators::trigger::Trigger;
-use highwater_operators::window::{WindowFn, WindowSpec};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::rc::Rc;
-use std::sync::Arc;
 use timely::dataflow::channels::pact::Pipeline as PipelinePact;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::Stream;
@@ -94,13 +94,83 @@ impl<'s, T: Data> Collection<'s, T> {
     pub fn with_event_time(self, f: impl Fn(&T) -> i64 + 'static) -> Collection<'s, T> {
         self.unary_map("with_event_time", move |_, x, out| out.push((f(&x), x)))
     }
+    /// Assigns new event times with a function that may fail: a record for which `f`
+    /// returns `Err(e)` becomes a dead letter of `name` (kind malformed, the reason `bad
+    /// event time: ` and `e`'s message, the record as JSON, [`Location::Record`] with its
+    /// event time and watermark until then) instead of stopping the worker. `name` names
+    /// the step and must be unique in the pipeline. [`crate::format::time`] parses the
+    /// usual forms (RFC 3339, seconds, milliseconds, a format string).
+    ///
+    /// ```
+    /// use highwater::format::time;
+    /// use highwater::pipeline::{run, Collector, Memory, RunConfig};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// let (good, dead) = (Collector::new(), Collector::new());
+    /// let (g, d) = (good.clone(), dead.clone());
+    /// run(RunConfig::workers(1), move |p| {
+    ///     let lines = vec![(0, "2024-01-01T00:00:01Z".to_string()), (0, "noon".to_string())];
+    ///     p.read("lines", Memory::new(vec![lines], WatermarkStrategy::Ascending))?
+    ///         .try_with_event_time("parse-time", |s: &String| time::rfc3339(s))?
+    ///         .write(g.clone());
+    ///     p.dead_letters().write(d.clone());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(good.take(), [(1_704_067_201_000, "2024-01-01T00:00:01Z".to_string())]);
+    /// let dead = dead.take();
+    /// assert_eq!((dead[0].1.step.as_str(), dead[0].1.record.as_str()), ("parse-time", "\"noon\""));
+    /// assert!(dead[0].1.reason.starts_with("bad event time: `noon` is not an RFC 3339 date-time"));
+    /// ```
+    pub fn try_with_event_time<E: std::fmt::Display>(
+        self,
+        name: &str,
+        f: impl Fn(&T) -> Result<i64, E> + 'static,
+    ) -> Result<Collection<'s, T>, BuildError> {
+        use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+        use timely::dataflow::operators::generic::OutputBuilder;
+        self.shared.claim_name(name)?;
+        let mut builder = OperatorBuilder::new(name.to_string(), self.shared.scope);
+        let mut input = builder.new_input(self.stream, PipelinePact);
+        let (out, stream) = builder.new_output::<Vec<(i64, T)>>();
+        let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
+        let (mut out, mut dead_out) = (OutputBuilder::from(out), OutputBuilder::from(dead_out));
+        let step = name.to_string();
+        builder.build(move |_initial| {
+            let (mut good, mut bad) = (Vec::new(), Vec::new());
+            move |_frontiers| {
+                input.for_each(|cap, data| {
+                    let Some(time) = cap.least().copied() else { return };
+                    for (t, x) in data.drain(..) {
+                        match f(&x) {
+                            Ok(t) => good.push((t, x)),
+                            Err(e) => bad.push(DeadLetter {
+                                step: step.clone(),
+                                kind: DeadLetterKind::Malformed,
+                                location: Location::Record { event_time: t, watermark: time.watermark() },
+                                reason: format!("bad event time: {e}"),
+                                record: serde_json::to_string(&x).unwrap_or_default(),
+                            }),
+                        }
+                    }
+                    if !good.is_empty() {
+                        out.activate().session(&cap.delayed(&time, 0)).give_iterator(good.drain(..));
+                    }
+                    if !bad.is_empty() {
+                        dead_out.activate().session(&cap.delayed(&time, 1)).give_iterator(bad.drain(..));
+                    }
+                });
+            }
+        });
+        self.shared.add_dead_letters(name, dead, false);
+        Ok(Collection { stream, shared: self.shared })
+    }
     /// Keys the records: the next step groups by this key.
     pub fn key_by<K: Key>(self, f: impl Fn(&T) -> K + 'static) -> Keyed<'s, K, T> {
-        self.key_map(move |x| (f(&x), x))
+        self.map_to_keyed(move |x| (f(&x), x))
     }
     /// Keys the records and replaces each by a value in one pass (`key_by` then
     /// `map_values` without the second pass): e.g. `|bid| (bid.auction, bid.price)`.
-    pub fn key_map<K: Key, V: Data>(self, f: impl Fn(T) -> (K, V) + 'static) -> Keyed<'s, K, V> {
+    pub fn map_to_keyed<K: Key, V: Data>(self, f: impl Fn(T) -> (K, V) + 'static) -> Keyed<'s, K, V> {
         let stream = self.stream.unary(PipelinePact, "key_by", move |_, _| {
             let mut buf = Vec::new();
             move |input, output| {
@@ -115,6 +185,31 @@ impl<'s, T: Data> Collection<'s, T> {
         });
         Keyed { stream, shared: self.shared }
     }
+    /// Not a step: windows are per key, so a collection is keyed first
+    /// ([`Collection::key_by`], [`Collection::map_to_keyed`]) and [`Keyed::window`] windows it.
+    /// Calling `window` on a collection does not compile, with a message that says so:
+    ///
+    /// ```text
+    /// error[E0277]: `window` needs a keyed collection: call `.key_by(|record| key)` or
+    ///               `.map_to_keyed(|record| (key, value))` before `.window(...)`
+    /// ```
+    ///
+    /// ```compile_fail,E0277
+    /// use highwater::pipeline::{run, Memory, RunConfig, Windowing};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// run(RunConfig::workers(1), |p| {
+    ///     let src = Memory::new(vec![vec![(1, 7u64)]], WatermarkStrategy::Ascending);
+    ///     p.read("numbers", src)?.window(Windowing::fixed(Duration::from_millis(10))).count("n")?;
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn window(self, windowing: Windowing) -> Windowed<'s, (), T>
+    where
+        Self: KeyByBeforeWindow,
+    {
+        // Never called: no collection implements `KeyByBeforeWindow`.
+        self.key_by(|_| ()).window(windowing)
+    }
     /// Writes the records to a sink.
     pub fn write(self, sink: impl Sink<T>) {
         sink.attach(self);
@@ -125,6 +220,15 @@ impl<'s, T: Data> Collection<'s, T> {
         Collection { stream: self.stream.concat(other.stream), shared: self.shared }
     }
 }
+
+/// What a collection would need to be windowed: a key. Nothing implements it, so
+/// [`Collection::window`] does not compile and says to key the collection first.
+#[diagnostic::on_unimplemented(
+    message = "`window` needs a keyed collection: call `.key_by(|record| key)` or `.map_to_keyed(|record| (key, value))` before `.window(...)`",
+    label = "this collection has no key yet",
+    note = "windows are per key: `key_by` makes a `Keyed` collection, and `Keyed::window` windows it"
+)]
+pub trait KeyByBeforeWindow {}
 
 /// A keyed collection: records grouped by `K` in the next step.
 pub struct Keyed<'s, K, T> {
@@ -161,154 +265,6 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
     }
 }
 
-/// How to window and trigger: a window function, a trigger, allowed lateness, an
-/// accumulation mode and a timestamp combiner — Beam's `Window.into(...)`.
-///
-/// ```
-/// use highwater::pipeline::Windowing;
-/// use highwater::model::trigger::Trigger;
-/// let w = Windowing::sliding(10_000, 2_000)
-///     .trigger(Trigger::after_watermark().with_early(Trigger::after_processing_time(1_000)))
-///     .allowed_lateness(60_000)
-///     .accumulating();
-/// assert!(w.strategy().is_ok());
-/// ```
-#[derive(Clone, Debug)]
-pub struct Windowing {
-    window: WindowSpec,
-    custom: Option<Arc<dyn WindowFn>>,
-    trigger: Trigger,
-    allowed_lateness: i64,
-    accumulation: Accumulation,
-    timestamp_combiner: TimestampCombiner,
-    closing_behavior: ClosingBehavior,
-    on_time_behavior: OnTimeBehavior,
-}
-
-impl Windowing {
-    /// Windows of a built-in function, with Beam's defaults (default trigger, no lateness,
-    /// discarding, end-of-window timestamps).
-    pub fn new(window: WindowSpec) -> Self {
-        Windowing {
-            window,
-            custom: None,
-            trigger: Trigger::Default,
-            allowed_lateness: 0,
-            accumulation: Accumulation::Discarding,
-            timestamp_combiner: TimestampCombiner::EndOfWindow,
-            closing_behavior: ClosingBehavior::FireIfNonEmpty,
-            on_time_behavior: OnTimeBehavior::FireAlways,
-        }
-    }
-    /// Tumbling windows of `size` ticks.
-    pub fn fixed(size: i64) -> Self {
-        Windowing::new(WindowSpec::fixed(size))
-    }
-    /// Windows of `size` every `period`.
-    pub fn sliding(size: i64, period: i64) -> Self {
-        Windowing::new(WindowSpec::sliding(size, period))
-    }
-    /// Sessions with a `gap`.
-    pub fn sessions(gap: i64) -> Self {
-        Windowing::new(WindowSpec::sessions(gap))
-    }
-    /// The global window.
-    pub fn global() -> Self {
-        Windowing::new(WindowSpec::Global)
-    }
-    /// A window function of your own.
-    pub fn custom(window_fn: Arc<dyn WindowFn>) -> Self {
-        let mut w = Windowing::new(WindowSpec::Global);
-        w.custom = Some(window_fn);
-        w
-    }
-    /// The trigger.
-    pub fn trigger(mut self, t: Trigger) -> Self {
-        self.trigger = t;
-        self
-    }
-    /// Allowed lateness in ticks.
-    pub fn allowed_lateness(mut self, l: i64) -> Self {
-        self.allowed_lateness = l;
-        self
-    }
-    /// Discarding panes (the default).
-    pub fn discarding(mut self) -> Self {
-        self.accumulation = Accumulation::Discarding;
-        self
-    }
-    /// Accumulating panes.
-    pub fn accumulating(mut self) -> Self {
-        self.accumulation = Accumulation::Accumulating;
-        self
-    }
-    /// Accumulating-and-retracting panes.
-    pub fn retracting(mut self) -> Self {
-        self.accumulation = Accumulation::Retracting;
-        self
-    }
-    /// Any accumulation mode.
-    pub fn accumulation(mut self, a: Accumulation) -> Self {
-        self.accumulation = a;
-        self
-    }
-    /// The timestamp combiner.
-    pub fn timestamp_combiner(mut self, c: TimestampCombiner) -> Self {
-        self.timestamp_combiner = c;
-        self
-    }
-    /// Whether each window emits a final pane when it is garbage-collected (its end plus
-    /// the allowed lateness passed) even if nothing arrived since its previous pane (Beam's
-    /// `ClosingBehavior`; [`ClosingBehavior::FireIfNonEmpty`] by default). With
-    /// [`ClosingBehavior::FireAlways`] and allowed lateness, every window that received an
-    /// element ends with a pane marked `last`, so a consumer knows when it is final.
-    ///
-    /// ```
-    /// use highwater::model::strategy::ClosingBehavior;
-    /// use highwater::model::window::WindowSpec;
-    /// use highwater::pipeline::Windowing;
-    /// let w = Windowing::new(WindowSpec::fixed(60_000)).closing_behavior(ClosingBehavior::FireAlways);
-    /// assert_eq!(w.strategy().unwrap().closing_behavior, ClosingBehavior::FireAlways);
-    /// ```
-    pub fn closing_behavior(mut self, c: ClosingBehavior) -> Self {
-        self.closing_behavior = c;
-        self
-    }
-    /// Whether the on-time pane is emitted when nothing arrived since the window's previous
-    /// (early) pane (Beam's `OnTimeBehavior`; [`OnTimeBehavior::FireAlways`] by default).
-    /// [`OnTimeBehavior::FireIfNonEmpty`] drops those empty on-time panes.
-    ///
-    /// ```
-    /// use highwater::model::strategy::OnTimeBehavior;
-    /// use highwater::model::trigger::Trigger;
-    /// use highwater::model::window::WindowSpec;
-    /// use highwater::pipeline::Windowing;
-    /// let w = Windowing::new(WindowSpec::fixed(60_000))
-    ///     .trigger(Trigger::after_watermark().with_early(Trigger::after_count(100)))
-    ///     .on_time_behavior(OnTimeBehavior::FireIfNonEmpty);
-    /// assert_eq!(w.strategy().unwrap().on_time_behavior, OnTimeBehavior::FireIfNonEmpty);
-    /// ```
-    pub fn on_time_behavior(mut self, b: OnTimeBehavior) -> Self {
-        self.on_time_behavior = b;
-        self
-    }
-    /// The validated strategy.
-    pub fn strategy(&self) -> Result<WindowingStrategy, BuildError> {
-        let b = match &self.custom {
-            Some(f) => WindowingStrategy::custom(f.clone()),
-            None => WindowingStrategy::new(self.window.clone().validate().map_err(BuildError::Window)?),
-        };
-        b.trigger(self.trigger.clone())
-            .allowed_lateness(self.allowed_lateness)
-            .accumulation(self.accumulation)
-            .timestamp_combiner(self.timestamp_combiner)
-            .closing_behavior(self.closing_behavior)
-            .on_time_behavior(self.on_time_behavior)
-            .build()
-            .map_err(BuildError::Strategy)
-    }
-}
-
 /// A keyed, windowed collection, ready to aggregate.
 pub struct Windowed<'s, K, T> {
     stream: Stream<'s, Time, Vec<(K, i64, T)>>,
@@ -326,8 +282,8 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         self.precombine = false;
         self
     }
-    /// Aggregates each key and window with `combine`; `name` names the step (metrics,
-    /// dead letters, checkpoints) and must be unique in the pipeline. Returns the panes;
+    /// Aggregates each key and window with `combine`; `name` names the step (in dead
+    /// letters and errors) and must be unique in the pipeline. Returns the panes;
     /// their event time is the pane timestamp, so they can be windowed again.
     pub fn aggregate<C>(self, name: &str, combine: C) -> Result<Collection<'s, Pane<K, C::Out>>, BuildError>
     where
@@ -337,6 +293,10 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         let shared = self.shared.clone();
         shared.claim_name(name)?;
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
+        // The on-time operators hold their progress at their open windows (see
+        // `StepDeadLetters::held_by_windows`).
+        let held_by_windows = self.precombine
+            && matches!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows | Plan::OnTimeSessions);
         let out = if self.precombine {
             windowed_aggregate_precombined(
                 self.stream,
@@ -374,7 +334,7 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
                 });
             }
         });
-        shared.add_dead_letters(dead);
+        shared.add_dead_letters(name, dead, held_by_windows);
         let panes = out.panes.unary(PipelinePact, "pane-times", |_, _| {
             move |input, output| {
                 input.for_each(|cap, data| {
@@ -386,14 +346,45 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
     }
     /// Aggregates like [`Windowed::aggregate`] and returns the panes as a differential
     /// [`Changelog`](super::Changelog): the latest pane of each (key, window), revised by
-    /// `-previous, +new` updates in whatever accumulation mode the windowing uses.
+    /// `-previous, +new` updates in accumulating or retracting mode.
+    ///
+    /// Discarding panes make a right changelog only when every window has at most one
+    /// pane: the default trigger (or `after_watermark()` without early firings) and no
+    /// allowed lateness, or a trigger that fires once over windows that never merge.
+    /// Otherwise a discarding pane holds only what arrived since the previous one, and the
+    /// changelog would add it to the earlier panes instead of replacing them: that is a
+    /// [`BuildError::DiscardingChangelog`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use highwater::model::combine::Count;
+    /// use highwater::model::trigger::Trigger;
+    /// use highwater::pipeline::{run, Memory, RunConfig, Windowing};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// let early = Trigger::after_watermark().with_early(Trigger::after_count(1));
+    /// let err = run(RunConfig::workers(1), move |p| {
+    ///     let src = Memory::new(vec![vec![(1, 1u64)]], WatermarkStrategy::Ascending);
+    ///     p.read("n", src)?
+    ///         .key_by(|n: &u64| *n)
+    ///         .window(Windowing::fixed(Duration::from_millis(10)).trigger(early.clone()))
+    ///         .changelog("count", Count)?;
+    ///     Ok(())
+    /// })
+    /// .unwrap_err()
+    /// .to_string();
+    /// assert!(err.starts_with("step `count`: a changelog of discarding panes is wrong here"), "{err}");
+    /// assert!(err.ends_with("use .accumulating() or .retracting()"), "{err}");
+    /// ```
     pub fn changelog<C>(self, name: &str, combine: C) -> Result<super::Changelog<'s, K, C::Out>, BuildError>
     where
         C: CombineFn<T>,
         C::Out: super::ChangeValue,
     {
-        let mode = self.windowing.accumulation;
-        Ok(self.aggregate(name, combine)?.changelog(mode))
+        let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
+        if let Some(why) = many_panes_per_window(&strategy) {
+            return Err(BuildError::DiscardingChangelog { step: name.to_string(), why });
+        }
+        Ok(self.aggregate(name, combine)?.changelog(strategy.accumulation))
     }
     /// Counts the records of each key and window.
     pub fn count(self, name: &str) -> Result<Collection<'s, Pane<K, u64>>, BuildError> {
@@ -406,6 +397,34 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
     {
         self.aggregate(name, Collect)
     }
+}
+
+/// Why a discarding strategy can give a window more than one pane (its changelog would
+/// count the earlier panes again); `None` when it cannot, or when it does not discard.
+fn many_panes_per_window(strategy: &WindowingStrategy) -> Option<String> {
+    if strategy.accumulation != Accumulation::Discarding {
+        return None;
+    }
+    // One on-time pane per window: nothing late is kept, and a merged session fires once
+    // it is complete.
+    let on_time_only = matches!(strategy.trigger, Trigger::Default | Trigger::AfterWatermark { early: None, .. })
+        && strategy.allowed_lateness == 0;
+    if on_time_only {
+        return None;
+    }
+    if strategy.trigger.is_once() && !strategy.window_fn.is_merging() {
+        return None;
+    }
+    Some(if strategy.window_fn.is_merging() && strategy.trigger.is_once() {
+        format!("trigger `{}` fires once per window, but merging windows re-fire as they merge", strategy.trigger)
+    } else if matches!(strategy.trigger, Trigger::Default) {
+        format!(
+            "trigger `{}` with {} ms of allowed lateness fires again for late records",
+            strategy.trigger, strategy.allowed_lateness
+        )
+    } else {
+        format!("trigger `{}` can fire more than once per window", strategy.trigger)
+    })
 }
 
 /// Keys hash the same way everywhere (re-exported for custom partitioning).

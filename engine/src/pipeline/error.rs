@@ -12,6 +12,9 @@ pub enum BuildError {
     /// An invalid window.
     #[error("invalid window: {0}")]
     Window(#[from] highwater_operators::window::WindowError),
+    /// A duration the engine cannot represent (event time is kept in whole milliseconds).
+    #[error("invalid duration: {0}")]
+    Duration(String),
     /// An invalid windowing strategy (trigger, lateness, window).
     #[error("invalid windowing strategy: {0}")]
     Strategy(#[from] highwater_operators::strategy::StrategyError),
@@ -22,6 +25,17 @@ pub enum BuildError {
         step: String,
         /// What is wrong.
         message: String,
+    },
+    /// A changelog of discarding panes where a window can have more than one pane: each
+    /// later pane would be added to the earlier ones instead of replacing them.
+    #[error(
+        "step `{step}`: a changelog of discarding panes is wrong here ({why}): each later pane of a window would be added to the earlier ones instead of replacing them; use .accumulating() or .retracting()"
+    )]
+    DiscardingChangelog {
+        /// The step.
+        step: String,
+        /// Why a window can have more than one pane.
+        why: String,
     },
     /// A source could not be opened.
     #[error("source `{step}`: {message}")]

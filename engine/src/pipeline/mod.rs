@@ -12,6 +12,7 @@
 //! use highwater::pipeline::{run, Collector, Memory, RunConfig, Windowing};
 //! use highwater::model::watermark::WatermarkStrategy;
 //! use highwater::model::trigger::Trigger;
+//! use std::time::Duration;
 //!
 //! #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 //! struct Bid { auction: u64, price: u64, time: i64 }
@@ -22,10 +23,10 @@
 //! let out = Collector::new();
 //! let sink = out.clone();
 //! let summary = run(RunConfig::workers(2), move |p| {
-//!     let source = Memory::new(vec![bids.clone()], WatermarkStrategy::BoundedOutOfOrderness(500));
+//!     let source = Memory::new(vec![bids.clone()], WatermarkStrategy::bounded(Duration::from_millis(500)));
 //!     p.read("bids", source)?
 //!         .key_by(|b: &Bid| b.auction)
-//!         .window(Windowing::fixed(1_000).trigger(Trigger::Default))
+//!         .window(Windowing::fixed(Duration::from_secs(1)).trigger(Trigger::Default))
 //!         .count("bids-per-auction")?
 //!         .write(sink.clone());
 //!     Ok(())
@@ -43,12 +44,14 @@ mod error;
 mod read;
 mod shared;
 mod sink;
+mod windowing;
 
 pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
-pub use collection::{key_hash, Collection, Data, Key, Keyed, Sink, Windowed, Windowing};
+pub use collection::{key_hash, Collection, Data, Key, KeyByBeforeWindow, Keyed, Sink, Windowed};
 pub use error::{BuildError, PipelineError};
-pub(crate) use shared::{Counters, Shared};
+pub(crate) use shared::{Counters, Shared, StepDeadLetters};
 pub use sink::{pane_row, Collector, CsvFile, JsonLines, TcpSink};
+pub use windowing::Windowing;
 
 // The pipeline's one door: the sources, dead letters and runtime it is built from.
 pub use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
@@ -64,7 +67,6 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use timely::dataflow::operators::Concatenate;
 use timely::dataflow::Scope;
 
 /// The pipeline builder of one worker. See the module docs.
@@ -98,12 +100,12 @@ impl<'s> Pipeline<'s> {
     ) -> Result<Collection<'s, T>, BuildError> {
         self.shared.claim_name(name)?;
         let (stream, dead) = read::source_operator(&self.shared, name, source, self.worker, self.peers, |r| r)?;
-        self.shared.add_dead_letters(dead);
+        self.shared.add_dead_letters(name, dead, false);
         Ok(Collection { stream, shared: self.shared.clone() })
     }
 
     /// Reads a source of `(key, value)` records as a keyed collection: the same as
-    /// `read(name, source)?.key_map(|kv| kv)`, without the extra step (`highwater run` reads
+    /// `read(name, source)?.map_to_keyed(|kv| kv)`, without the extra step (`highwater run` reads
     /// this way).
     ///
     /// ```
@@ -128,16 +130,41 @@ impl<'s> Pipeline<'s> {
         self.shared.claim_name(name)?;
         let (stream, dead) =
             read::source_operator(&self.shared, name, source, self.worker, self.peers, |(t, (k, v))| (k, t, v))?;
-        self.shared.add_dead_letters(dead);
+        self.shared.add_dead_letters(name, dead, false);
         Ok(Keyed { stream, shared: self.shared.clone() })
     }
 
-    /// Every dead letter of the steps built so far (build it last), with the watermark at
-    /// which it was dropped as its event time.
+    /// The dead letters of every step built so far, one stream per step (the test
+    /// harness watches each step's progress through them).
+    pub(crate) fn dead_letter_steps(&self) -> Vec<StepDeadLetters<'s>> {
+        self.shared.dead.borrow().clone()
+    }
+
+    /// Every dead letter of every step of the pipeline — the steps built before this call
+    /// and those built after it — with the watermark at which it was dropped as its event
+    /// time. Call it anywhere in the pipeline function: the steps' dead letters are joined
+    /// into it when the function returns.
+    ///
+    /// The dead letters must not flow back into a step that drops records (a window over
+    /// them, [`Collection::try_with_event_time`]): that step's dead letters would be
+    /// among its own input, a cycle that never finishes.
+    ///
+    /// ```
+    /// use highwater::pipeline::{run, Collector, Memory, RunConfig};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// let dead = Collector::new();
+    /// let sink = dead.clone();
+    /// run(RunConfig::workers(1), move |p| {
+    ///     p.dead_letters().write(sink.clone()); // first, before the step that drops records
+    ///     let src = Memory::new(vec![vec![(0, "1000".to_string()), (0, "soon".to_string())]], WatermarkStrategy::Ascending);
+    ///     p.read("times", src)?.try_with_event_time("parse", |s: &String| s.parse::<i64>())?;
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(dead.take()[0].1.step, "parse");
+    /// ```
     pub fn dead_letters(&mut self) -> Collection<'s, DeadLetter> {
-        let streams: Vec<_> = self.shared.dead.borrow().clone();
-        let stream = self.shared.scope.concatenate(streams);
-        Collection { stream, shared: self.shared.clone() }
+        Collection { stream: self.shared.all_dead_letters(), shared: self.shared.clone() }
     }
 }
 
@@ -179,10 +206,14 @@ where
                 clock,
                 names: RefCell::new(BTreeSet::new()),
                 dead: RefCell::new(Vec::new()),
+                all_dead: RefCell::new(None),
                 counters: c,
             });
             let mut p = Pipeline { shared, worker: index, peers };
-            build(&mut p)
+            let built = build(&mut p);
+            // Also after a failed build: every operator timely reserved must be built.
+            p.shared.finish();
+            built
         });
         if let Err(e) = result {
             errs.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);

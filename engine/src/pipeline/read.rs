@@ -115,8 +115,15 @@ pub(crate) enum Wake {
     Never,
 }
 
-/// A batch as the operator emits it: its stamp, records and dead letters.
-pub(crate) type Stamped<T> = (Time, Vec<(i64, T)>, Vec<DeadLetter>);
+/// A batch as the operator emits it: its stamp, records and dead letters, and the records
+/// that were behind their partition's watermark when they were read, each group at the
+/// watermark as of its records (see [`Reader::step`]).
+pub(crate) struct Stamped<T> {
+    pub(crate) stamp: Time,
+    pub(crate) records: Vec<(i64, T)>,
+    pub(crate) dead: Vec<DeadLetter>,
+    pub(crate) behind: Vec<(Time, Vec<(i64, T)>)>,
+}
 
 /// Replay partitions (files, byte ranges) read at once by one worker, at most: the others
 /// wait their turn (and hold the watermark back), so a job over thousands of files keeps
@@ -276,6 +283,7 @@ impl<T> Reader<T> {
             .min_by_key(|&i| self.stamp_of(&self.parts[i]))?;
         self.next = (idx + 1) % n.max(1);
         let stamp = self.stamp_of(&self.parts[idx]).max(self.floor);
+        let floor = self.floor.watermark();
         let batch_size = self.batch;
         let part = &mut self.parts[idx];
         let mut records = Vec::new();
@@ -315,8 +323,39 @@ impl<T> Reader<T> {
                 punctuation = part.held_punctuation.take();
             }
         }
-        for (t, _) in &records {
+        // Each record is judged against its partition's watermark as of that record — the
+        // watermark after the records before it — not as of the start of its batch, so
+        // which records are late does not depend on the batch size. A record at or after
+        // that watermark cannot be late in any window (its windows end after it): it goes
+        // with the batch, at the batch's stamp. One behind it goes at a stamp of its own,
+        // that watermark (rare in practice: only records later than the bound allows).
+        let mut behind: Vec<(Time, Vec<(i64, T)>)> = Vec::new();
+        let mut first_behind = None;
+        for (i, (t, _)) in records.iter().enumerate() {
+            let wm = part.watermark.watermark().max(floor);
+            if *t < wm && wm > stamp.watermark() && first_behind.is_none() {
+                first_behind = Some(i);
+            }
+            if first_behind.is_some() {
+                break;
+            }
             part.watermark.observe(*t);
+        }
+        if let Some(first) = first_behind {
+            let rest = records.split_off(first);
+            for (t, r) in rest {
+                let wm = part.watermark.watermark().max(floor);
+                if t < wm && wm > stamp.watermark() {
+                    let at = Time::new(wm, stamp.tick);
+                    match behind.last_mut() {
+                        Some((s, group)) if *s == at => group.push((t, r)),
+                        _ => behind.push((at, vec![(t, r)])),
+                    }
+                } else {
+                    records.push((t, r));
+                }
+                part.watermark.observe(t);
+            }
         }
         if let Some(p) = punctuation {
             part.watermark.punctuate(p);
@@ -330,7 +369,7 @@ impl<T> Reader<T> {
             part.due = Some(now.saturating_add(RETRY_PENDING.as_millis() as i64));
         }
         part.pending = read_pending || part.due.is_some();
-        Some((stamp, records, dead))
+        Some(Stamped { stamp, records, dead, behind })
     }
 
     /// The least stamp any unfinished partition may still produce (`None`: the source is
@@ -437,7 +476,7 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
             let now = clock.now();
             reader.poll(now, woken);
             for _ in 0..BATCHES_PER_ACTIVATION {
-                let Some((stamp, records, dead_letters)) = reader.step(now) else { break };
+                let Some(Stamped { stamp, records, dead: dead_letters, behind }) = reader.step(now) else { break };
                 let (Some(c), Some(d)) = (cap.as_ref(), dead_cap.as_ref()) else { break };
                 progress.add_records(records.len() as u64);
                 if !records.is_empty() {
@@ -445,6 +484,11 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
                     // per-record copy into timely's buffers).
                     let mut batch: Vec<O> = records.into_iter().map(&shape).collect();
                     out.activate().session(&c.delayed(&stamp)).give_container(&mut batch);
+                }
+                for (at, group) in behind {
+                    progress.add_records(group.len() as u64);
+                    let mut group: Vec<O> = group.into_iter().map(&shape).collect();
+                    out.activate().session(&c.delayed(&at)).give_container(&mut group);
                 }
                 if !dead_letters.is_empty() {
                     let step = step.clone();
@@ -515,6 +559,33 @@ mod tests {
         Batch { records: ts.iter().map(|&t| (t, t as u64)).collect(), ..Batch::default() }
     }
 
+    /// The watermark used to advance once per batch, so a record behind the watermark
+    /// counted as on time or late depending on where the batch boundary fell.
+    #[test]
+    fn a_record_behind_its_partitions_watermark_is_stamped_with_that_watermark() {
+        let part = Scripted(VecDeque::from([
+            records(&[1_000, 5_000, 12_000, 4_000, 30_000, 2_000, 3_000, 31_000]),
+            Batch { done: true, ..Batch::default() },
+        ]));
+        let mut r = Reader::new(
+            vec![Box::new(part) as Box<dyn Partition<u64>>],
+            WatermarkStrategy::Ascending,
+            100,
+            None,
+            None,
+            0,
+        );
+        r.poll(0, true);
+        let Stamped { stamp, records, behind, .. } = r.step(0).unwrap();
+        assert_eq!(stamp.watermark(), NEG_INF);
+        let in_batch: Vec<i64> = records.iter().map(|(t, _)| *t).collect();
+        assert_eq!(in_batch, vec![1_000, 5_000, 12_000, 30_000, 31_000]);
+        let behind: Vec<(i64, Vec<i64>)> =
+            behind.into_iter().map(|(at, g)| (at.watermark(), g.into_iter().map(|(t, _)| t).collect())).collect();
+        // Ascending: the watermark is just below the latest event time read before.
+        assert_eq!(behind, vec![(11_999, vec![4_000]), (29_999, vec![2_000, 3_000])]);
+    }
+
     #[test]
     fn a_pending_partition_holds_the_frontier_and_a_new_one_starts_at_it() {
         let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
@@ -524,17 +595,17 @@ mod tests {
         assert_eq!(r.frontier(0), Some(Time::new(NEG_INF, 0)));
         tx.send(Box::new(Scripted(VecDeque::from([records(&[10, 20]), Batch::pending()])))).unwrap();
         r.poll(1, true);
-        let (stamp, recs, _) = r.step(1).unwrap();
+        let Stamped { stamp, records: recs, .. } = r.step(1).unwrap();
         assert_eq!((stamp, recs.len()), (Time::new(NEG_INF, 0), 2));
         assert_eq!(r.frontier(1), Some(Time::new(19, 1)));
         // Nothing queued: pending, not re-read until polled again.
-        assert!(r.step(1).unwrap().1.is_empty());
+        assert!(r.step(1).unwrap().records.is_empty());
         assert!(r.step(1).is_none());
         assert_eq!(r.wake(1), Wake::After(Duration::from_millis(99)));
         // A second connection starts at the frontier, not at −∞.
         tx.send(Box::new(Scripted(VecDeque::from([records(&[5])])))).unwrap();
         r.poll(2, true);
-        let (stamp, _, _) = r.step(2).unwrap();
+        let Stamped { stamp, .. } = r.step(2).unwrap();
         assert!(stamp >= Time::new(19, 1), "{stamp:?}");
         // The period advances the tick with no data at all.
         let before = r.frontier(2).unwrap();
@@ -610,17 +681,17 @@ mod tests {
             0,
         );
         r.poll(0, true);
-        let (_, recs, _) = r.step(0).unwrap();
+        let Stamped { records: recs, .. } = r.step(0).unwrap();
         assert_eq!(recs.len(), 1, "only the first record is due at once");
         assert!(r.step(0).is_none());
         r.frontier(0);
         assert_eq!(r.wake(0), Wake::After(Duration::from_millis(200)));
         r.poll(250, true);
-        assert_eq!(r.step(250).unwrap().1.len(), 1, "1 500 is due 250 ms later at speed 2");
+        assert_eq!(r.step(250).unwrap().records.len(), 1, "1 500 is due 250 ms later at speed 2");
         r.poll(999, true);
         assert!(r.step(999).is_none());
         r.poll(1_000, true);
-        assert_eq!(r.step(1_000).unwrap().1.len(), 1);
+        assert_eq!(r.step(1_000).unwrap().records.len(), 1);
         r.poll(1_000, true);
         while r.step(1_000).is_some() {}
         assert_eq!(r.frontier(1_000), None);

@@ -33,16 +33,37 @@ impl Counters {
 }
 
 /// The dead letters of one step, with the watermark at which each was dropped.
-type DeadLetterStream<'s> = Stream<'s, Time, Vec<(i64, DeadLetter)>>;
+pub(crate) type DeadLetterStream<'s> = Stream<'s, Time, Vec<(i64, DeadLetter)>>;
+
+/// The dead-letter stream of one step. Its frontier is also the step's progress: what the
+/// step has applied of its input (the test harness waits on it, `crate::testing`).
+#[derive(Clone)]
+pub(crate) struct StepDeadLetters<'s> {
+    /// The step's name.
+    pub(crate) step: String,
+    /// The dead letters, with the watermark at which each was dropped.
+    pub(crate) stream: DeadLetterStream<'s>,
+    /// Whether the stream's frontier may stand at a window's hold rather than at the
+    /// step's progress (the on-time operators, whose progress follows their open windows):
+    /// `false` for sources and the reducer, whose dead letters follow their input frontier.
+    pub(crate) held_by_windows: bool,
+}
 
 /// The state a pipeline's steps share inside one worker.
 pub(crate) struct Shared<'s> {
     pub scope: Scope<'s, Time>,
     pub clock: Arc<dyn Clock>,
     pub(crate) names: RefCell<BTreeSet<String>>,
-    pub(crate) dead: RefCell<Vec<DeadLetterStream<'s>>>,
+    pub(crate) dead: RefCell<Vec<StepDeadLetters<'s>>>,
+    /// Every step's dead letters, once [`crate::pipeline::Pipeline::dead_letters`] asked
+    /// for them: a feedback edge whose stream is handed out while the pipeline is built
+    /// and whose input, the steps' dead letters, is connected when the build ends.
+    pub(crate) all_dead: RefCell<Option<(DeadLetterHandle<'s>, DeadLetterStream<'s>)>>,
     pub(crate) counters: Arc<Counters>,
 }
+
+/// The input end of the dead-letter feedback edge.
+type DeadLetterHandle<'s> = timely::dataflow::operators::feedback::Handle<'s, Time, Vec<(i64, DeadLetter)>>;
 
 impl<'s> Shared<'s> {
     pub(crate) fn claim_name(&self, name: &str) -> Result<(), BuildError> {
@@ -51,7 +72,8 @@ impl<'s> Shared<'s> {
         }
         Ok(())
     }
-    pub(crate) fn add_dead_letters(&self, s: Stream<'s, Time, Vec<DeadLetter>>) {
+    /// Adds the dead letters of step `step` (`held_by_windows`: see [`StepDeadLetters`]).
+    pub(crate) fn add_dead_letters(&self, step: &str, s: Stream<'s, Time, Vec<DeadLetter>>, held_by_windows: bool) {
         use timely::dataflow::channels::pact::Pipeline as P;
         use timely::dataflow::operators::generic::Operator;
         let counters = self.counters.clone();
@@ -66,7 +88,23 @@ impl<'s> Shared<'s> {
                 });
             }
         });
-        self.dead.borrow_mut().push(s);
+        self.dead.borrow_mut().push(StepDeadLetters { step: step.to_string(), stream: s, held_by_windows });
+    }
+    /// The dead letters of every step of the pipeline, including steps not built yet.
+    pub(crate) fn all_dead_letters(&self) -> DeadLetterStream<'s> {
+        use timely::dataflow::operators::Feedback;
+        let mut all = self.all_dead.borrow_mut();
+        let (_, stream) = all.get_or_insert_with(|| self.scope.feedback(Default::default()));
+        stream.clone()
+    }
+    /// Ends the build: the dead letters of every step flow into the stream
+    /// [`Shared::all_dead_letters`] handed out.
+    pub(crate) fn finish(&self) {
+        use timely::dataflow::operators::{Concatenate, ConnectLoop};
+        if let Some((handle, _)) = self.all_dead.borrow_mut().take() {
+            let streams: Vec<_> = self.dead.borrow().iter().map(|d| d.stream.clone()).collect();
+            self.scope.concatenate(streams).connect_loop(handle);
+        }
     }
     pub(crate) fn problems(&self) -> Arc<Counters> {
         self.counters.clone()

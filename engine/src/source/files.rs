@@ -44,6 +44,7 @@ enum Kind {
 /// ```
 /// use highwater::pipeline::{run, Collector, Files, RunConfig};
 /// use highwater::model::watermark::WatermarkStrategy;
+/// use std::time::Duration;
 /// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Bid { auction: u64, price: u64, date_time_ms: i64 }
 /// let dir = std::env::temp_dir().join(format!("hw-doc-files-{}", std::process::id()));
@@ -55,7 +56,7 @@ enum Kind {
 /// let summary = run(RunConfig::workers(1), move |p| {
 ///     let src = Files::<Bid>::csv([path.clone()])
 ///         .event_time(|b: &Bid| b.date_time_ms)
-///         .watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000));
+///         .watermark(WatermarkStrategy::bounded(Duration::from_secs(1)));
 ///     p.read("bids", src)?.write(sink.clone());
 ///     Ok(())
 /// }).unwrap();
@@ -181,10 +182,39 @@ impl<T: DeserializeOwned + Send + 'static> Files<T> {
     pub fn event_time(self, f: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Self {
         self.decoder(SerdeDecoder::new(move |t: &T| Ok(f(t))))
     }
-    /// An event time that may fail: `Err(reason)` makes the record a dead letter (e.g. a
-    /// timestamp that does not parse).
-    pub fn try_event_time(self, f: impl Fn(&T) -> Result<i64, String> + Send + Sync + 'static) -> Self {
-        self.decoder(SerdeDecoder::new(f))
+    /// An event time that may fail: `Err(reason)` makes the record a dead letter of kind
+    /// malformed whose reason is `bad event time: ` and the error's message (e.g. a
+    /// timestamp that does not parse: [`crate::format::time`] has the parsers).
+    ///
+    /// ```
+    /// use highwater::format::time;
+    /// use highwater::pipeline::{run, Collector, Files, RunConfig};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    /// struct Click { user: String, at: String }
+    /// let path = std::env::temp_dir().join(format!("hw-doc-try-event-time-{}.jsonl", std::process::id()));
+    /// std::fs::write(&path, "{\"user\":\"a\",\"at\":\"2024-01-01T00:00:01Z\"}\n{\"user\":\"b\",\"at\":\"noon\"}\n").unwrap();
+    /// let (clicks, dead) = (Collector::new(), Collector::new());
+    /// let (c, d, input) = (clicks.clone(), dead.clone(), path.display().to_string());
+    /// run(RunConfig::workers(1), move |p| {
+    ///     let dead_letters = p.dead_letters();
+    ///     let source = Files::<Click>::json_lines([input.clone()])
+    ///         .try_event_time(|c: &Click| time::rfc3339(&c.at))
+    ///         .watermark(WatermarkStrategy::Ascending);
+    ///     p.read("clicks", source)?.write(c.clone());
+    ///     dead_letters.write(d.clone());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(clicks.take()[0].0, 1_704_067_201_000);
+    /// let dead = dead.take();
+    /// assert!(dead[0].1.reason.starts_with("bad event time: `noon` is not an RFC 3339 date-time"), "{}", dead[0].1.reason);
+    /// ```
+    pub fn try_event_time<E: std::fmt::Display>(
+        self,
+        f: impl Fn(&T) -> Result<i64, E> + Send + Sync + 'static,
+    ) -> Self {
+        self.decoder(SerdeDecoder::new(move |t: &T| f(t).map_err(|e| e.to_string())))
     }
 }
 

@@ -5,7 +5,7 @@
 //! [`Sum`], [`Min`], [`Max`], [`Mean`], [`Collect`]; [`from_fns`] turns closures into one.
 //!
 //! ```
-//! use highwater_operators::combine::{CombineFn, Mean, Sum};
+//! use highwater::model::combine::{CombineFn, Mean, Sum};
 //! let s = Sum::<i64>::default();
 //! let mut acc = s.create();
 //! s.add(&mut acc, 3);
@@ -26,8 +26,8 @@ use std::ops::Add;
 
 /// An associative aggregation with an accumulator.
 ///
-/// Accumulators travel between workers (pre-combining before the exchange) and into
-/// checkpoints, so they are serde types; so are outputs, which later stages exchange.
+/// Accumulators travel between workers and processes (pre-combining before the exchange),
+/// so they are serde types; so are outputs, which later stages exchange.
 pub trait CombineFn<V>: Clone + Send + 'static {
     /// The running state.
     type Acc: Clone + Debug + Send + Serialize + DeserializeOwned + 'static;
@@ -184,7 +184,7 @@ impl<T: Clone + Debug + Send + Serialize + DeserializeOwned + 'static> CombineFn
 /// A combiner made of closures.
 ///
 /// ```
-/// use highwater_operators::combine::{from_fns, CombineFn};
+/// use highwater::model::combine::{from_fns, CombineFn};
 /// let longest = from_fns(
 ///     || 0usize,
 ///     |acc: &mut usize, s: String| *acc = (*acc).max(s.len()),

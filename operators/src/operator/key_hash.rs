@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 /// every run.
 ///
 /// ```
-/// use highwater_operators::operator::KeyHash;
+/// use highwater::model::operator::KeyHash;
 /// assert_eq!("a".key_hash(), "a".to_string().key_hash());
 /// ```
 pub trait KeyHash {

@@ -25,7 +25,7 @@ pub enum OutputWatermark {
 /// Earliest holds published by each worker, and the latched global output watermark.
 ///
 /// ```
-/// use highwater_operators::operator::WatermarkBoard;
+/// use highwater::model::operator::WatermarkBoard;
 /// let b = WatermarkBoard::new(2);
 /// b.publish(0, Some(5));
 /// b.publish(1, None);

@@ -43,10 +43,10 @@ pub enum Plan {
 /// output watermark) rules them out.
 ///
 /// ```
-/// use highwater_operators::operator::{plan, OutputWatermark, Plan, WatermarkBoard};
-/// use highwater_operators::strategy::WindowingStrategy;
-/// use highwater_operators::trigger::Trigger;
-/// use highwater_operators::window::WindowSpec;
+/// use highwater::model::operator::{plan, OutputWatermark, Plan, WatermarkBoard};
+/// use highwater::model::strategy::WindowingStrategy;
+/// use highwater::model::trigger::Trigger;
+/// use highwater::model::window::WindowSpec;
 ///
 /// let fixed = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
 /// assert_eq!(plan(&fixed, &OutputWatermark::PerKey), Plan::OnTimeWindows);

@@ -39,12 +39,12 @@ use timely::ExchangeData;
 /// - [`Plan::Reducer`]: the reducer on every record, as in [`windowed_aggregate`].
 ///
 /// ```
-/// use highwater_operators::combine::Count;
-/// use highwater_operators::operator::{windowed_aggregate_precombined, OutputWatermark};
-/// use highwater_operators::clock::VirtualClock;
-/// use highwater_operators::strategy::WindowingStrategy;
-/// use highwater_operators::time::Time;
-/// use highwater_operators::window::WindowSpec;
+/// use highwater::model::combine::Count;
+/// use highwater::model::operator::{windowed_aggregate_precombined, OutputWatermark};
+/// use highwater::model::clock::VirtualClock;
+/// use highwater::model::strategy::WindowingStrategy;
+/// use highwater::model::time::Time;
+/// use highwater::model::window::WindowSpec;
 /// use std::sync::{Arc, Mutex};
 /// use timely::dataflow::operators::{Input, Inspect};
 /// use timely::dataflow::InputHandle;

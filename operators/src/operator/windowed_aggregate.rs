@@ -25,12 +25,12 @@ use timely::ExchangeData;
 /// The keyed windowed aggregate: `(key, event time, value)` records in, panes out.
 ///
 /// ```
-/// use highwater_operators::combine::Count;
-/// use highwater_operators::operator::{windowed_aggregate, OutputWatermark};
-/// use highwater_operators::clock::VirtualClock;
-/// use highwater_operators::strategy::WindowingStrategy;
-/// use highwater_operators::time::Time;
-/// use highwater_operators::window::WindowSpec;
+/// use highwater::model::combine::Count;
+/// use highwater::model::operator::{windowed_aggregate, OutputWatermark};
+/// use highwater::model::clock::VirtualClock;
+/// use highwater::model::strategy::WindowingStrategy;
+/// use highwater::model::time::Time;
+/// use highwater::model::window::WindowSpec;
 /// use std::sync::{Arc, Mutex};
 /// use timely::dataflow::operators::{Input, Inspect};
 /// use timely::dataflow::InputHandle;

@@ -19,10 +19,10 @@
 //! | `dead_letter.rs` | [`Dropped`], [`DropReason`] | `LateDataFilter`'s drops |
 //!
 //! ```
-//! use highwater_operators::combine::Collect;
-//! use highwater_operators::reduce::WindowedReducer;
-//! use highwater_operators::strategy::WindowingStrategy;
-//! use highwater_operators::window::{Window, WindowSpec};
+//! use highwater::model::combine::Collect;
+//! use highwater::model::reduce::WindowedReducer;
+//! use highwater::model::strategy::WindowingStrategy;
+//! use highwater::model::window::{Window, WindowSpec};
 //!
 //! let strategy = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
 //! let mut r = WindowedReducer::new(strategy, Collect);

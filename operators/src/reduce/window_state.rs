@@ -1,4 +1,4 @@
-//! The state of one (key, window): plain data, serialisable for checkpoints. The
+//! The state of one (key, window): plain data (serde types). The
 //! collaborators that read and write each field are named on it.
 
 use crate::pane::PaneInfo;

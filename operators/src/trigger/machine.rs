@@ -71,9 +71,9 @@ impl TriggerCtx<'_> {
 /// An executable trigger: the flattened tree plus whether windows can merge.
 ///
 /// ```
-/// use highwater_operators::trigger::{Trigger, TriggerMachine, TriggerState};
-/// use highwater_operators::trigger::machine_ctx;
-/// use highwater_operators::window::Window;
+/// use highwater::model::trigger::{Trigger, TriggerMachine, TriggerState};
+/// use highwater::model::trigger::machine_ctx;
+/// use highwater::model::window::Window;
 /// let m = TriggerMachine::new(&Trigger::after_count(2), false);
 /// let mut st = m.new_state();
 /// let mut timers = Vec::new();

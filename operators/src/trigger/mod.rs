@@ -5,9 +5,10 @@
 //! [`TriggerMachine`] runs it per (key, window) with Beam Java's semantics.
 //!
 //! ```
-//! use highwater_operators::trigger::Trigger;
+//! use highwater::model::trigger::Trigger;
+//! use std::time::Duration;
 //! let t = Trigger::after_watermark()
-//!     .with_early(Trigger::after_processing_time(1000))
+//!     .with_early(Trigger::after_processing_time(Duration::from_secs(1)))
 //!     .with_late(Trigger::after_count(1));
 //! assert_eq!(t.to_string(), "after_watermark(early=after_processing_time(1000), late=after_count(1))");
 //! let parsed: Trigger = t.to_string().parse().unwrap();
@@ -104,9 +105,17 @@ impl Trigger {
     pub fn after_count(n: u64) -> Self {
         Trigger::AfterCount(n)
     }
-    /// `after_processing_time(delay)`.
-    pub fn after_processing_time(delay: i64) -> Self {
-        Trigger::AfterProcessingTime(delay)
+    /// `after_processing_time(delay)`: fires `delay` of processing time after the pane's
+    /// first element arrived. Processing time is kept in whole milliseconds; a fraction of a
+    /// millisecond is rounded up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use highwater::model::trigger::Trigger;
+    /// assert_eq!(Trigger::after_processing_time(Duration::from_secs(1)).to_string(), "after_processing_time(1000)");
+    /// ```
+    pub fn after_processing_time(delay: std::time::Duration) -> Self {
+        Trigger::AfterProcessingTime(crate::duration::millis_rounded_up(delay))
     }
     /// `repeatedly(t)`.
     pub fn repeatedly(t: Trigger) -> Self {
@@ -122,7 +131,7 @@ impl Trigger {
     /// late firings. Conservative: `true` when unsure.
     ///
     /// ```
-    /// use highwater_operators::trigger::Trigger;
+    /// use highwater::model::trigger::Trigger;
     /// assert!(!Trigger::Default.may_finish());
     /// assert!(Trigger::after_count(3).may_finish());
     /// assert!(!Trigger::after_watermark().with_late(Trigger::after_count(1)).may_finish());
@@ -149,7 +158,7 @@ impl Trigger {
     /// `after_first`/`after_all`, as `or_finally`'s second argument, as early/late firings).
     ///
     /// ```
-    /// use highwater_operators::trigger::Trigger;
+    /// use highwater::model::trigger::Trigger;
     /// assert!("after_first(after_count(2), after_watermark)".parse::<Trigger>().unwrap().validate().is_ok());
     /// let bad: Trigger = "after_first(repeatedly(after_count(2)))".parse().unwrap();
     /// assert!(bad.validate().unwrap_err().to_string().contains("once"));

@@ -173,7 +173,10 @@ mod tests {
         }
         assert_eq!(parse("after_watermark()").unwrap(), Trigger::after_watermark());
         assert_eq!(parse(" repeatedly ( after_count( 2 ) ) ").unwrap(), Trigger::repeatedly(Trigger::after_count(2)));
-        assert_eq!(parse("after_processing_time(2s)").unwrap(), Trigger::after_processing_time(2000));
+        assert_eq!(
+            parse("after_processing_time(2s)").unwrap(),
+            Trigger::after_processing_time(std::time::Duration::from_secs(2))
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@ use super::{Window, WindowFn};
 /// Tumbling windows `[k*size + offset, (k+1)*size + offset)` (Beam's `FixedWindows`).
 ///
 /// ```
-/// use highwater_operators::window::{Fixed, Window, WindowFn};
+/// use highwater::model::window::{Fixed, Window, WindowFn};
 /// let mut out = Vec::new();
 /// Fixed { size: 10, offset: 0 }.assign(-3, &mut out);
 /// assert_eq!(out, vec![Window::new(-10, 0)]);

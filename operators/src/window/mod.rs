@@ -26,7 +26,7 @@ use std::sync::Arc;
 /// The global window is `[−∞, +∞)` and prints as `global`.
 ///
 /// ```
-/// use highwater_operators::window::Window;
+/// use highwater::model::window::Window;
 /// let w = Window::new(0, 10);
 /// assert_eq!(w.max_timestamp(), 9);
 /// assert!(w.contains(9) && !w.contains(10));
@@ -112,7 +112,7 @@ pub struct Merge {
 /// Implement it for windows of your own. A non-merging function only needs `assign`:
 ///
 /// ```
-/// use highwater_operators::window::{Window, WindowFn};
+/// use highwater::model::window::{Window, WindowFn};
 /// /// Calendar-ish: windows of 7 "days" of 10 ticks each.
 /// #[derive(Debug)]
 /// struct Weeks;
@@ -175,7 +175,7 @@ pub fn merge_overlapping(windows: &[Window]) -> Vec<Merge> {
 /// The built-in window functions as plain data.
 ///
 /// ```
-/// use highwater_operators::window::WindowSpec;
+/// use highwater::model::window::WindowSpec;
 /// let w: WindowSpec = "sliding(10, 5)".parse().unwrap();
 /// assert_eq!(w, WindowSpec::Sliding { size: 10, period: 5, offset: 0 });
 /// assert_eq!(w.to_string(), "sliding(10, 5)");
@@ -227,7 +227,7 @@ impl WindowSpec {
     /// ⌈SIZE / PERIOD⌉; 1 for the others), to refuse pathological specs.
     ///
     /// ```
-    /// use highwater_operators::window::WindowSpec;
+    /// use highwater::model::window::WindowSpec;
     /// assert_eq!(WindowSpec::sliding(10_000, 2_000).max_windows_per_record(), 5);
     /// assert_eq!(WindowSpec::sliding(3_600_000, 1).max_windows_per_record(), 3_600_000);
     /// assert_eq!(WindowSpec::fixed(10).max_windows_per_record(), 1);
@@ -240,11 +240,11 @@ impl WindowSpec {
             _ => 1,
         }
     }
-    /// Fixed windows of `size` ticks.
+    /// Fixed windows of `size` milliseconds.
     pub fn fixed(size: i64) -> Self {
         WindowSpec::Fixed { size, offset: 0 }
     }
-    /// Sliding windows of `size` ticks every `period` ticks.
+    /// Sliding windows of `size` milliseconds every `period` milliseconds.
     pub fn sliding(size: i64, period: i64) -> Self {
         WindowSpec::Sliding { size, period, offset: 0 }
     }

@@ -4,7 +4,7 @@ use super::{merge_overlapping, Merge, Window, WindowFn};
 /// `[t, t + gap)`; overlapping windows of one key merge.
 ///
 /// ```
-/// use highwater_operators::window::{Sessions, Window, WindowFn};
+/// use highwater::model::window::{Sessions, Window, WindowFn};
 /// let s = Sessions { gap: 10 };
 /// let merges = s.merge(&[Window::new(1, 11), Window::new(5, 15)]);
 /// assert_eq!(merges[0].result, Window::new(1, 15));

@@ -4,7 +4,7 @@ use super::{Window, WindowFn};
 /// contains the element (Beam's `SlidingWindows`).
 ///
 /// ```
-/// use highwater_operators::window::{Sliding, Window, WindowFn};
+/// use highwater::model::window::{Sliding, Window, WindowFn};
 /// let mut out = Vec::new();
 /// Sliding { size: 10, period: 5, offset: 0 }.assign(7, &mut out);
 /// assert_eq!(out, vec![Window::new(5, 15), Window::new(0, 10)]);

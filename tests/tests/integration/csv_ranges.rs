@@ -9,6 +9,7 @@ use highwater_operators::watermark::WatermarkStrategy;
 use highwater_tests::{temp_dir, Rng};
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 struct Row {
@@ -99,7 +100,7 @@ where
     let summary = run(RunConfig::workers(workers), move |p| {
         let mut src = Files::<T>::csv([path.clone()])
             .event_time(|_: &T| 0)
-            .watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000))
+            .watermark(WatermarkStrategy::bounded(Duration::from_secs(1)))
             .partition_bytes(partition_bytes);
         if !header {
             src = src.without_header();

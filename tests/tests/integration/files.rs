@@ -8,6 +8,7 @@ use highwater::pipeline::{run, Collector, Files, RunConfig, MAX_LINE};
 use highwater_operators::watermark::WatermarkStrategy;
 use highwater_tests::temp_dir;
 use std::io::Write;
+use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 struct Row {
@@ -83,7 +84,7 @@ fn read(path: &str, workers: usize, partition_bytes: u64) -> (Vec<Row>, Vec<(Str
     let summary = run(RunConfig::workers(workers), move |p| {
         let src = Files::<Row>::csv([path.clone()])
             .event_time(|r: &Row| r.t)
-            .watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000))
+            .watermark(WatermarkStrategy::bounded(Duration::from_secs(1)))
             .partition_bytes(partition_bytes);
         p.read("rows", src)?.write(r.clone());
         p.dead_letters().write(d.clone());

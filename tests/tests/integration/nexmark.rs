@@ -9,6 +9,7 @@ use highwater_operators::window::{Window, WindowSpec};
 use highwater_tests::{batch_counts, group_by_window, max_per_window};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 const EVENTS: u64 = 60_000;
 
@@ -83,7 +84,7 @@ fn q2_selects_the_auctions() {
 
 /// The batch answer of q5: per sliding window, the largest bid count and its auctions.
 fn batch_hot_items(c: QueryConfig) -> BTreeMap<Window, (u64, Vec<u64>)> {
-    let sliding = WindowSpec::sliding(c.window_size, c.window_period);
+    let sliding = WindowSpec::sliding(c.window_size.as_millis() as i64, c.window_period.as_millis() as i64);
     max_per_window(&batch_counts(&sliding, all_bids().into_iter().map(|b| (b.auction, b.date_time))))
 }
 
@@ -125,7 +126,7 @@ fn q7_finds_the_highest_bids_of_each_window() {
 
 #[test]
 fn q11_counts_bids_per_user_session() {
-    let sessions = WindowSpec::sessions(QueryConfig::default().session_gap);
+    let sessions = WindowSpec::sessions(QueryConfig::default().session_gap.as_millis() as i64);
     let expected = batch_counts(&sessions, all_bids().into_iter().map(|b| (b.bidder, b.date_time)));
     for w in [1, 2] {
         let got: BTreeMap<(u64, Window), u64> = run_query(w, |e| queries::q11(e, QueryConfig::default()))
@@ -162,7 +163,7 @@ fn q5_retracting_equals_the_batch_answer_and_early_panes_arrive_before_the_water
         // Early firings on counts (the virtual clock stands still in tests).
         let rows: Vec<ChangeRow<(), (u64, Vec<u64>)>> = run_query(w, move |e| {
             let hot: Changelog<'_, (), (u64, Vec<u64>)> =
-                queries::q5_retracting(e, c, Trigger::after_count(200), 5_000)?;
+                queries::q5_retracting(e, c, Trigger::after_count(200), Duration::from_secs(5))?;
             Ok(hot.into_rows())
         });
         let mut fin: BTreeMap<(Window, (u64, Vec<u64>)), isize> = BTreeMap::new();

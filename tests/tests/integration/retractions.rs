@@ -11,6 +11,7 @@ use highwater_operators::window::{Window, WindowSpec};
 use highwater_tests::{batch_counts, max_per_window, Bid, Bids};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// 3 partitions of bids, disordered by up to 59 ticks, so that with a watermark bound of 10
 /// and an allowed lateness of 100 there are early, on-time and late panes.
@@ -20,7 +21,7 @@ fn bids() -> Vec<Vec<(i64, Bid)>> {
 }
 
 fn source(batch: usize) -> Memory<Bid> {
-    Memory::new(bids(), WatermarkStrategy::BoundedOutOfOrderness(10)).batch_size(batch)
+    Memory::new(bids(), WatermarkStrategy::bounded(Duration::from_millis(10))).batch_size(batch)
 }
 
 /// Accumulates change rows (in arrival order) into the final collection.
@@ -35,7 +36,9 @@ fn accumulate<K: Ord + Clone, V: Ord + Clone>(rows: &[ChangeRow<K, V>]) -> BTree
 
 fn windowing(mode: &str) -> Windowing {
     let trigger = Trigger::after_watermark().with_early(Trigger::after_count(5)).with_late(Trigger::after_count(1));
-    let w = Windowing::sliding(100, 25).trigger(trigger).allowed_lateness(100);
+    let w = Windowing::sliding(Duration::from_millis(100), Duration::from_millis(25))
+        .trigger(trigger)
+        .allowed_lateness(Duration::from_millis(100));
     match mode {
         "retracting" => w.retracting(),
         _ => w.accumulating(),
@@ -57,7 +60,7 @@ fn hot_items_equal_the_batch_answer_and_never_show_a_superseded_count() {
             run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
                 let counts = p
                     .read("bids", source(40))?
-                    .key_map(|b: Bid| (b.auction, ()))
+                    .map_to_keyed(|b: Bid| (b.auction, ()))
                     .window(windowing(mode))
                     .changelog("counts", Count)?;
                 let hot = counts.clone().max_per_window(|n: &u64| *n);
@@ -155,12 +158,12 @@ fn a_late_bid_that_changes_the_winner_retracts_the_old_winner() {
         let sink = out.clone();
         let part = part.clone();
         run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
-            let w = Windowing::fixed(10)
+            let w = Windowing::fixed(Duration::from_millis(10))
                 .trigger(Trigger::after_watermark().with_late(Trigger::after_count(1)))
-                .allowed_lateness(100)
+                .allowed_lateness(Duration::from_millis(100))
                 .retracting();
             p.read("bids", Memory::new(vec![part.clone()], WatermarkStrategy::Ascending).batch_size(1))?
-                .key_map(|b: Bid| (b.auction, ()))
+                .map_to_keyed(|b: Bid| (b.auction, ()))
                 .window(w)
                 .changelog("counts", Count)?
                 .max_per_window(|n: &u64| *n)
@@ -230,15 +233,15 @@ fn windowed_join_on_window_and_key() {
         let sink = out.clone();
         let evs = evs.clone();
         run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
-            let w = Windowing::fixed(100)
+            let w = Windowing::fixed(Duration::from_millis(100))
                 .trigger(
                     Trigger::after_watermark().with_early(Trigger::after_count(3)).with_late(Trigger::after_count(1)),
                 )
-                .allowed_lateness(50)
+                .allowed_lateness(Duration::from_millis(50))
                 .retracting();
             let events = p.read(
                 "events",
-                Memory::new(vec![evs.clone()], WatermarkStrategy::BoundedOutOfOrderness(5)).batch_size(8),
+                Memory::new(vec![evs.clone()], WatermarkStrategy::bounded(Duration::from_millis(5))).batch_size(8),
             )?;
             let persons = events
                 .clone()
@@ -246,7 +249,7 @@ fn windowed_join_on_window_and_key() {
                     Ev::Person { id } => Some(id),
                     _ => None,
                 })
-                .key_map(|id| (id, ()))
+                .map_to_keyed(|id| (id, ()))
                 .window(w.clone())
                 .changelog("persons", Count)?;
             let auctions = events
@@ -254,7 +257,7 @@ fn windowed_join_on_window_and_key() {
                     Ev::Auction { seller, .. } => Some(seller),
                     _ => None,
                 })
-                .key_map(|s| (s, ()))
+                .map_to_keyed(|s| (s, ()))
                 .window(w)
                 .changelog("auctions", Count)?;
             persons.join(auctions).into_rows().write(sink.clone());
@@ -300,18 +303,18 @@ fn merged_sessions_and_every_downstream_operator() {
         let (a, b, c, d, e) = (rows.clone(), per_auction.clone(), totals.clone(), top.clone(), smallest.clone());
         let evs = evs.clone();
         run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
-            let w = Windowing::sessions(10)
+            let w = Windowing::sessions(Duration::from_millis(10))
                 .trigger(
                     Trigger::after_watermark().with_early(Trigger::after_count(2)).with_late(Trigger::after_count(1)),
                 )
-                .allowed_lateness(100)
+                .allowed_lateness(Duration::from_millis(100))
                 .accumulating();
             let sessions = p
                 .read(
                     "bids",
-                    Memory::new(vec![evs.clone()], WatermarkStrategy::BoundedOutOfOrderness(0)).batch_size(5),
+                    Memory::new(vec![evs.clone()], WatermarkStrategy::bounded(Duration::from_millis(0))).batch_size(5),
                 )?
-                .key_map(|b: Bid| (b.bidder, b.auction))
+                .map_to_keyed(|b: Bid| (b.bidder, b.auction))
                 .window(w)
                 .changelog("sessions", Count)?;
             sessions.clone().into_rows().write(a.clone());

@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 fn args(input: &[&Path], extra: &[&str], out: &Path) -> RunArgs {
     let mut argv: Vec<String> = vec!["run".into(), "--input".into()];
@@ -89,13 +90,17 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
     .collect();
     let mut got: BTreeMap<(String, i64), (u64, i64, i64)> = BTreeMap::new();
     for pane in json_lines(&out) {
-        assert_eq!(pane["timing"], "on_time", "{pane}");
-        let start = pane["window"][0].as_i64().unwrap();
-        assert_eq!(pane["window"][1].as_i64().unwrap(), start + 10_000);
+        assert_eq!(pane["pane"]["timing"], "on_time", "{pane}");
+        let start = pane["window"]["start"].as_i64().unwrap();
+        assert_eq!(pane["window"]["end"].as_i64().unwrap(), start + 10_000);
         assert_eq!(pane["timestamp"].as_i64().unwrap(), start + 9_999);
-        let key = pane["key"].as_str().unwrap().to_string();
-        let v =
-            (pane["count"].as_u64().unwrap(), pane["sum_price"].as_i64().unwrap(), pane["max_price"].as_i64().unwrap());
+        let key = pane["key"].to_string(); // a number: the auction ids are integers
+        assert!(pane["key"].is_u64(), "{pane}");
+        let v = (
+            pane["value"]["count"].as_u64().unwrap(),
+            pane["value"]["sum_price"].as_i64().unwrap(),
+            pane["value"]["max_price"].as_i64().unwrap(),
+        );
         assert!(got.insert((key, start), v).is_none(), "one pane per key and window");
     }
     assert_eq!(got, naive);
@@ -134,7 +139,7 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
     assert_eq!((summary.records_read, summary.malformed), (4, 7));
 
     let mut letters = json_lines(&dead);
-    letters.sort_by_key(|l| (l["file"].as_str().unwrap().to_string(), l["line"].as_u64()));
+    letters.sort_by_key(|l| (l["location"]["file"].as_str().unwrap().to_string(), l["location"]["line"].as_u64()));
     let csv_name = csv.display().to_string();
     let jsonl_name = jsonl.display().to_string();
     let expected: [(&str, u64, u64, &str); 7] = [
@@ -149,14 +154,14 @@ fn malformed_lines_land_in_the_dead_letters_line_by_line() {
     assert_eq!(letters.len(), expected.len(), "{letters:?}");
     for (l, (file, line, offset, reason)) in letters.iter().zip(expected) {
         assert_eq!(l["kind"], "malformed");
-        assert_eq!(l["file"], file, "{l}");
-        assert_eq!(l["line"], line, "{l}");
-        assert_eq!(l["byte_offset"], offset, "{l}");
+        assert_eq!(l["location"]["file"], file, "{l}");
+        assert_eq!(l["location"]["line"], line, "{l}");
+        assert_eq!(l["location"]["byte_offset"], offset, "{l}");
         assert!(l["reason"].as_str().unwrap().contains(reason), "{l} should say {reason}");
     }
-    assert_eq!(letters[0]["record"], "2,20");
+    assert_eq!(letters[0]["line"], "2,20");
     let mut keys: Vec<String> =
-        json_lines(&out).iter().map(|p| format!("{}={}", p["key"].as_str().unwrap(), p["sum_price"])).collect();
+        json_lines(&out).iter().map(|p| format!("{}={}", p["key"], p["value"]["sum_price"])).collect();
     keys.sort();
     assert_eq!(keys, ["1=10", "6=60", "7=70", "9=90"]);
 }
@@ -417,9 +422,9 @@ fn json_lines_with_rfc3339_times_and_a_composite_key() {
         .map(|p| {
             (
                 p["key"].as_str().unwrap().to_string(),
-                p["window"][0].as_i64().unwrap(),
-                p["window"][1].as_i64().unwrap(),
-                p["count"].as_u64().unwrap(),
+                p["window"]["start"].as_i64().unwrap(),
+                p["window"]["end"].as_i64().unwrap(),
+                p["value"]["count"].as_u64().unwrap(),
             )
         })
         .collect();
@@ -441,4 +446,87 @@ fn a_missing_input_is_a_typed_error() {
     std::fs::write(&unknown, "t\n1\n").unwrap();
     let err = run(&args(&[&unknown], &["--time-field", "t"], &out)).unwrap_err();
     assert!(err.to_string().contains("--format"), "{err}");
+}
+
+/// `highwater run` and a pipeline's `JsonLines` wrote panes and dead letters in different
+/// shapes (windows as `[start, end]` or `{"start", "end"}`, keys as text or typed, dead
+/// letters flat or nested): over the same data they now write the same rows, field for
+/// field, apart from the value (the CLI's is the object of its aggregates) and the
+/// dropped record (the CLI's is its aggregated fields).
+#[test]
+fn the_cli_and_a_pipeline_write_the_same_pane_and_dead_letter_rows() {
+    use highwater::pipeline::{run as run_pipeline, Files, JsonLines, RunConfig, Windowing};
+    use highwater_operators::watermark::WatermarkStrategy;
+    let dir = temp_dir("run-cli-same-rows");
+    let csv = dir.join("bids.csv");
+    // 5 is too late once 12000 moved the watermark past [0, 10000); the last line is malformed.
+    std::fs::write(&csv, "auction,price,t\n7,1,1000\n7,2,12000\n7,3,5000\n8,4,yesterday\n").unwrap();
+    let cli_out = dir.join("cli.jsonl");
+    let cli_dead = dir.join("cli-dead.jsonl");
+    let flags = [
+        "--time-field",
+        "t",
+        "--key-field",
+        "auction",
+        "--count",
+        "--window",
+        "fixed(10s)",
+        "--max-out-of-orderness",
+        "0s",
+        "--batch-size",
+        "1",
+        "--rfc3339",
+        "--dead-letters",
+        cli_dead.to_str().unwrap(),
+    ];
+    run(&args(&[&csv], &flags, &cli_out)).unwrap();
+
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    struct Row {
+        auction: u64,
+        price: u64,
+        t: i64,
+    }
+    let (dsl_out, dsl_dead) = (dir.join("dsl.jsonl"), dir.join("dsl-dead.jsonl"));
+    let (o, d, input) = (dsl_out.clone(), dsl_dead.clone(), csv.display().to_string());
+    let rows = highwater::row::RowFormat::default().rfc3339();
+    run_pipeline(RunConfig::workers(1), move |p| {
+        p.dead_letters().write(JsonLines::file(&d).rows_with(rows));
+        let source = Files::<Row>::csv([input.clone()])
+            .event_time(|r: &Row| r.t)
+            .watermark(WatermarkStrategy::BoundedOutOfOrderness(0))
+            .batch_size(1);
+        p.read("input", source)?
+            .map_to_keyed(|r: Row| (r.auction, r.price))
+            .window(Windowing::fixed(Duration::from_secs(10)))
+            .count("run")?
+            .write(JsonLines::file(&o).rows_with(rows));
+        Ok(())
+    })
+    .unwrap();
+
+    let sorted = |path: &Path| {
+        let mut v = json_lines(path);
+        v.sort_by_key(|r| r.to_string());
+        v
+    };
+    let (cli, dsl) = (sorted(&cli_out), sorted(&dsl_out));
+    assert_eq!(cli.len(), 2, "{cli:?}");
+    for (mut c, mut d) in cli.into_iter().zip(dsl) {
+        assert_eq!(c["value"]["count"], d["value"], "{c} / {d}");
+        c["value"] = Value::Null;
+        d["value"] = Value::Null;
+        assert_eq!(c.to_string(), d.to_string(), "the same fields in the same order");
+    }
+    let (cli, dsl) = (sorted(&cli_dead), sorted(&dsl_dead));
+    assert_eq!((cli.len(), dsl.len()), (2, 2), "{cli:?} / {dsl:?}");
+    for (mut c, mut d) in cli.into_iter().zip(dsl) {
+        let fields = |r: &Value| r.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(fields(&c), fields(&d), "{c} / {d}");
+        for volatile in ["reason", "record"] {
+            c.as_object_mut().unwrap().remove(volatile);
+            d.as_object_mut().unwrap().remove(volatile);
+        }
+        assert_eq!(c, d);
+    }
 }

@@ -75,7 +75,7 @@ fn collect(workers: usize, src: Tcp<Bid>) -> (Vec<Bid>, Vec<DeadLetter>, RunSumm
 
 #[test]
 fn two_concurrent_clients_each_a_partition() {
-    let (src, addr) = bids_source(WatermarkStrategy::BoundedOutOfOrderness(1_000));
+    let (src, addr) = bids_source(WatermarkStrategy::bounded(Duration::from_secs(1)));
     let src = src.max_connections(2);
     let counter = src.clone();
     // Both clients connect before either sends, then send interleaved in time.
@@ -111,7 +111,7 @@ fn two_concurrent_clients_each_a_partition() {
 #[test]
 fn many_clients_through_small_queues_lose_nothing() {
     // Queues of 16 lines: the readers stop and wait for the operator again and again.
-    let (src, addr) = bids_source(WatermarkStrategy::BoundedOutOfOrderness(1_000));
+    let (src, addr) = bids_source(WatermarkStrategy::bounded(Duration::from_secs(1)));
     let src = src.max_connections(8).queue_capacity(16).batch_size(10);
     let clients: Vec<_> = (0..8u64)
         .map(|c| {
@@ -138,7 +138,7 @@ fn many_clients_through_small_queues_lose_nothing() {
 
 #[test]
 fn a_disconnect_mid_line_drops_only_that_line() {
-    let (src, addr) = bids_source(WatermarkStrategy::BoundedOutOfOrderness(1_000));
+    let (src, addr) = bids_source(WatermarkStrategy::bounded(Duration::from_secs(1)));
     let client = thread::spawn(move || {
         let mut s = connect(addr);
         let mut text = String::new();
@@ -175,7 +175,7 @@ fn a_disconnect_mid_line_drops_only_that_line() {
 
 #[test]
 fn bad_lines_are_dead_letters_and_an_over_long_line_is_skipped_to_its_end() {
-    let (src, addr) = bids_source(WatermarkStrategy::BoundedOutOfOrderness(1_000));
+    let (src, addr) = bids_source(WatermarkStrategy::bounded(Duration::from_secs(1)));
     let client = thread::spawn(move || {
         let mut s = connect(addr);
         let long = format!("{{\"auction\":1,\"price\":1,\"time\":5,\"pad\":\"{}\"}}\n", "x".repeat(10_000));
@@ -257,7 +257,7 @@ fn wait_for<T>(c: &Collector<T>, seen: &mut Vec<T>, done: impl Fn(&[T]) -> bool)
 #[test]
 fn watermark_lines_close_windows_and_later_records_are_late() {
     let (src, addr) = bids_source(WatermarkStrategy::Punctuated);
-    let (panes, dead, handle) = count_panes(src.max_connections(1), Windowing::fixed(10_000));
+    let (panes, dead, handle) = count_panes(src.max_connections(1), Windowing::fixed(Duration::from_secs(10)));
     let mut s = connect(addr);
     let mut text = bid_line(1, 1, 1_000) + &bid_line(1, 2, 2_000) + &bid_line(2, 3, 15_000);
     text.push_str("{\"watermark\": 10000}\n");
@@ -289,7 +289,7 @@ fn an_idle_connection_stops_holding_the_watermark_back() {
     let (src, addr) = bids_source(WatermarkStrategy::Punctuated);
     let src = src.max_connections(2).idle_timeout(Duration::from_millis(300));
     let counter = src.clone();
-    let (panes, _dead, handle) = count_panes(src, Windowing::fixed(10_000));
+    let (panes, _dead, handle) = count_panes(src, Windowing::fixed(Duration::from_secs(10)));
     let silent = connect(addr);
     let start = Instant::now();
     while counter.connections() < 1 {
@@ -310,9 +310,9 @@ fn an_idle_connection_stops_holding_the_watermark_back() {
 
 #[test]
 fn processing_time_triggers_fire_while_the_connection_is_quiet() {
-    let (src, addr) = bids_source(WatermarkStrategy::BoundedOutOfOrderness(1_000));
-    let windowing = Windowing::fixed(3_600_000)
-        .trigger(Trigger::after_watermark().with_early(Trigger::after_processing_time(100)))
+    let (src, addr) = bids_source(WatermarkStrategy::bounded(Duration::from_secs(1)));
+    let windowing = Windowing::fixed(Duration::from_secs(3600))
+        .trigger(Trigger::after_watermark().with_early(Trigger::after_processing_time(Duration::from_millis(100))))
         .accumulating();
     let (panes, _dead, handle) = count_panes(src.max_connections(1), windowing);
     let mut s = connect(addr);
@@ -329,7 +329,7 @@ fn processing_time_triggers_fire_while_the_connection_is_quiet() {
 
 #[test]
 fn a_stop_handle_ends_the_listener() {
-    let (src, addr) = bids_source(WatermarkStrategy::BoundedOutOfOrderness(1_000));
+    let (src, addr) = bids_source(WatermarkStrategy::bounded(Duration::from_secs(1)));
     let stop = src.stop_handle();
     let client = thread::spawn(move || {
         let mut s = connect(addr);
@@ -412,7 +412,7 @@ fn the_tcp_sink_writes_json_lines_and_fails_when_nobody_listens() {
         run(RunConfig::workers(2), move |p| {
             p.read("bids", Memory::new(vec![bids.clone()], WatermarkStrategy::Ascending))?
                 .key_by(|b: &Bid| b.auction)
-                .window(Windowing::fixed(5_000))
+                .window(Windowing::fixed(Duration::from_secs(5)))
                 .count("count")?
                 .write(sink.clone());
             Ok(())
@@ -424,7 +424,7 @@ fn the_tcp_sink_writes_json_lines_and_fails_when_nobody_listens() {
     assert_eq!(lines.len(), 4, "one connection per process, closed at the end: {lines:?}");
     assert_eq!(
         lines[0],
-        r#"{"key":0,"window":[0,5000],"value":25,"timestamp":4999,"timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true,"diff":1}"#
+        r#"{"key":0,"window":{"start":0,"end":5000},"value":25,"timestamp":4999,"pane":{"index":0,"nonspeculative_index":0,"timing":"on_time","first":true,"last":true},"retraction":false}"#
     );
 
     // Nobody listens: the sink retries, then the run fails saying so.
@@ -541,15 +541,19 @@ fn highwater_run_connects_to_a_csv_socket() {
     panes.sort();
     assert_eq!(
         panes[0],
-        r#"{"key":"a","window":[0,10000],"count":2,"sum_price":12,"timestamp":9999,"timing":"on_time","index":0,"nonspeculative_index":0,"first":true,"last":true}"#
+        r#"{"key":"a","window":{"start":0,"end":10000},"value":{"count":2,"sum_price":12},"timestamp":9999,"pane":{"index":0,"nonspeculative_index":0,"timing":"on_time","first":true,"last":true},"retraction":false}"#
     );
     let dead = std::fs::read_to_string(&dead).unwrap();
     let dead: serde_json::Value = serde_json::from_str(dead.trim()).unwrap();
     assert_eq!(dead["kind"], "malformed");
-    assert!(dead["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{dead}");
-    assert_eq!((dead["line"].as_u64(), dead["byte_offset"].as_u64()), (Some(4), Some(28)), "{dead}");
+    assert!(dead["location"]["peer"].as_str().unwrap().starts_with("127.0.0.1:"), "{dead}");
+    assert_eq!(
+        (dead["location"]["line"].as_u64(), dead["location"]["byte_offset"].as_u64()),
+        (Some(4), Some(28)),
+        "{dead}"
+    );
     assert_eq!(dead["reason"], "field `price` is not a number: `x`");
-    assert_eq!(dead["record"], "b,x,5000");
+    assert_eq!(dead["line"], "b,x,5000");
 }
 
 #[test]
@@ -608,7 +612,11 @@ fn highwater_run_listens_for_json_lines_with_watermarks() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .map(|v| {
-            (v["key"].as_str().unwrap().to_string(), v["window"][0].as_i64().unwrap(), v["count"].as_u64().unwrap())
+            (
+                v["key"].as_str().unwrap().to_string(),
+                v["window"]["start"].as_i64().unwrap(),
+                v["value"]["count"].as_u64().unwrap(),
+            )
         })
         .collect();
     rows.sort();
@@ -662,7 +670,8 @@ fn highwater_run_writes_each_pane_while_the_connection_is_open() {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         if text.lines().count() >= 2 {
             assert!(
-                text.contains(r#""window":[0,1000],"count":10"#) && text.contains(r#""window":[1000,2000],"count":10"#),
+                text.contains(r#""window":{"start":0,"end":1000},"value":{"count":10}"#)
+                    && text.contains(r#""window":{"start":1000,"end":2000},"value":{"count":10}"#),
                 "{text}"
             );
             break;

@@ -51,26 +51,31 @@ fn cell(v: &Value) -> String {
 /// Records written as CSV rows with a header line, with the `csv` crate: each record's
 /// serde form (a struct of plain fields: its field names make the header), or a flat
 /// JSON object from [`CsvFile::format`] (its keys, from the first row, make the header;
-/// strings are written as they are, other values as JSON, e.g. a window `[0,10000]`).
+/// strings are written as they are, other values as JSON, e.g. a window
+/// `{"start":0,"end":10000}`).
 /// The workers of a process share one file.
 ///
 /// ```
 /// use highwater::pipeline::{pane_row, run, CsvFile, Memory, RunConfig, Windowing};
 /// use highwater::model::watermark::WatermarkStrategy;
+/// use std::time::Duration;
 /// let path = std::env::temp_dir().join(format!("hw-doc-csv-sink-{}.csv", std::process::id()));
 /// let out = path.clone();
 /// run(RunConfig::workers(2), move |p| {
 ///     let src = Memory::new(vec![vec![(1_000, "a".to_string()), (2_000, "a".to_string())]], WatermarkStrategy::Ascending);
 ///     p.read("letters", src)?
 ///         .key_by(|s: &String| s.clone())
-///         .window(Windowing::fixed(10_000))
+///         .window(Windowing::fixed(Duration::from_secs(10)))
 ///         .count("per-letter")?
 ///         .write(CsvFile::create(&out).format(pane_row));
 ///     Ok(())
 /// }).unwrap();
 /// let text = std::fs::read_to_string(&path).unwrap();
-/// assert_eq!(text.lines().next(), Some("key,window,value,timestamp,timing,index,nonspeculative_index,first,last,diff"));
-/// assert_eq!(text.lines().nth(1), Some("a,\"[0,10000]\",2,9999,on_time,0,0,true,true,1"));
+/// assert_eq!(text.lines().next(), Some("key,window,value,timestamp,pane,retraction"));
+/// assert_eq!(
+///     text.lines().nth(1),
+///     Some(r#"a,"{""start"":0,""end"":10000}",2,9999,"{""index"":0,""nonspeculative_index"":0,""timing"":""on_time"",""first"":true,""last"":true}",false"#)
+/// );
 /// ```
 pub struct CsvFile<T> {
     path: PathBuf,

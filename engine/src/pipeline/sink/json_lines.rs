@@ -1,6 +1,7 @@
 //! JSON lines to standard output or a file.
 
 use crate::pipeline::{Collection, Data, Sink};
+use crate::row::{Row, RowFormat};
 use crate::runtime::outputs::{write_problem, Target};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -13,8 +14,10 @@ use timely::dataflow::operators::generic::Operator;
 type LineFormat<T> = Arc<dyn Fn(&T, &mut String)>;
 
 /// JSON lines to standard output or a file (one writer per path, shared by the workers of
-/// a process, flushed when the run ends). Records are written with their serde form, with a
-/// formatter to a [`Value`], or with a line writer of your own ([`JsonLines::lines`]).
+/// a process, flushed when the run ends). Records are written with their serde form, as
+/// rows of the output schema ([`JsonLines::rows`], for panes and dead letters: the rows
+/// `highwater run` writes), with a formatter to a [`Value`], or with a line writer of your
+/// own ([`JsonLines::lines`]).
 ///
 /// The first failed write (a full disk, a closed pipe) fails the run at once: the sources
 /// stop reading, nothing more is written, and [`crate::pipeline::run`] returns the error
@@ -61,6 +64,42 @@ fn serde_line<T: Serialize>(t: &T, out: &mut String) {
     match serde_json::to_string(t) {
         Ok(s) => out.push_str(&s),
         Err(e) => out.push_str(&json!({ "error": e.to_string() }).to_string()),
+    }
+}
+
+impl<T: Row + 'static> JsonLines<T> {
+    /// Writes each pane or dead letter as its row of the output schema
+    /// (`docs/output-format.md`): the rows `highwater run` writes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use highwater::pipeline::{run, JsonLines, Memory, RunConfig, Windowing};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// let path = std::env::temp_dir().join(format!("hw-doc-jsonlines-rows-{}.jsonl", std::process::id()));
+    /// let out = path.clone();
+    /// run(RunConfig::workers(1), move |p| {
+    ///     let src = Memory::new(vec![vec![(1_000, 7u64), (2_000, 7)]], WatermarkStrategy::Ascending);
+    ///     p.read("numbers", src)?
+    ///         .key_by(|n: &u64| *n)
+    ///         .window(Windowing::fixed(Duration::from_secs(10)))
+    ///         .count("per-number")?
+    ///         .write(JsonLines::file(&out).rows());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(
+    ///     std::fs::read_to_string(&path).unwrap(),
+    ///     concat!(r#"{"key":7,"window":{"start":0,"end":10000},"value":2,"timestamp":9999,"#,
+    ///             r#""pane":{"index":0,"nonspeculative_index":0,"timing":"on_time","first":true,"last":true},"retraction":false}"#, "\n")
+    /// );
+    /// ```
+    pub fn rows(self) -> Self {
+        self.rows_with(RowFormat::default())
+    }
+    /// [`JsonLines::rows`] with options (e.g. [`RowFormat::rfc3339`]).
+    pub fn rows_with(mut self, format: RowFormat) -> Self {
+        self.format = Arc::new(move |t: &T, out: &mut String| t.write_row(out, &format));
+        self
     }
 }
 

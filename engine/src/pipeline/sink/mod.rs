@@ -12,12 +12,14 @@ pub use csv_file::CsvFile;
 pub use json_lines::JsonLines;
 pub use tcp::TcpSink;
 
+use crate::row::{Row, RowFormat};
 use highwater_operators::pane::Pane;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// A pane as an output row: `key`, `window` as `[start, end]` (or `"global"`), `value`,
-/// then the pane fields of the conformance format, and `diff` (−1 for a retraction).
+/// A pane as its output row ([`crate::row::write_pane_row`], the row `highwater run` and
+/// [`JsonLines::rows`] write), as a JSON value: for sinks that take a formatter
+/// ([`CsvFile::format`], [`TcpSink::format`]).
 ///
 /// ```
 /// use highwater::pipeline::pane_row;
@@ -26,20 +28,12 @@ use serde_json::{json, Value};
 /// let p = Pane { key: "a", window: Window::new(0, 10), value: 3u64, timestamp: 9,
 ///     info: PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last: true },
 ///     retraction: false, tick: 0 };
-/// assert_eq!(pane_row(&p)["window"], serde_json::json!([0, 10]));
-/// assert_eq!(pane_row(&p)["diff"], 1);
+/// assert_eq!(pane_row(&p)["window"], serde_json::json!({"start": 0, "end": 10}));
+/// assert_eq!(pane_row(&p)["pane"]["timing"], "on_time");
+/// assert_eq!(pane_row(&p)["retraction"], false);
 /// ```
 pub fn pane_row<K: Serialize, O: Serialize>(p: &Pane<K, O>) -> Value {
-    json!({
-        "key": p.key,
-        "window": if p.window.is_global() { json!("global") } else { json!([p.window.start, p.window.end]) },
-        "value": p.value,
-        "timestamp": p.timestamp,
-        "timing": p.info.timing.to_string(),
-        "index": p.info.index,
-        "nonspeculative_index": p.info.nonspeculative_index,
-        "first": p.info.first,
-        "last": p.info.last,
-        "diff": p.diff(),
-    })
+    let mut line = String::new();
+    p.write_row(&mut line, &RowFormat::default());
+    serde_json::from_str(&line).unwrap_or(Value::Null)
 }

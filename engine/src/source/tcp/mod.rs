@@ -115,12 +115,13 @@ enum Endpoint {
 /// use highwater::pipeline::{run, Collector, RunConfig, Tcp};
 /// use highwater::model::watermark::WatermarkStrategy;
 /// use std::io::Write;
+/// use std::time::Duration;
 /// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Bid { auction: u64, price: u64, time: i64 }
 ///
 /// let src = Tcp::<Bid>::bind("127.0.0.1:0").unwrap()
 ///     .event_time(|b: &Bid| b.time)
-///     .watermark(WatermarkStrategy::BoundedOutOfOrderness(1_000))
+///     .watermark(WatermarkStrategy::bounded(Duration::from_secs(1)))
 ///     .max_connections(1);
 /// let addr = src.local_addr().unwrap();
 /// let client = std::thread::spawn(move || {
@@ -332,8 +333,11 @@ impl<T: DeserializeOwned + Send + 'static> Tcp<T> {
         self.decoder(SerdeDecoder::new(move |t: &T| Ok(f(t))))
     }
     /// An event time that may fail: `Err(reason)` makes the record a dead letter.
-    pub fn try_event_time(self, f: impl Fn(&T) -> Result<i64, String> + Send + Sync + 'static) -> Self {
-        self.decoder(SerdeDecoder::new(f))
+    pub fn try_event_time<E: std::fmt::Display>(
+        self,
+        f: impl Fn(&T) -> Result<i64, E> + Send + Sync + 'static,
+    ) -> Self {
+        self.decoder(SerdeDecoder::new(move |t: &T| f(t).map_err(|e| e.to_string())))
     }
 }
 
