@@ -1,5 +1,6 @@
 //! Watermark strategies: how a source partition turns the event times it has read into a
-//! watermark. Pure values, no I/O; sources advance them once per batch, never per record.
+//! watermark. Pure values, no I/O; sources observe every record, and judge each against
+//! the watermark as of the records before it.
 //!
 //! ```
 //! use highwater::model::watermark::{PartitionWatermark, WatermarkStrategy};

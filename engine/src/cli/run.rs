@@ -130,7 +130,9 @@ pub struct RunArgs {
     /// from lines `{"watermark": MILLIS}` in the stream); overrides --max-out-of-orderness.
     #[arg(long, value_name = "ascending|bounded(D)|punctuated")]
     pub watermark: Option<WatermarkStrategy>,
-    /// Lines read per batch (1 to 1048576); the watermark advances once per batch.
+    /// Lines read per batch (1 to 1048576). Triggers are evaluated once per batch (an
+    /// `after_count(N)` may fire with more than N records); which records are late does not
+    /// depend on it.
     #[arg(long, default_value_t = Files::<()>::DEFAULT_BATCH, value_name = "LINES")]
     pub batch_size: usize,
     /// Where to write the panes as JSON lines (`-` is standard output). In process `I` of

@@ -159,8 +159,11 @@ impl<T> Files<T> {
         self.partition_bytes = bytes.max(1 << 16);
         self
     }
-    /// Lines per batch (one watermark advance per batch), from 1 to [`Files::MAX_BATCH`]
-    /// (a larger value fails the pipeline's build).
+    /// Lines per batch, from 1 to [`Files::MAX_BATCH`] (a larger value fails the pipeline's
+    /// build). A batch is a bundle for the triggers downstream: an `after_count(n)` is
+    /// evaluated once per bundle, so it may fire with more than `n` records. Which records
+    /// are late does not depend on it: each is judged against its partition's watermark as
+    /// of that record.
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch = n;
         self

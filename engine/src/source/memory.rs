@@ -23,7 +23,8 @@ impl<T> Memory<T> {
     pub fn new(partitions: Vec<Vec<(i64, T)>>, strategy: WatermarkStrategy) -> Self {
         Memory { partitions: Arc::new(partitions), strategy, batch: 10_000 }
     }
-    /// Records per batch.
+    /// Records per batch: a bundle for the triggers downstream (see
+    /// [`crate::pipeline::Files::batch_size`]); `1` evaluates triggers after every record.
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self

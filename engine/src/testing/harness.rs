@@ -47,6 +47,7 @@ pub enum TestError {
 /// checking that they agree.
 ///
 /// ```
+/// use std::time::Duration;
 /// use highwater::pipeline::Windowing;
 /// use highwater::testing::{Harness, TestStream};
 ///
@@ -99,6 +100,7 @@ impl<T: Data + Debug + Sync> Harness<T> {
     /// processing-time advances.
     ///
     /// ```
+    /// use std::time::Duration;
     /// use highwater::pipeline::Windowing;
     /// use highwater::testing::{Harness, TestStream};
     /// let stream = TestStream::new().add_elements([(3, 10u64), (4, 20)]);
@@ -144,6 +146,7 @@ impl<T: Data + Debug + Sync> Harness<T> {
     /// or dead letter, tags included.
     ///
     /// ```
+    /// use std::time::Duration;
     /// use highwater::pipeline::Windowing;
     /// use highwater::testing::{Harness, TestStream};
     /// let stream = TestStream::new().add_elements((0..20).map(|i| (i, (i % 3, ()))));
@@ -193,6 +196,7 @@ impl<T: Data + Debug + Sync> Harness<T> {
 /// Runs the pipeline `build` makes from `stream` on one worker ([`Harness::run`]).
 ///
 /// ```
+/// use std::time::Duration;
 /// use highwater::pipeline::Windowing;
 /// use highwater::testing::{self, TestStream};
 /// let stream = TestStream::new().add_elements([(1, ('a', ())), (2, ('a', ()))]);

@@ -15,6 +15,7 @@ use std::fmt::{self, Debug};
 /// letters; every failed assertion prints it.
 ///
 /// ```
+/// use std::time::Duration;
 /// use highwater::pipeline::Windowing;
 /// use highwater::testing::{self, TestStream};
 ///
@@ -40,6 +41,7 @@ impl<K, V> TestResult<K, V> {
     /// Every pane, as a [`Panes`] selection to narrow down and assert on.
     ///
     /// ```
+    /// use std::time::Duration;
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// let stream = TestStream::new().add_elements([(1, ('a', ())), (12, ('b', ()))]);
@@ -56,6 +58,7 @@ impl<K, V> TestResult<K, V> {
     /// The panes of `window` (every key).
     ///
     /// ```
+    /// use std::time::Duration;
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// use highwater::model::window::Window;
@@ -72,6 +75,7 @@ impl<K, V> TestResult<K, V> {
     /// The panes of `key` (every window).
     ///
     /// ```
+    /// use std::time::Duration;
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// let stream = TestStream::new().add_elements([(1, ('a', ())), (12, ('a', ())), (3, ('b', ()))]);
@@ -90,6 +94,7 @@ impl<K, V> TestResult<K, V> {
     /// Every dead letter, as a [`DeadLetters`] selection.
     ///
     /// ```
+    /// use std::time::Duration;
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// let stream = TestStream::new().add_element(1, ('a', ())).advance_watermark_to(20).add_element(2, ('a', ()));
@@ -105,6 +110,7 @@ impl<K, V> TestResult<K, V> {
     /// The dead letters of one kind (too late, window closed, ...).
     ///
     /// ```
+    /// use std::time::Duration;
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// use highwater::pipeline::DeadLetterKind;
@@ -124,6 +130,7 @@ impl<K, V> TestResult<K, V> {
     /// it produced).
     ///
     /// ```
+    /// use std::time::Duration;
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// let stream = TestStream::new().add_element(1, ('a', ())).advance_watermark_to(20);
@@ -141,6 +148,7 @@ impl<K, V> TestResult<K, V> {
     /// see the module docs). Empty in a run whose tags are exact.
     ///
     /// ```
+    /// use std::time::Duration;
     /// # use highwater::pipeline::Windowing;
     /// # use highwater::testing::{self, TestStream};
     /// let stream = TestStream::new().add_element(1, ('a', ()));
@@ -253,6 +261,7 @@ fn describe_pane<K: Debug, V: Debug>(p: &Pane<K, V>) -> String {
 /// failure messages say what was selected and print the whole run.
 ///
 /// ```
+/// use std::time::Duration;
 /// # use highwater::pipeline::Windowing;
 /// # use highwater::testing::{self, TestStream};
 /// use highwater::model::window::Window;
@@ -394,6 +403,7 @@ impl<'r, K: Debug, V: Debug> Panes<'r, K, V> {
 /// failure messages print the whole run.
 ///
 /// ```
+/// use std::time::Duration;
 /// # use highwater::pipeline::Windowing;
 /// # use highwater::testing::{self, TestStream};
 /// use highwater::pipeline::DeadLetterKind;

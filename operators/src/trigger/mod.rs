@@ -101,7 +101,10 @@ impl Trigger {
             other => other,
         }
     }
-    /// `after_count(n)`.
+    /// `after_count(n)`: fires once the pane holds at least `n` records. As in Beam, a
+    /// trigger is evaluated once per bundle (a source batch), not per record, so a pane
+    /// may fire with more than `n` records when a bundle brings it past `n` (a source's
+    /// `batch_size(1)` evaluates it after every record).
     pub fn after_count(n: u64) -> Self {
         Trigger::AfterCount(n)
     }

@@ -271,7 +271,8 @@ impl<T> Tcp<T> {
         self.queue = lines.max(1);
         self
     }
-    /// At most this many records per batch (one watermark advance per batch).
+    /// At most this many records per batch (a bundle for the triggers downstream; see
+    /// [`crate::pipeline::Files::batch_size`]).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
