@@ -408,7 +408,7 @@ impl Schema {
     /// with each field of the schema at a known index of `fields`: integers are parsed
     /// straight from the bytes, and the slower text path runs only to explain an error
     /// or for other forms.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn extract_columns(&self, columns: &Columns, fields: CsvFields<'_>) -> Result<Record, String> {
         let field = |i: usize| -> Option<&[u8]> { fields.get(i) };
         let text = |i: usize| -> Option<&str> { field(i).and_then(|b| std::str::from_utf8(b).ok()) };
