@@ -54,20 +54,15 @@ impl<K: Hash + Eq, A> OpenWindows<K, A> {
     /// The index of `window`, if open. Records come in runs of one window, and a sliding
     /// window's record asks for its windows newest first: the last window looked up, the
     /// one before it and the newest few are tried before a binary search.
+    /// Inlined into the per-record loop, as it was before the operators were split into
+    /// files (out of line it cost a call per record and window).
     #[inline(always)]
     fn find(&self, window: &Window) -> Result<usize, usize> {
-        // The common case, inlined into the per-record loop: the window looked up last.
-        if self.windows.get(self.last).is_some_and(|b| b.window == *window) {
-            return Ok(self.last);
-        }
-        self.find_elsewhere(window)
-    }
-
-    /// [`Self::find`] past the last window looked up.
-    fn find_elsewhere(&self, window: &Window) -> Result<usize, usize> {
         let n = self.windows.len();
-        if self.windows.get(self.last.wrapping_sub(1)).is_some_and(|b| b.window == *window) {
-            return Ok(self.last - 1);
+        for i in [self.last, self.last.wrapping_sub(1)] {
+            if self.windows.get(i).is_some_and(|b| b.window == *window) {
+                return Ok(i);
+            }
         }
         if let Some(i) = (n.saturating_sub(4)..n).rev().find(|&i| self.windows[i].window == *window) {
             return Ok(i);
