@@ -462,6 +462,15 @@ impl Schema {
     /// or for other forms.
     #[inline(always)]
     pub(crate) fn extract_columns(&self, columns: &Columns, fields: CsvFields<'_>) -> Result<Record, String> {
+        let (key, ts) = self.key_and_time(columns, fields)?;
+        let mut values = Values::new();
+        self.values_into(columns, fields, &mut values)?;
+        Ok((key, ts, values))
+    }
+
+    /// The key and event time of [`Schema::extract_columns`] (the time checked first).
+    #[inline(always)]
+    fn key_and_time(&self, columns: &Columns, fields: CsvFields<'_>) -> Result<(RunKey, i64), String> {
         let field = |i: usize| -> Option<&[u8]> { fields.get(i) };
         let text = |i: usize| -> Option<&str> { field(i).and_then(|b| std::str::from_utf8(b).ok()) };
         let tb = field(columns.time).ok_or_else(|| format!("missing time field `{}`", self.time_field))?;
@@ -499,7 +508,14 @@ impl Schema {
                 RunKey::Str(key)
             }
         };
-        let mut values = Values::new();
+        Ok((key, ts))
+    }
+
+    /// The numbers of [`Schema::extract_columns`], pushed onto `values`.
+    #[inline(always)]
+    fn values_into(&self, columns: &Columns, fields: CsvFields<'_>, values: &mut Values) -> Result<(), String> {
+        let field = |i: usize| -> Option<&[u8]> { fields.get(i) };
+        let text = |i: usize| -> Option<&str> { field(i).and_then(|b| std::str::from_utf8(b).ok()) };
         for (&c, f) in columns.values.iter().zip(&self.value_fields) {
             let b = field(c).ok_or_else(|| format!("missing field `{f}`"))?;
             let n = match parse_i64_bytes(trim_ascii(b)) {
@@ -511,7 +527,7 @@ impl Schema {
             };
             values.push(n);
         }
-        Ok((key, ts, values))
+        Ok(())
     }
 
     /// The column of each field this schema reads, from a header's `names`; `Err` names the
@@ -574,8 +590,16 @@ impl CsvDecoder<(RunKey, Values)> for SchemaCsv {
         if fields.len() != self.width {
             return Err(format!("expected {} fields (as in the header), found {}", self.width, fields.len()));
         }
-        let (k, t, v) = self.schema.extract_columns(&self.columns, fields)?;
-        out.push((t, (k, v)));
+        let (k, t) = self.schema.key_and_time(&self.columns, fields)?;
+        // The numbers are parsed into the record in the batch: a record built aside and
+        // moved in was read back right after it was written, a store-forwarding stall per
+        // record (a fifth of the decoding time).
+        out.push((t, (k, Values::new())));
+        let last = out.len() - 1;
+        if let Err(e) = self.schema.values_into(&self.columns, fields, &mut out[last].1 .1) {
+            out.pop();
+            return Err(e);
+        }
         Ok(())
     }
 }
