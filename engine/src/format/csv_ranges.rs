@@ -509,7 +509,7 @@ mod tests {
         let mut i = 0u64;
         while text.len() < 1 << 20 {
             i += 1;
-            let line = match next() % 400 {
+            let line = match next() % 4000 {
                 0 => format!("{i},\"two\nlines\",1\n"),
                 1 => format!("{i},\"a, b\",\"c\"\"d\"\n"),
                 2 => format!("{i},x\"y,3\n"),
