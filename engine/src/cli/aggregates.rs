@@ -216,7 +216,7 @@ impl CombineFn<Values> for AggregateSet {
     fn create(&self) -> Accumulators {
         self.empty.clone()
     }
-    #[inline]
+    #[inline(always)]
     fn add(&self, acc: &mut Accumulators, values: Values) {
         for (i, slot) in acc.0.iter_mut().enumerate() {
             // A record always carries every field (the source checks it); a missing one

@@ -37,6 +37,25 @@ pub const MAX_RECORD_LINES: u64 = 64;
 /// Bytes read at a time by the boundary pass.
 const CHUNK: usize = 8 << 20;
 
+/// Bytes read on each side of a split to find its boundary without the pass
+/// ([`Boundaries::near`]).
+const NEAR: u64 = 64 << 10;
+
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// The quotes that leave `record` open: the quote opening its first quoted field that
 /// contains a newline, and the one of a field still open at its end (same rules as the
 /// boundary pass and `csv_core`).
@@ -89,6 +108,9 @@ struct Boundaries {
     done: bool,
     /// Boundaries found: split → boundary (`u64::MAX`: none before the end).
     known: std::collections::BTreeMap<u64, u64>,
+    /// Whether a split's boundary is first looked for near it ([`Boundaries::near`]); the
+    /// tests turn it off to compare with the pass alone.
+    near: bool,
 }
 
 /// The outcome of following a record that has a quote opening a field.
@@ -113,11 +135,12 @@ impl Boundaries {
             p: 0,
             done: false,
             known: Default::default(),
+            near: true,
         };
-        b.ensure(0, 3)?;
-        if b.buf[..b.len].starts_with(b"\xEF\xBB\xBF") {
-            b.rs = 3;
-            b.p = 3;
+        // Nothing is read yet: most boundaries are found from the bytes near their split.
+        let mut head = [0u8; 3];
+        if read_at(&b.file, &mut head, 0)? == 3 && head == *b"\xEF\xBB\xBF" {
+            b.restart(3)?;
         }
         Ok(b)
     }
@@ -177,14 +200,58 @@ impl Boundaries {
         if let Some(&b) = self.known.get(&s) {
             return Ok(b);
         }
+        if self.near {
+            if let Some(b) = self.near(s)? {
+                self.known.insert(s, b);
+                return Ok(b);
+            }
+        }
+        let from = self.known.values().copied().filter(|&b| b <= s).max();
         if self.p >= s || self.done {
             // The pass went past `s`: start again from the last boundary before `s`.
-            let from = self.known.values().copied().filter(|&b| b <= s).max();
             self.restart(from.unwrap_or(0))?;
+        } else if let Some(from) = from.filter(|&b| b > self.p + (2 * MAX_LINE + CHUNK) as u64) {
+            // A boundary found near an earlier split is far ahead of the pass: start there.
+            self.restart(from)?;
         }
         let b = self.scan_to(s)?;
         self.known.insert(s, b);
         Ok(b)
+    }
+
+    /// The boundary of `s` from the bytes around it alone, when they prove it (`None`: the
+    /// pass has to find it).
+    ///
+    /// The proof: the [`NEAR`] bytes before `s`, after their last quote, hold more than
+    /// [`MAX_RECORD_LINES`] newlines. Then each of these newlines ends a record, whatever
+    /// came before. A record still open at such a newline is inside a quoted field that
+    /// opened before the quote-free bytes and cannot close within them; it spans more than
+    /// [`MAX_RECORD_LINES`] lines, so it is skipped to the end of its first line, which
+    /// ends at or before the first of these newlines, and reading resumes there, outside
+    /// any quote (each skip resumes further on, so this ends). From the last of these
+    /// newlines on, without a quote, the boundary is after the first newline at or after
+    /// `s - 1`: the lines are far shorter than [`MAX_LINE`].
+    fn near(&self, s: u64) -> io::Result<Option<u64>> {
+        let Some(from) = s.checked_sub(NEAR).filter(|&f| f > 0) else { return Ok(None) };
+        let mut buf = vec![0u8; 2 * NEAR as usize];
+        let got = read_at(&self.file, &mut buf, from)?;
+        let split = NEAR as usize;
+        if got < split {
+            return Ok(None);
+        }
+        let (before, after) = (&buf[..split], &buf[split..got]);
+        let quote_free = &before[memchr::memrchr(b'"', before).map_or(0, |q| q + 1)..];
+        if memchr::memchr_iter(b'\n', quote_free).count() <= MAX_RECORD_LINES as usize {
+            return Ok(None);
+        }
+        if before.last() == Some(&b'\n') {
+            return Ok(Some(s));
+        }
+        Ok(match memchr::memchr2(b'\n', b'"', after) {
+            Some(i) if after[i] == b'\n' => Some(s + i as u64 + 1),
+            // A quote on the line across `s`, or no end of line near it.
+            _ => None,
+        })
     }
 
     /// Resumes the pass at `at`, a record start (0 or a boundary found before).
@@ -426,6 +493,51 @@ mod tests {
             open.extend_from_slice(b"c,d\n");
         }
         assert_eq!(boundaries(&open, &[3, 7]), vec![5, 9]);
+    }
+
+    /// Boundaries found near their splits are the pass's, in a file with quoted fields
+    /// across lines, quotes left open, records over the line bound, literal quotes and
+    /// CRLF lines between long runs of plain lines.
+    #[test]
+    fn boundaries_found_near_the_splits_are_the_passes() {
+        let mut text = Vec::new();
+        let mut x = 7u64;
+        let mut next = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut i = 0u64;
+        while text.len() < 1 << 20 {
+            i += 1;
+            let line = match next() % 4000 {
+                0 => format!("{i},\"two\nlines\",1\n"),
+                1 => format!("{i},\"a, b\",\"c\"\"d\"\n"),
+                2 => format!("{i},x\"y,3\n"),
+                3 => format!("{i},y,4\r\n"),
+                4 => format!("{i},\"open\n"),
+                5 => format!("{i},\"{}\"\n", "many\n".repeat(70)),
+                6 => format!("{i},\"{}\",5\n", "l\n".repeat(40)),
+                _ => format!("{i},plain,{}\n", next() % 100_000),
+            };
+            text.extend_from_slice(line.as_bytes());
+        }
+        let path = std::env::temp_dir().join(format!("hw-bounds-near-{}", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        let splits: Vec<u64> = (1..).map(|k| k * 1009).take_while(|&s| s < text.len() as u64 + 10).collect();
+        let mut pass = Boundaries::open(&path).unwrap();
+        pass.near = false;
+        let want: Vec<u64> = splits.iter().map(|&s| pass.boundary(s).unwrap()).collect();
+        let mut b = Boundaries::open(&path).unwrap();
+        let near = splits.iter().filter(|&&s| b.near(s).unwrap().is_some()).count();
+        assert!(near > splits.len() / 2, "{near} of {} found near their split", splits.len());
+        let got: Vec<u64> = splits.iter().map(|&s| b.boundary(s).unwrap()).collect();
+        assert_eq!(got, want);
+        // In another order, with the pass and the shortcut interleaved.
+        let mut b = Boundaries::open(&path).unwrap();
+        for k in (0..splits.len()).rev().step_by(3).chain((0..splits.len()).step_by(2)) {
+            assert_eq!(b.boundary(splits[k]).unwrap(), want[k], "split {}", splits[k]);
+        }
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -36,6 +36,12 @@ use timely::dataflow::Stream;
 /// Batches read per activation of a replay source, so other operators keep up.
 const BATCHES_PER_ACTIVATION: usize = 4;
 
+/// Fewer batches per activation when they already brought this many records: the
+/// operators downstream then read a batch while it is still in the cache (a default batch
+/// of 10 000 records is about 700 KiB; four of them overflow a 1 MiB L2 cache, and every
+/// record was read back from memory).
+const RECORDS_PER_ACTIVATION: usize = 4096;
+
 /// How often a replay source looks again at a pending partition (no thread wakes it), and
 /// at most how long a paced one sleeps.
 const RETRY_PENDING: Duration = Duration::from_millis(200);
@@ -115,14 +121,62 @@ pub(crate) enum Wake {
     Never,
 }
 
-/// A batch as the operator emits it: its stamp, records and dead letters, and the records
-/// that were behind their partition's watermark when they were read, each group at the
-/// watermark as of its records (see [`Reader::step`]).
-pub(crate) struct Stamped<T> {
+/// A batch as the operator emits it: its stamp, records (shaped) and dead letters, and the
+/// records that were behind their partition's watermark when they were read, each group at
+/// the watermark as of its records (see [`Reader::step`]).
+pub(crate) struct Stamped<O> {
     pub(crate) stamp: Time,
-    pub(crate) records: Vec<(i64, T)>,
+    pub(crate) records: Vec<O>,
     pub(crate) dead: Vec<DeadLetter>,
-    pub(crate) behind: Vec<(Time, Vec<(i64, T)>)>,
+    pub(crate) behind: Vec<(Time, Vec<O>)>,
+}
+
+/// Judges each record against its partition's watermark as of that record — the watermark
+/// after the records before it — not as of the start of its batch, so which records are
+/// late does not depend on the batch size. A record at or after that watermark cannot be
+/// late in any window (its windows end after it): it goes with the batch, at the batch's
+/// stamp. One behind it goes at a stamp of its own, that watermark (rare in practice: only
+/// records later than the watermark's bound allows).
+struct Judge {
+    /// The batch's stamp.
+    stamp: Time,
+    /// The floor's watermark: a partition behind it is stamped at it.
+    floor: i64,
+    /// The partition's watermark now (never below the floor).
+    now: i64,
+    /// The latest event time observed.
+    latest: i64,
+}
+
+impl Judge {
+    fn new(stamp: Time, floor: i64, watermark: &PartitionWatermark) -> Self {
+        Judge { stamp, floor, now: watermark.watermark().max(floor), latest: i64::MIN }
+    }
+    /// Places one record (with the batch, or behind it) and observes its time.
+    #[inline]
+    fn place<O>(
+        &mut self,
+        t: i64,
+        o: O,
+        watermark: &mut PartitionWatermark,
+        batch: &mut Vec<O>,
+        behind: &mut Vec<(Time, Vec<O>)>,
+    ) {
+        if t < self.now && self.now > self.stamp.watermark() {
+            let at = Time::new(self.now, self.stamp.tick);
+            match behind.last_mut() {
+                Some((s, group)) if *s == at => group.push(o),
+                _ => behind.push((at, vec![o])),
+            }
+        } else {
+            batch.push(o);
+        }
+        if t > self.latest {
+            self.latest = t;
+            watermark.observe(t);
+            self.now = watermark.watermark().max(self.floor);
+        }
+    }
 }
 
 /// Replay partitions (files, byte ranges) read at once by one worker, at most: the others
@@ -271,9 +325,14 @@ impl<T> Reader<T> {
     }
 
     /// Reads one batch from the ready partition whose stamp is least (round robin among
-    /// equals). Returns the stamp of the batch (never below the floor), its records and
-    /// dead letters; `None` when no partition is ready.
-    pub(crate) fn step(&mut self, now: i64) -> Option<Stamped<T>> {
+    /// equals). Returns the stamp of the batch (never below the floor), its records in the
+    /// shape the operator emits (`shape` of each) and its dead letters; `None` when no
+    /// partition is ready.
+    ///
+    /// The records are shaped and their event times observed in one pass: a batch is
+    /// larger than the L1 cache, and every pass over it costs about a cache miss per
+    /// record.
+    pub(crate) fn step<O>(&mut self, now: i64, mut shape: impl FnMut((i64, T)) -> O) -> Option<Stamped<O>> {
         // A replay reads its first MAX_OPEN_PARTITIONS unfinished partitions (in order);
         // a live source's partitions are all open already.
         let n = if self.live.is_some() { self.parts.len() } else { self.parts.len().min(MAX_OPEN_PARTITIONS) };
@@ -283,9 +342,11 @@ impl<T> Reader<T> {
             .min_by_key(|&i| self.stamp_of(&self.parts[i]))?;
         self.next = (idx + 1) % n.max(1);
         let stamp = self.stamp_of(&self.parts[idx]).max(self.floor);
-        let floor = self.floor.watermark();
         let batch_size = self.batch;
+        let floor = self.floor.watermark();
         let part = &mut self.parts[idx];
+        let mut judge = Judge::new(stamp, floor, &part.watermark);
+        let mut behind = Vec::new();
         let mut records = Vec::new();
         let mut dead = Vec::new();
         let mut punctuation = None;
@@ -301,7 +362,11 @@ impl<T> Reader<T> {
             dead = batch.dead;
             match self.pacing {
                 None => {
-                    records = batch.records;
+                    records.reserve(batch.records.len());
+                    for r in batch.records {
+                        let t = r.0;
+                        judge.place(t, shape(r), &mut part.watermark, &mut records, &mut behind);
+                    }
                     punctuation = batch.punctuation;
                 }
                 Some(_) => {
@@ -317,44 +382,13 @@ impl<T> Reader<T> {
                     part.due = Some(due);
                     break;
                 }
-                records.extend(part.held.pop_front());
+                if let Some(r) = part.held.pop_front() {
+                    let t = r.0;
+                    judge.place(t, shape(r), &mut part.watermark, &mut records, &mut behind);
+                }
             }
             if part.held.is_empty() {
                 punctuation = part.held_punctuation.take();
-            }
-        }
-        // Each record is judged against its partition's watermark as of that record — the
-        // watermark after the records before it — not as of the start of its batch, so
-        // which records are late does not depend on the batch size. A record at or after
-        // that watermark cannot be late in any window (its windows end after it): it goes
-        // with the batch, at the batch's stamp. One behind it goes at a stamp of its own,
-        // that watermark (rare in practice: only records later than the bound allows).
-        let mut behind: Vec<(Time, Vec<(i64, T)>)> = Vec::new();
-        let mut first_behind = None;
-        for (i, (t, _)) in records.iter().enumerate() {
-            let wm = part.watermark.watermark().max(floor);
-            if *t < wm && wm > stamp.watermark() && first_behind.is_none() {
-                first_behind = Some(i);
-            }
-            if first_behind.is_some() {
-                break;
-            }
-            part.watermark.observe(*t);
-        }
-        if let Some(first) = first_behind {
-            let rest = records.split_off(first);
-            for (t, r) in rest {
-                let wm = part.watermark.watermark().max(floor);
-                if t < wm && wm > stamp.watermark() {
-                    let at = Time::new(wm, stamp.tick);
-                    match behind.last_mut() {
-                        Some((s, group)) if *s == at => group.push((t, r)),
-                        _ => behind.push((at, vec![(t, r)])),
-                    }
-                } else {
-                    records.push((t, r));
-                }
-                part.watermark.observe(t);
             }
         }
         if let Some(p) = punctuation {
@@ -475,19 +509,26 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
             let woken = waker.rearm();
             let now = clock.now();
             reader.poll(now, woken);
+            let mut emitted = 0;
             for _ in 0..BATCHES_PER_ACTIVATION {
-                let Some(Stamped { stamp, records, dead: dead_letters, behind }) = reader.step(now) else { break };
+                if emitted >= RECORDS_PER_ACTIVATION {
+                    break;
+                }
+                let Some(Stamped { stamp, records: mut batch, dead: dead_letters, behind }) = reader.step(now, &shape)
+                else {
+                    break;
+                };
                 let (Some(c), Some(d)) = (cap.as_ref(), dead_cap.as_ref()) else { break };
-                progress.add_records(records.len() as u64);
-                if !records.is_empty() {
-                    // The batch goes downstream as a whole container, shaped in place (no
+                emitted += batch.len();
+                progress.add_records(batch.len() as u64);
+                if !batch.is_empty() {
+                    // The batch goes downstream as a whole container (shaped in place: no
                     // per-record copy into timely's buffers).
-                    let mut batch: Vec<O> = records.into_iter().map(&shape).collect();
                     out.activate().session(&c.delayed(&stamp)).give_container(&mut batch);
                 }
-                for (at, group) in behind {
+                for (at, mut group) in behind {
+                    emitted += group.len();
                     progress.add_records(group.len() as u64);
-                    let mut group: Vec<O> = group.into_iter().map(&shape).collect();
                     out.activate().session(&c.delayed(&at)).give_container(&mut group);
                 }
                 if !dead_letters.is_empty() {
@@ -576,7 +617,7 @@ mod tests {
             0,
         );
         r.poll(0, true);
-        let Stamped { stamp, records, behind, .. } = r.step(0).unwrap();
+        let Stamped { stamp, records, behind, .. } = r.step(0, |x| x).unwrap();
         assert_eq!(stamp.watermark(), NEG_INF);
         let in_batch: Vec<i64> = records.iter().map(|(t, _)| *t).collect();
         assert_eq!(in_batch, vec![1_000, 5_000, 12_000, 30_000, 31_000]);
@@ -595,26 +636,26 @@ mod tests {
         assert_eq!(r.frontier(0), Some(Time::new(NEG_INF, 0)));
         tx.send(Box::new(Scripted(VecDeque::from([records(&[10, 20]), Batch::pending()])))).unwrap();
         r.poll(1, true);
-        let Stamped { stamp, records: recs, .. } = r.step(1).unwrap();
+        let Stamped { stamp, records: recs, .. } = r.step(1, |x| x).unwrap();
         assert_eq!((stamp, recs.len()), (Time::new(NEG_INF, 0), 2));
         assert_eq!(r.frontier(1), Some(Time::new(19, 1)));
         // Nothing queued: pending, not re-read until polled again.
-        assert!(r.step(1).unwrap().records.is_empty());
-        assert!(r.step(1).is_none());
+        assert!(r.step(1, |x| x).unwrap().records.is_empty());
+        assert!(r.step(1, |x| x).is_none());
         assert_eq!(r.wake(1), Wake::After(Duration::from_millis(99)));
         // A second connection starts at the frontier, not at −∞.
         tx.send(Box::new(Scripted(VecDeque::from([records(&[5])])))).unwrap();
         r.poll(2, true);
-        let Stamped { stamp, .. } = r.step(2).unwrap();
+        let Stamped { stamp, .. } = r.step(2, |x| x).unwrap();
         assert!(stamp >= Time::new(19, 1), "{stamp:?}");
         // The period advances the tick with no data at all.
         let before = r.frontier(2).unwrap();
         r.poll(150, true);
-        while r.step(150).is_some() {}
+        while r.step(150, |x| x).is_some() {}
         assert!(r.frontier(150).unwrap() > before);
         drop(tx);
         r.poll(151, true);
-        while r.step(151).is_some() {}
+        while r.step(151, |x| x).is_some() {}
         // The first connection is still open (pending), so the source is not done.
         assert!(r.frontier(151).is_some());
     }
@@ -634,7 +675,7 @@ mod tests {
             r.poll(0, woken);
             woken = false;
             for _ in 0..BATCHES_PER_ACTIVATION {
-                if r.step(0).is_none() {
+                if r.step(0, |x| x).is_none() {
                     break;
                 }
             }
@@ -660,10 +701,10 @@ mod tests {
         tx.send(Box::new(Scripted(VecDeque::from([Batch::pending(), Batch::pending(), Batch::pending()])))).unwrap();
         tx.send(Box::new(Scripted(VecDeque::from([records(&[1_000]), Batch::pending(), Batch::pending()])))).unwrap();
         r.poll(0, true);
-        while r.step(0).is_some() {}
+        while r.step(0, |x| x).is_some() {}
         assert_eq!(r.frontier(0).unwrap().watermark(), NEG_INF);
         r.poll(600, true);
-        while r.step(600).is_some() {}
+        while r.step(600, |x| x).is_some() {}
         // Both are idle now: the frontier stands at the most advanced.
         assert_eq!(r.frontier(600).unwrap().watermark(), 999);
     }
@@ -681,19 +722,19 @@ mod tests {
             0,
         );
         r.poll(0, true);
-        let Stamped { records: recs, .. } = r.step(0).unwrap();
+        let Stamped { records: recs, .. } = r.step(0, |x| x).unwrap();
         assert_eq!(recs.len(), 1, "only the first record is due at once");
-        assert!(r.step(0).is_none());
+        assert!(r.step(0, |x| x).is_none());
         r.frontier(0);
         assert_eq!(r.wake(0), Wake::After(Duration::from_millis(200)));
         r.poll(250, true);
-        assert_eq!(r.step(250).unwrap().records.len(), 1, "1 500 is due 250 ms later at speed 2");
+        assert_eq!(r.step(250, |x| x).unwrap().records.len(), 1, "1 500 is due 250 ms later at speed 2");
         r.poll(999, true);
-        assert!(r.step(999).is_none());
+        assert!(r.step(999, |x| x).is_none());
         r.poll(1_000, true);
-        assert_eq!(r.step(1_000).unwrap().records.len(), 1);
+        assert_eq!(r.step(1_000, |x| x).unwrap().records.len(), 1);
         r.poll(1_000, true);
-        while r.step(1_000).is_some() {}
+        while r.step(1_000, |x| x).is_some() {}
         assert_eq!(r.frontier(1_000), None);
     }
 }

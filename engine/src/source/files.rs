@@ -509,7 +509,7 @@ struct CsvPartition<T> {
 }
 
 /// Bytes read at a time from a CSV file.
-const READ_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = 64 << 10;
 /// Bytes read at a time to read a header or probe a range's first records.
 const PROBE_CHUNK: usize = 16 << 10;
 

@@ -54,7 +54,9 @@ impl<K: Hash + Eq, A> OpenWindows<K, A> {
     /// The index of `window`, if open. Records come in runs of one window, and a sliding
     /// window's record asks for its windows newest first: the last window looked up, the
     /// one before it and the newest few are tried before a binary search.
-    #[inline]
+    /// Inlined into the per-record loop, as it was before the operators were split into
+    /// files (out of line it cost a call per record and window).
+    #[inline(always)]
     fn find(&self, window: &Window) -> Result<usize, usize> {
         let n = self.windows.len();
         for i in [self.last, self.last.wrapping_sub(1)] {
