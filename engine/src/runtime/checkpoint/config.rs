@@ -14,8 +14,7 @@ use std::time::Duration;
 /// use highwater::runtime::checkpoint::CheckpointConfig;
 /// use std::time::Duration;
 /// let config = CheckpointConfig::new("/var/lib/highwater/wordcount").keep(5).commit_timeout(Duration::from_secs(10));
-/// assert_eq!(config.keep_count(), 5);
-/// assert_eq!(CheckpointConfig::new("x").keep_count(), CheckpointConfig::DEFAULT_KEEP);
+/// assert_eq!(config.dir(), std::path::Path::new("/var/lib/highwater/wordcount"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointConfig {
@@ -53,14 +52,6 @@ impl CheckpointConfig {
     /// The checkpoint directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-    /// The complete checkpoints kept.
-    pub fn keep_count(&self) -> usize {
-        self.keep
-    }
-    /// How long process 0 waits for the other processes' parts.
-    pub fn commit_timeout_duration(&self) -> Duration {
-        self.commit_timeout
     }
     /// Opens the directory for `job`: checks the configuration, creates the directory if
     /// missing and locks it for this process for as long as the store lives. A directory

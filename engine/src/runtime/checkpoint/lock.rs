@@ -40,7 +40,7 @@ impl DirLock {
         // Say who holds it; the lock, not these bytes, is what excludes.
         file.set_len(0).map_err(io_error)?;
         file.rewind().map_err(io_error)?;
-        write!(file, "pid {} on {}\n", std::process::id(), host()).map_err(io_error)?;
+        writeln!(file, "pid {} on {}", std::process::id(), host()).map_err(io_error)?;
         Ok(DirLock { _file: file })
     }
 }

@@ -245,6 +245,43 @@ fn a_second_store_on_one_directory_is_refused_while_the_first_lives() {
     CheckpointConfig::new(&t.0).open(Job::new(FP, 1)).unwrap();
 }
 
+/// The other job of `a_second_job_is_refused_naming_the_holders_pid`: a child process that
+/// holds the directory `HW_CHECKPOINT_LOCK_CHILD` names until its standard input closes.
+/// Without that variable (an ordinary test run), it does nothing.
+#[test]
+fn lock_holder_child() {
+    use std::io::Read;
+    let Some(dir) = std::env::var_os("HW_CHECKPOINT_LOCK_CHILD") else { return };
+    let _store = CheckpointConfig::new(dir).open(Job::new(FP, 1)).unwrap();
+    println!("locked");
+    let _ = std::io::stdin().read(&mut [0u8]);
+}
+
+#[test]
+fn a_second_job_is_refused_naming_the_holders_pid() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let t = TestDir::new("lock-process");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "runtime::checkpoint::tests::lock_holder_child", "--nocapture", "--quiet"])
+        .env("HW_CHECKPOINT_LOCK_CHILD", &t.0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.trim() == "locked")), "the child took the lock");
+    let err = CheckpointConfig::new(&t.0).open(Job::new(FP, 1)).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, CheckpointError::Locked { .. }), "{err:?}");
+    assert!(message.contains(&format!("pid {} on", child.id())), "{message}");
+    assert!(message.contains(&t.0.display().to_string()), "{message}");
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    // The holder is gone: so is its lock.
+    CheckpointConfig::new(&t.0).open(Job::new(FP, 1)).unwrap();
+}
+
 #[test]
 fn another_pipeline_is_refused_naming_both_fingerprints_and_fresh_starts_over() {
     let t = TestDir::new("fingerprint");
