@@ -2,7 +2,7 @@
 //! newest usable one, the next id.
 
 use super::error::CheckpointError;
-use super::invalid::Invalid;
+use super::invalid::{Invalid, InvalidReason};
 use super::job::Job;
 use super::layout::{list, lock_file};
 use super::lock::DirLock;
@@ -114,7 +114,9 @@ impl CheckpointStore {
                 Err(invalid) => skipped.push(invalid),
             }
         }
-        self.bad().extend(skipped.iter().map(|i| i.checkpoint));
+        // Incomplete ones never count among the kept (no manifest); damaged ones must not.
+        let damaged = skipped.iter().filter(|i| i.reason != InvalidReason::Incomplete);
+        self.bad().extend(damaged.map(|i| i.checkpoint));
         Ok(Latest { checkpoint: found, skipped })
     }
     /// The id the next checkpoint takes: one more than any checkpoint directory present,

@@ -178,6 +178,7 @@ impl PendingCheckpoint<'_> {
             return Ok(Commit::PartWritten { checkpoint: self.id });
         }
         let manifest = complete(store, self.id, self.cut, &self.path)?;
+        store.bad().remove(&self.id);
         prune(&store.root, self.id, store.keep, &store.bad());
         Ok(Commit::Complete(manifest))
     }
