@@ -55,4 +55,7 @@ pub mod book {
     /// `docs/testing.md`.
     #[doc = include_str!("../../docs/testing.md")]
     pub struct Testing;
+    /// `docs/checkpoints.md`.
+    #[doc = include_str!("../../docs/checkpoints.md")]
+    pub struct Checkpoints;
 }

@@ -32,6 +32,7 @@
 //! The deadlines here are wall-clock durations of the runtime, not processing time of the
 //! model: they never reach a pipeline.
 
+pub mod checkpoint;
 mod config;
 mod error;
 mod heartbeat;
