@@ -148,7 +148,7 @@ impl AggregateSet {
 }
 
 /// The running state of one aggregate.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Slot {
     /// A count.
     Count(u64),
@@ -162,8 +162,17 @@ pub enum Slot {
 
 /// The accumulator of an [`AggregateSet`]: one slot per aggregate (inline for up to
 /// three: no allocation per window).
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Accumulators(pub SmallVec<[Slot; 3]>);
+
+impl Clone for Accumulators {
+    /// One copy of the slots (a derived clone went slot by slot through an iterator: a
+    /// new accumulator per (key, window) made it a twelfth of a sliding-window replay).
+    #[inline]
+    fn clone(&self) -> Self {
+        Accumulators(SmallVec::from_slice(&self.0))
+    }
+}
 
 /// The pane value: one number per aggregate in output order ([`AggregateSet::names`]);
 /// `None` for the extreme or mean of no values.

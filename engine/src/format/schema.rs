@@ -171,8 +171,48 @@ impl std::ops::Add for Num {
     }
 }
 
-/// The numeric fields of a record, inline for up to two (no allocation per record).
-pub type Values = SmallVec<[Num; 2]>;
+/// The numeric fields of a record, inline for up to two (no allocation per record); a
+/// `SmallVec` (through `Deref`) that clones with one copy.
+///
+/// ```
+/// use highwater::format::{Num, Values};
+/// let mut v = Values::new();
+/// v.push(Num::Int(12));
+/// let w = v.clone();
+/// assert_eq!((w.len(), w[0]), (1, Num::Int(12)));
+/// ```
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Values(pub SmallVec<[Num; 2]>);
+
+impl Values {
+    /// No fields.
+    pub fn new() -> Self {
+        Values(SmallVec::new())
+    }
+}
+
+impl Clone for Values {
+    /// One copy of the numbers (a derived clone went number by number through an
+    /// iterator: a window assignment clones the values once per window but the last).
+    #[inline]
+    fn clone(&self) -> Self {
+        Values(SmallVec::from_slice(&self.0))
+    }
+}
+
+impl std::ops::Deref for Values {
+    type Target = SmallVec<[Num; 2]>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Values {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
 
 /// One good input record: key, event time in milliseconds, and the numeric fields of
 /// [`Schema::value_fields`] in order.
@@ -723,7 +763,7 @@ mod tests {
         };
         assert_eq!(
             s.extract(row("5", "2.5")),
-            Ok((RunKey::Str("x|y".to_string()), 5, smallvec::smallvec![Num::Float(2.5)]))
+            Ok((RunKey::Str("x|y".to_string()), 5, Values(smallvec::smallvec![Num::Float(2.5)])))
         );
         assert!(s.extract(row("five", "1")).unwrap_err().contains("bad time field `t`"));
         assert!(s.extract(row("5", "cheap")).unwrap_err().contains("field `p` is not a number"));

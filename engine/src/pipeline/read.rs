@@ -42,6 +42,12 @@ const BATCHES_PER_ACTIVATION: usize = 4;
 /// record was read back from memory).
 const RECORDS_PER_ACTIVATION: usize = 4096;
 
+/// A replay batch is read in slices of at most this many lines, each emitted at the
+/// batch's stamp as soon as it is decoded: a slice's records are shaped while they are
+/// still in the cache (a whole default batch, decoded then shaped, is two 800 KiB passes
+/// through memory). The stamps, and so every answer, are those of whole batches.
+const SLICE: usize = 1024;
+
 /// How often a replay source looks again at a pending partition (no thread wakes it), and
 /// at most how long a paced one sleeps.
 const RETRY_PENDING: Duration = Duration::from_millis(200);
@@ -64,6 +70,18 @@ struct Part<T> {
     held_punctuation: Option<i64>,
     /// Bytes the partition had consumed after its last read.
     bytes: u64,
+    /// A replay batch read in slices ([`SLICE`]) and not finished.
+    open: Option<OpenBatch>,
+}
+
+/// A replay batch partly read: the rest of it goes at the same stamp.
+#[derive(Clone, Copy)]
+struct OpenBatch {
+    stamp: Time,
+    /// Lines still to read.
+    left: usize,
+    /// A slice carried records, dead letters or punctuation.
+    carried: bool,
 }
 
 impl<T> Part<T> {
@@ -79,6 +97,7 @@ impl<T> Part<T> {
             held: VecDeque::new(),
             held_punctuation: None,
             bytes: 0,
+            open: None,
         }
     }
     fn done(&self) -> bool {
@@ -261,6 +280,9 @@ impl<T> Reader<T> {
 
     /// A partition's stamp: its watermark (never below the floor's) and its tick.
     fn stamp_of(&self, p: &Part<T>) -> Time {
+        if let Some(open) = p.open {
+            return open.stamp;
+        }
         Time::new(p.watermark.watermark().max(self.floor.watermark()), p.tick)
     }
 
@@ -337,13 +359,25 @@ impl<T> Reader<T> {
         // A replay reads its first MAX_OPEN_PARTITIONS unfinished partitions (in order);
         // a live source's partitions are all open already.
         let n = if self.live.is_some() { self.parts.len() } else { self.parts.len().min(MAX_OPEN_PARTITIONS) };
-        let idx = (0..n)
-            .map(|i| (self.next + i) % n)
-            .filter(|&i| self.parts[i].ready())
-            .min_by_key(|&i| self.stamp_of(&self.parts[i]))?;
-        self.next = (idx + 1) % n.max(1);
+        // A batch read in slices is finished first, as if it had been read whole.
+        let idx = match (0..n).find(|&i| self.parts[i].open.is_some()) {
+            Some(i) => i,
+            None => {
+                let idx = (0..n)
+                    .map(|i| (self.next + i) % n)
+                    .filter(|&i| self.parts[i].ready())
+                    .min_by_key(|&i| self.stamp_of(&self.parts[i]))?;
+                self.next = (idx + 1) % n.max(1);
+                idx
+            }
+        };
         let stamp = self.stamp_of(&self.parts[idx]).max(self.floor);
-        let batch_size = self.batch;
+        // Replay batches are read in slices; a live or paced batch at once (what a live
+        // partition has queued is its batch).
+        let sliced = self.live.is_none() && self.pacing.is_none();
+        let open = self.parts[idx].open.take();
+        let left = open.map_or(self.batch, |o| o.left);
+        let batch_size = if sliced { left.min(SLICE) } else { self.batch };
         let floor = self.floor.watermark();
         let part = &mut self.parts[idx];
         let mut judge = Judge::new(stamp, floor, &part.watermark);
@@ -395,9 +429,16 @@ impl<T> Reader<T> {
         if let Some(p) = punctuation {
             part.watermark.punctuate(p);
         }
-        if !records.is_empty() || !dead.is_empty() || punctuation.is_some() {
-            part.tick = part.tick.max(stamp.tick).saturating_add(1);
+        let carried = !records.is_empty() || !dead.is_empty() || punctuation.is_some();
+        if carried {
             part.last_active = now;
+        }
+        let more = sliced && batch_size < left && !part.exhausted && !read_pending && punctuation.is_none();
+        if more {
+            let carried = carried || open.is_some_and(|o| o.carried);
+            part.open = Some(OpenBatch { stamp, left: left - batch_size, carried });
+        } else if carried || open.is_some_and(|o| o.carried) {
+            part.tick = part.tick.max(stamp.tick).saturating_add(1);
         }
         if read_pending && part.due.is_none() && self.live.is_none() {
             // No thread wakes a replay partition: look again a little later.
@@ -626,6 +667,58 @@ mod tests {
             behind.into_iter().map(|(at, g)| (at.watermark(), g.into_iter().map(|(t, _)| t).collect())).collect();
         // Ascending: the watermark is just below the latest event time read before.
         assert_eq!(behind, vec![(11_999, vec![4_000]), (29_999, vec![2_000, 3_000])]);
+    }
+
+    /// A replay partition of `n` ascending records, `max` per read, as files read.
+    struct Counted {
+        next: u64,
+        n: u64,
+    }
+    impl Partition<u64> for Counted {
+        fn read(&mut self, max: usize) -> Batch<u64> {
+            let end = (self.next + max as u64).min(self.n);
+            let records = (self.next..end).map(|i| (i as i64 * 10, i)).collect();
+            self.next = end;
+            Batch { records, done: end == self.n, ..Batch::default() }
+        }
+        fn name(&self) -> String {
+            "counted".into()
+        }
+    }
+
+    /// A batch is read in slices for the cache's sake; its records must still share the
+    /// batch's one stamp (the watermark before the batch), and the frontier must not pass
+    /// it while the batch is open.
+    #[test]
+    fn a_batch_read_in_slices_keeps_one_stamp() {
+        let (n, batch) = (6_000u64, 2_500usize);
+        let part = Counted { next: 0, n };
+        let mut r = Reader::new(
+            vec![Box::new(part) as Box<dyn Partition<u64>>],
+            WatermarkStrategy::Ascending,
+            batch,
+            None,
+            None,
+            0,
+        );
+        r.poll(0, true);
+        let mut stamps: Vec<(Time, u64)> = Vec::new();
+        while let Some(Stamped { stamp, records, behind, .. }) = r.step(0, |x| x) {
+            assert!(behind.is_empty());
+            assert!(records.len() <= SLICE);
+            for (_, i) in records {
+                stamps.push((stamp, i));
+            }
+            if let Some(f) = r.frontier(0) {
+                assert!(f <= stamp || stamps.len() % batch == 0, "the frontier passed an open batch");
+            }
+        }
+        assert_eq!(stamps.len() as u64, n);
+        for (k, chunk) in stamps.chunks(batch).enumerate() {
+            let want =
+                if k == 0 { Time::new(NEG_INF, 0) } else { Time::new((k * batch) as i64 * 10 - 10 - 1, k as u64) };
+            assert!(chunk.iter().all(|(s, _)| *s == want), "batch {k}: {:?} != {want:?}", chunk[0].0);
+        }
     }
 
     #[test]
