@@ -710,7 +710,7 @@ mod tests {
                 stamps.push((stamp, i));
             }
             if let Some(f) = r.frontier(0) {
-                assert!(f <= stamp || stamps.len() % batch == 0, "the frontier passed an open batch");
+                assert!(f <= stamp || stamps.len().is_multiple_of(batch), "the frontier passed an open batch");
             }
         }
         assert_eq!(stamps.len() as u64, n);
