@@ -556,7 +556,7 @@ mod tests {
                     seed ^= seed >> 7;
                     seed ^= seed << 17;
                     // Mostly digits, as CSV numbers are; now and then a special byte.
-                    if seed % 4 == 0 {
+                    if seed.is_multiple_of(4) {
                         alphabet[(seed >> 8) as usize % alphabet.len()]
                     } else {
                         b'0' + (seed >> 8) as u8 % 10
