@@ -210,8 +210,8 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
                         auction: b.auction,
                         bidder: b.bidder,
                         price: b.price,
-                        channel: String::new(),
-                        url: String::new(),
+                        channel: "".into(),
+                        url: "".into(),
                         date_time: b.date_time_ms,
                         extra: String::new(),
                     })

@@ -12,6 +12,7 @@ use super::config::{ConfigError, GeneratorConfig, Timeline};
 use super::model::{Auction, Bid, BidRow, Event, EventKind, Person};
 use super::random::JavaRandom;
 use super::strings::{next_channel, next_extra, next_price, next_string};
+use std::borrow::Cow;
 use std::iter::StepBy;
 use std::ops::Range;
 
@@ -168,8 +169,8 @@ impl Generator {
         let time = self.timeline.time_and_delay(number).0;
         let mut random = self.random_for(id);
         match kind_of_id(id) {
-            EventKind::Person => Event::Person(self.person(id as i64, &mut random, time)),
-            EventKind::Auction => Event::Auction(self.auction(number, id as i64, &mut random, time)),
+            EventKind::Person => Event::Person(Box::new(self.person(id as i64, &mut random, time))),
+            EventKind::Auction => Event::Auction(Box::new(self.auction(number, id as i64, &mut random, time))),
             EventKind::Bid => Event::Bid(self.bid(id as i64, &mut random, time)),
         }
     }
@@ -272,7 +273,7 @@ impl Generator {
         let (channel, url) = next_channel(random);
         // Beam sizes a bid as its four numbers, channel and url not counted.
         let extra = next_extra(random, 8 + 8 + 8 + 8, self.config.avg_bid_byte_size as i32);
-        Bid { auction, bidder, price, channel: channel.to_owned(), url: url.to_owned(), date_time: time, extra }
+        Bid { auction, bidder, price, channel: Cow::Borrowed(channel), url: Cow::Borrowed(url), date_time: time, extra }
     }
 
     /// The first draws of a bid: its auction, bidder and price.

@@ -7,6 +7,7 @@
 //! (nexmark-flink, used by Flink, RisingWave and Arroyo), which Beam's `Bid` lacks.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// A person who registered on the site; sellers and bidders are persons.
 ///
@@ -90,10 +91,11 @@ pub struct Bid {
     /// The price offered, in cents.
     pub price: u64,
     /// Where the bid came from: one of four hot channels (`Google`, `Facebook`, `Baidu`,
-    /// `Apple`) or `channel-N` for N below 10 000.
-    pub channel: String,
-    /// The page the bid was made on; fixed per channel.
-    pub url: String,
+    /// `Apple`) or `channel-N` for N below 10 000. Borrowed from the generator's fixed
+    /// table (no allocation per bid); owned when read from a file.
+    pub channel: Cow<'static, str>,
+    /// The page the bid was made on; fixed per channel (borrowed likewise).
+    pub url: Cow<'static, str>,
     /// When the bid was made: the event time, in milliseconds.
     pub date_time: i64,
     /// Padding that brings the event to its configured average size.
@@ -114,10 +116,11 @@ pub struct Bid {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    /// A new person (Beam's `Event.newPerson`).
-    Person(Person),
+    /// A new person (Beam's `Event.newPerson`). Boxed, as is an auction: nearly every
+    /// event is a bid, and an event is moved several times on its way.
+    Person(Box<Person>),
     /// A new auction (Beam's `Event.newAuction`).
-    Auction(Auction),
+    Auction(Box<Auction>),
     /// A bid (Beam's `Event.bid`).
     Bid(Bid),
 }

@@ -44,17 +44,20 @@ fn next_string_with(random: &mut JavaRandom, max_length: i32, special: char) -> 
 /// character *below* `a`: the alphabet is `H` to `z` (ASCII, never a comma or a quote).
 /// Kept as is: it is what Beam's events contain.
 fn next_exact_string(random: &mut JavaRandom, length: i32) -> String {
-    let mut bytes = Vec::with_capacity(length.max(0) as usize);
-    let mut rnd = 0i32;
-    let mut left = 0; // random characters left in `rnd`
-    for _ in 0..length {
-        if left == 0 {
-            rnd = random.next_int();
-            left = 6; // log_26(2^31)
+    let length = length.max(0) as usize;
+    let mut bytes = Vec::with_capacity(length);
+    while bytes.len() < length {
+        // Six characters per draw (log_26(2^31)), written at once.
+        let mut rnd = random.next_int();
+        let mut six = [0u8; 6];
+        for c in six.iter_mut() {
+            // Java's truncating `rnd % 26` and `rnd /= 26`, from one division.
+            let q = rnd / 26;
+            *c = (i32::from(b'a') + (rnd - q * 26)) as u8;
+            rnd = q;
         }
-        bytes.push((i32::from(b'a') + rnd % 26) as u8);
-        rnd /= 26;
-        left -= 1;
+        let take = (length - bytes.len()).min(6);
+        bytes.extend_from_slice(&six[..take]);
     }
     // Every byte is in b'H'..=b'z'.
     String::from_utf8(bytes).expect("ASCII")
