@@ -545,26 +545,4 @@ mod tests {
         let text = b"a\n\"q\nq\"\nb\nc\n";
         assert_eq!(boundaries(text, &[9, 3, 1, 11]), vec![10, 8, 2, 12]);
     }
-
-    /// The cost of the boundary pass over a large file (`HW_BOUNDARY_FILE`), at the default
-    /// 4 MiB splits: `cargo test -p highwater --lib boundary_pass_speed -- --ignored
-    /// --nocapture`.
-    #[test]
-    #[ignore]
-    fn boundary_pass_speed() {
-        let Ok(path) = std::env::var("HW_BOUNDARY_FILE") else { return };
-        let size = std::fs::metadata(&path).unwrap().len();
-        let started = std::time::Instant::now();
-        let mut b = Boundaries::open(Path::new(&path)).unwrap();
-        let mut n = 0;
-        for s in (1..).map(|k| k * (4u64 << 20)).take_while(|&s| s < size) {
-            b.boundary(s).unwrap();
-            n += 1;
-        }
-        let took = started.elapsed();
-        eprintln!(
-            "{path}: {size} bytes, {n} boundaries in {took:?} ({:.0} MB/s)",
-            size as f64 / took.as_secs_f64() / 1e6
-        );
-    }
 }
