@@ -48,13 +48,18 @@ fn next_exact_string(random: &mut JavaRandom, length: i32) -> String {
     let mut bytes = Vec::with_capacity(length);
     while bytes.len() < length {
         // Six characters per draw (log_26(2^31)), written at once.
-        let mut rnd = random.next_int();
+        let rnd = random.next_int();
+        // Java's truncating `rnd % 26` and `rnd /= 26`, on the magnitude (unsigned
+        // divisions by a constant are a multiply and a shift): the quotient keeps the sign
+        // of `rnd` (or is 0), the remainder takes it — applied without a branch, as half
+        // the draws are negative.
+        let sign = 1 - 2 * i32::from(rnd < 0);
+        let mut m = rnd.unsigned_abs();
         let mut six = [0u8; 6];
         for c in six.iter_mut() {
-            // Java's truncating `rnd % 26` and `rnd /= 26`, from one division.
-            let q = rnd / 26;
-            *c = (i32::from(b'a') + (rnd - q * 26)) as u8;
-            rnd = q;
+            let q = m / 26;
+            *c = (i32::from(b'a') + sign * (m - q * 26) as i32) as u8;
+            m = q;
         }
         let take = (length - bytes.len()).min(6);
         bytes.extend_from_slice(&six[..take]);
