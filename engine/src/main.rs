@@ -5,7 +5,9 @@ use clap::{Parser, Subcommand};
 use highwater::cli::local_cluster::{run_local_cluster, LocalClusterArgs, LocalClusterError};
 use highwater::cli::nexmark::{generate, query, GenerateArgs, QueryArgs};
 use highwater::cli::run::{run_with, RunArgs, RunError};
-use highwater::conformance::{check_file_with, check_scenario, scenario_files, OperatorChoice, Scenario};
+use highwater::conformance::{
+    check_file_with, check_scenario, diagram_svg, scenario_files, OperatorChoice, RunOutput, Scenario,
+};
 use highwater::pipeline::Progress;
 use std::io::Write;
 use std::path::PathBuf;
@@ -80,6 +82,12 @@ enum Command {
         /// `reducer`: the general reducer.
         #[arg(long, default_value = "auto")]
         operator: OperatorChoice,
+        /// With FILE: also draw the scenario and the panes of the run as an SVG pane
+        /// diagram (event time across, the transcript's actions upwards, the input
+        /// watermark as a line, each pane as a bar across its window at the action that
+        /// fired it, coloured by timing) into this file.
+        #[arg(long, value_name = "FILE.svg", conflicts_with = "dir")]
+        diagram: Option<PathBuf>,
     },
 }
 
@@ -179,7 +187,7 @@ fn real_main() -> Result<()> {
             }
         },
         Command::Cluster(args) => run_local_cluster(&args)?,
-        Command::Conformance { file, dir, workers, verbose, operator } => {
+        Command::Conformance { file, dir, workers, verbose, operator, diagram } => {
             if workers == 0 {
                 bail!("--workers must be at least 1");
             }
@@ -213,6 +221,14 @@ fn real_main() -> Result<()> {
                 let mut lock = stdout.lock();
                 for line in out.lines() {
                     writeln!(lock, "{line}")?;
+                }
+                if let Some(path) = diagram {
+                    let panes = match &out {
+                        RunOutput::Panes(ps) => ps.as_slice(),
+                        RunOutput::Unsupported(_) => &[],
+                    };
+                    std::fs::write(&path, diagram_svg(&s, panes))
+                        .with_context(|| format!("cannot write the diagram to {}", path.display()))?;
                 }
                 if let Some(diff) = differs {
                     bail!("{}: {diff}", s.name);

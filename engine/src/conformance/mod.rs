@@ -11,11 +11,13 @@
 
 mod combine;
 mod compare;
+mod diagram;
 mod runner;
 mod scenario;
 
 pub use combine::{Number, ScenarioAcc, ScenarioCombine};
 pub use compare::{diff_fields, outcome, Verdict};
+pub use diagram::diagram_svg;
 pub use runner::{
     check_scenario, is_lockstep, pane_json, panes_by_action, plan_for, run_plan, run_scenario, run_scenario_with,
     OperatorChoice, RunError, RunOutput,

@@ -154,3 +154,29 @@ fn official_compare_py_agrees() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The pane diagram of a public scenario (sessions, early and late firings, accumulating):
+/// pinned by a snapshot, and the copy the book shows (`docs/images/`) is what the
+/// command draws today (`highwater conformance --diagram docs/images/early-late-sessions.svg
+/// tests/conformance/public/beam_transcript_09_early_late_sessions.json`).
+#[test]
+fn the_pane_diagram_of_a_public_scenario() {
+    let path = corpus_dir().join("public/beam_transcript_09_early_late_sessions.json");
+    let scenario = Scenario::load(&path).unwrap();
+    let highwater::conformance::RunOutput::Panes(panes) = run_scenario(&scenario, 1).unwrap() else {
+        panic!("the scenario is supported")
+    };
+    let svg = highwater::conformance::diagram_svg(&scenario, &panes);
+    // Four panes, each a bar whose tooltip is its JSON: two early, one on time, one late.
+    for (timing, n) in [("early", 2), ("on_time", 1), ("late", 1)] {
+        let needle = format!("&quot;timing&quot;:&quot;{timing}&quot;");
+        assert_eq!(svg.matches(&needle).count(), n, "{timing} panes");
+    }
+    // Eight elements, the three that came after the watermark passed them drawn hollow.
+    assert_eq!(svg.matches("<circle").count(), 8);
+    assert_eq!(svg.matches("behind the watermark").count(), 3);
+    insta::assert_snapshot!(svg);
+    let docs = corpus_dir().join("../../docs/images/early-late-sessions.svg");
+    let shown = std::fs::read_to_string(&docs).unwrap_or_default();
+    assert!(shown == svg, "{} is not what the command draws today: regenerate it (the command above)", docs.display());
+}
