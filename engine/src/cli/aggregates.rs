@@ -48,12 +48,12 @@ impl Aggregate {
 /// ```
 /// use highwater::cli::aggregates::{Aggregate, AggregateSet};
 /// use highwater::model::combine::CombineFn;
-/// use highwater::format::Num;
+/// use highwater::format::{Num, Values};
 /// let set = AggregateSet::new(vec![Aggregate::Count, Aggregate::Sum("p".into()), Aggregate::Mean("p".into())]);
 /// assert_eq!(set.value_fields(), &["p".to_string()]);
 /// let mut acc = set.create();
-/// set.add(&mut acc, smallvec::smallvec![Num::Int(2)]);
-/// set.add(&mut acc, smallvec::smallvec![Num::Int(4)]);
+/// set.add(&mut acc, Values::from_iter([Num::Int(2)]));
+/// set.add(&mut acc, Values::from_iter([Num::Int(4)]));
 /// let out = set.extract(&acc);
 /// assert_eq!(set.names(), ["count", "sum_p", "mean_p"]);
 /// assert_eq!(out.0[1], Some(Num::Int(6)));

@@ -180,6 +180,7 @@ impl std::ops::Add for Num {
 /// v.push(Num::Int(12));
 /// let w = v.clone();
 /// assert_eq!((w.len(), w[0]), (1, Num::Int(12)));
+/// assert_eq!(Values::from_iter([Num::Int(12)]), w);
 /// ```
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -198,6 +199,12 @@ impl Clone for Values {
     #[inline]
     fn clone(&self) -> Self {
         Values(SmallVec::from_slice(&self.0))
+    }
+}
+
+impl FromIterator<Num> for Values {
+    fn from_iter<I: IntoIterator<Item = Num>>(iter: I) -> Self {
+        Values(iter.into_iter().collect())
     }
 }
 
