@@ -6,7 +6,7 @@ use super::windowing::Windowing;
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use highwater_operators::combine::{Collect, CombineFn, Count};
 use highwater_operators::operator::{
-    plan, windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark, Plan,
+    plan, windowed_aggregate, windowed_aggregate_checkpointed, KeyHash, OutputWatermark, Plan,
 };
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::DropReason;
@@ -297,14 +297,25 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         // `StepDeadLetters::held_by_windows`).
         let held_by_windows = self.precombine
             && matches!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows | Plan::OnTimeSessions);
+        let ckpt = super::checkpointing::hooks(&shared);
+        if ckpt.is_some() && !held_by_windows {
+            let chosen = if self.precombine { plan(&strategy, &OutputWatermark::PerKey) } else { Plan::Reducer };
+            shared.refuse_with_checkpoints(
+                name,
+                &format!("its windowing strategy runs on the general reducer (the {chosen:?} plan), which"),
+            )?;
+        }
         let out = if self.precombine {
-            windowed_aggregate_precombined(
+            let chosen = plan(&strategy, &OutputWatermark::PerKey);
+            windowed_aggregate_checkpointed(
                 self.stream,
                 name,
                 strategy,
                 combine,
                 shared.clock.clone(),
                 OutputWatermark::PerKey,
+                chosen,
+                ckpt,
             )
         } else {
             windowed_aggregate(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::PerKey)
@@ -381,6 +392,7 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         C::Out: super::ChangeValue,
     {
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
+        self.shared.refuse_with_checkpoints(name, "a changelog (its differential second stage)")?;
         if let Some(why) = many_panes_per_window(&strategy) {
             return Err(BuildError::DiscardingChangelog { step: name.to_string(), why });
         }

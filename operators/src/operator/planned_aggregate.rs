@@ -1,6 +1,7 @@
 //! [`windowed_aggregate_precombined`]: the keyed windowed aggregate on the operators
 //! [`plan`] picks.
 
+use super::checkpoint::Checkpointing;
 use super::key_hash::KeyHash;
 use super::on_time_global::on_time_global;
 use super::on_time_local::on_time_local;
@@ -106,14 +107,73 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
+    windowed_aggregate_checkpointed(input, name, strategy, combine, clock, output_watermark, plan, None)
+}
+
+/// [`windowed_aggregate_planned`] taking part in checkpoints: with `ckpt`, the on-time
+/// plans ([`Plan::OnTimeWindows`], [`Plan::OnTimeSessions`]) start from the state
+/// `ckpt` restores and save their state at every cut it announces (see [`CutHooks`](super::CutHooks)).
+/// The reducer plans do not checkpoint yet: with `ckpt` they fail the run through
+/// [`CutHooks::fail`](super::CutHooks::fail) — the engine refuses them before building.
+///
+/// ```
+/// use highwater::model::combine::Count;
+/// use highwater::model::operator::{plan, windowed_aggregate_checkpointed, OutputWatermark, Plan};
+/// use highwater::model::clock::VirtualClock;
+/// use highwater::model::strategy::WindowingStrategy;
+/// use highwater::model::time::Time;
+/// use highwater::model::window::WindowSpec;
+/// use std::sync::Arc;
+/// use timely::dataflow::operators::Input;
+/// use timely::dataflow::InputHandle;
+///
+/// timely::execute_directly(move |worker| {
+///     let mut input = InputHandle::new();
+///     worker.dataflow(|scope| {
+///         let strategy = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
+///         assert_eq!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows);
+///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
+///         // No checkpoints: the same as windowed_aggregate_planned.
+///         windowed_aggregate_checkpointed(stream, "counts", strategy, Count,
+///             Arc::new(VirtualClock::new(0)), OutputWatermark::PerKey, Plan::OnTimeWindows, None);
+///     });
+///     input.send(("a".to_string(), 3, 1));
+///     input.advance_to(Time::new(100, 0));
+/// });
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn windowed_aggregate_checkpointed<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+    plan: Plan,
+    ckpt: Option<Checkpointing>,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
+    if let (Some(c), Plan::Precombined | Plan::Reducer) = (ckpt.as_ref(), plan) {
+        c.hooks.fail(name, format!("the {plan:?} plan does not take part in checkpoints yet"));
+    }
     match plan {
         Plan::OnTimeWindows => {
-            let (partials, early_dead) =
-                on_time_local(input, &format!("{name}:local"), strategy.window_fn.clone(), combine.clone());
-            let (panes, progress) = on_time_global(partials, name, combine);
+            let (partials, early_dead) = on_time_local(
+                input,
+                &format!("{name}:local"),
+                strategy.window_fn.clone(),
+                combine.clone(),
+                ckpt.clone(),
+            );
+            let (panes, progress) = on_time_global(partials, name, combine, ckpt);
             AggregateOutput { panes, dead_letters: early_dead.concat(progress) }
         }
-        Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine),
+        Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine, ckpt),
         Plan::Precombined => {
             let (partials, early_dead) = precombine(input, &format!("{name}:precombine"), &strategy, combine.clone());
             let out = reducer_aggregate(

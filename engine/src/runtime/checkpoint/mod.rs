@@ -95,6 +95,7 @@
 
 mod commit;
 mod config;
+pub(crate) mod coordinator;
 mod durable;
 mod error;
 mod invalid;
@@ -104,6 +105,7 @@ mod lock;
 mod manifest;
 mod restore;
 mod retention;
+mod settings;
 mod store;
 mod writer;
 
@@ -113,6 +115,7 @@ pub use invalid::{Invalid, InvalidReason};
 pub use job::Job;
 pub use manifest::{FileEntry, Manifest, FORMAT};
 pub use restore::Checkpoint;
+pub use settings::RunCheckpoints;
 pub use store::{CheckpointStore, Latest};
 pub use writer::{Commit, PendingCheckpoint};
 

@@ -1,0 +1,281 @@
+//! Exactly-once recovery of `highwater run`, with real processes: a replay of a generated
+//! file of over a million records, killed with SIGKILL at seeded random moments and run
+//! again with the same command until it finishes, writes exactly the output and
+//! dead-letter files of a run never killed (compared sorted, byte for byte) — through the
+//! on-time windows (a tumble with the default trigger) and the sessions operator, at 1
+//! worker, at 2 workers, and alternating between 2 and 1 (each resume restores a
+//! checkpoint written at the other worker count).
+//!
+//! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (5 unless set: the
+//! whole suite must stay quick on a 2-core CI machine; the 20 is
+//! `HIGHWATER_KILL_MOMENTS=20 cargo test -p highwater --test kill`). A kill that comes
+//! after the run has finished ends the sequence early; every sequence must have been
+//! killed at least once and must have resumed from a checkpoint.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn highwater() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_highwater"))
+}
+
+/// A temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("highwater-kill-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A xorshift generator: the same stream for the same seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+const RECORDS: u64 = 1_050_000;
+
+/// The input: JSON lines `{"k": key, "t": event time, "v": value}`, 1 000 keys, times
+/// advancing a few ms a record; one in ten a little out of order, one in a thousand too
+/// late (a dead letter), one in fifty thousand malformed.
+fn generate(path: &Path) {
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut t = 1_700_000_000_000i64;
+    for i in 0..RECORDS {
+        t += rng.next(4) as i64;
+        let r = rng.next(1_000);
+        let at = match r {
+            0 => t - 30_000,
+            1..=100 => t - rng.next(1_500) as i64,
+            _ => t,
+        };
+        if i % 50_000 == 49_999 {
+            writeln!(out, "{{\"k\":\"oops\",\"t\":\"not a time\"}}").unwrap();
+        }
+        writeln!(out, "{{\"k\":\"k{}\",\"t\":{at},\"v\":{}}}", rng.next(1_000), rng.next(100)).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// The flags of the job (without the worker count).
+fn job(dir: &Path, window: &str, checkpoints: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "run",
+        "--input",
+        &dir.join("input.jsonl").display().to_string(),
+        "--time-field",
+        "t",
+        "--key-field",
+        "k",
+        "--count",
+        "--sum",
+        "v",
+        "--window",
+        window,
+        "--max-out-of-orderness",
+        "1s",
+        "--no-progress",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = if checkpoints { "out" } else { "ref" };
+    args.extend(["--output".into(), dir.join(format!("{out}.jsonl")).display().to_string()]);
+    args.extend(["--dead-letters".into(), dir.join(format!("{out}.dead.jsonl")).display().to_string()]);
+    if checkpoints {
+        args.extend(["--checkpoint-dir".into(), dir.join("checkpoints").display().to_string()]);
+        args.extend(["--checkpoint-interval".into(), "100ms".into()]);
+    }
+    args
+}
+
+fn command(args: &[String], workers: usize) -> Command {
+    let mut c = Command::new(highwater());
+    c.args(args).args(["--workers", &workers.to_string()]);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn sorted_lines(path: &Path) -> Vec<u8> {
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+    lines.sort();
+    lines.concat()
+}
+
+/// What a kill sequence did.
+#[derive(Debug, Default)]
+struct Sequence {
+    kills: usize,
+    resumes: usize,
+    runs: usize,
+}
+
+/// Runs the checkpointed job, killing it at `moments` seeded moments (each a fraction of
+/// `full`, the time of a whole run) and running it again, on the worker counts of
+/// `workers` in turn, until a run finishes.
+fn kill_sequence(dir: &Path, window: &str, workers: &[usize], moments: usize, seed: u64, full: Duration) -> Sequence {
+    let args = job(dir, window, true);
+    let mut rng = Rng(seed | 1);
+    let mut seq = Sequence::default();
+    for i in 0.. {
+        let w = workers[i % workers.len()];
+        let mut child = command(&args, w).spawn().expect("highwater starts");
+        seq.runs += 1;
+        let killed = if seq.kills < moments {
+            // Between 5 % and 30 % of a whole run: a resumed run has less to do, and a
+            // later kill would often find it finished.
+            let delay = full.mul_f64(0.05 + rng.next(250) as f64 / 1_000.0);
+            let start = Instant::now();
+            let mut finished = false;
+            while start.elapsed() < delay {
+                if child.try_wait().unwrap().is_some() {
+                    finished = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            !finished && child.kill().is_ok()
+        } else {
+            false
+        };
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        if stderr.contains("resuming from checkpoint") {
+            seq.resumes += 1;
+        }
+        if killed {
+            seq.kills += 1;
+            continue;
+        }
+        assert!(output.status.success(), "run {} at {w} worker(s) failed: {stderr}", seq.runs);
+        return seq;
+    }
+    unreachable!()
+}
+
+fn moments() -> usize {
+    std::env::var("HIGHWATER_KILL_MOMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5)
+}
+
+/// The reference run (never killed, no checkpoints), then each kill sequence against it.
+fn check(window: &str, seed: u64) {
+    let dir = TempDir::new(&window.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+    generate(&dir.0.join("input.jsonl"));
+    let start = Instant::now();
+    let reference = command(&job(&dir.0, window, false), 1).output().unwrap();
+    let full = start.elapsed();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines(&dir.0.join("ref.dead.jsonl")));
+    assert!(expected.0.len() > 100_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
+    for (n, workers) in [vec![1], vec![2], vec![2, 1]].iter().enumerate() {
+        let _ = std::fs::remove_dir_all(dir.0.join("checkpoints"));
+        let seq = kill_sequence(&dir.0, window, workers, moments(), seed + n as u64, full);
+        let what = format!("{window} at {workers:?} worker(s): {seq:?}");
+        assert!(seq.kills >= 1, "{what}: never killed");
+        assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+        assert!(sorted_lines(&dir.0.join("out.jsonl")) == expected.0, "{what}: the panes differ");
+        assert!(sorted_lines(&dir.0.join("out.dead.jsonl")) == expected.1, "{what}: the dead letters differ");
+        eprintln!("{what}: the same files");
+    }
+}
+
+#[test]
+fn a_tumble_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
+    check("fixed(10s)", 11);
+}
+
+#[test]
+fn sessions_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    check("sessions(3s)", 23);
+}
+
+/// A small job, run to its end with checkpoints; returns its directory.
+fn small_job(name: &str) -> (TempDir, Vec<String>) {
+    let dir = TempDir::new(name);
+    let mut text = String::new();
+    for i in 0..20_000i64 {
+        text.push_str(&format!("{{\"k\":\"k{}\",\"t\":{},\"v\":1}}\n", i % 13, i * 7));
+    }
+    std::fs::write(dir.0.join("input.jsonl"), text).unwrap();
+    let args = with_flag(&job(&dir.0, "fixed(10s)", true), "--checkpoint-interval", "1ms");
+    let out = command(&args, 2).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (dir, args)
+}
+
+fn with_flag(args: &[String], flag: &str, value: &str) -> Vec<String> {
+    let mut args = args.to_vec();
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args[i + 1] = value.to_string(),
+        None => args.extend([flag.to_string(), value.to_string()]),
+    }
+    args
+}
+
+#[test]
+fn a_changed_job_is_refused_naming_what_differs_and_fresh_starts_over() {
+    let (dir, args) = small_job("changed");
+    let changed = with_flag(&args, "--window", "fixed(20s)");
+    let out = command(&changed, 1).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for needle in ["window: fixed(10000)", "window: fixed(20000)", "--fresh"] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    // The refused run wrote nothing: the files are the first run's.
+    let before = std::fs::read(dir.0.join("out.jsonl")).unwrap();
+    assert!(!before.is_empty());
+    let mut fresh = changed.clone();
+    fresh.push("--fresh".into());
+    let out = command(&fresh, 1).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("resuming"));
+    // The unchanged job resumes from its last checkpoint and writes the same files.
+    let again = command(&args, 1).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("window: fixed(20000)"), "{stderr}");
+}
+
+#[test]
+fn a_finished_job_run_again_resumes_and_writes_the_same_files() {
+    let (dir, args) = small_job("again");
+    let before = sorted_lines(&dir.0.join("out.jsonl"));
+    let out = command(&args, 1).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("resuming from checkpoint"), "{stderr}");
+    assert!(sorted_lines(&dir.0.join("out.jsonl")) == before);
+}
+
+#[test]
+fn strategies_the_checkpoints_do_not_cover_yet_are_refused() {
+    let dir = TempDir::new("refused");
+    std::fs::write(dir.0.join("input.jsonl"), "{\"k\":\"a\",\"t\":1,\"v\":1}\n").unwrap();
+    let args = job(&dir.0, "fixed(10s)", true);
+    for (flag, value, needle) in [
+        ("--trigger", "after_watermark(early=after_count(1))", "step `run`"),
+        ("--allowed-lateness", "5s", "step `run`"),
+        ("--trigger", "repeatedly(after_count(2))", "step `run`"),
+    ] {
+        let out = command(&with_flag(&args, flag, value), 1).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(stderr.contains(needle) && stderr.contains("checkpoints"), "{flag} {value}: {stderr}");
+    }
+}
