@@ -5,9 +5,7 @@ use super::shared::Shared;
 use super::windowing::Windowing;
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use highwater_operators::combine::{Collect, CombineFn, Count};
-use highwater_operators::operator::{
-    plan, windowed_aggregate, windowed_aggregate_checkpointed, KeyHash, OutputWatermark, Plan,
-};
+use highwater_operators::operator::{plan, windowed_aggregate_checkpointed, KeyHash, OutputWatermark, Plan};
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::DropReason;
 use highwater_operators::strategy::{Accumulation, WindowingStrategy};
@@ -298,28 +296,17 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         let held_by_windows = self.precombine
             && matches!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows | Plan::OnTimeSessions);
         let ckpt = super::checkpointing::hooks(&shared);
-        if ckpt.is_some() && !held_by_windows {
-            let chosen = if self.precombine { plan(&strategy, &OutputWatermark::PerKey) } else { Plan::Reducer };
-            shared.refuse_with_checkpoints(
-                name,
-                &format!("its windowing strategy runs on the general reducer (the {chosen:?} plan), which"),
-            )?;
-        }
-        let out = if self.precombine {
-            let chosen = plan(&strategy, &OutputWatermark::PerKey);
-            windowed_aggregate_checkpointed(
-                self.stream,
-                name,
-                strategy,
-                combine,
-                shared.clock.clone(),
-                OutputWatermark::PerKey,
-                chosen,
-                ckpt,
-            )
-        } else {
-            windowed_aggregate(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::PerKey)
-        };
+        let chosen = if self.precombine { plan(&strategy, &OutputWatermark::PerKey) } else { Plan::Reducer };
+        let out = windowed_aggregate_checkpointed(
+            self.stream,
+            name,
+            strategy,
+            combine,
+            shared.clock.clone(),
+            OutputWatermark::PerKey,
+            chosen,
+            ckpt,
+        );
         let step = name.to_string();
         let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {
             move |input, output| {

@@ -10,7 +10,7 @@ use super::output::AggregateOutput;
 use super::output_watermark::OutputWatermark;
 use super::plan::{plan, Plan};
 use super::precombine::precombine;
-use super::windowed_aggregate::{reducer_aggregate, windowed_aggregate};
+use super::windowed_aggregate::reducer_aggregate;
 use crate::clock::Clock;
 use crate::combine::CombineFn;
 use crate::strategy::WindowingStrategy;
@@ -22,7 +22,7 @@ use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 use timely::ExchangeData;
 
-/// [`windowed_aggregate`] on the cheapest operators the strategy allows ([`plan`]); the
+/// [`windowed_aggregate`](super::windowed_aggregate) on the cheapest operators the strategy allows ([`plan`]); the
 /// panes and dead letters are the same.
 ///
 /// - [`Plan::OnTimeWindows`]: one on-time pane per key and window (the default trigger or
@@ -37,7 +37,8 @@ use timely::ExchangeData;
 ///   [`WindowingStrategy::can_precombine`] allows it: each worker combines its records per
 ///   (key, window) and stamp, drops the too-late ones to the dead letters, and exchanges
 ///   one accumulator per (key, window) instead of every record.
-/// - [`Plan::Reducer`]: the reducer on every record, as in [`windowed_aggregate`].
+/// - [`Plan::Reducer`]: the reducer on every record, as in
+///   [`windowed_aggregate`](super::windowed_aggregate).
 ///
 /// ```
 /// use highwater::model::combine::Count;
@@ -110,11 +111,10 @@ where
     windowed_aggregate_checkpointed(input, name, strategy, combine, clock, output_watermark, plan, None)
 }
 
-/// [`windowed_aggregate_planned`] taking part in checkpoints: with `ckpt`, the on-time
-/// plans ([`Plan::OnTimeWindows`], [`Plan::OnTimeSessions`]) start from the state
-/// `ckpt` restores and save their state at every cut it announces (see [`CutHooks`](super::CutHooks)).
-/// The reducer plans do not checkpoint yet: with `ckpt` they fail the run through
-/// [`CutHooks::fail`](super::CutHooks::fail) — the engine refuses them before building.
+/// [`windowed_aggregate_planned`] taking part in checkpoints: with `ckpt`, every plan's
+/// stateful operator (the on-time phases, the sessions operator, the reducer) starts from
+/// the state `ckpt` restores and saves its state at every cut it announces (see
+/// [`CutHooks`](super::CutHooks)).
 ///
 /// ```
 /// use highwater::model::combine::Count;
@@ -158,9 +158,6 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
-    if let (Some(c), Plan::Precombined | Plan::Reducer) = (ckpt.as_ref(), plan) {
-        c.hooks.fail(name, format!("the {plan:?} plan does not take part in checkpoints yet"));
-    }
     match plan {
         Plan::OnTimeWindows => {
             let (partials, early_dead) = on_time_local(
@@ -185,9 +182,20 @@ where
                 output_watermark,
                 |x: &(K, Window, C::Acc, u64)| x.0.key_hash(),
                 |r, data, now| r.process_partials(data, now),
+                ckpt,
             );
             AggregateOutput { panes: out.panes, dead_letters: out.dead_letters.concat(early_dead) }
         }
-        Plan::Reducer => windowed_aggregate(input, name, strategy, combine, clock, output_watermark),
+        Plan::Reducer => reducer_aggregate(
+            input,
+            name,
+            strategy,
+            combine,
+            clock,
+            output_watermark,
+            |x: &(K, i64, V)| x.0.key_hash(),
+            |r, data, now| r.process_bundle(data, now),
+            ckpt,
+        ),
     }
 }
