@@ -190,6 +190,10 @@ pub struct Summary {
     pub late_dropped: u64,
     /// Lines that did not make a record.
     pub malformed: u64,
+    /// Checkpoints written (with --checkpoint-dir), and their bytes.
+    pub checkpoints: u64,
+    /// The bytes of those checkpoints, over all workers.
+    pub checkpoint_bytes: u64,
 }
 
 impl fmt::Display for Summary {
@@ -203,7 +207,11 @@ impl fmt::Display for Summary {
             f,
             "{} records read from {from}, {} panes emitted, {} late-dropped, {} malformed",
             self.records_read, self.panes_emitted, self.late_dropped, self.malformed
-        )
+        )?;
+        if self.checkpoints > 0 {
+            write!(f, ", {} checkpoints written ({} bytes)", self.checkpoints, self.checkpoint_bytes)?;
+        }
+        Ok(())
     }
 }
 
@@ -578,10 +586,14 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         panes_emitted: panes.load(Ordering::Relaxed),
         late_dropped: progress_counters.late(),
         malformed: progress_counters.bad_input(),
+        checkpoints: s.checkpoints,
+        checkpoint_bytes: s.checkpoint_bytes,
     };
     match result {
         Ok(s) => {
-            if let Some(why) = misfit(&progress_counters) {
+            // A resumed run reads only the rest of the input: a tail of malformed lines
+            // says nothing about the flags.
+            if let Some(why) = misfit(&progress_counters).filter(|_| s.restored_from.is_none()) {
                 return Err(RunError::Misfit(why));
             }
             Ok(summary(s))

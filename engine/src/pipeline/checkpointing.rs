@@ -42,6 +42,9 @@ pub(crate) struct SinkState {
     pub(crate) path: PathBuf,
     /// Its length at the cut.
     pub(crate) length: u64,
+    /// A CSV file's columns, when a formatter's first row named them (the header is
+    /// written once, before the first row).
+    pub(crate) columns: Option<Vec<String>>,
 }
 
 /// The checkpoint hooks of a worker's windowed operators, if the run takes checkpoints.

@@ -168,7 +168,7 @@ impl<T: Data> Sink<T> for JsonLines<T> {
                         let length = w.lock().unwrap_or_else(|e| e.into_inner()).length_at(at);
                         match (length, &target) {
                             (Ok(length), Target::File(path)) => {
-                                let state = SinkState { path: path.clone(), length };
+                                let state = SinkState { path: path.clone(), length, columns: None };
                                 match bincode::serialize(&state) {
                                     Ok(bytes) => k.save(worker, step, at, bytes),
                                     Err(e) => counters.report(format!("{target}: cannot save its length: {e}")),
