@@ -55,8 +55,12 @@ const RECORDS: u64 = 1_050_000;
 /// advancing a few ms a record; one in ten a little out of order, one in a thousand too
 /// late (a dead letter), one in fifty thousand malformed.
 fn generate(path: &Path) {
+    let csv = path.extension().is_some_and(|e| e == "csv");
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    if csv {
+        writeln!(out, "k,t,v").unwrap();
+    }
     let mut t = 1_700_000_000_000i64;
     for i in 0..RECORDS {
         t += rng.next(4) as i64;
@@ -67,9 +71,16 @@ fn generate(path: &Path) {
             _ => t,
         };
         if i % 50_000 == 49_999 {
-            writeln!(out, "{{\"k\":\"oops\",\"t\":\"not a time\"}}").unwrap();
+            match csv {
+                true => writeln!(out, "oops,not a time,1").unwrap(),
+                false => writeln!(out, "{{\"k\":\"oops\",\"t\":\"not a time\"}}").unwrap(),
+            }
         }
-        writeln!(out, "{{\"k\":\"k{}\",\"t\":{at},\"v\":{}}}", rng.next(1_000), rng.next(100)).unwrap();
+        let (k, v) = (rng.next(1_000), rng.next(100));
+        match csv {
+            true => writeln!(out, "k{k},{at},{v}").unwrap(),
+            false => writeln!(out, "{{\"k\":\"k{k}\",\"t\":{at},\"v\":{v}}}").unwrap(),
+        }
     }
     out.flush().unwrap();
 }
@@ -78,10 +89,12 @@ fn generate(path: &Path) {
 /// takes those flags too (a trigger, a lateness, an accumulation).
 fn job(dir: &Path, window: &str, checkpoints: bool) -> Vec<String> {
     let (window, extra) = window.split_once(" | ").unwrap_or((window, ""));
+    let input = ["input.jsonl", "input.csv"].map(|f| dir.join(f)).into_iter().find(|p| p.exists());
+    let input = input.unwrap_or_else(|| dir.join("input.jsonl"));
     let mut args: Vec<String> = [
         "run",
         "--input",
-        &dir.join("input.jsonl").display().to_string(),
+        &input.display().to_string(),
         "--time-field",
         "t",
         "--key-field",
@@ -182,15 +195,21 @@ fn moments() -> usize {
 
 /// The reference run (never killed, no checkpoints), then each kill sequence against it.
 fn check(window: &str, seed: u64) {
+    check_with(window, seed, "input.jsonl", &[vec![1], vec![2], vec![2, 1]]);
+}
+
+/// [`check`] over the input file `input` (JSON lines or CSV), at the worker counts of each
+/// of `sequences`.
+fn check_with(window: &str, seed: u64, input: &str, sequences: &[Vec<usize>]) {
     let dir = TempDir::new(&format!("seed{seed}"));
-    generate(&dir.0.join("input.jsonl"));
+    generate(&dir.0.join(input));
     let start = Instant::now();
     let reference = command(&job(&dir.0, window, false), 1).output().unwrap();
     let full = start.elapsed();
     assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
     let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines(&dir.0.join("ref.dead.jsonl")));
     assert!(expected.0.len() > 100_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
-    for (n, workers) in [vec![1], vec![2], vec![2, 1]].iter().enumerate() {
+    for (n, workers) in sequences.iter().enumerate() {
         let _ = std::fs::remove_dir_all(dir.0.join("checkpoints"));
         let seq = kill_sequence(&dir.0, window, workers, moments(), seed + n as u64, full);
         let what = format!("{window} at {workers:?} worker(s): {seq:?}");
@@ -210,6 +229,15 @@ fn a_tumble_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
 #[test]
 fn sessions_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
     check("sessions(3s)", 23);
+}
+
+/// A CSV file of about 25 MB is read as byte ranges of 4 MiB, each a partition: a range
+/// not read yet records its position (its start) at once, and a resumed range reads its
+/// batches again up to its position (CSV does not seek). One worker reads them in time
+/// order.
+#[test]
+fn csv_byte_ranges_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    check_with("fixed(10s)", 51, "input.csv", &[vec![1]]);
 }
 
 /// The general reducer: early firings every 3 records of a key and window, late firings

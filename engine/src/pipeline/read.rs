@@ -315,11 +315,12 @@ impl<T> Reader<T> {
         }
     }
 
-    /// The highest watermark this source has stamped or holds: a cut above it is after
-    /// every stamp emitted so far and before every partition's next.
+    /// The highest watermark this source has stamped (or its capability holds): a cut
+    /// above it is after every stamp emitted so far. Partitions already past it (a byte
+    /// range not read yet, whose watermark starts at its first record) record their
+    /// position at once ([`Reader::set_cut`]).
     pub(crate) fn top(&self) -> i64 {
-        let parts = self.parts.iter().map(|p| self.stamp_of(p).watermark());
-        parts.chain([self.top.watermark(), self.floor.watermark()]).max().unwrap_or(i64::MIN)
+        self.top.watermark().max(self.floor.watermark())
     }
 
     /// The pending cut.
@@ -328,14 +329,34 @@ impl<T> Reader<T> {
     }
 
     /// Sets the pending cut: each partition records its position at the batch after which
-    /// its stamps reach it ([`Stamped::crossed`]).
-    pub(crate) fn set_cut(&mut self, cut: Option<Time>) {
+    /// its stamps reach it ([`Stamped::crossed`]). Returns the positions of the partitions
+    /// whose stamps are there already: they emitted nothing at or after the cut, and will
+    /// emit nothing before it.
+    pub(crate) fn set_cut<O>(&mut self, cut: Option<Time>) -> Vec<PartitionState<O>> {
+        let mut marked = Vec::new();
         if self.cut != cut {
             self.cut = cut;
+            let floor = self.floor.watermark();
             for p in self.parts.iter_mut() {
                 p.marked = false;
+                let next = Time::new(p.watermark.watermark().max(floor), p.tick);
+                if cut.is_some_and(|c| next >= c) {
+                    p.marked = true;
+                    marked.push(PartitionState {
+                        index: p.index,
+                        name: p.partition.name(),
+                        done: false,
+                        reads: p.reads,
+                        bytes: p.partition.position(),
+                        line: p.partition.line(),
+                        watermark: Some(p.watermark.clone()),
+                        tick: p.tick,
+                        carry: Vec::new(),
+                    });
+                }
             }
         }
+        marked
     }
 
     /// Whether every partition still open has recorded its position at the pending cut.
@@ -710,8 +731,8 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
                     }
                     Turn::Read(cut) => {
                         if reader.cut() != cut {
-                            reader.set_cut(cut);
                             marks.clear();
+                            marks.extend(reader.set_cut(cut));
                         }
                     }
                 }
@@ -774,7 +795,7 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
             if let Some(k) = &ckpt {
                 if let Some(cut) = reader.cut().filter(|_| reader.all_marked()) {
                     k.save(worker, &step, cut, source_state(&reader, marks.drain(..)));
-                    reader.set_cut(None);
+                    reader.set_cut::<O>(None);
                 }
                 if frontier.is_none() && cap.is_some() {
                     k.source_finished(
@@ -911,8 +932,8 @@ mod tests {
         cut: Option<Time>,
     ) -> (Vec<(Time, (i64, u64))>, Option<BTreeMap<usize, PartitionState<(i64, u64)>>>) {
         let mut out = Vec::new();
-        let mut marks = BTreeMap::new();
-        r.set_cut(cut);
+        let mut marks: BTreeMap<usize, PartitionState<(i64, u64)>> =
+            r.set_cut(cut).into_iter().map(|p| (p.index, p)).collect();
         loop {
             r.poll(0, true);
             let Some(Stamped { stamp, records, behind, crossed, .. }) = r.step(0, |x| x) else {

@@ -3,9 +3,9 @@
 //! start it loads the checkpoint a run restores.
 //!
 //! Every `interval` it asks the sources for a cut. Each source, at its next activation,
-//! reports the highest watermark it has stamped or holds and waits (it reads nothing
-//! more) until every source has reported; the cut is then `T = (highest + 1, 0)`: every
-//! stamp emitted so far is before it. Each source goes on reading and records each
+//! reports the highest watermark it has stamped and waits (it reads nothing more) until
+//! every source has reported; the cut is then `T = (highest + 1, 0)`: every stamp emitted
+//! so far is before it. Each source goes on reading and records each
 //! partition's position at the batch after which its stamps reach `T`; every operator
 //! saves its state when its input frontier first passes `T`; every file sink its length.
 //! When every step of every worker has saved, the checkpoint is written (one file per
@@ -208,7 +208,7 @@ impl Coordinator {
     }
 
     /// A source's turn: whether it reads on (and owes positions at a cut) or waits while
-    /// a cut is picked. `top` is the highest watermark it has stamped or holds.
+    /// a cut is picked. `top` is the highest watermark it has stamped.
     pub(crate) fn source_turn(&self, worker: usize, step: &str, top: i64) -> Turn {
         let mut state = self.state();
         if state.off || state.built < self.workers {
