@@ -366,3 +366,38 @@ fn file_sinks_are_cut_back_to_their_checkpointed_length() {
     b.sort();
     assert_eq!(a, b, "the CSV rows differ");
 }
+
+/// A checkpoint directory on a full disk (a 256 KiB tmpfs; every checkpoint of this job is
+/// larger): each checkpoint fails with a warning, the job goes on and writes the files of
+/// a run without checkpoints. The test suite runs as root (`.ci/run` says so).
+#[test]
+fn a_full_disk_fails_the_checkpoints_not_the_job() {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("full-disk");
+    generate(&dir.0.join("input.jsonl"));
+    let reference = command(&job(&dir.0, "fixed(10s)", false), 1).output().unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let mount = dir.0.join("checkpoints");
+    std::fs::create_dir_all(&mount).unwrap();
+    let target = CString::new(mount.as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, c"size=256k,mode=0700".as_ptr().cast())
+    };
+    assert_eq!(rc, 0, "mount a 256 KiB tmpfs ({}): run the tests as root", std::io::Error::last_os_error());
+    struct Unmount(CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // SAFETY: a valid NUL-terminated path.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    let _unmount = Unmount(target);
+    let out = command(&job(&dir.0, "fixed(10s)", true), 2).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning") && stderr.contains("No space left on device"), "{stderr}");
+    assert!(sorted_lines(&dir.0.join("out.jsonl")) == sorted_lines(&dir.0.join("ref.jsonl")), "the panes differ");
+    assert!(sorted_lines(&dir.0.join("out.dead.jsonl")) == sorted_lines(&dir.0.join("ref.dead.jsonl")));
+}
