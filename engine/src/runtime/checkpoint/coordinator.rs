@@ -297,8 +297,7 @@ impl Coordinator {
             }
             Err(e) => {
                 if self.verbose() {
-                    let what = if e.fails_only_the_checkpoint() { "" } else { " (the job goes on without it)" };
-                    eprintln!("highwater: warning: {e}{what}");
+                    eprintln!("highwater: warning: {e}; the job goes on, the next checkpoint is due in one interval");
                 }
             }
         }
