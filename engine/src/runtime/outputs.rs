@@ -156,7 +156,12 @@ impl Outputs {
 /// checkpoint) is cut off. A file shorter than that lost rows the checkpoint counts on.
 fn reopen(path: &std::path::Path, length: u64) -> std::io::Result<std::fs::File> {
     use std::io::{Seek, SeekFrom};
-    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => std::io::Error::other(
+            "it is missing, and the checkpoint being restored counts on its rows; rerun with --fresh to start over",
+        ),
+        _ => e,
+    })?;
     let now = file.metadata()?.len();
     if now < length {
         return Err(std::io::Error::other(format!(
