@@ -25,6 +25,7 @@ use super::progress::Progress;
 use crate::format::{RunKey, Schema, TimeUnit};
 use crate::pipeline::{BuildError, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing};
 use crate::row::{write_pane_row, RowFormat};
+use crate::runtime::checkpoint::{CheckpointConfig, RunCheckpoints};
 use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format, InputError};
 use highwater_operators::duration::parse_ticks;
 use highwater_operators::pane::Pane;
@@ -153,6 +154,21 @@ pub struct RunArgs {
     /// a terminal and the panes do not go to the same terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Take checkpoints in this directory (created if missing), and resume from its
+    /// newest intact checkpoint: rerunning the same command after a crash or a kill
+    /// continues where the checkpoint was and writes exactly the --output and
+    /// --dead-letters files of a run never interrupted (the files are cut back to their
+    /// checkpointed length). Standard output is at-least-once after a resume. Files only
+    /// (not sockets), one process (any --workers, also another than the checkpoint's).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Processing time between checkpoints (default 10s).
+    #[arg(long, value_parser = parse_ticks, value_name = "DURATION", requires = "checkpoint_dir")]
+    pub checkpoint_interval: Option<i64>,
+    /// Discard the checkpoints in --checkpoint-dir and start from the beginning (a changed
+    /// job is refused otherwise).
+    #[arg(long, requires = "checkpoint_dir")]
+    pub fresh: bool,
     /// Where to run: `--workers N`, and `--processes P --process I --hostfile FILE` for
     /// one process of a cluster (or start a local cluster with `highwater cluster`).
     #[command(flatten)]
@@ -174,6 +190,10 @@ pub struct Summary {
     pub late_dropped: u64,
     /// Lines that did not make a record.
     pub malformed: u64,
+    /// Checkpoints written (with --checkpoint-dir), and their bytes.
+    pub checkpoints: u64,
+    /// The bytes of those checkpoints, over all workers.
+    pub checkpoint_bytes: u64,
 }
 
 impl fmt::Display for Summary {
@@ -187,7 +207,11 @@ impl fmt::Display for Summary {
             f,
             "{} records read from {from}, {} panes emitted, {} late-dropped, {} malformed",
             self.records_read, self.panes_emitted, self.late_dropped, self.malformed
-        )
+        )?;
+        if self.checkpoints > 0 {
+            write!(f, ", {} checkpoints written ({} bytes)", self.checkpoints, self.checkpoint_bytes)?;
+        }
+        Ok(())
     }
 }
 
@@ -287,6 +311,33 @@ impl RunArgs {
         }
     }
 
+    /// What the job is, one `name: value` line per part: a checkpoint is restored only
+    /// by the same job (the error names the first line that differs). The worker count
+    /// is not part of it: a checkpoint restores at another.
+    pub fn fingerprint(&self, inputs: &[PathBuf]) -> String {
+        let inputs: Vec<String> = inputs.iter().map(|p| canonical(p).display().to_string()).collect();
+        let lines = [
+            format!("inputs: {}", inputs.join(" ")),
+            format!("format: {:?}", self.format),
+            format!("time: {} ({:?})", self.time_field, self.time_unit),
+            format!("keys: {}", self.key_field.join(",")),
+            format!("aggregates: {:?}", self.aggregates()),
+            format!("window: {}", self.window),
+            format!("trigger: {}", self.trigger),
+            format!("allowed lateness: {} ms", self.allowed_lateness),
+            format!("accumulation: {:?}", self.accumulation),
+            format!("timestamp combiner: {:?}", self.timestamp_combiner),
+            format!(
+                "watermark: {:?}",
+                self.watermark.unwrap_or(WatermarkStrategy::BoundedOutOfOrderness(self.max_out_of_orderness))
+            ),
+            format!("batch size: {}", self.batch_size),
+            format!("output: {}", self.output),
+            format!("dead letters: {}", self.dead_letters.as_deref().unwrap_or("(none)")),
+            format!("rfc3339: {}", self.rfc3339),
+        ];
+        lines.join("\n")
+    }
     fn is_socket(&self) -> bool {
         self.listen.is_some() || self.connect.is_some()
     }
@@ -325,6 +376,15 @@ impl RunArgs {
             if self.max_clients.is_some() {
                 return flag("max-clients", "only applies to --listen".into());
             }
+        }
+        if self.checkpoint_dir.is_some() && self.is_socket() {
+            return flag(
+                "checkpoint-dir",
+                "a socket's records are not journaled yet, so a resumed run could not replay them: checkpoints need --input files".into(),
+            );
+        }
+        if self.checkpoint_interval.is_some_and(|t| t <= 0) {
+            return flag("checkpoint-interval", "must be positive (e.g. 10s)".into());
         }
         if let Some(t) = self.idle_timeout {
             if t <= 0 {
@@ -427,7 +487,7 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
 /// flushed, and the run returns [`RunError::Stopped`]).
 pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progress>)) -> Result<Summary, RunError> {
     args.validate()?;
-    let config = args.cluster.config()?;
+    let mut config = args.cluster.config()?;
     let set = AggregateSet::new(args.aggregates());
     let schema = args.schema(&set);
     args.strategy()?;
@@ -458,6 +518,16 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     };
     if socket {
         check_outputs(&[], &output, dead_path.as_deref())?;
+    }
+    if let Some(dir) = &args.checkpoint_dir {
+        let mut checkpoints = RunCheckpoints::new(CheckpointConfig::new(dir)).fingerprint(args.fingerprint(&files));
+        if let Some(ms) = args.checkpoint_interval {
+            checkpoints = checkpoints.interval(Duration::from_millis(ms.max(1) as u64));
+        }
+        if args.fresh {
+            checkpoints = checkpoints.fresh();
+        }
+        config = config.checkpoints(checkpoints);
     }
 
     let progress_counters = config.progress();
@@ -516,10 +586,14 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         panes_emitted: panes.load(Ordering::Relaxed),
         late_dropped: progress_counters.late(),
         malformed: progress_counters.bad_input(),
+        checkpoints: s.checkpoints,
+        checkpoint_bytes: s.checkpoint_bytes,
     };
     match result {
         Ok(s) => {
-            if let Some(why) = misfit(&progress_counters) {
+            // A resumed run reads only the rest of the input: a tail of malformed lines
+            // says nothing about the flags.
+            if let Some(why) = misfit(&progress_counters).filter(|_| s.restored_from.is_none()) {
                 return Err(RunError::Misfit(why));
             }
             Ok(summary(s))

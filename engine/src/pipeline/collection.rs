@@ -5,9 +5,7 @@ use super::shared::Shared;
 use super::windowing::Windowing;
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 use highwater_operators::combine::{Collect, CombineFn, Count};
-use highwater_operators::operator::{
-    plan, windowed_aggregate, windowed_aggregate_precombined, KeyHash, OutputWatermark, Plan,
-};
+use highwater_operators::operator::{plan, windowed_aggregate_checkpointed, KeyHash, OutputWatermark, Plan};
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::DropReason;
 use highwater_operators::strategy::{Accumulation, WindowingStrategy};
@@ -297,18 +295,18 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         // `StepDeadLetters::held_by_windows`).
         let held_by_windows = self.precombine
             && matches!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows | Plan::OnTimeSessions);
-        let out = if self.precombine {
-            windowed_aggregate_precombined(
-                self.stream,
-                name,
-                strategy,
-                combine,
-                shared.clock.clone(),
-                OutputWatermark::PerKey,
-            )
-        } else {
-            windowed_aggregate(self.stream, name, strategy, combine, shared.clock.clone(), OutputWatermark::PerKey)
-        };
+        let ckpt = super::checkpointing::hooks(&shared);
+        let chosen = if self.precombine { plan(&strategy, &OutputWatermark::PerKey) } else { Plan::Reducer };
+        let out = windowed_aggregate_checkpointed(
+            self.stream,
+            name,
+            strategy,
+            combine,
+            shared.clock.clone(),
+            OutputWatermark::PerKey,
+            chosen,
+            ckpt,
+        );
         let step = name.to_string();
         let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {
             move |input, output| {
@@ -381,6 +379,7 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         C::Out: super::ChangeValue,
     {
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
+        self.shared.refuse_with_checkpoints(name, "a changelog (its differential second stage)")?;
         if let Some(why) = many_panes_per_window(&strategy) {
             return Err(BuildError::DiscardingChangelog { step: name.to_string(), why });
         }

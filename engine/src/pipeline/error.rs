@@ -75,6 +75,10 @@ pub enum PipelineError {
     /// The configuration cannot work (e.g. a worker count out of range).
     #[error("{0}")]
     Config(String),
+    /// The checkpoint directory cannot be used, or its checkpoint cannot be restored (it
+    /// belongs to another pipeline, it cannot be read).
+    #[error(transparent)]
+    Checkpoint(#[from] crate::runtime::checkpoint::CheckpointError),
     /// The run was asked to stop ([`crate::runtime::Progress::stop`], a signal) and did: the sources
     /// stopped reading and every open window was flushed. The outputs are complete up to
     /// where the inputs were read, no further.

@@ -39,6 +39,7 @@
 //! ```
 
 mod changelog;
+mod checkpointing;
 mod collection;
 mod error;
 mod read;
@@ -168,6 +169,36 @@ impl<'s> Pipeline<'s> {
     }
 }
 
+/// Opens the run's checkpoints: the store, and the checkpoint to restore (its file sinks'
+/// lengths are where the outputs continue).
+fn open_checkpoints(
+    config: &RunConfig,
+    settings: crate::runtime::checkpoint::RunCheckpoints,
+    clock: Arc<dyn Clock>,
+    counters: &Counters,
+) -> Result<crate::runtime::checkpoint::coordinator::Coordinator, PipelineError> {
+    if config.cluster.is_some() {
+        return Err(PipelineError::Config(
+            "checkpoints of a cluster of processes are not supported yet: run one process (--workers N), or drop the checkpoint directory".into(),
+        ));
+    }
+    let coordinator = crate::runtime::checkpoint::coordinator::Coordinator::open(settings, config.workers, clock)?;
+    for (step, pieces) in coordinator.restored_steps() {
+        if !step.starts_with("sink:") {
+            continue;
+        }
+        for piece in pieces {
+            let state: checkpointing::SinkState = bincode::deserialize(piece).map_err(|e| {
+                PipelineError::Config(format!(
+                    "the checkpoint's state of `{step}` cannot be read ({e}); rerun with --fresh to start over"
+                ))
+            })?;
+            counters.outputs.resume(state.path, state.length);
+        }
+    }
+    Ok(coordinator)
+}
+
 /// Runs a pipeline: `build` is called in every worker to add the pipeline's operators,
 /// then the dataflow runs to completion (every source exhausted, every window fired).
 pub fn run<F>(config: RunConfig, build: F) -> Result<RunSummary, PipelineError>
@@ -194,12 +225,17 @@ where
         problems: Mutex::default(),
         outputs: Default::default(),
     });
+    let checkpoints = match config.checkpoints.clone() {
+        None => None,
+        Some(settings) => Some(Arc::new(open_checkpoints(&config, settings, clock.clone(), &counters)?)),
+    };
     let build_errors: Arc<Mutex<Option<BuildError>>> = Arc::new(Mutex::new(None));
-    let (c, errs) = (counters.clone(), build_errors.clone());
+    let (c, errs, coordinator) = (counters.clone(), build_errors.clone(), checkpoints.clone());
     let executed = execute(&config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let clock = clock.clone();
         let c = c.clone();
+        let coordinator = coordinator.clone();
         let result = worker.dataflow::<Time, _, _>(|scope| {
             let shared = Rc::new(Shared {
                 scope,
@@ -207,7 +243,11 @@ where
                 names: RefCell::new(BTreeSet::new()),
                 dead: RefCell::new(Vec::new()),
                 all_dead: RefCell::new(None),
-                counters: c,
+                counters: c.clone(),
+                checkpoints: coordinator.clone(),
+                worker: index,
+                peers,
+                sinks: RefCell::default(),
             });
             let mut p = Pipeline { shared, worker: index, peers };
             let built = build(&mut p);
@@ -215,6 +255,11 @@ where
             p.shared.finish();
             built
         });
+        if let (Ok(()), Some(k)) = (&result, coordinator.as_ref()) {
+            if let Err(problem) = k.built() {
+                c.report(problem);
+            }
+        }
         if let Err(e) = result {
             errs.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
             // A pipeline that failed to build does not run, and the workers that did build
@@ -237,7 +282,14 @@ where
         return Err(PipelineError::Runtime(problems));
     }
     let progress = &counters.progress;
-    let summary = RunSummary { records_read: progress.records(), dead_letters: progress.dead_letters() };
+    let (checkpoints_written, checkpoint_bytes) = checkpoints.as_ref().map_or((0, 0), |k| k.written());
+    let summary = RunSummary {
+        records_read: progress.records(),
+        dead_letters: progress.dead_letters(),
+        checkpoints: checkpoints_written,
+        checkpoint_bytes,
+        restored_from: checkpoints.as_ref().and_then(|k| k.restored_from()).map(|(id, _)| id),
+    };
     if progress.stopped() {
         return Err(PipelineError::Stopped(summary));
     }

@@ -4,6 +4,7 @@
 
 use super::error::BuildError;
 use crate::dead_letter::DeadLetter;
+use crate::runtime::checkpoint::coordinator::Coordinator;
 use crate::runtime::Progress;
 use highwater_operators::clock::Clock;
 use highwater_operators::time::Time;
@@ -60,6 +61,13 @@ pub(crate) struct Shared<'s> {
     /// and whose input, the steps' dead letters, is connected when the build ends.
     pub(crate) all_dead: RefCell<Option<(DeadLetterHandle<'s>, DeadLetterStream<'s>)>>,
     pub(crate) counters: Arc<Counters>,
+    /// The run's checkpoints, if it takes any.
+    pub(crate) checkpoints: Option<Arc<Coordinator>>,
+    /// This worker, and the workers of the run.
+    pub(crate) worker: usize,
+    pub(crate) peers: usize,
+    /// The file sinks of this worker, by path: how many were attached (their state's names).
+    pub(crate) sinks: RefCell<std::collections::BTreeMap<std::path::PathBuf, usize>>,
 }
 
 /// The input end of the dead-letter feedback edge.
@@ -105,6 +113,18 @@ impl<'s> Shared<'s> {
             let streams: Vec<_> = self.dead.borrow().iter().map(|d| d.stream.clone()).collect();
             self.scope.concatenate(streams).connect_loop(handle);
         }
+    }
+    /// Refuses a step that keeps state checkpoints do not cover yet.
+    pub(crate) fn refuse_with_checkpoints(&self, step: &str, what: &str) -> Result<(), BuildError> {
+        if self.checkpoints.is_some() {
+            return Err(BuildError::Step {
+                step: step.to_string(),
+                message: format!(
+                    "{what} does not take part in checkpoints yet: run this pipeline without a checkpoint directory"
+                ),
+            });
+        }
+        Ok(())
     }
     pub(crate) fn problems(&self) -> Arc<Counters> {
         self.counters.clone()

@@ -18,6 +18,8 @@ pub struct RunConfig {
     /// [`super::execute`]).
     pub peer_timeout: std::time::Duration,
     pub(crate) progress: Arc<Progress>,
+    /// The run's checkpoints (none by default).
+    pub(crate) checkpoints: Option<super::checkpoint::RunCheckpoints>,
 }
 
 impl RunConfig {
@@ -40,6 +42,7 @@ impl RunConfig {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             peer_timeout: Self::DEFAULT_PEER_TIMEOUT,
             progress: Arc::default(),
+            checkpoints: None,
         }
     }
     /// Process `process` of a cluster whose processes listen at `addresses`, each with
@@ -60,6 +63,27 @@ impl RunConfig {
     pub fn peer_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.peer_timeout = timeout.max(Self::MIN_PEER_TIMEOUT);
         self
+    }
+    /// Takes checkpoints of the run, and restores the newest one at start: the sources
+    /// resume at their checkpointed positions, the windowed steps from their state, and
+    /// the file sinks are cut back to their checkpointed length, so a job killed and run
+    /// again writes exactly the files of a run never interrupted (`docs/checkpoints.md`).
+    /// One process only, for now.
+    ///
+    /// ```
+    /// use highwater::pipeline::RunConfig;
+    /// use highwater::runtime::checkpoint::{CheckpointConfig, RunCheckpoints};
+    /// let config = RunConfig::workers(2)
+    ///     .checkpoints(RunCheckpoints::new(CheckpointConfig::new("/var/lib/highwater/bids")));
+    /// assert!(config.checkpoints_of().is_some());
+    /// ```
+    pub fn checkpoints(mut self, checkpoints: super::checkpoint::RunCheckpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+    /// The run's checkpoints, if it takes any.
+    pub fn checkpoints_of(&self) -> Option<&super::checkpoint::RunCheckpoints> {
+        self.checkpoints.as_ref()
     }
     /// The live counters of the run this configuration starts (records read, dead
     /// letters, bytes, the sources' watermark), and the handle that stops it gracefully.

@@ -137,4 +137,10 @@ pub struct RunSummary {
     pub records_read: u64,
     /// Dead letters (malformed input, too-late or closed-window elements).
     pub dead_letters: u64,
+    /// Checkpoints written (with [`crate::pipeline::RunConfig::checkpoints`]).
+    pub checkpoints: u64,
+    /// Their bytes, over all workers and checkpoints.
+    pub checkpoint_bytes: u64,
+    /// The checkpoint the run restored at start, if any.
+    pub restored_from: Option<u64>,
 }

@@ -477,6 +477,24 @@ impl<T: Send> Partition<T> for FilePartition<T> {
     fn position(&self) -> u64 {
         self.offset
     }
+    fn line(&self) -> u64 {
+        self.line
+    }
+    /// An uncompressed file seeks to the byte; a compressed one (or standard input) is
+    /// read again up to it.
+    fn resume(&mut self, reads: u64, max: usize, bytes: u64, line: u64) -> Result<(), String> {
+        use std::io::{Seek, SeekFrom};
+        if is_gzip(&self.path) || is_stdin(&self.path) {
+            return super::replay_reads(self, reads, max);
+        }
+        let cannot = |e: std::io::Error| format!("cannot resume `{}` at byte {bytes}: {e}", self.path.display());
+        let mut file = std::fs::File::open(&self.path).map_err(cannot)?;
+        file.seek(SeekFrom::Start(bytes)).map_err(cannot)?;
+        self.reader = Some(BufReader::with_capacity(1 << 16, Box::new(file)));
+        self.offset = bytes;
+        self.line = line;
+        Ok(())
+    }
 }
 
 /// A CSV file, or a byte range of a large uncompressed one (the records from the boundary

@@ -103,10 +103,49 @@ pub trait Partition<T>: Send {
     fn first_event_time(&mut self, _max: usize) -> Option<i64> {
         None
     }
-    /// Bytes consumed so far (of the decompressed data), for progress reports.
+    /// Bytes consumed so far (of the decompressed data), for progress reports and
+    /// checkpoints.
     fn position(&self) -> u64 {
         0
     }
+    /// Lines consumed so far (0 when the partition does not count them): where a
+    /// checkpoint says the partition stands, with [`Partition::position`].
+    fn line(&self) -> u64 {
+        0
+    }
+    /// Moves a partition just opened to where `reads` reads of `max` lines left it, which
+    /// was `bytes` bytes ([`Partition::position`]) and `line` lines ([`Partition::line`])
+    /// in: a restored checkpoint's position. The default reads those batches again and
+    /// drops them ([`replay_reads`]); an uncompressed file seeks instead.
+    fn resume(&mut self, reads: u64, max: usize, bytes: u64, line: u64) -> Result<(), String> {
+        let _ = (bytes, line);
+        replay_reads(self, reads, max)
+    }
+}
+
+/// Reads `reads` batches of `max` lines from `partition` and drops them: how a partition
+/// that cannot seek returns to a checkpointed position (reads are deterministic).
+///
+/// ```
+/// use highwater::source::{replay_reads, Partition};
+/// use highwater::pipeline::{Memory, Source};
+/// use highwater::model::watermark::WatermarkStrategy;
+/// let source = Memory::new(vec![vec![(1, 'a'), (2, 'b'), (3, 'c')]], WatermarkStrategy::Ascending);
+/// let mut part = source.open(0, 1).unwrap().remove(0);
+/// replay_reads(part.as_mut(), 1, 2).unwrap();
+/// assert_eq!(part.read(10).records, vec![(3, 'c')]);
+/// ```
+pub fn replay_reads<T, P: Partition<T> + ?Sized>(partition: &mut P, reads: u64, max: usize) -> Result<(), String> {
+    for _ in 0..reads {
+        let batch = partition.read(max);
+        if let Some(e) = batch.error {
+            return Err(e);
+        }
+        if batch.done {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Wakes a source operator from another thread: a reader thread wakes it after queuing

@@ -24,6 +24,7 @@
 
 mod assign;
 mod capability;
+mod checkpoint;
 mod key_hash;
 mod on_time_global;
 mod on_time_local;
@@ -36,9 +37,12 @@ mod planned_aggregate;
 mod precombine;
 mod windowed_aggregate;
 
+pub use checkpoint::{Checkpointing, CutHooks};
 pub use key_hash::KeyHash;
 pub use output::AggregateOutput;
 pub use output_watermark::{OutputWatermark, WatermarkBoard};
 pub use plan::{plan, Plan};
-pub use planned_aggregate::{windowed_aggregate_planned, windowed_aggregate_precombined};
+pub use planned_aggregate::{
+    windowed_aggregate_checkpointed, windowed_aggregate_planned, windowed_aggregate_precombined,
+};
 pub use windowed_aggregate::windowed_aggregate;

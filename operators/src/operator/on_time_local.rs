@@ -20,6 +20,8 @@
 
 use super::assign::Assigner;
 use super::capability::frontier_watermark;
+use super::checkpoint::{passed, pending, Checkpointing};
+use super::key_hash::KeyHash;
 use super::open_windows::{table_hash, OpenWindows};
 use crate::combine::CombineFn;
 use crate::reduce::Dropped;
@@ -30,8 +32,44 @@ use std::sync::Arc;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 use timely::ExchangeData;
+
+/// A window's state in a checkpoint: the window, the time its capability holds, and its
+/// accumulators per key.
+pub(super) type WindowState<K, A> = (Window, Time, Vec<(K, A)>);
+
+/// The open windows as checkpoint state.
+pub(super) fn snapshot<K: Clone + Hash + Eq, A: Clone>(open: &OpenWindows<K, A>) -> Vec<WindowState<K, A>> {
+    open.iter().map(|b| (b.window, *b.cap.time(), b.table.iter().cloned().collect())).collect()
+}
+
+/// Adds restored rows to the open windows (merging the accumulators of one key and window
+/// that several workers of the checkpointed run held), keeping the keys `ckpt` owns.
+pub(super) fn restore<K, V, C>(
+    open: &mut OpenWindows<K, C::Acc>,
+    state: Vec<WindowState<K, C::Acc>>,
+    ckpt: &Checkpointing,
+    mint: &Capability<Time>,
+    combine: &C,
+) where
+    K: Hash + Eq + KeyHash,
+    C: CombineFn<V>,
+{
+    for (window, hold, rows) in state {
+        for (k, acc) in rows.into_iter().filter(|(k, _)| ckpt.owns(k)) {
+            let table = open.table(window, &hold, |at| mint.delayed(at));
+            let h = table_hash(&k);
+            match table.find_mut(h, |(x, _)| *x == k) {
+                Some((_, a)) => combine.merge(a, acc),
+                None => {
+                    table.insert_unique(h, (k, acc), |(x, _)| table_hash(x));
+                }
+            }
+        }
+    }
+}
 
 /// Combines the records per key and window until the worker's input watermark passes the
 /// window, then sends one accumulator per key and window. Records for windows the
@@ -43,6 +81,7 @@ pub(super) fn on_time_local<'scope, K, V, C>(
     name: &str,
     window_fn: Arc<dyn WindowFn>,
     combine: C,
+    ckpt: Option<Checkpointing>,
 ) -> (Stream<'scope, Time, Vec<(K, Window, C::Acc)>>, Stream<'scope, Time, Vec<Dropped<K, V>>>)
 where
     K: ExchangeData + Clone + Hash + Eq + Ord,
@@ -56,8 +95,18 @@ where
     let (dead_out, dead) = builder.new_output::<Vec<Dropped<K, V>>>();
     let mut out = OutputBuilder::from(out);
     let mut dead_out = OutputBuilder::from(dead_out);
-    builder.build(move |_caps| {
+    let step = name.to_owned();
+    builder.build(move |caps| {
         let mut open: OpenWindows<K, C::Acc> = OpenWindows::new();
+        if let (Some(c), Some(mint)) = (ckpt.as_ref(), caps.first()) {
+            for state in c.start::<Vec<WindowState<K, C::Acc>>>(&step) {
+                restore(&mut open, state, c, mint, &combine);
+            }
+        }
+        drop(caps);
+        // While a cut is pending: the batches stamped at or after it, applied once the
+        // state before it is saved.
+        let mut later: Vec<(Capability<Time>, Capability<Time>, Vec<(K, i64, V)>)> = Vec::new();
         // No allowed lateness on this plan: too late is past the window's max timestamp.
         let mut assigner = Assigner::new(window_fn, 0);
         let mut dropped = Vec::new();
@@ -65,25 +114,41 @@ where
         move |frontiers| {
             input.for_each(|cap, data| {
                 let Some(&arrival) = cap.least() else { return };
-                let wm = arrival.watermark();
-                for (k, t, v) in data.drain(..) {
-                    let h = table_hash(&k);
-                    assigner.assign(&k, t, v, wm, &mut dropped, |w, value| {
-                        let table = open.table(w, &arrival, |at| cap.delayed(at, 0));
-                        match table.find_mut(h, |(x, _)| *x == k) {
-                            Some((_, acc)) => combine.add(acc, value),
-                            None => {
-                                let mut acc = combine.create();
-                                combine.add(&mut acc, value);
-                                table.insert_unique(h, (k.clone(), acc), |(x, _)| table_hash(x));
-                            }
-                        }
-                    });
+                // Asked per batch: a batch stamped after a cut may come from a source that
+                // learnt of the cut after this activation began.
+                if pending(&ckpt, &step).is_some_and(|t| arrival >= t) {
+                    if let (Some(out_cap), Some(dead_cap)) = (cap.retain_least(0), cap.retain_least(1)) {
+                        later.push((out_cap, dead_cap, std::mem::take(data)));
+                    }
+                    return;
                 }
+                add_records(&mut open, &mut assigner, &combine, &mut dropped, arrival, data, |at| cap.delayed(at, 0));
                 if !dropped.is_empty() {
                     dead_out.activate().session(&cap).give_iterator(dropped.drain(..));
                 }
             });
+            if let Some(t) = pending(&ckpt, &step).filter(|t| passed(&frontiers[0], *t)) {
+                // The windows the cut's watermark closes go out before the state is saved,
+                // at times before the cut; then the batches at or after it are applied.
+                while let Some(bucket) = open.pop_passed(t.watermark()) {
+                    let window = bucket.window;
+                    batch.extend(bucket.table.into_iter().map(|(k, acc)| (k, window, acc)));
+                    out.activate().session(&bucket.cap).give_container(&mut batch);
+                    batch.clear();
+                }
+                if let Some(c) = ckpt.as_ref() {
+                    c.save(&step, t, &snapshot(&open));
+                }
+                for (out_cap, dead_cap, mut data) in later.drain(..) {
+                    let arrival = *out_cap.time();
+                    add_records(&mut open, &mut assigner, &combine, &mut dropped, arrival, &mut data, |at| {
+                        out_cap.delayed(at)
+                    });
+                    if !dropped.is_empty() {
+                        dead_out.activate().session(&dead_cap).give_iterator(dropped.drain(..));
+                    }
+                }
+            }
             let wm = frontier_watermark(&frontiers[0]);
             while let Some(bucket) = open.pop_passed(wm) {
                 let window = bucket.window;
@@ -94,4 +159,37 @@ where
         }
     });
     (partials, dead)
+}
+
+/// Adds a batch of records that arrived at `arrival` to the open windows (`mint` makes a
+/// new window's capability); the too-late ones go to `dropped`.
+#[inline(always)]
+fn add_records<K, V, C>(
+    open: &mut OpenWindows<K, C::Acc>,
+    assigner: &mut Assigner,
+    combine: &C,
+    dropped: &mut Vec<Dropped<K, V>>,
+    arrival: Time,
+    data: &mut Vec<(K, i64, V)>,
+    mint: impl Fn(&Time) -> Capability<Time>,
+) where
+    K: Clone + Hash + Eq,
+    V: Clone,
+    C: CombineFn<V>,
+{
+    let wm = arrival.watermark();
+    for (k, t, v) in data.drain(..) {
+        let h = table_hash(&k);
+        assigner.assign(&k, t, v, wm, dropped, |w, value| {
+            let table = open.table(w, &arrival, &mint);
+            match table.find_mut(h, |(x, _)| *x == k) {
+                Some((_, acc)) => combine.add(acc, value),
+                None => {
+                    let mut acc = combine.create();
+                    combine.add(&mut acc, value);
+                    table.insert_unique(h, (k.clone(), acc), |(x, _)| table_hash(x));
+                }
+            }
+        });
+    }
 }

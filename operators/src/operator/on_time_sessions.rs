@@ -3,6 +3,7 @@
 //! trigger machinery.
 
 use super::capability::{follow_frontier, lowest, move_hold};
+use super::checkpoint::{pending, Checkpointing};
 use super::key_hash::KeyHash;
 use super::output::AggregateOutput;
 use crate::combine::CombineFn;
@@ -15,6 +16,7 @@ use smallvec::SmallVec;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::Hash;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -28,7 +30,10 @@ type Stash<K, V> = BTreeMap<Time, Vec<Vec<(K, i64, V)>>>;
 /// One key's open sessions: disjoint, each with its accumulator and its earliest arrival
 /// stamp (which gives its pane's tick, as in the other on-time operator: the tick of
 /// `max(first arrival, (max_timestamp, 0))`, the same at any worker count).
-type Sessions<A> = SmallVec<[(Window, A, Time); 1]>;
+/// One open session: its window, accumulator and earliest arrival.
+type Session<A> = (Window, A, Time);
+
+type Sessions<A> = SmallVec<[Session<A>; 1]>;
 
 /// Session windows with one on-time pane per merged session ([`super::Plan::OnTimeSessions`]).
 ///
@@ -47,6 +52,7 @@ pub(super) fn on_time_sessions<'scope, K, V, C>(
     name: &str,
     strategy: WindowingStrategy,
     combine: C,
+    ckpt: Option<Checkpointing>,
 ) -> AggregateOutput<'scope, K, C::Out, V>
 where
     K: ExchangeData + Clone + Hash + Eq + Ord,
@@ -62,6 +68,7 @@ where
     let mut panes_out = OutputBuilder::from(panes_out);
     let mut dead_out = OutputBuilder::from(dead_out);
     let window_fn = strategy.window_fn.clone();
+    let step = name.to_owned();
     builder.build(move |mut caps| {
         let mut dead_cap: Option<Capability<Time>> = caps.pop();
         let mut frontier_cap: Option<Capability<Time>> = caps.pop();
@@ -70,6 +77,20 @@ where
         let mut open: rustc_hash::FxHashMap<K, Sessions<C::Acc>> = Default::default();
         let mut ends: BinaryHeap<Reverse<(i64, K)>> = BinaryHeap::new();
         let mut wm = NEG_INF;
+        if let Some(c) = ckpt.as_ref() {
+            for state in c.start::<SessionsState<K, C::Acc>>(&step) {
+                wm = wm.max(state.watermark);
+                for (k, sessions) in state.open.into_iter().filter(|(k, _)| c.owns(k)) {
+                    let list = open.entry(k).or_default();
+                    list.extend(sessions);
+                }
+            }
+            for (k, list) in open.iter() {
+                if let Some(end) = list.iter().map(|(w, _, _)| w.max_timestamp()).min() {
+                    ends.push(Reverse((end, k.clone())));
+                }
+            }
+        }
         let mut fired: Vec<Pane<K, C::Out>> = Vec::new();
         let mut dropped: Vec<Dropped<K, V>> = Vec::new();
         let mut windows: Vec<Window> = Vec::new();
@@ -125,10 +146,46 @@ where
                 }
             });
             let frontier: Option<Time> = frontiers[0].frontier().iter().min().copied();
+            // A pending cut the frontier has passed: the state is saved between the last
+            // stamp before it and the first after it.
+            let mut cut = pending(&ckpt, &step).filter(|c| frontier.is_none_or(|f| f >= *c));
+            // At the cut: the sessions its watermark closes and the dead letters so far go
+            // out at times before it, the state is saved, and the capabilities move to it.
+            macro_rules! take_cut {
+                ($c:expr) => {{
+                    let c: Time = $c;
+                    if c.watermark() > wm {
+                        advance(c.watermark(), &mut open, &mut ends, &mut fired, &combine);
+                        wm = c.watermark();
+                    }
+                    emit(
+                        &mut fired,
+                        &mut dropped,
+                        &mut panes_out,
+                        &mut dead_out,
+                        hold_cap.as_ref(),
+                        frontier_cap.as_ref(),
+                        dead_cap.as_ref(),
+                    );
+                    if let Some(k) = ckpt.as_ref() {
+                        let state = SessionsState {
+                            watermark: wm,
+                            open: open.iter().map(|(k, l)| (k.clone(), l.to_vec())).collect(),
+                        };
+                        k.save(&step, c, &state);
+                    }
+                    follow_frontier(Some(c), [&mut frontier_cap, &mut dead_cap]);
+                    move_hold(&mut hold_cap, frontier_cap.as_ref(), ends.peek().map(|Reverse((end, _))| *end));
+                }};
+            }
             // Apply every complete stamp, in order.
             while let Some((&t, _)) = stash.first_key_value() {
                 if frontier.is_some_and(|f| f <= t) {
                     break;
+                }
+                if let Some(c) = cut.filter(|c| t >= *c) {
+                    take_cut!(c);
+                    cut = None;
                 }
                 let batches = stash.pop_first().map(|e| e.1).unwrap_or_default();
                 if t.watermark() > wm {
@@ -187,31 +244,68 @@ where
                     }
                 }
             }
+            if let Some(c) = cut {
+                take_cut!(c);
+            }
             // Advance to the frontier.
             let to = frontier.map_or(POS_INF, |f| f.watermark());
             if to > wm {
                 advance(to, &mut open, &mut ends, &mut fired, &combine);
                 wm = to;
             }
-            // Emit: at the earliest pane timestamp, from the lowest capability held.
-            if !fired.is_empty() {
-                let earliest = fired.iter().map(|p| p.timestamp).min().unwrap_or(POS_INF);
-                if let Some(low) = lowest(hold_cap.as_ref(), frontier_cap.as_ref()) {
-                    let at = (*low.time()).max(Time::new(earliest, 0));
-                    panes_out.activate().session(&low.delayed(&at)).give_container(&mut fired);
-                }
-                fired.clear();
-            }
-            if !dropped.is_empty() {
-                if let Some(dc) = dead_cap.as_ref() {
-                    dead_out.activate().session(dc).give_container(&mut dropped);
-                }
-                dropped.clear();
-            }
+            emit(
+                &mut fired,
+                &mut dropped,
+                &mut panes_out,
+                &mut dead_out,
+                hold_cap.as_ref(),
+                frontier_cap.as_ref(),
+                dead_cap.as_ref(),
+            );
             // Hold the output at the earliest open session end.
             move_hold(&mut hold_cap, frontier_cap.as_ref(), ends.peek().map(|Reverse((end, _))| *end));
             follow_frontier(frontier, [&mut frontier_cap, &mut dead_cap]);
         }
     });
     AggregateOutput { panes, dead_letters }
+}
+
+/// The state of the sessions operator in a checkpoint: the watermark applied, and each
+/// key's open sessions (window, accumulator, earliest arrival).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "K: serde::Serialize, A: serde::Serialize"))]
+#[serde(bound(deserialize = "K: serde::de::DeserializeOwned, A: serde::de::DeserializeOwned"))]
+struct SessionsState<K, A> {
+    /// The watermark the sessions were closed up to.
+    watermark: i64,
+    /// Each key's open sessions.
+    open: Vec<(K, Vec<Session<A>>)>,
+}
+
+/// Emits the fired panes (at the earliest pane timestamp, from the lowest capability held)
+/// and the dropped records.
+#[allow(clippy::too_many_arguments)]
+fn emit<K: Clone + 'static, O: 'static, V: 'static>(
+    fired: &mut Vec<Pane<K, O>>,
+    dropped: &mut Vec<Dropped<K, V>>,
+    panes_out: &mut OutputBuilder<Time, CapacityContainerBuilder<Vec<Pane<K, O>>>>,
+    dead_out: &mut OutputBuilder<Time, CapacityContainerBuilder<Vec<Dropped<K, V>>>>,
+    hold_cap: Option<&Capability<Time>>,
+    frontier_cap: Option<&Capability<Time>>,
+    dead_cap: Option<&Capability<Time>>,
+) {
+    if !fired.is_empty() {
+        let earliest = fired.iter().map(|p| p.timestamp).min().unwrap_or(POS_INF);
+        if let Some(low) = lowest(hold_cap, frontier_cap) {
+            let at = (*low.time()).max(Time::new(earliest, 0));
+            panes_out.activate().session(&low.delayed(&at)).give_container(fired);
+        }
+        fired.clear();
+    }
+    if !dropped.is_empty() {
+        if let Some(dc) = dead_cap {
+            dead_out.activate().session(dc).give_container(dropped);
+        }
+        dropped.clear();
+    }
 }

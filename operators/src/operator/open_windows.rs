@@ -101,6 +101,11 @@ impl<K: Hash + Eq, A> OpenWindows<K, A> {
         &mut self.windows[i].table
     }
 
+    /// The open windows, in the order the watermark passes them (a checkpoint's state).
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Bucket<K, A>> {
+        self.windows.iter()
+    }
+
     /// Removes and returns the first window if the watermark `wm` has passed it.
     pub(super) fn pop_passed(&mut self, wm: i64) -> Option<Bucket<K, A>> {
         if self.windows.front().is_some_and(|b| b.window.max_timestamp() < wm) {

@@ -1,6 +1,7 @@
 //! [`windowed_aggregate_precombined`]: the keyed windowed aggregate on the operators
 //! [`plan`] picks.
 
+use super::checkpoint::Checkpointing;
 use super::key_hash::KeyHash;
 use super::on_time_global::on_time_global;
 use super::on_time_local::on_time_local;
@@ -9,7 +10,7 @@ use super::output::AggregateOutput;
 use super::output_watermark::OutputWatermark;
 use super::plan::{plan, Plan};
 use super::precombine::precombine;
-use super::windowed_aggregate::{reducer_aggregate, windowed_aggregate};
+use super::windowed_aggregate::reducer_aggregate;
 use crate::clock::Clock;
 use crate::combine::CombineFn;
 use crate::strategy::WindowingStrategy;
@@ -21,7 +22,7 @@ use timely::dataflow::operators::Concat;
 use timely::dataflow::Stream;
 use timely::ExchangeData;
 
-/// [`windowed_aggregate`] on the cheapest operators the strategy allows ([`plan`]); the
+/// [`windowed_aggregate`](super::windowed_aggregate) on the cheapest operators the strategy allows ([`plan`]); the
 /// panes and dead letters are the same.
 ///
 /// - [`Plan::OnTimeWindows`]: one on-time pane per key and window (the default trigger or
@@ -36,7 +37,8 @@ use timely::ExchangeData;
 ///   [`WindowingStrategy::can_precombine`] allows it: each worker combines its records per
 ///   (key, window) and stamp, drops the too-late ones to the dead letters, and exchanges
 ///   one accumulator per (key, window) instead of every record.
-/// - [`Plan::Reducer`]: the reducer on every record, as in [`windowed_aggregate`].
+/// - [`Plan::Reducer`]: the reducer on every record, as in
+///   [`windowed_aggregate`](super::windowed_aggregate).
 ///
 /// ```
 /// use highwater::model::combine::Count;
@@ -106,14 +108,69 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
+    windowed_aggregate_checkpointed(input, name, strategy, combine, clock, output_watermark, plan, None)
+}
+
+/// [`windowed_aggregate_planned`] taking part in checkpoints: with `ckpt`, every plan's
+/// stateful operator (the on-time phases, the sessions operator, the reducer) starts from
+/// the state `ckpt` restores and saves its state at every cut it announces (see
+/// [`CutHooks`](super::CutHooks)).
+///
+/// ```
+/// use highwater::model::combine::Count;
+/// use highwater::model::operator::{plan, windowed_aggregate_checkpointed, OutputWatermark, Plan};
+/// use highwater::model::clock::VirtualClock;
+/// use highwater::model::strategy::WindowingStrategy;
+/// use highwater::model::time::Time;
+/// use highwater::model::window::WindowSpec;
+/// use std::sync::Arc;
+/// use timely::dataflow::operators::Input;
+/// use timely::dataflow::InputHandle;
+///
+/// timely::execute_directly(move |worker| {
+///     let mut input = InputHandle::new();
+///     worker.dataflow(|scope| {
+///         let strategy = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
+///         assert_eq!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows);
+///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
+///         // No checkpoints: the same as windowed_aggregate_planned.
+///         windowed_aggregate_checkpointed(stream, "counts", strategy, Count,
+///             Arc::new(VirtualClock::new(0)), OutputWatermark::PerKey, Plan::OnTimeWindows, None);
+///     });
+///     input.send(("a".to_string(), 3, 1));
+///     input.advance_to(Time::new(100, 0));
+/// });
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn windowed_aggregate_checkpointed<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+    plan: Plan,
+    ckpt: Option<Checkpointing>,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
     match plan {
         Plan::OnTimeWindows => {
-            let (partials, early_dead) =
-                on_time_local(input, &format!("{name}:local"), strategy.window_fn.clone(), combine.clone());
-            let (panes, progress) = on_time_global(partials, name, combine);
+            let (partials, early_dead) = on_time_local(
+                input,
+                &format!("{name}:local"),
+                strategy.window_fn.clone(),
+                combine.clone(),
+                ckpt.clone(),
+            );
+            let (panes, progress) = on_time_global(partials, name, combine, ckpt);
             AggregateOutput { panes, dead_letters: early_dead.concat(progress) }
         }
-        Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine),
+        Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine, ckpt),
         Plan::Precombined => {
             let (partials, early_dead) = precombine(input, &format!("{name}:precombine"), &strategy, combine.clone());
             let out = reducer_aggregate(
@@ -125,9 +182,20 @@ where
                 output_watermark,
                 |x: &(K, Window, C::Acc, u64)| x.0.key_hash(),
                 |r, data, now| r.process_partials(data, now),
+                ckpt,
             );
             AggregateOutput { panes: out.panes, dead_letters: out.dead_letters.concat(early_dead) }
         }
-        Plan::Reducer => windowed_aggregate(input, name, strategy, combine, clock, output_watermark),
+        Plan::Reducer => reducer_aggregate(
+            input,
+            name,
+            strategy,
+            combine,
+            clock,
+            output_watermark,
+            |x: &(K, i64, V)| x.0.key_hash(),
+            |r, data, now| r.process_bundle(data, now),
+            ckpt,
+        ),
     }
 }

@@ -3,6 +3,7 @@
 //! [`super::Plan::Precombined`]).
 
 use super::capability::{follow_frontier, move_hold};
+use super::checkpoint::{pending, Checkpointing};
 use super::key_hash::KeyHash;
 use super::output::AggregateOutput;
 use super::output_watermark::OutputWatermark;
@@ -15,6 +16,7 @@ use crate::time::{Time, POS_INF};
 use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
@@ -74,6 +76,7 @@ where
         output_watermark,
         |x: &(K, i64, V)| x.0.key_hash(),
         |r, data, now| r.process_bundle(data, now),
+        None,
     )
 }
 
@@ -90,6 +93,7 @@ pub(super) fn reducer_aggregate<'scope, K, V, C, D>(
     output_watermark: OutputWatermark,
     route: impl Fn(&D) -> u64 + 'static,
     mut apply: impl FnMut(&mut WindowedReducer<K, V, C>, Vec<D>, i64) + 'static,
+    ckpt: Option<Checkpointing>,
 ) -> AggregateOutput<'scope, K, C::Out, V>
 where
     K: ExchangeData + Clone + Hash + Eq + Ord,
@@ -100,6 +104,7 @@ where
 {
     let scope = input.scope();
     let worker = scope.index();
+    let step = name.to_owned();
     let mut builder = OperatorBuilder::new(name.to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
@@ -120,6 +125,19 @@ where
             } else {
                 OutputWatermarkMode::Global
             });
+        if let Some(c) = ckpt.as_ref() {
+            c.hooks.register(&step);
+            for piece in c.hooks.restored(&step) {
+                if let Err(e) = reducer.restore_state(&piece, |k| c.owns(k)) {
+                    c.hooks.fail(
+                        &step,
+                        format!(
+                            "its checkpointed state cannot be read ({e}): was the pipeline changed? rerun with --fresh"
+                        ),
+                    );
+                }
+            }
+        }
         let mut stash: BTreeMap<Time, Vec<D>> = BTreeMap::new();
         let mut cur_tick: u64 = 0;
         let mut step_panes: Vec<Pane<K, C::Out>> = Vec::new();
@@ -153,10 +171,55 @@ where
             // frontier the invocation started at, for the first), so that successive
             // refinements reach differential consumers at successive times.
             let mut base = before;
+            // A pending cut the frontier has passed: the state is saved between the last
+            // stamp before it and the first after it.
+            let mut cut = pending(&ckpt, &step).filter(|c| frontier.is_none_or(|f| f >= *c));
+            // At the cut: the watermark moves to the cut's, the panes and dead letters so
+            // far go out (at times before it), the state is saved, and the capabilities
+            // move to the cut, so that nothing after it goes out before it.
+            macro_rules! take_cut {
+                ($c:expr) => {{
+                    let c: Time = $c;
+                    if c.watermark() > reducer.input_watermark() {
+                        reducer.set_tick(cur_tick);
+                        reducer.advance_watermark(c.watermark(), now);
+                        if refresh {
+                            reducer.refresh_output_watermark();
+                        }
+                        reducer.drain_into(&mut step_panes, &mut dead_buf);
+                        tagged.extend(step_panes.drain(..).map(|p| (base, p)));
+                    }
+                    emit(&mut tagged, &mut panes_out, hold_cap.as_ref(), frontier_cap.as_ref());
+                    if !dead_buf.is_empty() {
+                        if let Some(dc) = dead_cap.as_ref() {
+                            dead_out.activate().session(dc).give_iterator(dead_buf.drain(..));
+                        }
+                        dead_buf.clear();
+                    }
+                    if let Some(k) = ckpt.as_ref() {
+                        match reducer.save_state() {
+                            Ok(bytes) => k.hooks.save(&step, c, bytes),
+                            Err(e) => {
+                                k.hooks.fail(&step, format!("its state cannot be serialized for a checkpoint: {e}"))
+                            }
+                        }
+                    }
+                    for cap in [&mut frontier_cap, &mut dead_cap, &mut hold_cap].into_iter().flatten() {
+                        if *cap.time() < c {
+                            cap.downgrade(&c);
+                        }
+                    }
+                    base = c;
+                }};
+            }
             // Apply every complete stamp, in order.
             while let Some((&t, _)) = stash.first_key_value() {
                 if frontier.is_some_and(|f| f <= t) {
                     break;
+                }
+                if let Some(c) = cut.filter(|c| t >= *c) {
+                    take_cut!(c);
+                    cut = None;
                 }
                 let data = stash.pop_first().map(|e| e.1).unwrap_or_default();
                 if t.watermark() > reducer.input_watermark() {
@@ -175,6 +238,9 @@ where
                 base = t;
                 cur_tick = t.tick;
             }
+            if let Some(c) = cut {
+                take_cut!(c);
+            }
             // Advance to the frontier.
             reducer.set_tick(cur_tick);
             let wm = frontier.map_or(POS_INF, |f| f.watermark());
@@ -190,48 +256,7 @@ where
             }
             reducer.drain_into(&mut step_panes, &mut dead_buf);
             tagged.extend(step_panes.drain(..).map(|p| (base, p)));
-            // Emit. A pane goes out at `min(its timestamp, the stamp's watermark)` (never
-            // later than its timestamp, as Beam's holds guarantee for downstream windows);
-            // retractions go out with the pane that replaces them, at the later of their
-            // times, so a differential consumer never sees a pane before its retraction.
-            if !tagged.is_empty() {
-                let mut out = panes_out.activate();
-                let mut group: Vec<Pane<K, C::Out>> = Vec::new();
-                // Consecutive panes going out at the same time share one message.
-                let mut batch: Vec<Pane<K, C::Out>> = Vec::new();
-                let mut batch_at: Option<Time> = None;
-                // The capability to send at `at`: the hold if it allows, else the frontier's.
-                let cap_for = |at: &Time| match hold_cap.as_ref() {
-                    Some(h) if h.time() <= at => h,
-                    _ => frontier_cap.as_ref().expect("present while running"),
-                };
-                for (stamp, p) in tagged.drain(..) {
-                    let desired = |q: &Pane<K, C::Out>| Time::new(q.timestamp.min(stamp.watermark()), stamp.tick);
-                    if p.retraction {
-                        group.push(p);
-                        continue;
-                    }
-                    let mut at = desired(&p);
-                    for r in &group {
-                        at = at.max(desired(r));
-                    }
-                    let cap = cap_for(&at);
-                    if cap.time() > &at {
-                        at = *cap.time();
-                    }
-                    if batch_at.is_some_and(|b| b != at) {
-                        let b = batch_at.take().expect("checked");
-                        out.session(&cap_for(&b).delayed(&b)).give_container(&mut batch);
-                        batch.clear();
-                    }
-                    batch_at = Some(at);
-                    batch.append(&mut group);
-                    batch.push(p);
-                }
-                if let Some(b) = batch_at {
-                    out.session(&cap_for(&b).delayed(&b)).give_container(&mut batch);
-                }
-            }
+            emit(&mut tagged, &mut panes_out, hold_cap.as_ref(), frontier_cap.as_ref());
             if !dead_buf.is_empty() {
                 if let Some(dc) = dead_cap.as_ref() {
                     dead_out.activate().session(dc).give_iterator(dead_buf.drain(..));
@@ -255,4 +280,61 @@ where
     });
 
     AggregateOutput { panes, dead_letters }
+}
+
+/// The panes output of the reducer-driven operator.
+type PanesOutput<K, O> = OutputBuilder<Time, CapacityContainerBuilder<Vec<Pane<K, O>>>>;
+
+/// Emits the panes produced so far, each tagged with the stamp it was produced at.
+fn emit<K, O: 'static>(
+    tagged: &mut Vec<(Time, Pane<K, O>)>,
+    panes_out: &mut PanesOutput<K, O>,
+    hold_cap: Option<&Capability<Time>>,
+    frontier_cap: Option<&Capability<Time>>,
+) where
+    K: Clone + 'static,
+{
+    let Some(fcap) = frontier_cap else { return };
+    // Emit. A pane goes out at `min(its timestamp, the stamp's watermark)` (never
+    // later than its timestamp, as Beam's holds guarantee for downstream windows);
+    // retractions go out with the pane that replaces them, at the later of their
+    // times, so a differential consumer never sees a pane before its retraction.
+    if !tagged.is_empty() {
+        let mut out = panes_out.activate();
+        let mut group: Vec<Pane<K, O>> = Vec::new();
+        // Consecutive panes going out at the same time share one message.
+        let mut batch: Vec<Pane<K, O>> = Vec::new();
+        let mut batch_at: Option<Time> = None;
+        // The capability to send at `at`: the hold if it allows, else the frontier's.
+        let cap_for = |at: &Time| match hold_cap {
+            Some(h) if h.time() <= at => h,
+            _ => fcap,
+        };
+        for (stamp, p) in tagged.drain(..) {
+            let desired = |q: &Pane<K, O>| Time::new(q.timestamp.min(stamp.watermark()), stamp.tick);
+            if p.retraction {
+                group.push(p);
+                continue;
+            }
+            let mut at = desired(&p);
+            for r in &group {
+                at = at.max(desired(r));
+            }
+            let cap = cap_for(&at);
+            if cap.time() > &at {
+                at = *cap.time();
+            }
+            if batch_at.is_some_and(|b| b != at) {
+                let b = batch_at.take().expect("checked");
+                out.session(&cap_for(&b).delayed(&b)).give_container(&mut batch);
+                batch.clear();
+            }
+            batch_at = Some(at);
+            batch.append(&mut group);
+            batch.push(p);
+        }
+        if let Some(b) = batch_at {
+            out.session(&cap_for(&b).delayed(&b)).give_container(&mut batch);
+        }
+    }
 }

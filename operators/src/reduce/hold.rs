@@ -73,6 +73,12 @@ impl WatermarkHold {
         self.add(h);
     }
 
+    /// Counts the holds of a restored window.
+    pub(super) fn restore<A>(&mut self, ws: &WinState<A>) {
+        self.add(ws.element_hold);
+        self.add(ws.extra_hold);
+    }
+
     /// Releases both holds of `ws`.
     pub(super) fn release<A>(&mut self, ws: &mut WinState<A>) {
         self.set_element(ws, None);

@@ -563,6 +563,58 @@ where
     }
 }
 
+/// Checkpoints: the reducer's state is its watermarks and every key's windows and
+/// unretracted panes; the timers and the counted holds follow from the windows.
+impl<K, V, C> WindowedReducer<K, V, C>
+where
+    K: Clone + Hash + Eq + Ord + serde::Serialize + serde::de::DeserializeOwned,
+    V: Clone,
+    C: CombineFn<V>,
+{
+    /// The state (bincode): the input and output watermarks and every key's windows
+    /// (accumulators, trigger states, pane info, holds, timers) and unretracted panes. Call
+    /// it between stamps, with every pane and dead letter taken.
+    ///
+    /// ```
+    /// use highwater::model::combine::Count;
+    /// use highwater::model::reduce::WindowedReducer;
+    /// use highwater::model::strategy::WindowingStrategy;
+    /// use highwater::model::window::WindowSpec;
+    /// let strategy = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
+    /// let mut r: WindowedReducer<String, u64, Count> = WindowedReducer::new(strategy.clone(), Count);
+    /// r.process_key("a".to_string(), vec![(3, 1)], 0);
+    /// let saved = r.save_state().unwrap();
+    /// // Another worker (or a later run) takes over the keys it owns.
+    /// let mut restored: WindowedReducer<String, u64, Count> = WindowedReducer::new(strategy, Count);
+    /// restored.restore_state(&saved, |_key| true).unwrap();
+    /// restored.advance_watermark(100, 0);
+    /// assert_eq!(restored.take_output().panes[0].value, 1);
+    /// ```
+    pub fn save_state(&self) -> Result<Vec<u8>, String> {
+        // The same layout as `Saved` below, by reference.
+        let keys: Vec<_> = self.keys.iter().collect();
+        bincode::serialize(&(self.wm.input, self.wm.output, keys)).map_err(|e| e.to_string())
+    }
+
+    /// Adds the keys `keep` accepts from a state [`Self::save_state`] made (several
+    /// workers' states can be restored into one reducer, each key being in one of them),
+    /// with their timers and holds; the watermarks move up to the state's.
+    pub fn restore_state(&mut self, bytes: &[u8], keep: impl Fn(&K) -> bool) -> Result<(), String> {
+        type Saved<K, A, O> = (i64, i64, Vec<(K, KeyState<A, O>)>);
+        let (input, output, keys): Saved<K, C::Acc, C::Out> = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        self.wm.input = self.wm.input.max(input);
+        self.wm.output = self.wm.output.max(output);
+        for (k, ks) in keys.into_iter().filter(|(k, _)| keep(k)) {
+            for (w, ws) in &ks.windows {
+                self.timers.restore(&k, *w, ws);
+                self.holds.restore(ws);
+            }
+            self.keys.insert(k, ks);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,12 @@ impl<K: Clone + Ord> Timers<K> {
         self.requested.clear();
     }
 
+    /// Sets again the timers a restored window `w` (state `ws`) of `key` lists.
+    pub(super) fn restore<A>(&mut self, key: &K, w: Window, ws: &WinState<A>) {
+        for &(d, t) in &ws.timers {
+            self.set_of(d).insert((t, key.clone(), w));
+        }
+    }
     /// Deletes every timer of window `w` (state `ws`) of `key`.
     pub(super) fn delete<A>(&mut self, key: &K, w: Window, ws: &mut WinState<A>) {
         for (d, t) in ws.timers.drain(..) {

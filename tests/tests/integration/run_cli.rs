@@ -76,7 +76,9 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
             records_read: 5_000,
             panes_emitted: summary.panes_emitted,
             late_dropped: 0,
-            malformed: 0
+            malformed: 0,
+            checkpoints: 0,
+            checkpoint_bytes: 0,
         }
     );
 

@@ -1,7 +1,11 @@
 //! A CSV file sink, written with the `csv` crate and serde.
 
+use crate::pipeline::checkpointing::{sink_step, SinkState};
+use crate::pipeline::shared::Counters;
 use crate::pipeline::Sink;
 use crate::pipeline::{Collection, Data};
+use crate::runtime::checkpoint::coordinator::Coordinator;
+use highwater_operators::time::Time;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -13,10 +17,46 @@ use timely::dataflow::operators::generic::Operator;
 
 /// One open CSV file, shared by the sink operators of a process that write it.
 struct Output {
-    writer: csv::Writer<File>,
+    writer: csv::Writer<Counted>,
     /// The header of formatted rows (written with the first row).
     columns: Option<Vec<String>>,
     failed: bool,
+    /// The file's length at each checkpoint cut a sink of it passed (recorded once per
+    /// cut, by the first: the others may have written rows after the cut since).
+    at_cut: HashMap<Time, u64>,
+}
+
+/// The file, counting the bytes written to it (from the length it was resumed at).
+struct Counted {
+    file: File,
+    length: u64,
+}
+
+impl std::io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.length += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Output {
+    /// The file's length at `cut`, flushed and fsynced (see [`Output::at_cut`]).
+    fn length_at(&mut self, cut: Time) -> std::io::Result<u64> {
+        if let Some(&n) = self.at_cut.get(&cut) {
+            return Ok(n);
+        }
+        self.writer.flush()?;
+        let counted = self.writer.get_ref();
+        counted.file.sync_data()?;
+        let n = counted.length;
+        self.at_cut.retain(|t, _| *t > cut);
+        self.at_cut.insert(cut, n);
+        Ok(n)
+    }
 }
 
 type Shared = Arc<Mutex<Output>>;
@@ -25,15 +65,23 @@ type Format<T> = Arc<dyn Fn(&T) -> Value + Send + Sync>;
 /// The open file for `path`: the one the workers of this run already share, or a new one
 /// (created or truncated). Weak entries: a finished run's file is closed, and a later run
 /// creates it again.
-fn output_for(path: &Path) -> std::io::Result<Shared> {
+///
+/// A restored run continues the file from its checkpointed `resume` state instead: the
+/// file is cut back to its length, and its header is not written again.
+fn output_for(path: &Path, resume: Option<SinkState>) -> std::io::Result<Shared> {
     static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<Mutex<Output>>>>> = OnceLock::new();
     let mut open = OPEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     open.retain(|_, w| w.strong_count() > 0);
     if let Some(o) = open.get(path).and_then(Weak::upgrade) {
         return Ok(o);
     }
-    let writer = csv::WriterBuilder::new().has_headers(true).from_path(path).map_err(std::io::Error::other)?;
-    let o = Arc::new(Mutex::new(Output { writer, columns: None, failed: false }));
+    let (file, length, columns) = match resume {
+        Some(state) => (reopen(path, state.length)?, state.length, state.columns),
+        None => (File::create(path)?, 0, None),
+    };
+    // A file with rows has its header: a resumed one is not given another.
+    let writer = csv::WriterBuilder::new().has_headers(length == 0).from_writer(Counted { file, length });
+    let o = Arc::new(Mutex::new(Output { writer, columns, failed: false, at_cut: HashMap::new() }));
     open.insert(path.to_path_buf(), Arc::downgrade(&o));
     Ok(o)
 }
@@ -125,7 +173,23 @@ impl<T: Data> Sink<T> for CsvFile<T> {
     fn attach(self, c: Collection<'_, T>) {
         let problems = c.shared.problems();
         let path = self.path;
-        let output = match output_for(&path) {
+        // Checkpoints: the file's length (and columns) at each cut; a restored run goes on
+        // from there.
+        let cut = sink_step(&c.shared, &path).zip(c.shared.checkpoints.clone());
+        let worker = c.shared.worker;
+        let mut resume = None;
+        if let Some((step, k)) = &cut {
+            k.register(worker, step, false);
+            for piece in k.restored(step) {
+                match bincode::deserialize::<SinkState>(&piece) {
+                    Ok(state) => resume = Some(state),
+                    Err(e) => {
+                        problems.report(format!("{}: its checkpointed length cannot be read: {e}", path.display()))
+                    }
+                }
+            }
+        }
+        let output = match output_for(&path, resume) {
             Ok(o) => Some(o),
             Err(e) => {
                 problems.report(format!("cannot create {}: {e}", path.display()));
@@ -133,23 +197,45 @@ impl<T: Data> Sink<T> for CsvFile<T> {
             }
         };
         let format = self.format;
+        // While a cut is pending: the rows stamped at or after it, written once the file's
+        // length at the cut is recorded.
+        let mut later: Vec<Vec<(i64, T)>> = Vec::new();
         c.stream.sink(PipelinePact, "csv-file", move |(input, frontier)| {
-            input.for_each(|_, data| {
-                let Some(out) = output.as_ref() else {
-                    data.clear();
+            let pending =
+                |cut: &Option<(String, Arc<Coordinator>)>| cut.as_ref().and_then(|(s, k)| k.pending(worker, s));
+            input.for_each(|time, data| {
+                if pending(&cut).is_some_and(|c| time.least().is_some_and(|t| *t >= c)) {
+                    later.push(std::mem::take(data));
                     return;
-                };
-                let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
-                for (_, x) in data.drain(..) {
-                    if out.failed {
-                        break;
+                }
+                write_rows(output.as_ref(), &problems, &path, format.as_deref(), data);
+            });
+            if let (Some(at), Some((step, k))) = (pending(&cut), cut.as_ref()) {
+                if frontier.frontier().iter().all(|t| *t >= at) {
+                    if let Some(out) = output.as_ref() {
+                        let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+                        match out.length_at(at) {
+                            Ok(length) => {
+                                let state = SinkState { path: path.clone(), length, columns: out.columns.clone() };
+                                drop(out);
+                                match bincode::serialize(&state) {
+                                    Ok(bytes) => k.save(worker, step, at, bytes),
+                                    Err(e) => {
+                                        problems.report(format!("{}: cannot save its length: {e}", path.display()))
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                out.failed = true;
+                                problems.report(format!("cannot write {}: {e}", path.display()));
+                            }
+                        }
                     }
-                    if let Err(e) = out.write(&x, format.as_deref()) {
-                        out.failed = true;
-                        problems.report(format!("cannot write {}: {e}", path.display()));
+                    for mut data in later.drain(..) {
+                        write_rows(output.as_ref(), &problems, &path, format.as_deref(), &mut data);
                     }
                 }
-            });
+            }
             if frontier.is_empty() {
                 if let Some(out) = output.as_ref() {
                     let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
@@ -163,4 +249,49 @@ impl<T: Data> Sink<T> for CsvFile<T> {
             }
         });
     }
+}
+
+/// Writes a batch of rows; the first failure fails the run, and nothing more is written.
+fn write_rows<T: Serialize>(
+    output: Option<&Shared>,
+    problems: &Counters,
+    path: &Path,
+    format: Option<&(dyn Fn(&T) -> Value + Send + Sync)>,
+    data: &mut Vec<(i64, T)>,
+) {
+    let Some(out) = output else {
+        data.clear();
+        return;
+    };
+    let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+    for (_, x) in data.drain(..) {
+        if out.failed {
+            break;
+        }
+        if let Err(e) = out.write(&x, format) {
+            out.failed = true;
+            problems.report(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+}
+
+/// Opens `path` to continue it at `length` bytes (what lies beyond was written after the
+/// checkpoint); a shorter file lost rows the checkpoint counts on.
+fn reopen(path: &Path, length: u64) -> std::io::Result<File> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => std::io::Error::other(
+            "it is missing, and the checkpoint being restored counts on its rows; rerun with --fresh to start over",
+        ),
+        _ => e,
+    })?;
+    let now = file.metadata()?.len();
+    if now < length {
+        return Err(std::io::Error::other(format!(
+            "it holds {now} bytes, fewer than the {length} of the checkpoint being restored (was it changed or replaced?); rerun with --fresh to start over"
+        )));
+    }
+    file.set_len(length)?;
+    file.seek(SeekFrom::Start(length))?;
+    Ok(file)
 }

@@ -1,8 +1,11 @@
 //! JSON lines to standard output or a file.
 
+use crate::pipeline::checkpointing::{sink_step, SinkState};
+use crate::pipeline::shared::Counters;
 use crate::pipeline::{Collection, Data, Sink};
 use crate::row::{Row, RowFormat};
-use crate::runtime::outputs::{write_problem, Target};
+use crate::runtime::checkpoint::coordinator::Coordinator;
+use crate::runtime::outputs::{write_problem, Target, Writer};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -127,6 +130,16 @@ impl<T: Data> Sink<T> for JsonLines<T> {
     fn attach(self, c: Collection<'_, T>) {
         let target = self.target.clone();
         let counters = c.shared.problems();
+        // A file takes part in checkpoints: its length at each cut is saved, and a restored
+        // run continues it from there. Standard output is at-least-once after a restore.
+        let cut = match &target {
+            Target::File(path) => sink_step(&c.shared, path).zip(c.shared.checkpoints.clone()),
+            Target::Stdout => None,
+        };
+        let worker = c.shared.worker;
+        if let Some((step, k)) = &cut {
+            k.register(worker, step, false);
+        }
         let mut writer = match counters.outputs.open(&target) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -136,29 +149,76 @@ impl<T: Data> Sink<T> for JsonLines<T> {
         };
         let (format, live) = (self.format, self.live);
         let mut line = String::new();
-        c.stream.sink(PipelinePact, "json-lines", move |(input, _frontier)| {
-            input.for_each(|_, data| {
-                // After a failure nothing more is written: the output ends where it broke.
-                if counters.progress.failed() {
-                    writer = None;
-                }
-                let Some(w) = writer.as_ref() else {
-                    data.clear();
+        // While a cut is pending: the rows stamped at or after it, written once the file's
+        // length at the cut is recorded.
+        let mut later: Vec<Vec<(i64, T)>> = Vec::new();
+        c.stream.sink(PipelinePact, "json-lines", move |(input, frontier)| {
+            let pending =
+                |cut: &Option<(String, Arc<Coordinator>)>| cut.as_ref().and_then(|(s, k)| k.pending(worker, s));
+            input.for_each(|time, data| {
+                if pending(&cut).is_some_and(|c| time.least().is_some_and(|t| *t >= c)) {
+                    later.push(std::mem::take(data));
                     return;
-                };
-                line.clear();
-                for (_, x) in data.drain(..) {
-                    format(&x, &mut line);
-                    line.push('\n');
                 }
-                let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
-                let written = w.write_all(line.as_bytes()).and_then(|()| if live { w.flush() } else { Ok(()) });
-                drop(w);
-                if let Err(e) = written {
-                    counters.report(write_problem(&target, &e));
-                    writer = None;
-                }
+                write_rows(&counters, &target, &mut writer, &format, live, &mut line, data);
             });
+            if let (Some(at), Some((step, k))) = (pending(&cut), cut.as_ref()) {
+                if frontier.frontier().iter().all(|t| *t >= at) {
+                    if let Some(w) = writer.as_ref() {
+                        let length = w.lock().unwrap_or_else(|e| e.into_inner()).length_at(at);
+                        match (length, &target) {
+                            (Ok(length), Target::File(path)) => {
+                                let state = SinkState { path: path.clone(), length, columns: None };
+                                match bincode::serialize(&state) {
+                                    Ok(bytes) => k.save(worker, step, at, bytes),
+                                    Err(e) => counters.report(format!("{target}: cannot save its length: {e}")),
+                                }
+                            }
+                            (Err(e), _) => {
+                                counters.report(write_problem(&target, &e));
+                                writer = None;
+                            }
+                            (Ok(_), Target::Stdout) => {}
+                        }
+                    }
+                    for mut data in later.drain(..) {
+                        write_rows(&counters, &target, &mut writer, &format, live, &mut line, &mut data);
+                    }
+                }
+            }
         });
+    }
+}
+
+/// Writes a batch of rows; the first failure fails the run, and nothing more is written.
+#[allow(clippy::too_many_arguments)]
+fn write_rows<T>(
+    counters: &Counters,
+    target: &Target,
+    writer: &mut Option<Writer>,
+    format: &LineFormat<T>,
+    live: bool,
+    line: &mut String,
+    data: &mut Vec<(i64, T)>,
+) {
+    // After a failure nothing more is written: the output ends where it broke.
+    if counters.progress.failed() {
+        *writer = None;
+    }
+    let Some(w) = writer.as_ref() else {
+        data.clear();
+        return;
+    };
+    line.clear();
+    for (_, x) in data.drain(..) {
+        format(&x, line);
+        line.push('\n');
+    }
+    let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+    let written = w.write_all(line.as_bytes()).and_then(|()| if live { w.flush() } else { Ok(()) });
+    drop(w);
+    if let Err(e) = written {
+        counters.report(write_problem(target, &e));
+        *writer = None;
     }
 }

@@ -43,8 +43,8 @@ pub enum CheckpointError {
     /// The newest usable checkpoint was written by a different pipeline: restoring it
     /// would feed one job's state to another.
     #[error(
-        "checkpoint {checkpoint} in `{}` was written by a different pipeline (its fingerprint is `{found}`, this job's is `{expected}`); rerun with --fresh to start over (the old checkpoints are deleted), or give this job another checkpoint directory",
-        dir.display()
+        "checkpoint {checkpoint} in `{}` was written by a different pipeline ({}); rerun with --fresh to start over (the old checkpoints are deleted), or give this job another checkpoint directory",
+        dir.display(), differs(found, expected)
     )]
     FingerprintMismatch {
         /// The checkpoint directory.
@@ -171,6 +171,17 @@ pub enum CheckpointError {
         /// What is wrong with it now.
         reason: InvalidReason,
     },
+    /// A checkpoint's file is intact but its contents cannot be read as a pipeline's
+    /// state (written by another version of highwater).
+    #[error("checkpoint {checkpoint}: `{}` cannot be read as a pipeline's state ({reason}); rerun with --fresh to start over", path.display())]
+    Unreadable {
+        /// The checkpoint.
+        checkpoint: u64,
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        reason: String,
+    },
 }
 
 impl CheckpointError {
@@ -187,6 +198,21 @@ impl CheckpointError {
                 | CheckpointError::Abandoned { .. }
         )
     }
+}
+
+/// What differs between two fingerprints: the first line that does (a fingerprint of
+/// several `name: value` lines names the part of the pipeline that changed), or both whole.
+fn differs(found: &str, expected: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (found.lines().collect(), expected.lines().collect());
+    if a.len() > 1 || b.len() > 1 {
+        for i in 0..a.len().max(b.len()) {
+            let (x, y) = (a.get(i).copied().unwrap_or("(nothing)"), b.get(i).copied().unwrap_or("(nothing)"));
+            if x != y {
+                return format!("it has `{x}` where this job has `{y}`");
+            }
+        }
+    }
+    format!("its fingerprint is `{found}`, this job's is `{expected}`")
 }
 
 fn list(items: &[usize]) -> String {

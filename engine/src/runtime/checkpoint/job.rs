@@ -14,7 +14,7 @@ use std::ops::Range;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
-    /// The pipeline's fingerprint (later: its steps, strategies, schema and inputs).
+    /// The pipeline's fingerprint (`highwater run`: the flags that shape the job, one line each).
     fingerprint: String,
     /// Worker threads per process.
     workers: usize,

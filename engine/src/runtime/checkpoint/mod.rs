@@ -1,10 +1,13 @@
 //! Durable checkpoints: the store every checkpoint of a job is written to and restored
-//! from.
+//! from, and the run's checkpoints on it.
 //!
-//! This is the storage layer; nothing in a running pipeline writes checkpoints yet (the
-//! operators' state at a cut, the sources' positions and the restore come next). What is
-//! here: a directory of numbered checkpoints, each one file per worker of opaque bytes and
-//! a manifest written last; a restore that finds the newest intact one; one job per
+//! A run given [`RunCheckpoints`] ([`crate::pipeline::RunConfig::checkpoints`],
+//! `highwater run --checkpoint-dir`) takes a checkpoint at a consistent cut every
+//! interval — its sources' positions, its windowed steps' state, its file sinks' lengths —
+//! and a rerun restores the newest one, at any worker count (`docs/checkpoints.md`: the
+//! cut, the restore, what is exactly-once). Underneath is the store described here: a
+//! directory of numbered checkpoints, each one file per worker of opaque bytes and a
+//! manifest written last; a restore that finds the newest intact one; one job per
 //! directory; a full disk that fails a checkpoint and nothing else.
 //!
 //! # The nouns
@@ -95,6 +98,7 @@
 
 mod commit;
 mod config;
+pub(crate) mod coordinator;
 mod durable;
 mod error;
 mod invalid;
@@ -104,6 +108,7 @@ mod lock;
 mod manifest;
 mod restore;
 mod retention;
+mod settings;
 mod store;
 mod writer;
 
@@ -113,6 +118,7 @@ pub use invalid::{Invalid, InvalidReason};
 pub use job::Job;
 pub use manifest::{FileEntry, Manifest, FORMAT};
 pub use restore::Checkpoint;
+pub use settings::RunCheckpoints;
 pub use store::{CheckpointStore, Latest};
 pub use writer::{Commit, PendingCheckpoint};
 

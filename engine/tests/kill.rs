@@ -1,0 +1,403 @@
+//! Exactly-once recovery of `highwater run`, with real processes: a replay of a generated
+//! file of over a million records, killed with SIGKILL at seeded random moments and run
+//! again with the same command until it finishes, writes exactly the output and
+//! dead-letter files of a run never killed (compared sorted, byte for byte) — through the
+//! on-time windows (a tumble with the default trigger), the sessions operator and the
+//! general reducer (early and late firings, allowed lateness, retracting panes), at 1
+//! worker, at 2 workers, and alternating between 2 and 1 (each resume restores a
+//! checkpoint written at the other worker count).
+//!
+//! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (5 unless set: the
+//! whole suite must stay quick on a 2-core CI machine; the 20 is
+//! `HIGHWATER_KILL_MOMENTS=20 cargo test -p highwater --test kill`). A kill that comes
+//! after the run has finished ends the sequence early; every sequence must have been
+//! killed at least once and must have resumed from a checkpoint.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn highwater() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_highwater"))
+}
+
+/// A temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("highwater-kill-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A xorshift generator: the same stream for the same seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+const RECORDS: u64 = 1_050_000;
+
+/// The input: JSON lines `{"k": key, "t": event time, "v": value}`, 1 000 keys, times
+/// advancing a few ms a record; one in ten a little out of order, one in a thousand too
+/// late (a dead letter), one in fifty thousand malformed.
+fn generate(path: &Path) {
+    let csv = path.extension().is_some_and(|e| e == "csv");
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    if csv {
+        writeln!(out, "k,t,v").unwrap();
+    }
+    let mut t = 1_700_000_000_000i64;
+    for i in 0..RECORDS {
+        t += rng.next(4) as i64;
+        let r = rng.next(1_000);
+        let at = match r {
+            0 => t - 30_000,
+            1..=100 => t - rng.next(1_500) as i64,
+            _ => t,
+        };
+        if i % 50_000 == 49_999 {
+            match csv {
+                true => writeln!(out, "oops,not a time,1").unwrap(),
+                false => writeln!(out, "{{\"k\":\"oops\",\"t\":\"not a time\"}}").unwrap(),
+            }
+        }
+        let (k, v) = (rng.next(1_000), rng.next(100));
+        match csv {
+            true => writeln!(out, "k{k},{at},{v}").unwrap(),
+            false => writeln!(out, "{{\"k\":\"k{k}\",\"t\":{at},\"v\":{v}}}").unwrap(),
+        }
+    }
+    out.flush().unwrap();
+}
+
+/// The flags of the job (without the worker count). A window followed by ` | FLAGS`
+/// takes those flags too (a trigger, a lateness, an accumulation).
+fn job(dir: &Path, window: &str, checkpoints: bool) -> Vec<String> {
+    let (window, extra) = window.split_once(" | ").unwrap_or((window, ""));
+    let input = ["input.jsonl", "input.csv"].map(|f| dir.join(f)).into_iter().find(|p| p.exists());
+    let input = input.unwrap_or_else(|| dir.join("input.jsonl"));
+    let mut args: Vec<String> = [
+        "run",
+        "--input",
+        &input.display().to_string(),
+        "--time-field",
+        "t",
+        "--key-field",
+        "k",
+        "--count",
+        "--sum",
+        "v",
+        "--window",
+        window,
+        "--max-out-of-orderness",
+        "1s",
+        "--no-progress",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.split_whitespace().map(String::from));
+    let out = if checkpoints { "out" } else { "ref" };
+    args.extend(["--output".into(), dir.join(format!("{out}.jsonl")).display().to_string()]);
+    args.extend(["--dead-letters".into(), dir.join(format!("{out}.dead.jsonl")).display().to_string()]);
+    if checkpoints {
+        args.extend(["--checkpoint-dir".into(), dir.join("checkpoints").display().to_string()]);
+        args.extend(["--checkpoint-interval".into(), "100ms".into()]);
+    }
+    args
+}
+
+fn command(args: &[String], workers: usize) -> Command {
+    let mut c = Command::new(highwater());
+    c.args(args).args(["--workers", &workers.to_string()]);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn sorted_lines(path: &Path) -> Vec<u8> {
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+    lines.sort();
+    lines.concat()
+}
+
+/// What a kill sequence did.
+#[derive(Debug, Default)]
+struct Sequence {
+    kills: usize,
+    resumes: usize,
+    runs: usize,
+}
+
+/// Runs the checkpointed job, killing it at `moments` seeded moments (each a fraction of
+/// `full`, the time of a whole run) and running it again, on the worker counts of
+/// `workers` in turn, until a run finishes.
+fn kill_sequence(dir: &Path, window: &str, workers: &[usize], moments: usize, seed: u64, full: Duration) -> Sequence {
+    let args = job(dir, window, true);
+    let mut rng = Rng(seed | 1);
+    let mut seq = Sequence::default();
+    for i in 0.. {
+        let w = workers[i % workers.len()];
+        let mut child = command(&args, w).spawn().expect("highwater starts");
+        seq.runs += 1;
+        let killed = if seq.kills < moments {
+            // Between 2 % and 2 % + 120 % / moments of a whole run (2 % to 26 % for 5
+            // moments): a resumed run has less to do, and later kills would often find
+            // it finished.
+            let spread = (1_200 / moments.max(1)) as u64;
+            let delay = full.mul_f64((20 + rng.next(spread.max(1))) as f64 / 1_000.0);
+            let start = Instant::now();
+            let mut finished = false;
+            while start.elapsed() < delay {
+                if child.try_wait().unwrap().is_some() {
+                    finished = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            !finished && child.kill().is_ok()
+        } else {
+            false
+        };
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        if stderr.contains("resuming from checkpoint") {
+            seq.resumes += 1;
+        }
+        if killed {
+            seq.kills += 1;
+            continue;
+        }
+        assert!(output.status.success(), "run {} at {w} worker(s) failed: {stderr}", seq.runs);
+        return seq;
+    }
+    unreachable!()
+}
+
+fn moments() -> usize {
+    std::env::var("HIGHWATER_KILL_MOMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5)
+}
+
+/// The reference run (never killed, no checkpoints), then each kill sequence against it.
+fn check(window: &str, seed: u64) {
+    check_with(window, seed, "input.jsonl", &[vec![1], vec![2], vec![2, 1]]);
+}
+
+/// [`check`] over the input file `input` (JSON lines or CSV), at the worker counts of each
+/// of `sequences`.
+fn check_with(window: &str, seed: u64, input: &str, sequences: &[Vec<usize>]) {
+    let dir = TempDir::new(&format!("seed{seed}"));
+    generate(&dir.0.join(input));
+    let start = Instant::now();
+    let reference = command(&job(&dir.0, window, false), 1).output().unwrap();
+    let full = start.elapsed();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines(&dir.0.join("ref.dead.jsonl")));
+    assert!(expected.0.len() > 100_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
+    for (n, workers) in sequences.iter().enumerate() {
+        let _ = std::fs::remove_dir_all(dir.0.join("checkpoints"));
+        let seq = kill_sequence(&dir.0, window, workers, moments(), seed + n as u64, full);
+        let what = format!("{window} at {workers:?} worker(s): {seq:?}");
+        assert!(seq.kills >= 1, "{what}: never killed");
+        assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+        assert!(sorted_lines(&dir.0.join("out.jsonl")) == expected.0, "{what}: the panes differ");
+        assert!(sorted_lines(&dir.0.join("out.dead.jsonl")) == expected.1, "{what}: the dead letters differ");
+        eprintln!("{what}: the same files");
+    }
+}
+
+#[test]
+fn a_tumble_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
+    check("fixed(10s)", 11);
+}
+
+#[test]
+fn sessions_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    check("sessions(3s)", 23);
+}
+
+/// A CSV file of about 25 MB is read as byte ranges of 4 MiB, each a partition: a range
+/// not read yet records its position (its start) at once, and a resumed range reads its
+/// batches again up to its position (CSV does not seek). One worker reads them in time
+/// order.
+#[test]
+fn csv_byte_ranges_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    check_with("fixed(10s)", 51, "input.csv", &[vec![1]]);
+}
+
+/// The general reducer: early firings every 3 records of a key and window, late firings
+/// for every late record within 30 s of lateness, retracting panes.
+#[test]
+fn early_and_late_retracting_panes_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    check(
+        "fixed(10s) | --trigger after_watermark(early=after_count(3),late=after_count(1)) --allowed-lateness 30s --accumulation retracting",
+        37,
+    );
+}
+
+/// A small job, run to its end with checkpoints; returns its directory.
+fn small_job(name: &str) -> (TempDir, Vec<String>) {
+    let dir = TempDir::new(name);
+    let mut text = String::new();
+    for i in 0..20_000i64 {
+        text.push_str(&format!("{{\"k\":\"k{}\",\"t\":{},\"v\":1}}\n", i % 13, i * 7));
+    }
+    std::fs::write(dir.0.join("input.jsonl"), text).unwrap();
+    let args = with_flag(&job(&dir.0, "fixed(10s)", true), "--checkpoint-interval", "1ms");
+    let out = command(&args, 2).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (dir, args)
+}
+
+fn with_flag(args: &[String], flag: &str, value: &str) -> Vec<String> {
+    let mut args = args.to_vec();
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args[i + 1] = value.to_string(),
+        None => args.extend([flag.to_string(), value.to_string()]),
+    }
+    args
+}
+
+#[test]
+fn a_changed_job_is_refused_naming_what_differs_and_fresh_starts_over() {
+    let (dir, args) = small_job("changed");
+    let changed = with_flag(&args, "--window", "fixed(20s)");
+    let out = command(&changed, 1).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for needle in ["window: fixed(10000)", "window: fixed(20000)", "--fresh"] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    // The refused run wrote nothing: the files are the first run's.
+    let before = std::fs::read(dir.0.join("out.jsonl")).unwrap();
+    assert!(!before.is_empty());
+    let mut fresh = changed.clone();
+    fresh.push("--fresh".into());
+    let out = command(&fresh, 1).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("resuming"));
+    // The unchanged job resumes from its last checkpoint and writes the same files.
+    let again = command(&args, 1).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("window: fixed(20000)"), "{stderr}");
+}
+
+#[test]
+fn a_finished_job_run_again_resumes_and_writes_the_same_files() {
+    let (dir, args) = small_job("again");
+    let before = sorted_lines(&dir.0.join("out.jsonl"));
+    let out = command(&args, 1).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("resuming from checkpoint"), "{stderr}");
+    assert!(sorted_lines(&dir.0.join("out.jsonl")) == before);
+}
+
+#[test]
+fn a_socket_job_with_checkpoints_is_refused() {
+    let dir = TempDir::new("socket");
+    let out = Command::new(highwater())
+        .args(["run", "--listen", "0", "--format", "jsonl", "--time-field", "t", "--checkpoint-dir"])
+        .arg(dir.0.join("checkpoints"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--checkpoint-dir") && stderr.contains("--input"), "{stderr}");
+}
+
+/// The file sinks of a Rust pipeline (`JsonLines`, `CsvFile`): rows written after the last
+/// checkpoint (here: garbage appended to the files, as a killed run leaves them) are cut
+/// off by the next run, which writes the rest; the CSV header is written once. Taken at 2
+/// workers, restored at 1.
+#[test]
+fn file_sinks_are_cut_back_to_their_checkpointed_length() {
+    use highwater::model::watermark::WatermarkStrategy;
+    use highwater::pipeline::{pane_row, run, CsvFile, JsonLines, Memory, RunConfig, Windowing};
+    use highwater::runtime::checkpoint::{CheckpointConfig, RunCheckpoints};
+    let dir = TempDir::new("sinks");
+    let (jsonl, csv) = (dir.0.join("panes.jsonl"), dir.0.join("panes.csv"));
+    let job = |workers: usize, interval: Duration| {
+        let (jsonl, csv) = (jsonl.clone(), csv.clone());
+        let checkpoints =
+            RunCheckpoints::new(CheckpointConfig::new(dir.0.join("checkpoints"))).interval(interval).quiet();
+        run(RunConfig::workers(workers).checkpoints(checkpoints), move |p| {
+            let records: Vec<(i64, (u64, u64))> = (0..20_000i64).map(|i| (i * 5, (i as u64 % 11, 1))).collect();
+            let src = Memory::new(vec![records], WatermarkStrategy::Ascending).batch_size(100);
+            let panes =
+                p.read_keyed("numbers", src)?.window(Windowing::fixed(Duration::from_secs(1))).count("counts")?;
+            panes.clone().write(JsonLines::file(&jsonl).rows());
+            panes.write(CsvFile::create(&csv).format(pane_row));
+            Ok(())
+        })
+        .unwrap()
+    };
+    let first = job(2, Duration::ZERO);
+    assert!(first.checkpoints > 0);
+    let (json_rows, csv_rows) = (sorted_lines(&jsonl), std::fs::read_to_string(&csv).unwrap());
+    let header = csv_rows.lines().next().unwrap().to_string();
+    assert!(header.starts_with("key,window,value"));
+    for path in [&jsonl, &csv] {
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(b"rows written after the last checkpoint\n").unwrap();
+    }
+    let second = job(1, Duration::from_secs(60));
+    assert!(second.restored_from.is_some());
+    assert!(sorted_lines(&jsonl) == json_rows, "the JSON lines differ");
+    let again = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(again.lines().next(), Some(header.as_str()));
+    let mut a: Vec<&str> = again.lines().collect();
+    let mut b: Vec<&str> = csv_rows.lines().collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the CSV rows differ");
+}
+
+/// A checkpoint directory on a full disk (a 256 KiB tmpfs; every checkpoint of this job is
+/// larger): each checkpoint fails with a warning, the job goes on and writes the files of
+/// a run without checkpoints. The test suite runs as root (`.ci/run` says so).
+#[test]
+fn a_full_disk_fails_the_checkpoints_not_the_job() {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("full-disk");
+    generate(&dir.0.join("input.jsonl"));
+    let reference = command(&job(&dir.0, "fixed(10s)", false), 1).output().unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let mount = dir.0.join("checkpoints");
+    std::fs::create_dir_all(&mount).unwrap();
+    let target = CString::new(mount.as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, c"size=256k,mode=0700".as_ptr().cast())
+    };
+    assert_eq!(rc, 0, "mount a 256 KiB tmpfs ({}): run the tests as root", std::io::Error::last_os_error());
+    struct Unmount(CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // SAFETY: a valid NUL-terminated path.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    let _unmount = Unmount(target);
+    let out = command(&job(&dir.0, "fixed(10s)", true), 2).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning") && stderr.contains("No space left on device"), "{stderr}");
+    assert!(sorted_lines(&dir.0.join("out.jsonl")) == sorted_lines(&dir.0.join("ref.jsonl")), "the panes differ");
+    assert!(sorted_lines(&dir.0.join("out.dead.jsonl")) == sorted_lines(&dir.0.join("ref.dead.jsonl")));
+}
