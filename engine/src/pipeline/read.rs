@@ -359,7 +359,12 @@ impl<T> Reader<T> {
             let floor = self.floor.watermark();
             for p in self.parts.iter_mut() {
                 p.marked = false;
-                let next = Time::new(p.watermark.watermark().max(floor), p.tick);
+                // A batch still open goes on at its stamp: the partition is not past the
+                // cut until the batch is finished.
+                let next = match p.open {
+                    Some(o) => o.stamp,
+                    None => Time::new(p.watermark.watermark().max(floor), p.tick),
+                };
                 if cut.is_some_and(|c| next >= c) {
                     p.marked = true;
                     marked.push(PartitionState {
@@ -542,7 +547,16 @@ impl<T> Reader<T> {
         let sliced = self.live.is_none() && self.pacing.is_none();
         let open = self.parts[idx].open.take();
         let left = open.map_or(self.batch, |o| o.left);
-        let batch_size = if sliced { left.min(SLICE) } else { self.batch };
+        // While a cut is pending and the partition has not reached it, the rest of a batch
+        // is read at once: the records of a batch read after the cut was picked may be
+        // stamped at or after it (those behind the watermark), and the step that reaches
+        // the cut must hold all of them, to carry them in the checkpoint.
+        let cutting = self.cut.is_some() && !self.parts[idx].marked;
+        let batch_size = match (sliced, cutting) {
+            (true, false) => left.min(SLICE),
+            (true, true) => left,
+            (false, _) => self.batch,
+        };
         let floor = self.floor.watermark();
         let part = &mut self.parts[idx];
         let mut judge = Judge::new(stamp, floor, &part.watermark);
@@ -1067,8 +1081,17 @@ mod tests {
     }
 
     fn memory_reader(source: &crate::source::Memory<u64>, worker: usize, peers: usize) -> Reader<u64> {
+        memory_reader_with(source, worker, peers, 3)
+    }
+
+    fn memory_reader_with(
+        source: &crate::source::Memory<u64>,
+        worker: usize,
+        peers: usize,
+        batch: usize,
+    ) -> Reader<u64> {
         let parts = source.open(worker, peers).unwrap();
-        let mut r = Reader::new(parts, WatermarkStrategy::BoundedOutOfOrderness(5), 3, None, None, 0);
+        let mut r = Reader::new(parts, WatermarkStrategy::BoundedOutOfOrderness(5), batch, None, None, 0);
         r.index_partitions(worker, peers);
         r
     }
@@ -1117,6 +1140,56 @@ mod tests {
             }
             got.sort();
             assert_eq!(got, whole, "saved at {saved_at}, restored at {restored_at} worker(s)");
+        }
+    }
+
+    /// A cut picked while a batch is being read in slices (as the coordinator picks it:
+    /// above every stamp emitted so far): the partition reaches the cut only when the batch
+    /// is finished, and the records of the batch stamped at or after the cut — read after
+    /// it was picked — are carried. Broke when slices first met checkpoints: a partition
+    /// whose watermark had passed the cut mid-batch was marked at once, mid-batch.
+    #[test]
+    fn a_cut_picked_in_the_middle_of_a_sliced_batch_loses_and_repeats_nothing() {
+        let (n, batch) = (5_000i64, 3 * SLICE);
+        // Every 13th record is 60 behind: behind the bounded (5) watermark, so it is
+        // stamped at the watermark as of it, after its batch's stamp.
+        let records: Vec<(i64, u64)> =
+            (0..n).map(|i| (if i % 13 == 7 { i * 10 - 60 } else { i * 10 }, i as u64)).collect();
+        let source = crate::source::Memory::new(vec![records], WatermarkStrategy::Ascending);
+        let whole = {
+            let mut w = read_all(&mut memory_reader_with(&source, 0, 1, batch), None).0;
+            w.sort();
+            w
+        };
+        for slices_before_the_cut in [1, 2, 4] {
+            let mut r = memory_reader_with(&source, 0, 1, batch);
+            let mut got = Vec::new();
+            for _ in 0..slices_before_the_cut {
+                r.poll(0, true);
+                let Stamped { stamp, records, behind, .. } = r.step(0, |x| x).unwrap();
+                got.extend(records.into_iter().map(|x| (stamp, x)));
+                got.extend(behind.into_iter().flat_map(|(at, g)| g.into_iter().map(move |x| (at, x))));
+                r.frontier(0);
+            }
+            assert!(r.parts[0].open.is_some(), "the cut comes in the middle of a batch");
+            let cut = Time::new(r.top() + 1, 0);
+            let (rest, marks) = read_all(&mut r, Some(cut));
+            let marks = marks.unwrap();
+            assert!(marks[&0].reads >= 1, "the position is after the batch the cut came in, not inside it");
+            got.extend(rest);
+            // What the first run emitted before the cut stays; the rest comes from the
+            // checkpoint (carried) and a restored reader.
+            let mut kept: Vec<(Time, (i64, u64))> = got.into_iter().filter(|(t, _)| *t < cut).collect();
+            let mut restored = memory_reader_with(&source, 0, 1, batch);
+            let (carry, _) = restored.restore(marks.clone()).unwrap();
+            for (at, group) in carry {
+                kept.extend(group.into_iter().map(|x| (at, x)));
+            }
+            let (after, _) = read_all(&mut restored, None);
+            assert!(after.iter().all(|(t, _)| *t >= cut));
+            kept.extend(after);
+            kept.sort();
+            assert_eq!(kept, whole, "cut after {slices_before_the_cut} slice(s)");
         }
     }
 
