@@ -34,14 +34,16 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::Stream;
 
-/// Batches read per activation of a replay source, so other operators keep up.
-const BATCHES_PER_ACTIVATION: usize = 4;
+/// Batches (or slices of one, [`SLICE`]) read per activation of a source, so other
+/// operators keep up.
+const BATCHES_PER_ACTIVATION: usize = 10;
 
-/// Fewer batches per activation when they already brought this many records: the
-/// operators downstream then read a batch while it is still in the cache (a default batch
-/// of 10 000 records is about 700 KiB; four of them overflow a 1 MiB L2 cache, and every
-/// record was read back from memory).
-const RECORDS_PER_ACTIVATION: usize = 4096;
+/// Fewer when they already brought this many records: about one default batch per
+/// activation. Each slice is decoded and shaped while it is in the cache; the operators
+/// downstream then read the activation's records from the L2 cache. Fewer records per
+/// activation cost more than they saved: at 4 096, every activation's progress tracking
+/// (shared between the workers) made hop at 2 workers 5–9 % slower (`benches/README.md`).
+const RECORDS_PER_ACTIVATION: usize = 10_240;
 
 /// A replay batch is read in slices of at most this many lines, each emitted at the
 /// batch's stamp as soon as it is decoded: a slice's records are shaped while they are
@@ -1231,10 +1233,11 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
         let live = Live { arrivals: rx, tick_every: Duration::from_millis(100), idle_timeout: None };
         let mut r = Reader::new(Vec::new(), WatermarkStrategy::Ascending, 10, Some(live), None, 0);
-        for _ in 0..10 {
+        let connections: usize = 25;
+        for _ in 0..connections {
             tx.send(Box::new(Scripted(VecDeque::new()))).unwrap();
         }
-        let mut activations = 0;
+        let (mut activations, mut asked) = (0, 0);
         let mut woken = true;
         loop {
             activations += 1;
@@ -1244,14 +1247,16 @@ mod tests {
                 if r.step(0, |x| x).is_none() {
                     break;
                 }
+                asked += 1;
             }
             r.frontier(0);
             if r.wake(0) != Wake::Now {
                 break;
             }
-            assert!(activations < 10, "spinning");
+            assert!(activations < connections, "spinning");
         }
-        assert_eq!(activations, 3, "each quiet connection is asked once");
+        assert_eq!(asked, connections, "each quiet connection is asked once");
+        assert_eq!(activations, connections.div_ceil(BATCHES_PER_ACTIVATION));
         assert_eq!(r.wake(0), Wake::After(Duration::from_millis(100)));
     }
 
