@@ -154,7 +154,7 @@ impl Outputs {
 
 /// Opens `path` to continue it at `length` bytes: what lies beyond (rows written after the
 /// checkpoint) is cut off. A file shorter than that lost rows the checkpoint counts on.
-fn reopen(path: &std::path::Path, length: u64) -> std::io::Result<std::fs::File> {
+pub(crate) fn reopen(path: &std::path::Path, length: u64) -> std::io::Result<std::fs::File> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => std::io::Error::other(

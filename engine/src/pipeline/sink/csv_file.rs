@@ -5,6 +5,7 @@ use crate::pipeline::shared::Counters;
 use crate::pipeline::Sink;
 use crate::pipeline::{Collection, Data};
 use crate::runtime::checkpoint::coordinator::Coordinator;
+use crate::runtime::outputs::reopen;
 use highwater_operators::time::Time;
 use serde::Serialize;
 use serde_json::Value;
@@ -273,25 +274,4 @@ fn write_rows<T: Serialize>(
             problems.report(format!("cannot write {}: {e}", path.display()));
         }
     }
-}
-
-/// Opens `path` to continue it at `length` bytes (what lies beyond was written after the
-/// checkpoint); a shorter file lost rows the checkpoint counts on.
-fn reopen(path: &Path, length: u64) -> std::io::Result<File> {
-    use std::io::{Seek, SeekFrom};
-    let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => std::io::Error::other(
-            "it is missing, and the checkpoint being restored counts on its rows; rerun with --fresh to start over",
-        ),
-        _ => e,
-    })?;
-    let now = file.metadata()?.len();
-    if now < length {
-        return Err(std::io::Error::other(format!(
-            "it holds {now} bytes, fewer than the {length} of the checkpoint being restored (was it changed or replaced?); rerun with --fresh to start over"
-        )));
-    }
-    file.set_len(length)?;
-    file.seek(SeekFrom::Start(length))?;
-    Ok(file)
 }
