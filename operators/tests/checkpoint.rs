@@ -8,7 +8,6 @@
 //! lateness, every accumulation mode).
 
 use highwater_operators::clock::VirtualClock;
-use highwater_operators::combine::CombineFn;
 use highwater_operators::operator::{
     plan, windowed_aggregate_checkpointed, Checkpointing, CutHooks, OutputWatermark, Plan,
 };
@@ -23,27 +22,8 @@ use timely::dataflow::operators::{Input, Inspect};
 use timely::dataflow::InputHandle;
 use timely::progress::Timestamp;
 
-/// Count and sum.
-#[derive(Clone)]
-struct CountSum;
-impl CombineFn<u64> for CountSum {
-    type Acc = (u64, u64);
-    type Out = (u64, u64);
-    fn create(&self) -> (u64, u64) {
-        (0, 0)
-    }
-    fn add(&self, acc: &mut (u64, u64), v: u64) {
-        acc.0 += 1;
-        acc.1 += v;
-    }
-    fn merge(&self, acc: &mut (u64, u64), o: (u64, u64)) {
-        acc.0 += o.0;
-        acc.1 += o.1;
-    }
-    fn extract(&self, acc: &(u64, u64)) -> (u64, u64) {
-        *acc
-    }
-}
+mod support;
+use support::{random_stream, CountSum, Step};
 
 /// What the hooks of every worker share: the cut pending, the state saved at it, the
 /// state restored.
@@ -77,33 +57,6 @@ impl CutHooks for Hooks {
     fn fail(&self, step: &str, message: String) {
         self.board.lock().unwrap().failed.push(format!("{step}: {message}"));
     }
-}
-
-/// One step of a stream: records sent at the current stamp, then the watermark moves.
-#[derive(Clone, Debug)]
-struct Step {
-    records: Vec<(u32, i64, u64)>,
-    advance: i64,
-}
-
-fn random_stream(seed: u64, steps: usize) -> Vec<Step> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
-    let mut wm = 0i64;
-    (0..steps)
-        .map(|_| {
-            let n = next(6);
-            let records = (0..n).map(|_| (next(5) as u32, wm + next(50) as i64 - 12, next(100))).collect();
-            let advance = next(8) as i64;
-            wm += advance;
-            Step { records, advance }
-        })
-        .collect()
 }
 
 /// A pane or a dropped record, and the time it was emitted at.
