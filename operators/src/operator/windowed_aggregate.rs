@@ -155,7 +155,12 @@ where
                 if let Some(t) = cap.least() {
                     let entry = stash.entry(*t).or_default();
                     for d in data {
-                        entry.append(d);
+                        // The first container of a stamp is taken whole, not copied.
+                        if entry.is_empty() {
+                            std::mem::swap(entry, d);
+                        } else {
+                            entry.append(d);
+                        }
                     }
                 }
             });
