@@ -61,6 +61,10 @@ impl WatermarkHold {
 
     /// Sets the element hold of `ws`.
     pub(super) fn set_element<A>(&mut self, ws: &mut WinState<A>, h: Option<i64>) {
+        if ws.element_hold == h {
+            // Most elements leave the hold where it is (the earliest so far): no count moves.
+            return;
+        }
         let old = std::mem::replace(&mut ws.element_hold, h);
         self.remove(old);
         self.add(h);
@@ -68,6 +72,9 @@ impl WatermarkHold {
 
     /// Sets the garbage-collection hold of `ws`.
     pub(super) fn set_extra<A>(&mut self, ws: &mut WinState<A>, h: Option<i64>) {
+        if ws.extra_hold == h {
+            return;
+        }
         let old = std::mem::replace(&mut ws.extra_hold, h);
         self.remove(old);
         self.add(h);

@@ -232,30 +232,25 @@ where
         consider.dedup();
         consider.retain(|w| !ks.is_closed(w));
         // Add the elements.
-        let mut values: Vec<Option<(i64, V)>> = elements.into_iter().map(Some).collect();
         let n = assigned.len();
-        for j in 0..n {
-            let (i, proto) = assigned[j];
-            let w = map(proto);
-            let last_use = j + 1 == n || assigned[j + 1].0 != i;
-            let (t, v) = if last_use {
-                values[i].take().expect("each element is consumed once")
-            } else {
-                let (t, v) = values[i].as_ref().expect("present");
-                (*t, v.clone())
-            };
-            if ks.is_closed(&w) {
-                self.emitter.drop_element(Dropped {
-                    key: key.clone(),
-                    timestamp: t,
-                    value: v,
-                    window: w,
-                    reason: DropReason::WindowClosed,
-                    watermark: self.wm.input,
-                });
-                continue;
+        if n == elements.len() && assigned.iter().enumerate().all(|(j, a)| a.0 == j) {
+            // One window each (fixed windows, sessions, nothing too late): moved in order.
+            for ((t, v), &(_, proto)) in elements.into_iter().zip(&assigned) {
+                self.add_or_drop_closed(&key, &mut ks, map(proto), t, v, now);
             }
-            self.add_element(&key, &mut ks, w, t, v, now);
+        } else {
+            let mut values: Vec<Option<(i64, V)>> = elements.into_iter().map(Some).collect();
+            for j in 0..n {
+                let (i, proto) = assigned[j];
+                let last_use = j + 1 == n || assigned[j + 1].0 != i;
+                let (t, v) = if last_use {
+                    values[i].take().expect("each element is consumed once")
+                } else {
+                    let (t, v) = values[i].as_ref().expect("present");
+                    (*t, v.clone())
+                };
+                self.add_or_drop_closed(&key, &mut ks, map(proto), t, v, now);
+            }
         }
         // Evaluate each touched window once.
         for w in consider {
@@ -338,6 +333,22 @@ where
     fn put_back(&mut self, key: K, ks: KeyState<C::Acc, C::Out>) {
         if !ks.is_empty() {
             self.keys.insert(key, ks);
+        }
+    }
+
+    /// Adds an element to window `w`, or drops it if the window is closed.
+    fn add_or_drop_closed(&mut self, key: &K, ks: &mut KeyState<C::Acc, C::Out>, w: Window, t: i64, v: V, now: i64) {
+        if ks.is_closed(&w) {
+            self.emitter.drop_element(Dropped {
+                key: key.clone(),
+                timestamp: t,
+                value: v,
+                window: w,
+                reason: DropReason::WindowClosed,
+                watermark: self.wm.input,
+            });
+        } else {
+            self.add_element(key, ks, w, t, v, now);
         }
     }
 
