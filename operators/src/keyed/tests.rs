@@ -48,9 +48,10 @@ fn log_runner(ttl: Option<u64>) -> ProcessRunner<u32, u64, Log> {
     ProcessRunner::new(spec)
 }
 
-fn drain<K, V, P: KeyedProcess<K, V>>(
-    r: &mut ProcessRunner<K, V, P>,
-) -> (Vec<Emitted<P::Out>>, Vec<Rejected<K, V, P::Out>>)
+/// A runner's outputs and dead letters.
+type Drained<K, V, O> = (Vec<Emitted<O>>, Vec<Rejected<K, V, O>>);
+
+fn drain<K, V, P: KeyedProcess<K, V>>(r: &mut ProcessRunner<K, V, P>) -> Drained<K, V, P::Out>
 where
     K: Clone + std::hash::Hash + Eq + Ord + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
     V: Clone + serde::Serialize,
