@@ -147,7 +147,7 @@ impl<'s, T: Data> Collection<'s, T> {
     ///     p.read("events", Memory::new(vec![events], WatermarkStrategy::Ascending))?
     ///         .try_key_by("user", |line: &String| {
     ///             let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    ///             v["user"].as_str().map(str::to_string).ok_or("the field `user` is missing")
+    ///             v["user"].as_str().map(str::to_string).ok_or_else(|| "the field `user` is missing".to_string())
     ///         })?
     ///         .into_pairs();
     ///     p.dead_letters().write(d.clone());
