@@ -33,9 +33,9 @@ struct TumblingCount {
     counts: MapState<i64, u64>,
 }
 
-impl KeyedProcess<u32, Bid> for TumblingCount {
+impl<V: 'static> KeyedProcess<u32, V> for TumblingCount {
     type Out = (u32, i64, u64);
-    fn on_record(&self, ctx: &mut Context<'_, u32, Self::Out>, _: &u32, _: &Bid) -> Result<(), ProcessError> {
+    fn on_record(&self, ctx: &mut Context<'_, u32, Self::Out>, _: &u32, _: &V) -> Result<(), ProcessError> {
         let start = ctx.event_time().div_euclid(1_000) * 1_000;
         let n = ctx.state().map_get(&self.counts, &start)?.unwrap_or(0);
         ctx.state().map_insert(&self.counts, &start, &(n + 1))?;
@@ -324,4 +324,59 @@ fn two_state_cells_of_one_name_and_a_bad_time_to_live_are_build_errors_naming_th
     assert_eq!(e.to_string(), "step `echo`: two state cells are named `n`: give each cell its own name");
     let PipelineError::Build(e) = build(Duration::ZERO, false) else { panic!("a build error") };
     assert_eq!(e.to_string(), "step `echo`: a state time to live of 0ns: use a positive whole number of milliseconds");
+}
+
+/// The tumbling count of state and timers in a job that takes checkpoints: taken at 2
+/// workers and restored at 1, and the other way round, after rows were written past the
+/// last checkpoint (as a killed run leaves them), the file holds exactly the rows of a run
+/// without checkpoints.
+#[test]
+fn a_process_step_restored_at_another_worker_count_writes_the_rows_of_an_uninterrupted_run() {
+    use highwater::pipeline::JsonLines;
+    use highwater::runtime::checkpoint::{CheckpointConfig, RunCheckpoints};
+    use std::io::Write;
+    let dir = highwater_tests::temp_dir("keyed-process-checkpoints");
+    let lines = |path: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_to_string(path).unwrap().lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    let job = |out: std::path::PathBuf, workers: usize, checkpoints: Option<RunCheckpoints>| {
+        let config = RunConfig::workers(workers);
+        let config = match checkpoints {
+            Some(c) => config.checkpoints(c),
+            None => config,
+        };
+        run(config, move |p| {
+            let records: Vec<(i64, (u32, u64))> =
+                (0..20_000i64).map(|i| (i * 5 - (i % 7) * 3, ((i % 11) as u32, 1))).collect();
+            let src = Memory::new(vec![records], WatermarkStrategy::bounded(Duration::from_millis(30))).batch_size(100);
+            let mut state = StateSpec::new();
+            let counts = state.map("counts");
+            p.read_keyed("numbers", src)?
+                .process(
+                    "tumbling",
+                    ProcessSpec::new(state, TumblingCount { counts }).state_ttl(Duration::from_secs(5)),
+                )?
+                .write(JsonLines::file(&out));
+            Ok(())
+        })
+        .unwrap()
+    };
+    let reference = dir.join("reference.jsonl");
+    job(reference.clone(), 1, None);
+    let expected = lines(&reference);
+    assert_eq!(expected.len(), 11 * 100);
+    for (first, second) in [(2, 1), (1, 2)] {
+        let out = dir.join(format!("out-{first}-{second}.jsonl"));
+        let store = dir.join(format!("checkpoints-{first}-{second}"));
+        let checkpoints = |interval| RunCheckpoints::new(CheckpointConfig::new(&store)).interval(interval).quiet();
+        let summary = job(out.clone(), first, Some(checkpoints(Duration::ZERO)));
+        assert!(summary.checkpoints > 0);
+        assert_eq!(lines(&out), expected);
+        std::fs::OpenOptions::new().append(true).open(&out).unwrap().write_all(b"after the last checkpoint\n").unwrap();
+        let summary = job(out.clone(), second, Some(checkpoints(Duration::from_secs(60))));
+        assert!(summary.restored_from.is_some());
+        assert_eq!(lines(&out), expected, "saved at {first}, restored at {second} worker(s)");
+    }
 }
