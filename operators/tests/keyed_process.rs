@@ -2,7 +2,8 @@
 //! 1 and 2 workers, with records arriving from every worker in any order, it emits what a
 //! sequential run of the same process gives (records applied stamp by stamp in the
 //! canonical order), and its running counts are a batch reference's; a checkpoint at a cut
-//! and a restore at the same or another worker count emit what an uninterrupted run emits.
+//! and a restore at the same or another worker count emit what an uninterrupted run emits;
+//! processing-time timers fire once the clock passes them.
 
 use highwater_operators::clock::VirtualClock;
 use highwater_operators::keyed::{
@@ -260,4 +261,58 @@ fn a_restored_state_that_does_not_decode_fails_the_step_naming_the_cell() {
     assert_eq!(failed.len(), 1);
     assert!(failed[0].starts_with("flush: its checkpointed state cannot be read ("), "{failed:?}");
     assert!(failed[0].ends_with("was the pipeline changed? rerun with --fresh"), "{failed:?}");
+}
+
+/// Sets a processing-time timer 100 ms after each record; emits the timer's time when it
+/// fires, at the watermark.
+struct Ping;
+impl KeyedProcess<u32, u64> for Ping {
+    type Out = i64;
+    fn on_record(&self, ctx: &mut Context<'_, u32, i64>, _: &u32, _: &u64) -> Result<(), ProcessError> {
+        let at = ctx.processing_time() + 100;
+        ctx.timers().set_processing_time(at, "ping")
+    }
+    fn on_timer(&self, ctx: &mut Context<'_, u32, i64>, _: &u32, timer: &Timer) -> Result<(), ProcessError> {
+        ctx.emit(ctx.event_time(), timer.time);
+        Ok(())
+    }
+}
+
+#[test]
+fn processing_time_timers_fire_once_the_clock_passes_them_at_the_watermark() {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let (o, seen) = (out.clone(), out.clone());
+    let clock = VirtualClock::new(1_000);
+    timely::execute_directly(move |worker| {
+        let mut input = InputHandle::new();
+        let c = clock.clone();
+        worker.dataflow(|scope| {
+            let stream = scope.input_from(&mut input).container::<Vec<(u32, i64, u64)>>();
+            let out = keyed_process(stream, "ping", ProcessSpec::from(Ping), Arc::new(c), None);
+            out.records.inspect_core(move |event| {
+                if let Ok((stamp, records)) = event {
+                    let t = *stamp.least().expect("sent at a time");
+                    o.lock().unwrap().extend(records.iter().map(|r| (t.watermark(), *r)));
+                }
+            });
+        });
+        input.send((7, 5, 1));
+        input.advance_to(Time::new(10, 1));
+        for _ in 0..5 {
+            worker.step();
+        }
+        clock.set(1_100); // not past 1 100 yet
+        input.advance_to(Time::new(20, 2));
+        for _ in 0..5 {
+            worker.step();
+        }
+        assert!(seen.lock().unwrap().is_empty());
+        clock.set(1_101);
+        input.advance_to(Time::new(30, 3));
+        for _ in 0..5 {
+            worker.step();
+        }
+    });
+    // Fired at watermark 30, its output at event time 30 (the watermark).
+    assert_eq!(*out.lock().unwrap(), [(30, (30, 1_100))]);
 }

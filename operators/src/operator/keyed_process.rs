@@ -213,7 +213,7 @@ where
             }
             if frontier.is_some() {
                 runner.advance_processing_time(now);
-                flush!(None);
+                flush!(frontier);
             }
             move_hold(&mut hold_cap, frontier_cap.as_ref(), runner.min_hold());
             follow_frontier(frontier.map(|f| f.max(restored)), [&mut frontier_cap, &mut dead_cap]);
@@ -232,7 +232,8 @@ where
 type RecordsOutput<O> = OutputBuilder<Time, CapacityContainerBuilder<Vec<(i64, O)>>>;
 
 /// Sends the outputs: an event-time timer's at the later of its time and the lowest
-/// capability held, the others at `at` (a record's stamp) or the lowest capability.
+/// capability held, the others at `at` (a record's stamp; the frontier for a
+/// processing-time timer's) or, without one, the lowest capability.
 /// Consecutive outputs at the same time share a message.
 fn send<O: Clone + 'static>(
     emitted: &mut Vec<Emitted<O>>,
