@@ -46,6 +46,7 @@
 //! (cells by name, timers, last writes, the watermark) is what checkpoints save.
 
 mod error;
+mod key_state;
 mod process;
 mod runner;
 mod state;

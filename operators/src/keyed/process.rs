@@ -2,7 +2,7 @@
 //! description ([`ProcessSpec`]).
 
 use super::error::ProcessError;
-use super::runner::KeyState;
+use super::key_state::KeyState;
 use super::state::{State, StateSpec};
 use super::timer::TimeDomain;
 use std::collections::BTreeSet;
