@@ -27,6 +27,10 @@ pub enum DeadLetterKind {
     TooLate,
     /// An element for a window whose trigger had finished.
     WindowClosed,
+    /// A record, timer or output a keyed process step refused: the process returned an
+    /// error or asked for a dead letter, a timer was set behind its clock, an output was
+    /// behind its input's event time.
+    Refused,
 }
 
 impl DeadLetterKind {
@@ -38,6 +42,7 @@ impl DeadLetterKind {
             DeadLetterKind::Disconnect => "disconnect",
             DeadLetterKind::TooLate => "too_late",
             DeadLetterKind::WindowClosed => "window_closed",
+            DeadLetterKind::Refused => "refused",
         }
     }
     /// Whether a source dropped it (the input was bad), as opposed to a windowed step
@@ -97,6 +102,16 @@ pub enum Location {
         /// The watermark the record was stamped with.
         watermark: i64,
     },
+    /// A record, timer or output of a keyed process step: its key (as JSON), event time
+    /// (the record's, the timer's or the output's) and the input watermark then.
+    Key {
+        /// The key, as JSON text.
+        key: String,
+        /// The event time.
+        event_time: i64,
+        /// The input watermark then.
+        watermark: i64,
+    },
     /// Somewhere else (a source of your own): free text.
     Other(String),
 }
@@ -115,6 +130,9 @@ impl fmt::Display for Location {
             }
             Location::Record { event_time, watermark } => {
                 write!(f, "a record of event time {event_time}, watermark {watermark}")
+            }
+            Location::Key { key, event_time, watermark } => {
+                write!(f, "key {key}, event time {event_time}, watermark {watermark}")
             }
             Location::Other(s) => f.write_str(s),
         }
@@ -216,6 +234,12 @@ impl Row for DeadLetter {
             }
             Location::Record { event_time, watermark } => {
                 out.push_str("{}");
+                times = Some((*event_time, *watermark));
+            }
+            Location::Key { key, event_time, watermark } => {
+                out.push_str("{\"key\":");
+                row::write_json_or_str(out, key);
+                out.push('}');
                 times = Some((*event_time, *watermark));
             }
             Location::Other(s) => {

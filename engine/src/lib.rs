@@ -58,4 +58,7 @@ pub mod book {
     /// `docs/checkpoints.md`.
     #[doc = include_str!("../../docs/checkpoints.md")]
     pub struct Checkpoints;
+    /// `docs/state-and-timers.md`.
+    #[doc = include_str!("../../docs/state-and-timers.md")]
+    pub struct StateAndTimers;
 }

@@ -22,6 +22,7 @@
 pub mod clock;
 pub mod combine;
 pub mod duration;
+pub mod keyed;
 pub mod operator;
 pub mod pane;
 pub mod reduce;

@@ -8,14 +8,11 @@
 //! lateness, every accumulation mode).
 
 use highwater_operators::clock::VirtualClock;
-use highwater_operators::operator::{
-    plan, windowed_aggregate_checkpointed, Checkpointing, CutHooks, OutputWatermark, Plan,
-};
+use highwater_operators::operator::{plan, windowed_aggregate_checkpointed, Checkpointing, OutputWatermark, Plan};
 use highwater_operators::strategy::{Accumulation, WindowingStrategy};
 use highwater_operators::time::Time;
 use highwater_operators::trigger::Trigger;
 use highwater_operators::window::WindowSpec;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use timely::dataflow::operators::{Input, Inspect};
@@ -23,41 +20,8 @@ use timely::dataflow::InputHandle;
 use timely::progress::Timestamp;
 
 mod support;
+use support::cut::{Board, Hooks};
 use support::{random_stream, CountSum, Step};
-
-/// What the hooks of every worker share: the cut pending, the state saved at it, the
-/// state restored.
-#[derive(Default)]
-struct Board {
-    cut: Option<Time>,
-    saved: BTreeMap<(usize, String), Vec<u8>>,
-    restored: BTreeMap<String, Vec<Vec<u8>>>,
-    failed: Vec<String>,
-}
-
-struct Hooks {
-    board: Arc<Mutex<Board>>,
-    worker: usize,
-}
-
-impl CutHooks for Hooks {
-    fn register(&self, _step: &str) {}
-    fn pending(&self, step: &str) -> Option<Time> {
-        let b = self.board.lock().unwrap();
-        b.cut.filter(|_| !b.saved.contains_key(&(self.worker, step.to_string())))
-    }
-    fn save(&self, step: &str, cut: Time, state: Vec<u8>) {
-        let mut b = self.board.lock().unwrap();
-        assert_eq!(b.cut, Some(cut));
-        b.saved.insert((self.worker, step.to_string()), state);
-    }
-    fn restored(&self, step: &str) -> Vec<Vec<u8>> {
-        self.board.lock().unwrap().restored.get(step).cloned().unwrap_or_default()
-    }
-    fn fail(&self, step: &str, message: String) {
-        self.board.lock().unwrap().failed.push(format!("{step}: {message}"));
-    }
-}
 
 /// A pane or a dropped record, and the time it was emitted at.
 type Out = (String, Time);
@@ -151,11 +115,7 @@ fn check(name: &str, strategy: &WindowingStrategy, chosen: Plan, seed: u64, save
     assert!(board.lock().unwrap().failed.is_empty());
     let steps_saving = if chosen == Plan::OnTimeWindows { 2 } else { 1 };
     assert_eq!(saved.len(), saved_at * steps_saving, "{name}: every step saved");
-    let mut restored: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-    for ((_, step), bytes) in saved {
-        restored.entry(step).or_default().push(bytes);
-    }
-    let board = Arc::new(Mutex::new(Board { restored, ..Board::default() }));
+    let board = Arc::new(Mutex::new(Board::restoring(saved)));
     let second = run(strategy, chosen, &steps, restored_at, Some(board.clone()), cut);
     assert!(board.lock().unwrap().failed.is_empty());
     // Before the cut, from the first run; after it, from the restored one.

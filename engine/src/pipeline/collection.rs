@@ -124,12 +124,65 @@ impl<'s, T: Data> Collection<'s, T> {
         name: &str,
         f: impl Fn(&T) -> Result<i64, E> + 'static,
     ) -> Result<Collection<'s, T>, BuildError> {
+        let shared = self.shared.clone();
+        let stream = self.fallible(name, move |_, x| match f(&x) {
+            Ok(t) => Ok((t, x)),
+            Err(e) => Err((x, format!("bad event time: {e}"))),
+        })?;
+        Ok(Collection { stream, shared })
+    }
+    /// Keys the records with a function that may fail (a missing or malformed key
+    /// field): a record for which `f` returns `Err(e)` becomes a dead letter of `name`
+    /// (kind malformed, the reason `no key: ` and `e`'s message, the record as JSON,
+    /// [`Location::Record`]) instead of stopping the worker or being dropped. `name` names
+    /// the step and must be unique in the pipeline.
+    ///
+    /// ```
+    /// use highwater::pipeline::{run, Collector, Memory, RunConfig};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// let dead = Collector::new();
+    /// let d = dead.clone();
+    /// run(RunConfig::workers(1), move |p| {
+    ///     let events = vec![(1, r#"{"user":"ann"}"#.to_string()), (2, "{}".to_string())];
+    ///     p.read("events", Memory::new(vec![events], WatermarkStrategy::Ascending))?
+    ///         .try_key_by("user", |line: &String| {
+    ///             let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    ///             v["user"].as_str().map(str::to_string).ok_or_else(|| "the field `user` is missing".to_string())
+    ///         })?
+    ///         .into_pairs();
+    ///     p.dead_letters().write(d.clone());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// let dead = dead.take();
+    /// assert_eq!(dead.len(), 1);
+    /// assert_eq!(dead[0].1.reason, "no key: the field `user` is missing");
+    /// ```
+    pub fn try_key_by<K: Key, E: std::fmt::Display>(
+        self,
+        name: &str,
+        f: impl Fn(&T) -> Result<K, E> + 'static,
+    ) -> Result<Keyed<'s, K, T>, BuildError> {
+        let shared = self.shared.clone();
+        let stream = self.fallible(name, move |t, x| match f(&x) {
+            Ok(k) => Ok((k, t, x)),
+            Err(e) => Err((x, format!("no key: {e}"))),
+        })?;
+        Ok(Keyed { stream, shared })
+    }
+    /// A step `name` that turns each record into a `U`, or into a malformed dead letter
+    /// with a reason (the record as JSON, [`Location::Record`]).
+    fn fallible<U: Data>(
+        self,
+        name: &str,
+        f: impl Fn(i64, T) -> Result<U, (T, String)> + 'static,
+    ) -> Result<Stream<'s, Time, Vec<U>>, BuildError> {
         use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
         use timely::dataflow::operators::generic::OutputBuilder;
         self.shared.claim_name(name)?;
         let mut builder = OperatorBuilder::new(name.to_string(), self.shared.scope);
         let mut input = builder.new_input(self.stream, PipelinePact);
-        let (out, stream) = builder.new_output::<Vec<(i64, T)>>();
+        let (out, stream) = builder.new_output::<Vec<U>>();
         let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
         let (mut out, mut dead_out) = (OutputBuilder::from(out), OutputBuilder::from(dead_out));
         let step = name.to_string();
@@ -139,13 +192,13 @@ impl<'s, T: Data> Collection<'s, T> {
                 input.for_each(|cap, data| {
                     let Some(time) = cap.least().copied() else { return };
                     for (t, x) in data.drain(..) {
-                        match f(&x) {
-                            Ok(t) => good.push((t, x)),
-                            Err(e) => bad.push(DeadLetter {
+                        match f(t, x) {
+                            Ok(u) => good.push(u),
+                            Err((x, reason)) => bad.push(DeadLetter {
                                 step: step.clone(),
                                 kind: DeadLetterKind::Malformed,
                                 location: Location::Record { event_time: t, watermark: time.watermark() },
-                                reason: format!("bad event time: {e}"),
+                                reason,
                                 record: serde_json::to_string(&x).unwrap_or_default(),
                             }),
                         }
@@ -160,7 +213,7 @@ impl<'s, T: Data> Collection<'s, T> {
             }
         });
         self.shared.add_dead_letters(name, dead, false);
-        Ok(Collection { stream, shared: self.shared })
+        Ok(stream)
     }
     /// Keys the records: the next step groups by this key.
     pub fn key_by<K: Key>(self, f: impl Fn(&T) -> K + 'static) -> Keyed<'s, K, T> {

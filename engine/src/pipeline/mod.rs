@@ -42,6 +42,7 @@ mod changelog;
 mod checkpointing;
 mod collection;
 mod error;
+mod process;
 mod read;
 mod shared;
 mod sink;
@@ -53,6 +54,11 @@ pub use error::{BuildError, PipelineError};
 pub(crate) use shared::{Counters, Shared, StepDeadLetters};
 pub use sink::{pane_row, Collector, CsvFile, JsonLines, TcpSink};
 pub use windowing::Windowing;
+
+// The keyed process step's pieces (`Keyed::process`), from the model.
+pub use highwater_operators::keyed::{
+    Context, KeyedProcess, ListState, MapState, ProcessError, ProcessSpec, StateSpec, TimeDomain, Timer, ValueState,
+};
 
 // The pipeline's one door: the sources, dead letters and runtime it is built from.
 pub use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};

@@ -38,7 +38,7 @@ pub struct Progress {
     stopping: AtomicBool,
 }
 
-const KINDS: usize = 5;
+const KINDS: usize = 6;
 
 fn kind_index(kind: DeadLetterKind) -> usize {
     match kind {
@@ -47,6 +47,7 @@ fn kind_index(kind: DeadLetterKind) -> usize {
         DeadLetterKind::Disconnect => 2,
         DeadLetterKind::TooLate => 3,
         DeadLetterKind::WindowClosed => 4,
+        DeadLetterKind::Refused => 5,
     }
 }
 

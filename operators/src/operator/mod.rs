@@ -21,11 +21,15 @@
 //! the exchange), `open_windows.rs` (the on-time phases' open windows), `capability.rs`
 //! (the frontier and hold capabilities), `output.rs` ([`AggregateOutput`]),
 //! `output_watermark.rs` ([`OutputWatermark`], [`WatermarkBoard`]).
+//!
+//! [`keyed_process`] (`keyed_process.rs`) runs user code per key with state and timers
+//! ([`crate::keyed`]), exchanged and stamp-ordered the same way.
 
 mod assign;
 mod capability;
 mod checkpoint;
 mod key_hash;
+mod keyed_process;
 mod on_time_global;
 mod on_time_local;
 mod on_time_sessions;
@@ -39,6 +43,7 @@ mod windowed_aggregate;
 
 pub use checkpoint::{Checkpointing, CutHooks};
 pub use key_hash::KeyHash;
+pub use keyed_process::{keyed_process, ProcessOutput};
 pub use output::AggregateOutput;
 pub use output_watermark::{OutputWatermark, WatermarkBoard};
 pub use plan::{plan, Plan};

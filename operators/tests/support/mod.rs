@@ -1,5 +1,9 @@
 //! What the operators' integration tests share: a combiner and one random-stream
-//! generator (`mod support;` in each test file).
+//! generator (`mod support;` in each test file), and a checkpoint coordinator (`cut`).
+// Not every test binary uses every piece.
+#![allow(dead_code)]
+
+pub mod cut;
 
 use highwater_operators::combine::CombineFn;
 

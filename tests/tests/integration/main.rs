@@ -5,6 +5,7 @@
 mod conformance;
 mod csv_ranges;
 mod files;
+mod keyed_process;
 mod layout;
 mod nexmark;
 mod pipeline;
