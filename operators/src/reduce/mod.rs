@@ -13,7 +13,7 @@
 //! | `active_windows.rs` | one key: its windows (open, or closed until garbage collection), which take part in a merge, its unretracted panes | `ActiveWindowSet`, `MergingActiveWindowSet` |
 //! | `hold.rs` | the counted watermark holds of every window; pane timestamps | `WatermarkHold` |
 //! | `pane_info.rs` | a pane's index, timing, first and last flags | `PaneInfoTracker` |
-//! | `timers.rs` | event-time and processing-time timers in time order | `TimerInternals` |
+//! | `timers.rs` | event-time and processing-time timers in time order, a bucket per time | `TimerInternals` |
 //! | `output_watermark.rs` | the input watermark, and the output watermark by [`OutputWatermarkMode`] | `ReduceFnRunner`'s output watermark |
 //! | `output.rs` | panes, retractions, dead letters, counters ([`Output`], [`ReducerStats`]) | `ReduceFnRunner.onTrigger`'s output |
 //! | `dead_letter.rs` | [`Dropped`], [`DropReason`] | `LateDataFilter`'s drops |
