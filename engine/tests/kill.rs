@@ -144,23 +144,30 @@ struct Sequence {
     runs: usize,
 }
 
-/// Runs the checkpointed job, killing it at `moments` seeded moments (each a fraction of
-/// `full`, the time of a whole run) and running it again, on the worker counts of
-/// `workers` in turn, until a run finishes.
-fn kill_sequence(dir: &Path, window: &str, workers: &[usize], moments: usize, seed: u64, full: Duration) -> Sequence {
-    let args = job(dir, window, true);
+/// Runs the checkpointed job `args`, killing it at `moments` seeded moments (each a
+/// fraction of `full`, the time of a whole run) and running it again, on the worker counts
+/// of `workers` in turn, until a run finishes. The first moment is at least `earliest`
+/// (per mille of `full`) into a run.
+fn kill_sequence(
+    args: &[String],
+    workers: &[usize],
+    moments: usize,
+    seed: u64,
+    full: Duration,
+    earliest: u64,
+) -> Sequence {
     let mut rng = Rng(seed | 1);
     let mut seq = Sequence::default();
     for i in 0.. {
         let w = workers[i % workers.len()];
-        let mut child = command(&args, w).spawn().expect("highwater starts");
+        let mut child = command(args, w).spawn().expect("highwater starts");
         seq.runs += 1;
         let killed = if seq.kills < moments {
-            // Between 2 % and 2 % + 120 % / moments of a whole run (2 % to 26 % for 5
-            // moments): a resumed run has less to do, and later kills would often find
-            // it finished.
+            // Between `earliest` (2 % for files) and that + 120 % / moments of a whole run
+            // (2 % to 26 % for 5 moments): a resumed run has less to do, and later kills
+            // would often find it finished.
             let spread = (1_200 / moments.max(1)) as u64;
-            let delay = full.mul_f64((20 + rng.next(spread.max(1))) as f64 / 1_000.0);
+            let delay = full.mul_f64((earliest + rng.next(spread.max(1))) as f64 / 1_000.0);
             let start = Instant::now();
             let mut finished = false;
             while start.elapsed() < delay {
@@ -211,7 +218,7 @@ fn check_with(window: &str, seed: u64, input: &str, sequences: &[Vec<usize>]) {
     assert!(expected.0.len() > 100_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
     for (n, workers) in sequences.iter().enumerate() {
         let _ = std::fs::remove_dir_all(dir.0.join("checkpoints"));
-        let seq = kill_sequence(&dir.0, window, workers, moments(), seed + n as u64, full);
+        let seq = kill_sequence(&job(&dir.0, window, true), workers, moments(), seed + n as u64, full, 20);
         let what = format!("{window} at {workers:?} worker(s): {seq:?}");
         assert!(seq.kills >= 1, "{what}: never killed");
         assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
@@ -248,6 +255,48 @@ fn early_and_late_retracting_panes_killed_and_resumed_write_the_files_of_an_unin
         "fixed(10s) | --trigger after_watermark(early=after_count(3),late=after_count(1)) --allowed-lateness 30s --accumulation retracting",
         37,
     );
+}
+
+/// `highwater nexmark --query QUERY` over generated events into a file, checkpointed every
+/// 100 ms (`checkpoints`) or not: the generator's position in each partition is the
+/// source's position, so a resumed run continues it exactly.
+fn nexmark_job(dir: &Path, query: &str, events: u64, checkpoints: bool) -> Vec<String> {
+    let out = if checkpoints { "out" } else { "ref" };
+    let mut args: Vec<String> = ["nexmark", "--query", query, "--events", &events.to_string(), "--output"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(dir.join(format!("{out}-{query}.jsonl")).display().to_string());
+    if checkpoints {
+        args.extend(["--checkpoint-dir".into(), dir.join(format!("checkpoints-{query}")).display().to_string()]);
+        args.extend(["--checkpoint-interval".into(), "100ms".into()]);
+    }
+    args
+}
+
+/// Nexmark q5 (hot items: bids per auction in sliding windows, then the top auction of
+/// each period — two windowed steps) and q11 (bids per bidder per session), killed at
+/// seeded moments and rerun until they finish at 2 workers: the same files as a run never
+/// killed.
+#[test]
+fn nexmark_queries_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    let dir = TempDir::new("nexmark");
+    for (query, events, seed) in [("q5", 600_000, 71), ("q11", 400_000, 83)] {
+        let start = Instant::now();
+        let reference = command(&nexmark_job(&dir.0, query, events, false), 2).output().unwrap();
+        let full = start.elapsed();
+        assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+        let expected = sorted_lines(&dir.0.join(format!("ref-{query}.jsonl")));
+        assert!(expected.len() > 1_000, "{query} writes rows");
+        // A cut waits for each of the generator's partitions to read one more batch (10 000
+        // events): in a debug build the first checkpoint comes some 15 % into the run.
+        let seq = kill_sequence(&nexmark_job(&dir.0, query, events, true), &[2], moments(), seed, full, 200);
+        let what = format!("nexmark {query}: {seq:?}");
+        assert!(seq.kills >= 1, "{what}: never killed");
+        assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+        assert!(sorted_lines(&dir.0.join(format!("out-{query}.jsonl"))) == expected, "{what}: the rows differ");
+        eprintln!("{what}: the same files");
+    }
 }
 
 /// A small job, run to its end with checkpoints; returns its directory.

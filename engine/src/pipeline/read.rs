@@ -434,7 +434,11 @@ impl<T> Reader<T> {
             p.tick = state.tick;
             p.reads = state.reads;
             p.bytes = state.bytes;
-            said.push(format!("`{name}` at byte {} (line {})", state.bytes, state.line));
+            said.push(match (state.bytes, state.line) {
+                // A generator counts neither bytes nor lines: its reads say where it is.
+                (0, 0) if state.reads > 0 => format!("`{name}` after {} batch(es)", state.reads),
+                (bytes, line) => format!("`{name}` at byte {bytes} (line {line})"),
+            });
             carry.extend(state.carry);
             kept.push(p);
         }
