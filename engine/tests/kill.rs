@@ -563,28 +563,11 @@ fn file_sinks_are_cut_back_to_their_checkpointed_length() {
 /// a run without checkpoints. The test suite runs as root (`.ci/run` says so).
 #[test]
 fn a_full_disk_fails_the_checkpoints_not_the_job() {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
     let dir = TempDir::new("full-disk");
     generate(&dir.0.join("input.jsonl"));
     let reference = command(&job(&dir.0, "fixed(10s)", false), 1).output().unwrap();
     assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
-    let mount = dir.0.join("checkpoints");
-    std::fs::create_dir_all(&mount).unwrap();
-    let target = CString::new(mount.as_os_str().as_bytes()).unwrap();
-    // SAFETY: valid NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, c"size=256k,mode=0700".as_ptr().cast())
-    };
-    assert_eq!(rc, 0, "mount a 256 KiB tmpfs ({}): run the tests as root", std::io::Error::last_os_error());
-    struct Unmount(CString);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            // SAFETY: a valid NUL-terminated path.
-            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
-    let _unmount = Unmount(target);
+    let _tmpfs = Tmpfs::mount(&dir.0.join("checkpoints"), "256k");
     let out = command(&job(&dir.0, "fixed(10s)", true), 2).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -664,4 +647,48 @@ fn a_restarted_socket_job_replays_its_journals_then_accepts_new_connections() {
         sorted_lines_any_peer(&dir.0.join("out.dead.jsonl")) == sorted_lines_any_peer(&dir.0.join("ref.dead.jsonl")),
         "the dead letters differ"
     );
+}
+
+/// Mounts a tmpfs of `size` at `at` (the test suite runs as root); unmounted when dropped.
+struct Tmpfs(std::ffi::CString);
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::create_dir_all(at).unwrap();
+        let target = std::ffi::CString::new(at.as_os_str().as_bytes()).unwrap();
+        let options = std::ffi::CString::new(format!("size={size},mode=0700")).unwrap();
+        // SAFETY: valid NUL-terminated strings that outlive the call.
+        let rc =
+            unsafe { libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, options.as_ptr().cast()) };
+        assert_eq!(rc, 0, "mount a tmpfs ({}): run the tests as root", std::io::Error::last_os_error());
+        Tmpfs(target)
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // SAFETY: a valid NUL-terminated path.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// A socket journal that cannot be written (the checkpoint directory on a full 1 MiB
+/// tmpfs, the input 4 MB): the records cannot be accepted durably, so the job fails with
+/// status 1, naming the journal and saying what to do.
+#[test]
+fn a_socket_journal_on_a_full_disk_fails_the_job_naming_the_file() {
+    let dir = TempDir::new("socket-full");
+    let input = dir.0.join("input.jsonl");
+    generate_records(&input, 100_000);
+    let _tmpfs = Tmpfs::mount(&dir.0.join("checkpoints"), "1m");
+    let mut run = start_listening(&socket_job(&dir.0, true));
+    // The job closes the connection when the journal fails: the client may see a reset.
+    if let Ok(mut s) = std::net::TcpStream::connect(&run.addr) {
+        let _ = s.write_all(&std::fs::read(&input).unwrap());
+    }
+    let status = run.child.wait().unwrap();
+    let stderr = run.stderr.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    for needle in ["cannot append to the socket journal", "conn-0000000000.log", "No space left on device", "rerun"] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
 }

@@ -716,6 +716,64 @@ mod tests {
         out
     }
 
+    /// Every item of a partition until it is done.
+    fn drain(mut part: Box<dyn Partition<Rec>>) -> Vec<Item<Rec>> {
+        let mut items = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let b = part.read(100);
+            items.extend(b.records.into_iter().map(|(t, r)| Item::Record(t, r)));
+            items.extend(b.dead.into_iter().map(Item::Dead));
+            items.extend(b.punctuation.map(Item::Watermark));
+            items.extend(b.error.map(Item::Failed));
+            if b.done || std::time::Instant::now() > deadline {
+                return items;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A CSV connection's journal replayed from the middle: its header (the journal's
+    /// first line) is read again, and lines and bytes count from the checkpoint's.
+    #[test]
+    fn a_csv_journal_replayed_from_its_middle_reads_its_header_again() {
+        let root = std::env::temp_dir().join(format!("hw-replay-csv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = JournalDir::new(&root, "input");
+        drop(dir.create(3, "10.0.0.1:5000").unwrap());
+        std::fs::write(dir.log(3), b"t,k\n1,a\n2,b\nnot a time,c\n4,d\n5,e").unwrap();
+        let decoder: Arc<dyn Decoder<Rec>> = Arc::new(SerdeDecoder::new(|r: &Rec| Ok(r.t)));
+        let conn = Arc::new(Connection { format: Format::Csv(None), decoder, max_line: 100, queue: 4 });
+        let alive = Arc::new(());
+        // After the header and the first record: byte 8, line 2.
+        let part = spawn_replay(&dir, 3, 8, 2, conn, Waker::for_tests(&alive)).unwrap();
+        assert_eq!(part.name(), "tcp 10.0.0.1:5000 (journal conn-0000000003.log)");
+        assert_eq!(part.checkpoint_index(), Some(3));
+        let (records, _, dead) = describe(&drain(part));
+        assert_eq!(records, ["b at 2", "d at 4"]);
+        assert_eq!(dead.len(), 2, "{dead:?}");
+        assert!(dead[0].starts_with("line 4 (byte 12)"), "{dead:?}");
+        // The journal ends in the middle of a line: the connection was cut there.
+        assert!(dead[1].starts_with("line 6 (byte 29): the connection closed in the middle of a line"), "{dead:?}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A journal shorter than the checkpoint's position lost records: refused, naming it.
+    #[test]
+    fn a_journal_shorter_than_its_checkpoint_is_refused() {
+        let root = std::env::temp_dir().join(format!("hw-replay-short-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = JournalDir::new(&root, "input");
+        drop(dir.create(0, "peer").unwrap());
+        std::fs::write(dir.log(0), b"{\"k\":\"a\",\"t\":1}\n").unwrap();
+        let decoder: Arc<dyn Decoder<Rec>> = Arc::new(SerdeDecoder::new(|r: &Rec| Ok(r.t)));
+        let conn = Arc::new(Connection { format: Format::JsonLines, decoder, max_line: 100, queue: 4 });
+        let alive = Arc::new(());
+        let err = spawn_replay(&dir, 0, 500, 9, conn, Waker::for_tests(&alive)).err().unwrap();
+        assert!(err.contains("conn-0000000000.log") && err.contains("--fresh"), "{err}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn json_lines_watermarks_and_a_partial_last_line() {
         let items = feed(Format::JsonLines, 1 << 20, b"{\"k\":\"a\",\"t\":1}\r\n\n{\"watermark\": 5}\n{\"k\":\"b\",\"t\":\"x\"}\n{\"k\":\"c\",\"t\":3}\n{\"k\":\"d\"");
