@@ -62,6 +62,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     pub connect: Option<String>,
     /// With --listen: stop accepting after N connections, and end when they are closed.
+    /// With --checkpoint-dir the connections of every run count (a rerun replays their
+    /// journals, then accepts the rest).
     #[arg(long, value_name = "N", requires = "listen")]
     pub max_connections: Option<usize>,
     /// With --listen: at most N connections open at once (default 256); a client over the

@@ -13,6 +13,9 @@
 //!   [`Live::arrivals`] and start at the source's current watermark; every
 //!   [`Live::tick_every`] the stamps' `tick` advances even without data; a partition
 //!   silent for [`Live::idle_timeout`] stops holding the watermark back.
+//! - **Journaled live** ([`Source::live_journaled`], with checkpoints): a connection is a
+//!   live partition read from its journal; its position is its journal offset, and a
+//!   restored run replays the journals before new connections arrive.
 //! - **Paced replay** ([`Source::pacing`]): records are held until their release time by
 //!   the pipeline's clock; a partition holding records is pending until the first is due.
 //!
@@ -397,9 +400,9 @@ impl<T> Reader<T> {
     /// idle ([`Live::idle_timeout`]) — moves its watermark up to the pending cut, so that
     /// the cut can complete: nothing else would move it until a connection sends. Its
     /// idle connections record their positions now (what they send next is stamped at or
-    /// after the cut). Returns those positions. The watermark moves by at most one past
-    /// the highest stamp emitted (the cut's), so a record of a new connection can only be
-    /// late if it is behind everything stamped before.
+    /// after the cut). Returns those positions. The watermark moves to the cut: one past
+    /// the highest watermark any source has stamped, so a record of a new connection is
+    /// late only if it is behind everything stamped before.
     pub(crate) fn raise_to_cut<O>(&mut self, now: i64) -> Vec<PartitionState<O>> {
         let Some(cut) = self.cut else { return Vec::new() };
         let listening = self.live.as_ref().is_some_and(|l| l.arrivals.is_some());

@@ -22,7 +22,11 @@
 //!   connection), each starting at the source's current watermark;
 //! - processing time advances the stamps' `tick` every [`Live::tick_every`] even when no
 //!   data comes, and a partition silent for [`Live::idle_timeout`] stops holding the
-//!   watermark back.
+//!   watermark back;
+//! - with checkpoints, a live source is opened with [`Source::live_journaled`]: it journals
+//!   what it accepts before it is read, gives its partitions stable numbers
+//!   ([`Partition::checkpoint_index`]) and replays what a restored checkpoint has not
+//!   covered ([`Journal`]).
 
 mod files;
 mod generated;

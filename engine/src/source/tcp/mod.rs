@@ -111,6 +111,24 @@ enum Endpoint {
 ///   [`StopHandle`] is told — and every connection is closed. A [`Tcp::connect`] source
 ///   ends when its one connection closes (it does not reconnect).
 ///
+/// # Checkpoints
+///
+/// In a run with checkpoints ([`crate::pipeline::RunConfig::checkpoints`]) a listening
+/// source journals every connection in the checkpoint directory
+/// (`DIR/journal/<step>/conn-<n>.log`, connections numbered in accept order over
+/// restarts): a thread appends what the client sends to the journal — written to the
+/// operating system before any line of it is decoded — and the reader thread decodes the
+/// journal as it grows, up to 64 MiB behind (then the client is not read: back-pressure).
+/// A connection's position in a checkpoint is its journal offset. A restored run replays
+/// each journal from its checkpointed offset (from its start when it was accepted after
+/// the checkpoint), then listens again; [`Tcp::max_connections`] counts the connections
+/// of every run. So what the job had read from a client before a crash or `kill -9` is in
+/// the answer after it (a power loss keeps what was read up to the last checkpoint: the
+/// journals are fsynced at each). A journal that cannot be written fails the job, naming
+/// the file. Journals of connections read to their end are deleted once every checkpoint
+/// left records that. A [`Tcp::connect`] source is refused with checkpoints: the server
+/// would send its stream again from its start. `docs/checkpoints.md` has the details.
+///
 /// # Example
 ///
 /// ```
