@@ -7,6 +7,9 @@
 //! worker, at 2 workers, and alternating between 2 and 1 (each resume restores a
 //! checkpoint written at the other worker count).
 //!
+//! The same for a socket job (`--listen`): its connection is journaled, and the restarts
+//! replay the journal; and for `highwater nexmark` queries over generated events.
+//!
 //! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (5 unless set: the
 //! whole suite must stay quick on a 2-core CI machine; the 20 is
 //! `HIGHWATER_KILL_MOMENTS=20 cargo test -p highwater --test kill`). A kill that comes
@@ -152,7 +155,9 @@ struct Sequence {
 /// Runs the checkpointed job `args`, killing it at `moments` seeded moments (each a
 /// fraction of `full`, the time of a whole run) and running it again, on the worker counts
 /// of `workers` in turn, until a run finishes. The first moment is at least `earliest`
-/// (per mille of `full`) into a run.
+/// (per mille of `full`) into a run — counted, with `after_checkpoint`, from when that
+/// checkpoint directory first holds a complete checkpoint (so that a loaded machine does
+/// not kill every run before its first).
 fn kill_sequence(
     args: &[String],
     workers: &[usize],
@@ -160,6 +165,7 @@ fn kill_sequence(
     seed: u64,
     full: Duration,
     earliest: u64,
+    after_checkpoint: Option<&Path>,
 ) -> Sequence {
     let mut rng = Rng(seed | 1);
     let mut seq = Sequence::default();
@@ -173,6 +179,13 @@ fn kill_sequence(
             // would often find it finished.
             let spread = (1_200 / moments.max(1)) as u64;
             let delay = full.mul_f64((earliest + rng.next(spread.max(1))) as f64 / 1_000.0);
+            if let Some(dir) = after_checkpoint {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !has_checkpoint(dir) && child.try_wait().unwrap().is_none() {
+                    assert!(Instant::now() < deadline, "no checkpoint in {}", dir.display());
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
             let start = Instant::now();
             let mut finished = false;
             while start.elapsed() < delay {
@@ -201,6 +214,13 @@ fn kill_sequence(
     unreachable!()
 }
 
+/// Whether `dir` holds a complete checkpoint (a manifest).
+fn has_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|e| e.path().join("MANIFEST.json").exists()))
+        .unwrap_or(false)
+}
+
 fn moments() -> usize {
     std::env::var("HIGHWATER_KILL_MOMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5)
 }
@@ -223,7 +243,7 @@ fn check_with(window: &str, seed: u64, input: &str, sequences: &[Vec<usize>]) {
     assert!(expected.0.len() > 100_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
     for (n, workers) in sequences.iter().enumerate() {
         let _ = std::fs::remove_dir_all(dir.0.join("checkpoints"));
-        let seq = kill_sequence(&job(&dir.0, window, true), workers, moments(), seed + n as u64, full, 20);
+        let seq = kill_sequence(&job(&dir.0, window, true), workers, moments(), seed + n as u64, full, 20, None);
         let what = format!("{window} at {workers:?} worker(s): {seq:?}");
         assert!(seq.kills >= 1, "{what}: never killed");
         assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
@@ -294,8 +314,11 @@ fn nexmark_queries_killed_and_resumed_write_the_files_of_an_uninterrupted_run() 
         let expected = sorted_lines(&dir.0.join(format!("ref-{query}.jsonl")));
         assert!(expected.len() > 1_000, "{query} writes rows");
         // A cut waits for each of the generator's partitions to read one more batch (10 000
-        // events): in a debug build the first checkpoint comes some 15 % into the run.
-        let seq = kill_sequence(&nexmark_job(&dir.0, query, events, true), &[2], moments(), seed, full, 200);
+        // events): in a debug build the first checkpoint comes some 15 % into the run. The
+        // moments are counted from the first checkpoint.
+        let checkpoints = dir.0.join(format!("checkpoints-{query}"));
+        let args = nexmark_job(&dir.0, query, events, true);
+        let seq = kill_sequence(&args, &[2], moments(), seed, full, 0, Some(&checkpoints));
         let what = format!("nexmark {query}: {seq:?}");
         assert!(seq.kills >= 1, "{what}: never killed");
         assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
@@ -470,7 +493,6 @@ fn a_socket_job_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
     let mut seq = Sequence::default();
     loop {
         let mut run = start_listening(&args);
-        let started = Instant::now();
         seq.runs += 1;
         if seq.runs == 1 {
             send_input(&run.addr, &input);
@@ -483,8 +505,17 @@ fn a_socket_job_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
         }
         let mut killed = false;
         if seq.kills < moments {
+            // Counted from the first checkpoint: a loaded machine must not kill every run
+            // before it.
+            let checkpoints = dir.0.join("checkpoints");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !has_checkpoint(&checkpoints) && run.child.try_wait().unwrap().is_none() {
+                assert!(Instant::now() < deadline, "no checkpoint is ever written");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let started = Instant::now();
             let spread = (1_200 / moments.max(1)) as u64;
-            let delay = full.mul_f64((50 + rng.next(spread.max(1))) as f64 / 1_000.0);
+            let delay = full.mul_f64(rng.next(spread.max(1)) as f64 / 1_000.0);
             while started.elapsed() < delay && run.child.try_wait().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(5));
             }
