@@ -1348,6 +1348,41 @@ mod tests {
         assert!(r.frontier(151).is_some());
     }
 
+    /// A listening source with no connection open, or only idle ones, would hold a cut
+    /// forever (its watermark moves only with data): it raises its watermark to the cut,
+    /// and its idle connection records its position there. Broke when sockets first took
+    /// part in checkpoints: no checkpoint completed between two clients.
+    #[test]
+    fn a_listening_source_with_no_connection_sending_moves_up_to_a_pending_cut() {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
+        let live = Live {
+            arrivals: rx,
+            tick_every: Duration::from_millis(100),
+            idle_timeout: Some(Duration::from_millis(500)),
+        };
+        let mut r = Reader::new(Vec::new(), WatermarkStrategy::Ascending, 10, Some(live), None, 0);
+        r.poll(0, true);
+        let cut = Time::new(1_000, 0);
+        assert!(r.set_cut::<u64>(Some(cut)).is_empty());
+        assert!(r.raise_to_cut::<u64>(0).is_empty(), "no connection to record");
+        assert!(r.frontier(0).unwrap() >= cut);
+        r.set_cut::<u64>(None);
+        // One connection that sent and went quiet: it holds the cut until it is idle.
+        tx.send(Box::new(Scripted(VecDeque::from([records(&[5_000]), Batch::pending()])))).unwrap();
+        r.poll(10, true);
+        while r.step(10, |x| x).is_some() {}
+        r.frontier(10);
+        let cut = Time::new(r.top() + 1, 0);
+        r.set_cut::<u64>(Some(cut));
+        assert!(r.raise_to_cut::<u64>(100).is_empty(), "an active connection holds the cut");
+        assert!(r.frontier(100).unwrap() < cut);
+        let marked = r.raise_to_cut::<u64>(600);
+        assert_eq!(marked.len(), 1, "the idle connection records its position");
+        assert!(r.all_marked());
+        assert!(r.frontier(600).unwrap() >= cut);
+        drop(tx);
+    }
+
     #[test]
     fn many_quiet_connections_do_not_keep_the_operator_spinning() {
         let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
