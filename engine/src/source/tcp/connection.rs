@@ -302,7 +302,7 @@ pub(super) fn spawn_journaled<T: Send + 'static>(
 
 /// Replays connection `id`'s journal in `dir` from byte `at` (after `line` lines) to its
 /// end: a connection accepted before a restart. A CSV connection's header is its
-/// journal's first line, read again when `at` is past it.
+/// journal's first line that is not blank, read again when `at` is past it.
 pub(super) fn spawn_replay<T: Send + 'static>(
     dir: &JournalDir,
     id: usize,
@@ -324,12 +324,25 @@ pub(super) fn spawn_replay<T: Send + 'static>(
     }
     let mut header = None;
     if conn.format == Format::Csv(None) && at > 0 {
+        // The header is the first line that is not blank, as the live reader takes it.
+        let mut lines = BufReader::new(&mut file);
         let mut first = Vec::new();
-        BufReader::new(&mut file).read_until(b'\n', &mut first).map_err(cannot)?;
-        let text = first.strip_suffix(b"\n").unwrap_or(&first);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
-        header = csv_fields(text).ok().map(|names| names.iter().map(|n| n.trim().to_string()).collect::<Vec<_>>());
+        let mut read = 0u64;
+        while read < at {
+            first.clear();
+            let n = lines.read_until(b'\n', &mut first).map_err(cannot)?;
+            if n == 0 {
+                break;
+            }
+            let text = first.strip_suffix(b"\n").unwrap_or(&first);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            let text = if read == 0 { text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text) } else { text };
+            read += n as u64;
+            if !text.iter().all(u8::is_ascii_whitespace) {
+                header = csv_fields(text).ok().map(|names| names.iter().map(|n| n.trim().to_string()).collect());
+                break;
+            }
+        }
     }
     file.seek(std::io::SeekFrom::Start(at)).map_err(cannot)?;
     let sync = file.try_clone().ok();
@@ -741,20 +754,20 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         let dir = JournalDir::new(&root, "input");
         drop(dir.create(3, "10.0.0.1:5000").unwrap());
-        std::fs::write(dir.log(3), b"t,k\n1,a\n2,b\nnot a time,c\n4,d\n5,e").unwrap();
+        std::fs::write(dir.log(3), b"\n\nt,k\n1,a\n2,b\nnot a time,c\n4,d\n5,e").unwrap();
         let decoder: Arc<dyn Decoder<Rec>> = Arc::new(SerdeDecoder::new(|r: &Rec| Ok(r.t)));
         let conn = Arc::new(Connection { format: Format::Csv(None), decoder, max_line: 100, queue: 4 });
         let alive = Arc::new(());
-        // After the header and the first record: byte 8, line 2.
-        let part = spawn_replay(&dir, 3, 8, 2, conn, Waker::for_tests(&alive)).unwrap();
+        // After two blank lines, the header and the first record: byte 10, line 4.
+        let part = spawn_replay(&dir, 3, 10, 4, conn, Waker::for_tests(&alive)).unwrap();
         assert_eq!(part.name(), "tcp 10.0.0.1:5000 (journal conn-0000000003.log)");
         assert_eq!(part.checkpoint_index(), Some(3));
         let (records, _, dead) = describe(&drain(part));
         assert_eq!(records, ["b at 2", "d at 4"]);
         assert_eq!(dead.len(), 2, "{dead:?}");
-        assert!(dead[0].starts_with("line 4 (byte 12)"), "{dead:?}");
+        assert!(dead[0].starts_with("line 6 (byte 14)"), "{dead:?}");
         // The journal ends in the middle of a line: the connection was cut there.
-        assert!(dead[1].starts_with("line 6 (byte 29): the connection closed in the middle of a line"), "{dead:?}");
+        assert!(dead[1].starts_with("line 8 (byte 31): the connection closed in the middle of a line"), "{dead:?}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 
