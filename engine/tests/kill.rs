@@ -7,6 +7,9 @@
 //! worker, at 2 workers, and alternating between 2 and 1 (each resume restores a
 //! checkpoint written at the other worker count).
 //!
+//! The same for a socket job (`--listen`): its connection is journaled, and the restarts
+//! replay the journal; and for `highwater nexmark` queries over generated events.
+//!
 //! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (5 unless set: the
 //! whole suite must stay quick on a 2-core CI machine; the issue's 20 is
 //! `HIGHWATER_KILL_MOMENTS=20 cargo test -p highwater --test kill`). A kill that comes
@@ -55,6 +58,11 @@ const RECORDS: u64 = 1_050_000;
 /// advancing a few ms a record; one in ten a little out of order, one in a thousand too
 /// late (a dead letter), one in fifty thousand malformed.
 fn generate(path: &Path) {
+    generate_records(path, RECORDS);
+}
+
+/// [`generate`] with `records` records.
+fn generate_records(path: &Path, records: u64) {
     let csv = path.extension().is_some_and(|e| e == "csv");
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
@@ -62,7 +70,7 @@ fn generate(path: &Path) {
         writeln!(out, "k,t,v").unwrap();
     }
     let mut t = 1_700_000_000_000i64;
-    for i in 0..RECORDS {
+    for i in 0..records {
         t += rng.next(4) as i64;
         let r = rng.next(1_000);
         let at = match r {
@@ -144,23 +152,40 @@ struct Sequence {
     runs: usize,
 }
 
-/// Runs the checkpointed job, killing it at `moments` seeded moments (each a fraction of
-/// `full`, the time of a whole run) and running it again, on the worker counts of
-/// `workers` in turn, until a run finishes.
-fn kill_sequence(dir: &Path, window: &str, workers: &[usize], moments: usize, seed: u64, full: Duration) -> Sequence {
-    let args = job(dir, window, true);
+/// Runs the checkpointed job `args`, killing it at `moments` seeded moments (each a
+/// fraction of `full`, the time of a whole run) and running it again, on the worker counts
+/// of `workers` in turn, until a run finishes. The first moment is at least `earliest`
+/// (per mille of `full`) into a run — counted, with `after_checkpoint`, from when that
+/// checkpoint directory first holds a complete checkpoint (so that a loaded machine does
+/// not kill every run before its first).
+fn kill_sequence(
+    args: &[String],
+    workers: &[usize],
+    moments: usize,
+    seed: u64,
+    full: Duration,
+    earliest: u64,
+    after_checkpoint: Option<&Path>,
+) -> Sequence {
     let mut rng = Rng(seed | 1);
     let mut seq = Sequence::default();
     for i in 0.. {
         let w = workers[i % workers.len()];
-        let mut child = command(&args, w).spawn().expect("highwater starts");
+        let mut child = command(args, w).spawn().expect("highwater starts");
         seq.runs += 1;
         let killed = if seq.kills < moments {
-            // Between 2 % and 2 % + 120 % / moments of a whole run (2 % to 26 % for 5
-            // moments): a resumed run has less to do, and later kills would often find
-            // it finished.
+            // Between `earliest` (2 % for files) and that + 120 % / moments of a whole run
+            // (2 % to 26 % for 5 moments): a resumed run has less to do, and later kills
+            // would often find it finished.
             let spread = (1_200 / moments.max(1)) as u64;
-            let delay = full.mul_f64((20 + rng.next(spread.max(1))) as f64 / 1_000.0);
+            let delay = full.mul_f64((earliest + rng.next(spread.max(1))) as f64 / 1_000.0);
+            if let Some(dir) = after_checkpoint {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !has_checkpoint(dir) && child.try_wait().unwrap().is_none() {
+                    assert!(Instant::now() < deadline, "no checkpoint in {}", dir.display());
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
             let start = Instant::now();
             let mut finished = false;
             while start.elapsed() < delay {
@@ -189,6 +214,13 @@ fn kill_sequence(dir: &Path, window: &str, workers: &[usize], moments: usize, se
     unreachable!()
 }
 
+/// Whether `dir` holds a complete checkpoint (a manifest).
+fn has_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|e| e.path().join("MANIFEST.json").exists()))
+        .unwrap_or(false)
+}
+
 fn moments() -> usize {
     std::env::var("HIGHWATER_KILL_MOMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5)
 }
@@ -211,7 +243,7 @@ fn check_with(window: &str, seed: u64, input: &str, sequences: &[Vec<usize>]) {
     assert!(expected.0.len() > 100_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
     for (n, workers) in sequences.iter().enumerate() {
         let _ = std::fs::remove_dir_all(dir.0.join("checkpoints"));
-        let seq = kill_sequence(&dir.0, window, workers, moments(), seed + n as u64, full);
+        let seq = kill_sequence(&job(&dir.0, window, true), workers, moments(), seed + n as u64, full, 20, None);
         let what = format!("{window} at {workers:?} worker(s): {seq:?}");
         assert!(seq.kills >= 1, "{what}: never killed");
         assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
@@ -248,6 +280,51 @@ fn early_and_late_retracting_panes_killed_and_resumed_write_the_files_of_an_unin
         "fixed(10s) | --trigger after_watermark(early=after_count(3),late=after_count(1)) --allowed-lateness 30s --accumulation retracting",
         37,
     );
+}
+
+/// `highwater nexmark --query QUERY` over generated events into a file, checkpointed every
+/// 100 ms (`checkpoints`) or not: the generator's position in each partition is the
+/// source's position, so a resumed run continues it exactly.
+fn nexmark_job(dir: &Path, query: &str, events: u64, checkpoints: bool) -> Vec<String> {
+    let out = if checkpoints { "out" } else { "ref" };
+    let mut args: Vec<String> = ["nexmark", "--query", query, "--events", &events.to_string(), "--output"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(dir.join(format!("{out}-{query}.jsonl")).display().to_string());
+    if checkpoints {
+        args.extend(["--checkpoint-dir".into(), dir.join(format!("checkpoints-{query}")).display().to_string()]);
+        args.extend(["--checkpoint-interval".into(), "100ms".into()]);
+    }
+    args
+}
+
+/// Nexmark q5 (hot items: bids per auction in sliding windows, then the top auction of
+/// each period — two windowed steps) and q11 (bids per bidder per session), killed at
+/// seeded moments and rerun until they finish at 2 workers: the same files as a run never
+/// killed.
+#[test]
+fn nexmark_queries_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    let dir = TempDir::new("nexmark");
+    for (query, events, seed) in [("q5", 600_000, 71), ("q11", 400_000, 83)] {
+        let start = Instant::now();
+        let reference = command(&nexmark_job(&dir.0, query, events, false), 2).output().unwrap();
+        let full = start.elapsed();
+        assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+        let expected = sorted_lines(&dir.0.join(format!("ref-{query}.jsonl")));
+        assert!(expected.len() > 1_000, "{query} writes rows");
+        // A cut waits for each of the generator's partitions to read one more batch (10 000
+        // events): in a debug build the first checkpoint comes some 15 % into the run. The
+        // moments are counted from the first checkpoint.
+        let checkpoints = dir.0.join(format!("checkpoints-{query}"));
+        let args = nexmark_job(&dir.0, query, events, true);
+        let seq = kill_sequence(&args, &[2], moments(), seed, full, 0, Some(&checkpoints));
+        let what = format!("nexmark {query}: {seq:?}");
+        assert!(seq.kills >= 1, "{what}: never killed");
+        assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+        assert!(sorted_lines(&dir.0.join(format!("out-{query}.jsonl"))) == expected, "{what}: the rows differ");
+        eprintln!("{what}: the same files");
+    }
 }
 
 /// A small job, run to its end with checkpoints; returns its directory.
@@ -307,17 +384,162 @@ fn a_finished_job_run_again_resumes_and_writes_the_same_files() {
     assert!(sorted_lines(&dir.0.join("out.jsonl")) == before);
 }
 
+/// A job reading from a server (`--connect`) cannot be resumed: refused, saying what to do.
 #[test]
-fn a_socket_job_with_checkpoints_is_refused() {
+fn a_socket_job_connecting_to_a_server_with_checkpoints_is_refused() {
     let dir = TempDir::new("socket");
     let out = Command::new(highwater())
-        .args(["run", "--listen", "0", "--format", "jsonl", "--time-field", "t", "--checkpoint-dir"])
+        .args(["run", "--connect", "127.0.0.1:9", "--format", "jsonl", "--time-field", "t", "--checkpoint-dir"])
         .arg(dir.0.join("checkpoints"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--checkpoint-dir") && stderr.contains("--input"), "{stderr}");
+    assert!(stderr.contains("--checkpoint-dir") && stderr.contains("--listen"), "{stderr}");
+}
+
+/// Records on the socket job's one connection.
+const SOCKET_RECORDS: u64 = 300_000;
+
+/// `highwater run --listen` on a free port, one connection, into files; checkpointed
+/// every 100 ms (`checkpoints`) or not.
+fn socket_job(dir: &Path, checkpoints: bool) -> Vec<String> {
+    let mut args = job(dir, "fixed(10s)", checkpoints);
+    let at = args.iter().position(|a| a == "--input").unwrap();
+    args.drain(at..at + 2);
+    args.extend(["--listen", "127.0.0.1:0", "--format", "jsonl", "--max-connections", "1"].map(String::from));
+    args
+}
+
+/// A job started, the address it listens on, and its standard error (read to its end by
+/// a thread).
+struct Listening {
+    child: std::process::Child,
+    addr: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+fn start_listening(args: &[String]) -> Listening {
+    use std::io::BufRead;
+    let mut child = command(args, 2).spawn().expect("highwater starts");
+    let pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("highwater run: listening on ") {
+                let _ = tx.send(addr.to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the job says where it listens");
+    Listening { child, addr, stderr }
+}
+
+/// `sorted_lines` with every `"peer":"127.0.0.1:PORT"` written `"peer":"PEER"`: the
+/// reference run's client had another port.
+fn sorted_lines_any_peer(path: &Path) -> Vec<u8> {
+    let text = String::from_utf8(sorted_lines(path)).unwrap();
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("\"peer\":\"") {
+        let (head, tail) = rest.split_at(i + "\"peer\":\"".len());
+        out.push_str(head);
+        out.push_str("PEER");
+        rest = &tail[tail.find('"').unwrap_or(0)..];
+    }
+    out.push_str(rest);
+    let mut lines: Vec<&str> = out.split_inclusive('\n').collect();
+    lines.sort();
+    lines.concat().into_bytes()
+}
+
+/// Sends the whole input on one connection and closes it.
+fn send_input(addr: &str, input: &Path) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the job");
+    s.write_all(&std::fs::read(input).unwrap()).unwrap();
+}
+
+/// The socket job: a client sends 300 000 lines (a tumble with late records and too-late
+/// dead letters) on one connection and closes it; once the journal holds every byte (the
+/// server has read them all), the job is SIGKILLed at seeded moments and run again with the
+/// same command until it finishes — the restarts replay the journal from each checkpoint
+/// (no client sends again; `--max-connections 1` counts the journaled connection). The
+/// files are those of a run never killed.
+#[test]
+fn a_socket_job_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
+    let dir = TempDir::new("socket-kill");
+    let input = dir.0.join("input.jsonl");
+    generate_records(&input, SOCKET_RECORDS);
+    let total = std::fs::metadata(&input).unwrap().len();
+    let start = Instant::now();
+    let mut reference = start_listening(&socket_job(&dir.0, false));
+    send_input(&reference.addr, &input);
+    let status = reference.child.wait().unwrap();
+    let stderr = reference.stderr.join().unwrap();
+    assert!(status.success(), "{stderr}");
+    let full = start.elapsed();
+    let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines_any_peer(&dir.0.join("ref.dead.jsonl")));
+    assert!(!expected.0.is_empty() && !expected.1.is_empty(), "the job makes panes and dead letters");
+    assert!(String::from_utf8_lossy(&expected.1).contains("\"peer\":\"PEER\""), "malformed lines name the peer");
+
+    let args = socket_job(&dir.0, true);
+    let journal = dir.0.join("checkpoints/journal/input/conn-0000000000.log");
+    let mut rng = Rng(0x50C7 | 1);
+    let moments = moments();
+    let mut seq = Sequence::default();
+    loop {
+        let mut run = start_listening(&args);
+        seq.runs += 1;
+        if seq.runs == 1 {
+            send_input(&run.addr, &input);
+            // The server has read every line once its journal holds every byte.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while std::fs::metadata(&journal).map_or(0, |m| m.len()) < total {
+                assert!(Instant::now() < deadline, "the journal never held the whole input");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let mut killed = false;
+        if seq.kills < moments {
+            // Counted from the first checkpoint: a loaded machine must not kill every run
+            // before it.
+            let checkpoints = dir.0.join("checkpoints");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !has_checkpoint(&checkpoints) && run.child.try_wait().unwrap().is_none() {
+                assert!(Instant::now() < deadline, "no checkpoint is ever written");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let started = Instant::now();
+            let spread = (1_200 / moments.max(1)) as u64;
+            let delay = full.mul_f64(rng.next(spread.max(1)) as f64 / 1_000.0);
+            while started.elapsed() < delay && run.child.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            killed = run.child.try_wait().unwrap().is_none() && run.child.kill().is_ok();
+        }
+        let status = run.child.wait().unwrap();
+        let stderr = run.stderr.join().unwrap();
+        if stderr.contains("resuming from checkpoint") {
+            seq.resumes += 1;
+            assert!(stderr.contains("(journal conn-0000000000.log)` at byte"), "{stderr}");
+        }
+        if killed {
+            seq.kills += 1;
+            continue;
+        }
+        assert!(status.success(), "run {} failed: {stderr}", seq.runs);
+        break;
+    }
+    let what = format!("socket job: {seq:?}");
+    assert!(seq.kills >= 1, "{what}: never killed");
+    assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+    assert!(sorted_lines(&dir.0.join("out.jsonl")) == expected.0, "{what}: the panes differ");
+    assert!(sorted_lines_any_peer(&dir.0.join("out.dead.jsonl")) == expected.1, "{what}: the dead letters differ");
+    eprintln!("{what}: the same files");
 }
 
 /// The file sinks of a Rust pipeline (`JsonLines`, `CsvFile`): rows written after the last
@@ -372,32 +594,132 @@ fn file_sinks_are_cut_back_to_their_checkpointed_length() {
 /// a run without checkpoints. The test suite runs as root (`.ci/run` says so).
 #[test]
 fn a_full_disk_fails_the_checkpoints_not_the_job() {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
     let dir = TempDir::new("full-disk");
     generate(&dir.0.join("input.jsonl"));
     let reference = command(&job(&dir.0, "fixed(10s)", false), 1).output().unwrap();
     assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
-    let mount = dir.0.join("checkpoints");
-    std::fs::create_dir_all(&mount).unwrap();
-    let target = CString::new(mount.as_os_str().as_bytes()).unwrap();
-    // SAFETY: valid NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, c"size=256k,mode=0700".as_ptr().cast())
-    };
-    assert_eq!(rc, 0, "mount a 256 KiB tmpfs ({}): run the tests as root", std::io::Error::last_os_error());
-    struct Unmount(CString);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            // SAFETY: a valid NUL-terminated path.
-            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
-    let _unmount = Unmount(target);
+    let _tmpfs = Tmpfs::mount(&dir.0.join("checkpoints"), "256k");
     let out = command(&job(&dir.0, "fixed(10s)", true), 2).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("warning") && stderr.contains("No space left on device"), "{stderr}");
     assert!(sorted_lines(&dir.0.join("out.jsonl")) == sorted_lines(&dir.0.join("ref.jsonl")), "the panes differ");
     assert!(sorted_lines(&dir.0.join("out.dead.jsonl")) == sorted_lines(&dir.0.join("ref.dead.jsonl")));
+}
+
+/// A restarted socket job restores its checkpoint, then listens again: the second client,
+/// connecting to the restarted job, is connection 1 (`--max-connections 2` counts the
+/// first run's), and the files are those of a run that read both connections unkilled.
+/// Connection 0's journal, read to its end, is deleted once no checkpoint older than the
+/// first one recording that is left (the first run is killed after that).
+#[test]
+fn a_restarted_socket_job_replays_its_journals_then_accepts_new_connections() {
+    let dir = TempDir::new("socket-restart");
+    // Two halves in time order, the second after the first: no record is late whichever
+    // connection the job reads first.
+    let whole = dir.0.join("whole.jsonl");
+    generate_records(&whole, 100_000);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("oops")).collect();
+    let (a, b) = (dir.0.join("a.jsonl"), dir.0.join("b.jsonl"));
+    let half = lines.len() / 2;
+    std::fs::write(&a, lines[..half].join("\n") + "\n").unwrap();
+    // A gap of a minute: the watermark of the first half never makes a record of the
+    // second late.
+    let shifted: Vec<String> = lines[half..].iter().map(|l| l.replace("\"t\":17", "\"t\":27")).collect();
+    std::fs::write(&b, shifted.join("\n") + "\n").unwrap();
+    let two = |checkpoints: bool| {
+        let mut args = socket_job(&dir.0, checkpoints);
+        let at = args.iter().position(|a| a == "--max-connections").unwrap();
+        args[at + 1] = "2".into();
+        if checkpoints {
+            let at = args.iter().position(|a| a == "--checkpoint-interval").unwrap();
+            args[at + 1] = "1ms".into();
+        }
+        args
+    };
+    let mut reference = start_listening(&two(false));
+    send_input(&reference.addr, &a);
+    send_input(&reference.addr, &b);
+    assert!(reference.child.wait().unwrap().success());
+    let stderr = reference.stderr.join().unwrap();
+    assert!(stderr.contains("from 2 connection(s)"), "{stderr}");
+
+    let journals = dir.0.join("checkpoints/journal/input");
+    let mut first = start_listening(&two(true));
+    send_input(&first.addr, &a);
+    let total = std::fs::metadata(&a).unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(journals.join("conn-0000000000.log")).map_or(0, |m| m.len()) < total {
+        assert!(Instant::now() < deadline, "the journal never held the first connection");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The connection is closed; once it is read to its end and three later checkpoints
+    // (those kept) record it so, its journal goes.
+    while journals.join("conn-0000000000.log").exists() {
+        assert!(Instant::now() < deadline, "connection 0's journal is never deleted");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(!journals.join("conn-0000000000.peer").exists());
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    first.stderr.join().unwrap();
+
+    let mut second = start_listening(&two(true));
+    send_input(&second.addr, &b);
+    let status = second.child.wait().unwrap();
+    let stderr = second.stderr.join().unwrap();
+    assert!(status.success(), "{stderr}");
+    // Connection 0 was read to its end before the checkpoint: this run reads connection 1.
+    assert!(stderr.contains("resuming from checkpoint") && stderr.contains("from 1 connection(s)"), "{stderr}");
+    assert!(journals.join("conn-0000000001.peer").exists(), "the new client is connection 1");
+    assert!(sorted_lines(&dir.0.join("out.jsonl")) == sorted_lines(&dir.0.join("ref.jsonl")), "the panes differ");
+    assert!(
+        sorted_lines_any_peer(&dir.0.join("out.dead.jsonl")) == sorted_lines_any_peer(&dir.0.join("ref.dead.jsonl")),
+        "the dead letters differ"
+    );
+}
+
+/// Mounts a tmpfs of `size` at `at` (the test suite runs as root); unmounted when dropped.
+struct Tmpfs(std::ffi::CString);
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::create_dir_all(at).unwrap();
+        let target = std::ffi::CString::new(at.as_os_str().as_bytes()).unwrap();
+        let options = std::ffi::CString::new(format!("size={size},mode=0700")).unwrap();
+        // SAFETY: valid NUL-terminated strings that outlive the call.
+        let rc =
+            unsafe { libc::mount(c"tmpfs".as_ptr(), target.as_ptr(), c"tmpfs".as_ptr(), 0, options.as_ptr().cast()) };
+        assert_eq!(rc, 0, "mount a tmpfs ({}): run the tests as root", std::io::Error::last_os_error());
+        Tmpfs(target)
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // SAFETY: a valid NUL-terminated path.
+        unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// A socket journal that cannot be written (the checkpoint directory on a full 1 MiB
+/// tmpfs, the input 4 MB): the records cannot be accepted durably, so the job fails with
+/// status 1, naming the journal and saying what to do.
+#[test]
+fn a_socket_journal_on_a_full_disk_fails_the_job_naming_the_file() {
+    let dir = TempDir::new("socket-full");
+    let input = dir.0.join("input.jsonl");
+    generate_records(&input, 100_000);
+    let _tmpfs = Tmpfs::mount(&dir.0.join("checkpoints"), "1m");
+    let mut run = start_listening(&socket_job(&dir.0, true));
+    // The job closes the connection when the journal fails: the client may see a reset.
+    if let Ok(mut s) = std::net::TcpStream::connect(&run.addr) {
+        let _ = s.write_all(&std::fs::read(&input).unwrap());
+    }
+    let status = run.child.wait().unwrap();
+    let stderr = run.stderr.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    for needle in ["cannot append to the socket journal", "conn-0000000000.log", "No space left on device", "rerun"] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
 }

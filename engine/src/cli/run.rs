@@ -62,6 +62,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     pub connect: Option<String>,
     /// With --listen: stop accepting after N connections, and end when they are closed.
+    /// With --checkpoint-dir the connections of every run count (a rerun replays their
+    /// journals, then accepts the rest).
     #[arg(long, value_name = "N", requires = "listen")]
     pub max_connections: Option<usize>,
     /// With --listen: at most N connections open at once (default 256); a client over the
@@ -158,8 +160,11 @@ pub struct RunArgs {
     /// newest intact checkpoint: rerunning the same command after a crash or a kill
     /// continues where the checkpoint was and writes exactly the --output and
     /// --dead-letters files of a run never interrupted (the files are cut back to their
-    /// checkpointed length). Standard output is at-least-once after a resume. Files only
-    /// (not sockets), one process (any --workers, also another than the checkpoint's).
+    /// checkpointed length). Standard output is at-least-once after a resume. With
+    /// --listen every connection is journaled in DIR/journal before its lines are read; a
+    /// restart replays the journals from the checkpoint, then listens again
+    /// (--max-connections counts the connections of every run). Not with --connect; one
+    /// process (any --workers, also another than the checkpoint's).
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Processing time between checkpoints (default 10s).
@@ -316,8 +321,14 @@ impl RunArgs {
     /// is not part of it: a checkpoint restores at another.
     pub fn fingerprint(&self, inputs: &[PathBuf]) -> String {
         let inputs: Vec<String> = inputs.iter().map(|p| canonical(p).display().to_string()).collect();
+        // A socket's address is not part of it: a restart may listen on another port.
+        let inputs = if self.is_socket() {
+            format!("inputs: a socket (csv header: {})", self.csv_header.as_deref().unwrap_or("from each connection"))
+        } else {
+            format!("inputs: {}", inputs.join(" "))
+        };
         let lines = [
-            format!("inputs: {}", inputs.join(" ")),
+            inputs,
             format!("format: {:?}", self.format),
             format!("time: {} ({:?})", self.time_field, self.time_unit),
             format!("keys: {}", self.key_field.join(",")),
@@ -377,10 +388,10 @@ impl RunArgs {
                 return flag("max-clients", "only applies to --listen".into());
             }
         }
-        if self.checkpoint_dir.is_some() && self.is_socket() {
+        if self.checkpoint_dir.is_some() && self.connect.is_some() {
             return flag(
                 "checkpoint-dir",
-                "a socket's records are not journaled yet, so a resumed run could not replay them: checkpoints need --input files".into(),
+                "a connection to a server cannot be resumed (the server would send its stream again from its start): with checkpoints, use --listen (each connection is journaled) or --input files".into(),
             );
         }
         if self.checkpoint_interval.is_some_and(|t| t <= 0) {

@@ -13,6 +13,9 @@
 //!   [`Live::arrivals`] and start at the source's current watermark; every
 //!   [`Live::tick_every`] the stamps' `tick` advances even without data; a partition
 //!   silent for [`Live::idle_timeout`] stops holding the watermark back.
+//! - **Journaled live** ([`Source::live_journaled`], with checkpoints): a connection is a
+//!   live partition read from its journal; its position is its journal offset, and a
+//!   restored run replays the journals before new connections arrive.
 //! - **Paced replay** ([`Source::pacing`]): records are held until their release time by
 //!   the pipeline's clock; a partition holding records is pending until the first is due.
 //!
@@ -96,6 +99,7 @@ struct OpenBatch {
 
 impl<T> Part<T> {
     fn new(partition: Box<dyn Partition<T>>, strategy: WatermarkStrategy, tick: u64, now: i64) -> Self {
+        let index = partition.checkpoint_index().unwrap_or(0);
         Part {
             partition,
             watermark: PartitionWatermark::new(strategy),
@@ -108,7 +112,7 @@ impl<T> Part<T> {
             held_punctuation: None,
             bytes: 0,
             open: None,
-            index: 0,
+            index,
             reads: 0,
             marked: false,
         }
@@ -333,8 +337,14 @@ impl<T> Reader<T> {
     /// partition `worker + j * peers`.
     pub(crate) fn index_partitions(&mut self, worker: usize, peers: usize) {
         for (j, p) in self.parts.iter_mut().enumerate() {
-            p.index = worker + j * peers;
+            p.index = p.partition.checkpoint_index().unwrap_or(worker + j * peers);
         }
+    }
+
+    /// Makes what every partition has read durable ([`Partition::sync`]) before a
+    /// checkpoint records their positions.
+    pub(crate) fn sync(&mut self) -> Result<(), String> {
+        self.parts.iter_mut().try_for_each(|p| p.partition.sync())
     }
 
     /// The highest watermark this source has stamped (or its capability holds): a cut
@@ -386,6 +396,40 @@ impl<T> Reader<T> {
         marked
     }
 
+    /// A live source with no connection holding its watermark — none open, or every one
+    /// idle ([`Live::idle_timeout`]) — moves its watermark up to the pending cut, so that
+    /// the cut can complete: nothing else would move it until a connection sends. Its
+    /// idle connections record their positions now (what they send next is stamped at or
+    /// after the cut). Returns those positions. The watermark moves to the cut: one past
+    /// the highest watermark any source has stamped, so a record of a new connection is
+    /// late only if it is behind everything stamped before.
+    pub(crate) fn raise_to_cut<O>(&mut self, now: i64) -> Vec<PartitionState<O>> {
+        let Some(cut) = self.cut else { return Vec::new() };
+        let listening = self.live.as_ref().is_some_and(|l| l.arrivals.is_some());
+        let open: Vec<&Part<T>> = self.parts.iter().filter(|p| !p.done()).collect();
+        let quiet = open.iter().all(|p| self.is_idle(p, now) && p.open.is_none());
+        if !listening || !quiet || self.floor >= cut {
+            return Vec::new();
+        }
+        self.floor = self.floor.max(cut);
+        let mut marked = Vec::new();
+        for p in self.parts.iter_mut().filter(|p| !p.marked && !p.done()) {
+            p.marked = true;
+            marked.push(PartitionState {
+                index: p.index,
+                name: p.partition.name(),
+                done: false,
+                reads: p.reads,
+                bytes: p.partition.position(),
+                line: p.partition.line(),
+                watermark: Some(p.watermark.clone()),
+                tick: p.tick,
+                carry: Vec::new(),
+            });
+        }
+        marked
+    }
+
     /// Whether every partition still open has recorded its position at the pending cut.
     pub(crate) fn all_marked(&self) -> bool {
         self.parts.iter().all(|p| p.marked)
@@ -411,6 +455,12 @@ impl<T> Reader<T> {
         for mut p in std::mem::take(&mut self.parts) {
             let name = p.partition.name();
             let Some(state) = states.remove(&p.index) else {
+                if self.live.is_some() {
+                    // A connection accepted after the cut: its journal is read from the start.
+                    said.push(format!("`{name}` from the start of its journal"));
+                    kept.push(p);
+                    continue;
+                }
                 return Err(format!(
                     "the checkpoint has no position for partition {} (`{name}`): the inputs changed; rerun with --fresh to start over",
                     p.index
@@ -434,11 +484,20 @@ impl<T> Reader<T> {
             p.tick = state.tick;
             p.reads = state.reads;
             p.bytes = state.bytes;
-            said.push(format!("`{name}` at byte {} (line {})", state.bytes, state.line));
+            said.push(match (state.bytes, state.line) {
+                // A generator counts neither bytes nor lines: its reads say where it is.
+                (0, 0) if state.reads > 0 => format!("`{name}` after {} batch(es)", state.reads),
+                (bytes, line) => format!("`{name}` at byte {bytes} (line {line})"),
+            });
             carry.extend(state.carry);
             kept.push(p);
         }
         self.parts = kept;
+        // Partitions that had ended and were not opened again (a connection whose journal
+        // was read to its end): later checkpoints record them ended too.
+        for state in states.into_values().filter(|s| s.done) {
+            self.ended.push((state.index, state.name));
+        }
         Ok((carry, said))
     }
 
@@ -471,20 +530,8 @@ impl<T> Reader<T> {
     /// connections do not keep the operator spinning.
     pub(crate) fn poll(&mut self, now: i64, woken: bool) {
         let mut refresh = woken;
-        let start_tick = self.tick.max(self.floor.tick);
+        self.take_arrivals(now);
         if let Some(live) = self.live.as_mut() {
-            if let Some(rx) = live.arrivals.as_ref() {
-                loop {
-                    match rx.try_recv() {
-                        Ok(p) => self.parts.push(Part::new(p, self.strategy, start_tick, now)),
-                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                            live.arrivals = None;
-                            break;
-                        }
-                    }
-                }
-            }
             let every = live.tick_every;
             match live.next_tick_at {
                 Some(at) if now < at => {}
@@ -505,6 +552,23 @@ impl<T> Reader<T> {
                 }
                 None if refresh => p.pending = false,
                 None => {}
+            }
+        }
+    }
+
+    /// Takes the partitions that have arrived (a live source's connections).
+    pub(crate) fn take_arrivals(&mut self, now: i64) {
+        let start_tick = self.tick.max(self.floor.tick);
+        let Some(live) = self.live.as_mut() else { return };
+        let Some(rx) = live.arrivals.as_ref() else { return };
+        loop {
+            match rx.try_recv() {
+                Ok(p) => self.parts.push(Part::new(p, self.strategy, start_tick, now)),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    live.arrivals = None;
+                    break;
+                }
             }
         }
     }
@@ -731,7 +795,39 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
     let mut out = OutputBuilder::from(out);
     let mut dead_out = OutputBuilder::from(dead_out);
-    let live = match source.live(worker, peers, waker.clone()) {
+    // Checkpoints: the source records its partitions' positions at each cut, and a
+    // restored run starts where the checkpoint left them; a live source journals what it
+    // accepts and replays it.
+    let ckpt = shared.checkpoints.clone();
+    let restored_states = match &ckpt {
+        Some(k) => decode_states::<O>(k.restored(name)),
+        None => Ok(std::collections::BTreeMap::new()),
+    };
+    let live = restored_states.and_then(|states| {
+        let Some(k) = &ckpt else { return source.live(worker, peers, waker.clone()) };
+        let positions = states
+            .values()
+            .map(|s| {
+                let at = if s.done {
+                    crate::source::JournalPosition::Done
+                } else {
+                    crate::source::JournalPosition::At { bytes: s.bytes, line: s.line }
+                };
+                (s.index, at)
+            })
+            .collect();
+        let journals = crate::source::tcp::journal::JournalDir::new(&k.journal_dir(), name);
+        let dir = journals.path().to_path_buf();
+        let live = source.live_journaled(worker, peers, waker.clone(), crate::source::Journal { dir, positions })?;
+        if live.is_some() {
+            // The journals of connections the checkpoint records as ended are not read
+            // again: deleted once no older checkpoint is left.
+            let done = states.values().filter(|s| s.done).map(|s| journals.log(s.index)).collect();
+            k.journals_done(done, true);
+        }
+        Ok(live)
+    });
+    let live = match live {
         Ok(l) => l,
         Err(message) => {
             // Every reserved operator must be built: build one that ends at once.
@@ -742,15 +838,19 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
     let clock = shared.clock.clone();
     let mut reader = Reader::new(parts, source.watermark(), source.batch_size(), live, source.pacing(), clock.now());
     reader.index_partitions(worker, peers);
+    // The journals replayed are there already: restored with the opened partitions.
+    reader.take_arrivals(clock.now());
     let counters = shared.counters.clone();
     let step = name.to_string();
-    // Checkpoints: the source records its partitions' positions at each cut, and a
-    // restored run starts where the checkpoint left them.
-    let ckpt = shared.checkpoints.clone();
+    // A live source's journals (with checkpoints).
+    let journals = match (&ckpt, reader.live.is_some()) {
+        (Some(k), true) => Some(crate::source::tcp::journal::JournalDir::new(&k.journal_dir(), name)),
+        _ => None,
+    };
     let mut carry: Vec<(Time, Vec<O>)> = Vec::new();
     if let Some(k) = &ckpt {
-        let restored = if reader.live.is_some() || reader.pacing.is_some() {
-            Err("a live or paced source does not take part in checkpoints yet: run it without a checkpoint directory"
+        let restored = if reader.pacing.is_some() {
+            Err("a paced source does not take part in checkpoints yet (its release times are processing time): run it without --pace, or without a checkpoint directory"
                 .to_string())
         } else {
             k.register(worker, name, true);
@@ -858,9 +958,20 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
                 counters.report(format!("source `{step}`: {e}"));
                 activator.activate();
             }
+            if ckpt.is_some() {
+                marks.extend(reader.raise_to_cut(now));
+            }
             let frontier = reader.frontier(now);
             if let Some(k) = &ckpt {
                 if let Some(cut) = reader.cut().filter(|_| reader.all_marked()) {
+                    // The positions recorded must be on disk before the checkpoint is.
+                    if let Err(e) = reader.sync() {
+                        counters.report(format!("source `{step}`: {e}"));
+                        activator.activate();
+                    }
+                    if let Some(journals) = &journals {
+                        k.journals_done(reader.ended.iter().map(|(i, _)| journals.log(*i)).collect(), false);
+                    }
                     k.save(worker, &step, cut, source_state(&reader, marks.drain(..)));
                     reader.set_cut::<O>(None);
                 }
@@ -929,6 +1040,15 @@ fn restore_source<T, O: Data>(
     if pieces.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
+    reader.restore(decode_states(pieces)?)
+}
+
+/// The partitions' positions in a source's checkpointed state (from every worker that
+/// wrote a piece), by index.
+#[allow(clippy::type_complexity)]
+fn decode_states<O: Data>(
+    pieces: Vec<Vec<u8>>,
+) -> Result<std::collections::BTreeMap<usize, PartitionState<O>>, String> {
     let mut states = std::collections::BTreeMap::new();
     for piece in pieces {
         let state: SourceState<O> = bincode::deserialize(&piece).map_err(|e| {
@@ -938,7 +1058,7 @@ fn restore_source<T, O: Data>(
             states.insert(p.index, p);
         }
     }
-    reader.restore(states)
+    Ok(states)
 }
 
 #[cfg(test)]
@@ -1226,6 +1346,41 @@ mod tests {
         while r.step(151, |x| x).is_some() {}
         // The first connection is still open (pending), so the source is not done.
         assert!(r.frontier(151).is_some());
+    }
+
+    /// A listening source with no connection open, or only idle ones, would hold a cut
+    /// forever (its watermark moves only with data): it raises its watermark to the cut,
+    /// and its idle connection records its position there. Broke when sockets first took
+    /// part in checkpoints: no checkpoint completed between two clients.
+    #[test]
+    fn a_listening_source_with_no_connection_sending_moves_up_to_a_pending_cut() {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Partition<u64>>>();
+        let live = Live {
+            arrivals: rx,
+            tick_every: Duration::from_millis(100),
+            idle_timeout: Some(Duration::from_millis(500)),
+        };
+        let mut r = Reader::new(Vec::new(), WatermarkStrategy::Ascending, 10, Some(live), None, 0);
+        r.poll(0, true);
+        let cut = Time::new(1_000, 0);
+        assert!(r.set_cut::<u64>(Some(cut)).is_empty());
+        assert!(r.raise_to_cut::<u64>(0).is_empty(), "no connection to record");
+        assert!(r.frontier(0).unwrap() >= cut);
+        r.set_cut::<u64>(None);
+        // One connection that sent and went quiet: it holds the cut until it is idle.
+        tx.send(Box::new(Scripted(VecDeque::from([records(&[5_000]), Batch::pending()])))).unwrap();
+        r.poll(10, true);
+        while r.step(10, |x| x).is_some() {}
+        r.frontier(10);
+        let cut = Time::new(r.top() + 1, 0);
+        r.set_cut::<u64>(Some(cut));
+        assert!(r.raise_to_cut::<u64>(100).is_empty(), "an active connection holds the cut");
+        assert!(r.frontier(100).unwrap() < cut);
+        let marked = r.raise_to_cut::<u64>(600);
+        assert_eq!(marked.len(), 1, "the idle connection records its position");
+        assert!(r.all_marked());
+        assert!(r.frontier(600).unwrap() >= cut);
+        drop(tx);
     }
 
     #[test]

@@ -22,7 +22,11 @@
 //!   connection), each starting at the source's current watermark;
 //! - processing time advances the stamps' `tick` every [`Live::tick_every`] even when no
 //!   data comes, and a partition silent for [`Live::idle_timeout`] stops holding the
-//!   watermark back.
+//!   watermark back;
+//! - with checkpoints, a live source is opened with [`Source::live_journaled`]: it journals
+//!   what it accepts before it is read, gives its partitions stable numbers
+//!   ([`Partition::checkpoint_index`]) and replays what a restored checkpoint has not
+//!   covered ([`Journal`]).
 
 mod files;
 mod generated;
@@ -121,6 +125,43 @@ pub trait Partition<T>: Send {
         let _ = (bytes, line);
         replay_reads(self, reads, max)
     }
+    /// The partition's number in checkpoints when it is not its place among the source's
+    /// partitions (`worker + j * peers` for the `j`-th [`Source::open`] gave `worker`): a
+    /// journaled connection's number in accept order. `None` (the default): its place.
+    fn checkpoint_index(&self) -> Option<usize> {
+        None
+    }
+    /// Makes what the partition has read so far durable before a checkpoint records its
+    /// position (a journaled connection fsyncs its journal). An error fails the job.
+    fn sync(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Where a live source journals what it accepts when the run takes checkpoints
+/// ([`Source::live_journaled`]): its directory, and where the restored checkpoint left
+/// each partition the source had (by [`Partition::checkpoint_index`]).
+#[derive(Clone, Debug)]
+pub struct Journal {
+    /// The source's own directory, inside the checkpoint directory.
+    pub dir: std::path::PathBuf,
+    /// The restored positions, by partition number (empty when the run starts afresh or
+    /// no checkpoint was written yet).
+    pub positions: std::collections::BTreeMap<usize, JournalPosition>,
+}
+
+/// Where a checkpoint left one partition of a live source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalPosition {
+    /// It had ended before the cut: nothing of it is read again.
+    Done,
+    /// It resumes at this byte offset of its journal, after this many lines.
+    At {
+        /// The byte offset.
+        bytes: u64,
+        /// Lines before it.
+        line: u64,
+    },
 }
 
 /// Reads `reads` batches of `max` lines from `partition` and drops them: how a partition
@@ -229,6 +270,29 @@ pub trait Source<T>: Send + Sync {
     fn live(&self, worker: usize, peers: usize, waker: Waker) -> Result<Option<Live<T>>, String> {
         let _ = (worker, peers, waker);
         Ok(None)
+    }
+    /// [`Source::live`] when the run takes checkpoints: what the live side accepts must be
+    /// journaled in `journal.dir` before it is read, and the partitions journaled before a
+    /// restart are replayed first — each from its position in `journal.positions` (from
+    /// the start when it has none; not at all when [`JournalPosition::Done`]) — as
+    /// partitions of `live` numbered by [`Partition::checkpoint_index`]. The default (a
+    /// source with no live side) is [`Source::live`]; a live source that cannot journal
+    /// must refuse, saying what to do.
+    fn live_journaled(
+        &self,
+        worker: usize,
+        peers: usize,
+        waker: Waker,
+        journal: Journal,
+    ) -> Result<Option<Live<T>>, String> {
+        let _ = journal;
+        match self.live(worker, peers, waker)? {
+            None => Ok(None),
+            Some(_) => Err(
+                "this live source cannot journal what it reads, so a resumed run could not replay it: run it without a checkpoint directory"
+                    .into(),
+            ),
+        }
     }
     /// Replay pacing: `Some(speedup)` releases each record no earlier than
     /// `(event time − first event time) / speedup` after the first record was released, by

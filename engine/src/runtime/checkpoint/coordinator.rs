@@ -23,6 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// The directory of the socket journals in a checkpoint directory.
+pub(crate) const JOURNAL_DIR: &str = "journal";
+
 /// What a source does at an activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Turn {
@@ -62,6 +65,11 @@ struct State {
     next_at: Option<i64>,
     /// No more checkpoints (the pipeline does not match its checkpoint).
     off: bool,
+    /// Socket journals the sources reported read to their end at the pending cut.
+    journals_at_cut: BTreeSet<std::path::PathBuf>,
+    /// Socket journals read to their end, by the first checkpoint that recorded it: once
+    /// no checkpoint older than that one is left, no restore reads them again.
+    journals_done: BTreeMap<u64, BTreeSet<std::path::PathBuf>>,
 }
 
 /// The checkpoints of one process's run. See the module docs.
@@ -99,6 +107,14 @@ impl Coordinator {
         let store = settings.config.open(Job::new(settings.fingerprint.clone(), workers))?;
         if settings.fresh {
             store.discard_all()?;
+            // The socket journals belong to the checkpoints: a fresh start replays none.
+            let journals = store.dir().join(JOURNAL_DIR);
+            match std::fs::remove_dir_all(&journals) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(CheckpointError::Directory { dir: journals, source: e })
+                }
+                _ => {}
+            }
         }
         let latest = store.latest()?;
         for skipped in latest.skipped() {
@@ -147,6 +163,44 @@ impl Coordinator {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Socket journals read to their end before the pending cut (`journals`) or before the
+    /// restored checkpoint's (`restored`): deleted once every checkpoint left records them
+    /// done.
+    pub(crate) fn journals_done(&self, journals: Vec<std::path::PathBuf>, restored: bool) {
+        let mut state = self.state();
+        match (restored, self.restored_from) {
+            (true, Some((id, _))) => state.journals_done.entry(id).or_default().extend(journals),
+            (true, None) => {}
+            (false, _) => state.journals_at_cut.extend(journals),
+        }
+    }
+
+    /// Deletes the journals that every checkpoint present records as read to their end.
+    fn prune_journals(&self, written: u64, at_cut: BTreeSet<std::path::PathBuf>) {
+        let mut state = self.state();
+        state.journals_done.entry(written).or_default().extend(at_cut);
+        let oldest = self.store.oldest().unwrap_or(written);
+        let covered: Vec<u64> = state.journals_done.range(..=oldest).map(|(id, _)| *id).collect();
+        let mut doomed = BTreeSet::new();
+        for id in covered {
+            doomed.extend(state.journals_done.remove(&id).unwrap_or_default());
+        }
+        drop(state);
+        for log in doomed {
+            let _ = std::fs::remove_file(log.with_extension("peer"));
+            if let Err(e) = std::fs::remove_file(&log) {
+                if e.kind() != std::io::ErrorKind::NotFound && self.verbose() {
+                    eprintln!("highwater: warning: cannot delete the finished socket journal `{}`: {e}", log.display());
+                }
+            }
+        }
+    }
+
+    /// Where the sources journal what live connections send (`DIR/journal`).
+    pub(crate) fn journal_dir(&self) -> std::path::PathBuf {
+        self.store.dir().join(JOURNAL_DIR)
     }
 
     /// Whether messages go to standard error.
@@ -282,8 +336,9 @@ impl Coordinator {
             }
             let pieces = std::mem::take(pieces);
             state.phase = Phase::Writing;
-            pieces
+            (pieces, std::mem::take(&mut state.journals_at_cut))
         };
+        let (pieces, journals) = pieces;
         let result = self.write(cut, pieces);
         let mut state = self.state();
         state.phase = Phase::Idle;
@@ -291,9 +346,10 @@ impl Coordinator {
         state.next_at = Some(self.clock.now().saturating_add(interval));
         drop(state);
         match result {
-            Ok(bytes) => {
+            Ok((id, bytes)) => {
                 self.written.fetch_add(1, Ordering::Relaxed);
                 self.bytes.fetch_add(bytes, Ordering::Relaxed);
+                self.prune_journals(id, journals);
             }
             Err(e) => {
                 if self.verbose() {
@@ -304,7 +360,7 @@ impl Coordinator {
     }
 
     /// Writes the checkpoint at `cut`: each worker's file holds its steps' state by name.
-    fn write(&self, cut: Time, pieces: BTreeMap<Who, Vec<u8>>) -> Result<u64, CheckpointError> {
+    fn write(&self, cut: Time, pieces: BTreeMap<Who, Vec<u8>>) -> Result<(u64, u64), CheckpointError> {
         let mut files: Vec<BTreeMap<String, Vec<u8>>> = vec![BTreeMap::new(); self.workers];
         for ((worker, step), piece) in pieces {
             if let Some(f) = files.get_mut(worker) {
@@ -325,6 +381,6 @@ impl Coordinator {
             pending.write(worker, &bytes)?;
         }
         pending.commit()?;
-        Ok(total)
+        Ok((id, total))
     }
 }

@@ -125,6 +125,11 @@ impl CheckpointStore {
     pub fn next_id(&self) -> Result<u64, CheckpointError> {
         Ok(self.list()?.last().map_or(1, |(id, _)| id + 1))
     }
+    /// The id of the oldest checkpoint directory present, complete or not (`None`: none):
+    /// no restore can fall back further than it.
+    pub(crate) fn oldest(&self) -> Option<u64> {
+        self.list().ok()?.first().map(|(id, _)| *id)
+    }
     /// Deletes every checkpoint in the directory, complete or not: what `--fresh` does
     /// when a job starts over. Only process 0 may (the others would race its writes).
     pub fn discard_all(&self) -> Result<(), CheckpointError> {

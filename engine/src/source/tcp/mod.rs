@@ -1,13 +1,15 @@
 //! Live TCP sources: newline-delimited JSON lines or CSV over sockets, one logical
 //! partition (with its own watermark) per connection. See [`Tcp`] for how it runs.
 
-use super::{Live, Partition, Source, Waker};
+use super::{Journal, JournalPosition, Live, Partition, Source, Waker};
 mod connection;
+pub(crate) mod journal;
 
 use crate::format::{Decoder, SerdeDecoder};
 pub use connection::StopHandle;
-use connection::{spawn_reader, Accept, Connection, Format};
+use connection::{spawn_reader, spawn_replay, Accept, Connection, Format, Journaling};
 use highwater_operators::watermark::WatermarkStrategy;
+use journal::JournalDir;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -108,6 +110,24 @@ enum Endpoint {
 ///   listener stops — after [`Tcp::max_connections`] connections, or when its
 ///   [`StopHandle`] is told — and every connection is closed. A [`Tcp::connect`] source
 ///   ends when its one connection closes (it does not reconnect).
+///
+/// # Checkpoints
+///
+/// In a run with checkpoints ([`crate::pipeline::RunConfig::checkpoints`]) a listening
+/// source journals every connection in the checkpoint directory
+/// (`DIR/journal/<step>/conn-<n>.log`, connections numbered in accept order over
+/// restarts): a thread appends what the client sends to the journal — written to the
+/// operating system before any line of it is decoded — and the reader thread decodes the
+/// journal as it grows, up to 64 MiB behind (then the client is not read: back-pressure).
+/// A connection's position in a checkpoint is its journal offset. A restored run replays
+/// each journal from its checkpointed offset (from its start when it was accepted after
+/// the checkpoint), then listens again; [`Tcp::max_connections`] counts the connections
+/// of every run. So what the job had read from a client before a crash or `kill -9` is in
+/// the answer after it (a power loss keeps what was read up to the last checkpoint: the
+/// journals are fsynced at each). A journal that cannot be written fails the job, naming
+/// the file. Journals of connections read to their end are deleted once every checkpoint
+/// left records that. A [`Tcp::connect`] source is refused with checkpoints: the server
+/// would send its stream again from its start. `docs/checkpoints.md` has the details.
 ///
 /// # Example
 ///
@@ -359,6 +379,24 @@ impl<T: Send + 'static> Source<T> for Tcp<T> {
         self.batch
     }
     fn live(&self, worker: usize, _peers: usize, waker: Waker) -> Result<Option<Live<T>>, String> {
+        self.start(worker, waker, None)
+    }
+    /// Journals each accepted connection in `journal.dir` (see [`Tcp`]'s "Checkpoints"),
+    /// replays the connections journaled before a restart, then listens.
+    fn live_journaled(
+        &self,
+        worker: usize,
+        _peers: usize,
+        waker: Waker,
+        journal: Journal,
+    ) -> Result<Option<Live<T>>, String> {
+        self.start(worker, waker, Some(journal))
+    }
+}
+
+impl<T: Send + 'static> Tcp<T> {
+    /// The live side: worker 0 listens (journaling with `journal`) or connects.
+    fn start(&self, worker: usize, waker: Waker, journal: Option<Journal>) -> Result<Option<Live<T>>, String> {
         if worker != 0 {
             return Ok(None);
         }
@@ -368,6 +406,17 @@ impl<T: Send + 'static> Source<T> for Tcp<T> {
         let conn =
             Arc::new(Connection { format: self.format.clone(), decoder, max_line: self.max_line, queue: self.queue });
         let (tx, arrivals) = std::sync::mpsc::channel();
+        let journaling = match journal {
+            None => None,
+            Some(journal) => {
+                if let Endpoint::Connect { address } = &self.endpoint {
+                    return Err(format!(
+                        "a connection to {address} cannot be journaled and resumed (the server would send its stream again from its start): with a checkpoint directory, let the clients connect to a listening source (--listen)"
+                    ));
+                }
+                Some(self.replay_journals(journal, &conn, &waker, &tx)?)
+            }
+        };
         match &self.endpoint {
             Endpoint::Listen { address, bound } => {
                 let taken = bound.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -388,6 +437,7 @@ impl<T: Send + 'static> Source<T> for Tcp<T> {
                     arrivals: tx,
                     waker,
                     accepted: self.accepted.clone(),
+                    journal: journaling,
                 };
                 std::thread::Builder::new()
                     .name(format!("highwater-listen-{local}"))
@@ -418,5 +468,41 @@ impl<T: Send + 'static> Source<T> for Tcp<T> {
             }
         }
         Ok(Some(Live { arrivals, tick_every: self.tick_every, idle_timeout: self.idle_timeout }))
+    }
+
+    /// Sends a partition for every journal of `journal.dir` the checkpoint does not record
+    /// as done (from its position, or from the start), deletes those it does, and returns
+    /// how the listener numbers the next connections.
+    fn replay_journals(
+        &self,
+        journal: Journal,
+        conn: &Arc<Connection<T>>,
+        waker: &Waker,
+        arrivals: &std::sync::mpsc::Sender<Box<dyn Partition<T>>>,
+    ) -> Result<Journaling, String> {
+        let dir = JournalDir::at(journal.dir);
+        let ids = dir.ids()?;
+        for (id, position) in &journal.positions {
+            if matches!(position, JournalPosition::At { .. }) && !ids.contains(id) {
+                return Err(format!(
+                    "the socket journal `{}` is missing: the checkpoint counts on its records; rerun with --fresh to start over",
+                    dir.log(*id).display()
+                ));
+            }
+        }
+        for &id in &ids {
+            let (at, line) = match journal.positions.get(&id) {
+                // Read to its end before the cut: the checkpoint covers it.
+                Some(JournalPosition::Done) => continue,
+                Some(JournalPosition::At { bytes, line }) => (*bytes, *line),
+                // Accepted after the checkpoint (or before the first one).
+                None => (0, 0),
+            };
+            self.accepted.fetch_add(1, Ordering::Relaxed);
+            let part = spawn_replay(&dir, id, at, line, conn.clone(), waker.clone())?;
+            let _ = arrivals.send(part);
+        }
+        let next = ids.iter().chain(journal.positions.keys()).max().map_or(0, |m| m + 1);
+        Ok(Journaling { dir, next })
     }
 }
