@@ -19,12 +19,13 @@
 //!
 //! Shared by the operators: `assign.rs` (window assignment and the too-late filter before
 //! the exchange), `open_windows.rs` (the on-time phases' open windows), `capability.rs`
-//! (the frontier and hold capabilities), `output.rs` ([`AggregateOutput`]),
+//! (the frontier and hold capabilities), `gauges.rs` ([`StepGauges`]: open windows and keys), `output.rs` ([`AggregateOutput`]),
 //! `output_watermark.rs` ([`OutputWatermark`], [`WatermarkBoard`]).
 
 mod assign;
 mod capability;
 mod checkpoint;
+mod gauges;
 mod key_hash;
 mod on_time_global;
 mod on_time_local;
@@ -38,11 +39,13 @@ mod precombine;
 mod windowed_aggregate;
 
 pub use checkpoint::{Checkpointing, CutHooks};
+pub use gauges::StepGauges;
 pub use key_hash::KeyHash;
 pub use output::AggregateOutput;
 pub use output_watermark::{OutputWatermark, WatermarkBoard};
 pub use plan::{plan, Plan};
 pub use planned_aggregate::{
-    windowed_aggregate_checkpointed, windowed_aggregate_planned, windowed_aggregate_precombined,
+    windowed_aggregate_checkpointed, windowed_aggregate_observed, windowed_aggregate_planned,
+    windowed_aggregate_precombined,
 };
 pub use windowed_aggregate::windowed_aggregate;

@@ -36,6 +36,11 @@ impl<K: Clone + Ord> Timers<K> {
         }
     }
 
+    /// How many event-time timers are set: one per (key, window) still open.
+    pub(super) fn event_count(&self) -> usize {
+        self.event.len()
+    }
+
     /// The earliest timer of `domain`.
     pub(super) fn next(&self, domain: TimerDomain) -> Option<i64> {
         match domain {
