@@ -64,6 +64,9 @@ pub struct QueryArgs {
     /// Where to run.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// Metrics and the stall warning.
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
 }
 
 /// What went wrong in `highwater nexmark`.
@@ -183,7 +186,7 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
     if !QUERIES.contains(&q.as_str()) {
         return Err(NexmarkError::UnknownQuery(q));
     }
-    let config = args.cluster.config()?;
+    let config = args.observe.apply(args.cluster.config()?);
     let bound: WatermarkStrategy = args.max_out_of_orderness.parse().map_err(NexmarkError::Flag)?;
     let results = Arc::new(AtomicU64::new(0));
     let (input, events, output, res) = (args.input.clone(), args.events, args.output.clone(), results.clone());
