@@ -240,6 +240,7 @@ where
         Some(address) => {
             let server = crate::runtime::metrics::MetricsServer::start(address, config.progress.clone())?;
             eprintln!("highwater: metrics at http://{}/metrics", server.local_addr());
+            metrics.set_address(Some(server.local_addr()));
             Some(server)
         }
         None => None,
@@ -286,6 +287,7 @@ where
             std::panic::resume_unwind(Box::new("the pipeline could not be built"));
         }
     });
+    metrics.set_address(None);
     if let Some(e) = build_errors.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(PipelineError::Build(e));
     }

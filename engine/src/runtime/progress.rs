@@ -119,6 +119,11 @@ impl Progress {
     pub fn status(&self) -> super::metrics::Status {
         super::metrics::Status::of(self, &self.metrics)
     }
+    /// Where the run's metrics endpoint listens, while it runs
+    /// ([`crate::pipeline::RunConfig::metrics_addr`]; with port 0, the port picked).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.address()
+    }
     pub(crate) fn metrics(&self) -> &super::metrics::Metrics {
         &self.metrics
     }

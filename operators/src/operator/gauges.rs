@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The open windows and keys with state of one windowed step in one worker.
 ///
 /// - the on-time windows (`OnTimeWindows`): the windows not yet passed by the watermark in
-///   the merging phase, and the (key, window) accumulators they hold;
+///   the first phase (per worker, before the exchange), and the (key, window)
+///   accumulators they hold (a key seen by two workers counts twice);
 /// - the on-time sessions (`OnTimeSessions`): the open sessions, and the keys that have one;
 /// - the reducer (`Precombined`, `Reducer`): the (key, window) pairs with a pending
 ///   event-time timer, and the keys with windows or unretracted panes.

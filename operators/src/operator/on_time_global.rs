@@ -30,7 +30,6 @@ pub(super) fn on_time_global<'scope, K, V, C>(
     name: &str,
     combine: C,
     ckpt: Option<Checkpointing>,
-    gauges: Option<std::sync::Arc<super::gauges::StepGauges>>,
 ) -> (Stream<'scope, Time, Vec<Pane<K, C::Out>>>, Stream<'scope, Time, Vec<Dropped<K, V>>>)
 where
     K: ExchangeData + Clone + Hash + Eq + Ord,
@@ -94,9 +93,6 @@ where
                 emit(bucket, &mut rows, &mut batch, &combine, &mut out);
             }
             follow_frontier(frontiers[0].frontier().iter().min().copied(), [&mut progress_cap]);
-            if let Some(g) = &gauges {
-                g.set(open.len() as u64, open.accumulators() as u64);
-            }
         }
     });
     (panes, progress)

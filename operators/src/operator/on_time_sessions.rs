@@ -50,7 +50,7 @@ type Sessions<A> = SmallVec<[Session<A>; 1]>;
 /// With more keys than this, the open sessions are counted for [`super::StepGauges`] once
 /// every [`GAUGE_EVERY`] activations only.
 const GAUGE_EVERY_KEYS: usize = 4096;
-/// See [`GAUGE_EVERY_KEYS`].
+/// See [`GAUGE_EVERY_KEYS`] (a power of two).
 const GAUGE_EVERY: u64 = 64;
 
 pub(super) fn on_time_sessions<'scope, K, V, C>(
@@ -277,7 +277,7 @@ where
                 // Counting the sessions visits every key: with many keys, once every
                 // GAUGE_EVERY activations.
                 activations = activations.wrapping_add(1);
-                if open.len() < GAUGE_EVERY_KEYS || activations % GAUGE_EVERY == 0 {
+                if open.len() < GAUGE_EVERY_KEYS || activations & (GAUGE_EVERY - 1) == 0 {
                     let sessions: usize = open.values().map(|l| l.len()).sum();
                     g.set(sessions as u64, open.len() as u64);
                 }

@@ -225,8 +225,9 @@ where
                 strategy.window_fn.clone(),
                 combine.clone(),
                 ckpt.clone(),
+                gauges,
             );
-            let (panes, progress) = on_time_global(partials, name, combine, ckpt, gauges);
+            let (panes, progress) = on_time_global(partials, name, combine, ckpt);
             AggregateOutput { panes, dead_letters: early_dead.concat(progress) }
         }
         Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine, ckpt, gauges),

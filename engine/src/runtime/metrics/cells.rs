@@ -113,6 +113,8 @@ pub struct Metrics {
     sources: Mutex<Vec<(String, usize, Arc<SourceCell>)>>,
     clock: Mutex<Option<Arc<dyn Clock>>>,
     checkpoints: Mutex<Option<Arc<crate::runtime::checkpoint::coordinator::Coordinator>>>,
+    /// Where the run's metrics endpoint listens.
+    address: Mutex<Option<std::net::SocketAddr>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -148,6 +150,13 @@ impl Metrics {
     /// The run's checkpoints, for their duration and size.
     pub(crate) fn set_checkpoints(&self, c: Arc<crate::runtime::checkpoint::coordinator::Coordinator>) {
         *lock(&self.checkpoints) = Some(c);
+    }
+    /// Where the run's metrics endpoint listens (`None`: it has none, or it ended).
+    pub(crate) fn set_address(&self, address: Option<std::net::SocketAddr>) {
+        *lock(&self.address) = address;
+    }
+    pub(crate) fn address(&self) -> Option<std::net::SocketAddr> {
+        *lock(&self.address)
     }
     /// Forgets the cells of a previous run with the same configuration.
     pub(crate) fn clear(&self) {
