@@ -58,4 +58,7 @@ pub mod book {
     /// `docs/checkpoints.md`.
     #[doc = include_str!("../../docs/checkpoints.md")]
     pub struct Checkpoints;
+    /// `docs/observability.md`.
+    #[doc = include_str!("../../docs/observability.md")]
+    pub struct Observability;
 }
