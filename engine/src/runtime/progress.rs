@@ -113,7 +113,7 @@ impl Progress {
     /// .unwrap();
     /// let status = progress.status();
     /// let (source, step) = (&status.sources[0], &status.steps[0]);
-    /// assert_eq!((source.name.as_str(), source.records, source.last_watermark), ("numbers", 3, Some(15)));
+    /// assert_eq!((source.name.as_str(), source.records, source.last_watermark), ("numbers", 3, Some(14)));
     /// assert_eq!((step.name.as_str(), step.panes_on_time, step.output_watermark), ("counts", 2, Some(i64::MAX)));
     /// ```
     pub fn status(&self) -> super::metrics::Status {

@@ -174,19 +174,20 @@ where
 /// use highwater::model::time::Time;
 /// use highwater::model::window::WindowSpec;
 /// use std::sync::Arc;
-/// use timely::dataflow::operators::Input;
+/// use timely::dataflow::operators::{Input, Probe};
 /// use timely::dataflow::InputHandle;
 ///
 /// let gauges = Arc::new(StepGauges::default());
 /// let g = gauges.clone();
 /// timely::execute_directly(move |worker| {
 ///     let mut input = InputHandle::new();
+///     let g2 = g.clone();
 ///     let probe = worker.dataflow(|scope| {
 ///         let strategy = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
 ///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
 ///         let out = windowed_aggregate_observed(stream, "counts", strategy, Count,
-///             Arc::new(VirtualClock::new(0)), OutputWatermark::PerKey, Plan::OnTimeWindows, None, Some(g));
-///         out.panes.probe()
+///             Arc::new(VirtualClock::new(0)), OutputWatermark::PerKey, Plan::OnTimeWindows, None, Some(g2));
+///         out.panes.probe().0
 ///     });
 ///     input.send(("a".to_string(), 3, 1));
 ///     input.send(("b".to_string(), 4, 1));
@@ -195,9 +196,11 @@ where
 ///     while probe.less_than(&Time::new(5, 0)) {
 ///         worker.step();
 ///     }
+///     // The windows [0, 10) and [10, 20) are open, with three (key, window) accumulators.
+///     assert_eq!((g.open_windows(), g.state_keys()), (2, 3));
 /// });
-/// // The windows [0, 10) and [10, 20) were open, with three (key, window) accumulators.
-/// assert_eq!((gauges.open_windows(), gauges.state_keys()), (2, 3));
+/// // The input ended: every window closed.
+/// assert_eq!((gauges.open_windows(), gauges.state_keys()), (0, 0));
 /// ```
 #[allow(clippy::too_many_arguments)]
 pub fn windowed_aggregate_observed<'scope, K, V, C>(
