@@ -61,4 +61,7 @@ pub mod book {
     /// `docs/state-and-timers.md`.
     #[doc = include_str!("../../docs/state-and-timers.md")]
     pub struct StateAndTimers;
+    /// `docs/observability.md`.
+    #[doc = include_str!("../../docs/observability.md")]
+    pub struct Observability;
 }

@@ -172,6 +172,7 @@ fn real_main() -> Result<()> {
             } else {
                 eprintln!("highwater run: {summary}");
             }
+            eprint!("{}", summary.source_table());
             if summary.malformed + summary.late_dropped > 0 && args.dead_letters.is_none() {
                 eprintln!("highwater run: pass --dead-letters PATH to see the malformed and late records");
             }

@@ -6,10 +6,12 @@
 //! - [`nexmark`]: `highwater nexmark`, the benchmark's generator and queries.
 //! - [`cluster`]: the flags that place a job on workers and processes.
 //! - [`local_cluster`]: `highwater cluster`, a cluster of processes on this machine.
+//! - [`observe`]: `--metrics-addr` and `--stall-warning`, shared by `run` and `nexmark`.
 
 pub mod aggregates;
 pub mod cluster;
 pub mod local_cluster;
 pub mod nexmark;
+pub mod observe;
 mod progress;
 pub mod run;

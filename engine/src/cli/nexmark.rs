@@ -83,6 +83,9 @@ pub struct QueryArgs {
     /// Where to run.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// Metrics and the stall warning.
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
 }
 
 impl QueryArgs {
@@ -227,7 +230,7 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
     if !QUERIES.contains(&q.as_str()) {
         return Err(NexmarkError::UnknownQuery(q));
     }
-    let mut config = args.cluster.config()?;
+    let mut config = args.observe.apply(args.cluster.config()?);
     if let Some(dir) = &args.checkpoint_dir {
         if args.cluster.processes > 1 {
             return Err(NexmarkError::Flag(

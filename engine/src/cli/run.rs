@@ -178,6 +178,9 @@ pub struct RunArgs {
     /// one process of a cluster (or start a local cluster with `highwater cluster`).
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// Metrics (--metrics-addr) and the stall warning (--stall-warning).
+    #[command(flatten)]
+    pub observe: super::observe::ObserveArgs,
 }
 
 /// What a run did, printed at its end.
@@ -199,6 +202,48 @@ pub struct Summary {
     pub checkpoints: u64,
     /// The bytes of those checkpoints, over all workers.
     pub checkpoint_bytes: u64,
+    /// Each source: records, dead letters, partitions, last watermark
+    /// ([`Summary::source_table`]).
+    pub sources: Vec<crate::runtime::metrics::SourceStatus>,
+}
+
+impl Summary {
+    /// One line per source, under a header: its partitions read, records, dead letters
+    /// and the last watermark it reached (what `highwater run` prints at its end).
+    ///
+    /// ```text
+    /// source  partitions  records  dead letters  last watermark
+    /// input   3           200000   2             1699999998000 ms = 2023-11-14T22:13:18.000Z
+    /// ```
+    pub fn source_table(&self) -> String {
+        let rows: Vec<[String; 5]> = self
+            .sources
+            .iter()
+            .map(|s| {
+                [
+                    s.name.clone(),
+                    (s.partitions_done as usize + s.partitions.len()).to_string(),
+                    s.records.to_string(),
+                    s.dead_letters.to_string(),
+                    crate::runtime::metrics::describe_watermark(s.last_watermark),
+                ]
+            })
+            .collect();
+        let header = ["source", "partitions", "records", "dead letters", "last watermark"].map(String::from);
+        let mut widths = header.clone().map(|h| h.len());
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for r in std::iter::once(&header).chain(&rows) {
+            let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
 }
 
 impl fmt::Display for Summary {
@@ -498,7 +543,7 @@ pub fn run(args: &RunArgs) -> Result<Summary, RunError> {
 /// flushed, and the run returns [`RunError::Stopped`]).
 pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progress>)) -> Result<Summary, RunError> {
     args.validate()?;
-    let mut config = args.cluster.config()?;
+    let mut config = args.observe.apply(args.cluster.config()?);
     let set = AggregateSet::new(args.aggregates());
     let schema = args.schema(&set);
     args.strategy()?;
@@ -599,6 +644,7 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         malformed: progress_counters.bad_input(),
         checkpoints: s.checkpoints,
         checkpoint_bytes: s.checkpoint_bytes,
+        sources: progress_counters.status().sources,
     };
     match result {
         Ok(s) => {

@@ -4,8 +4,9 @@ use super::error::BuildError;
 use super::shared::Shared;
 use super::windowing::Windowing;
 use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
+use crate::runtime::metrics::StepCell;
 use highwater_operators::combine::{Collect, CombineFn, Count};
-use highwater_operators::operator::{plan, windowed_aggregate_checkpointed, KeyHash, OutputWatermark, Plan};
+use highwater_operators::operator::{plan, windowed_aggregate_observed, KeyHash, OutputWatermark, Plan};
 use highwater_operators::pane::Pane;
 use highwater_operators::reduce::DropReason;
 use highwater_operators::strategy::{Accumulation, WindowingStrategy};
@@ -350,7 +351,9 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
             && matches!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows | Plan::OnTimeSessions);
         let ckpt = super::checkpointing::hooks(&shared);
         let chosen = if self.precombine { plan(&strategy, &OutputWatermark::PerKey) } else { Plan::Reducer };
-        let out = windowed_aggregate_checkpointed(
+        // The step's metrics: counted per batch here, its gauges set by the operator.
+        let cell = shared.counters.progress.metrics().step(name, shared.worker);
+        let out = windowed_aggregate_observed(
             self.stream,
             name,
             strategy,
@@ -359,11 +362,14 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
             OutputWatermark::PerKey,
             chosen,
             ckpt,
+            Some(cell.gauges.clone()),
         );
         let step = name.to_string();
+        let dropped = cell.clone();
         let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {
             move |input, output| {
                 input.for_each(|cap, data| {
+                    dropped.add_late_dropped(data.len() as u64);
                     output.session(&cap).give_iterator(data.drain(..).map(|d| {
                         DeadLetter {
                             step: step.clone(),
@@ -386,11 +392,24 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
             }
         });
         shared.add_dead_letters(name, dead, held_by_windows);
-        let panes = out.panes.unary(PipelinePact, "pane-times", |_, _| {
-            move |input, output| {
+        // Counts the panes by timing (once per batch) and follows the step's output
+        // frontier: its output watermark.
+        let panes = out.panes.unary_frontier(PipelinePact, "pane-times", move |_, _| {
+            let mut last: Option<Option<i64>> = None;
+            move |(input, frontier), output| {
                 input.for_each(|cap, data| {
+                    let mut counts = [0u64; 3];
+                    for p in data.iter().filter(|p| !p.retraction) {
+                        counts[StepCell::timing_index(p.info.timing)] += 1;
+                    }
+                    cell.add_panes(counts);
                     output.session(&cap).give_iterator(data.drain(..).map(|p: Pane<K, C::Out>| (p.timestamp, p)));
                 });
+                let wm = frontier.frontier().iter().map(|t| t.watermark()).min();
+                if last != Some(wm) {
+                    last = Some(wm);
+                    cell.set_output_watermark(wm);
+                }
             }
         });
         Ok(Collection { stream: panes, shared })

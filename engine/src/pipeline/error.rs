@@ -79,6 +79,10 @@ pub enum PipelineError {
     /// belongs to another pipeline, it cannot be read).
     #[error(transparent)]
     Checkpoint(#[from] crate::runtime::checkpoint::CheckpointError),
+    /// The metrics endpoint ([`crate::pipeline::RunConfig::metrics_addr`]) cannot start:
+    /// the error names the address.
+    #[error(transparent)]
+    Metrics(#[from] crate::runtime::metrics::MetricsError),
     /// The run was asked to stop ([`crate::runtime::Progress::stop`], a signal) and did: the sources
     /// stopped reading and every open window was flushed. The outputs are complete up to
     /// where the inputs were read, no further.

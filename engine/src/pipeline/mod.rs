@@ -235,6 +235,24 @@ where
         None => None,
         Some(settings) => Some(Arc::new(open_checkpoints(&config, settings, clock.clone(), &counters)?)),
     };
+    let metrics = config.progress.metrics();
+    metrics.clear();
+    metrics.set_clock(clock.clone());
+    if let Some(k) = &checkpoints {
+        metrics.set_checkpoints(k.clone());
+    }
+    // Both stop when dropped, at the end of the run.
+    let _server = match &config.metrics_addr {
+        Some(address) => {
+            let server = crate::runtime::metrics::MetricsServer::start(address, config.progress.clone())?;
+            eprintln!("highwater: metrics at http://{}/metrics", server.local_addr());
+            metrics.set_address(Some(server.local_addr()));
+            Some(server)
+        }
+        None => None,
+    };
+    let _watcher =
+        config.stall_warning.map(|after| crate::runtime::metrics::StallWatcher::start(config.progress.clone(), after));
     let build_errors: Arc<Mutex<Option<BuildError>>> = Arc::new(Mutex::new(None));
     let (c, errs, coordinator) = (counters.clone(), build_errors.clone(), checkpoints.clone());
     let executed = execute(&config, move |worker| {
@@ -275,6 +293,7 @@ where
             std::panic::resume_unwind(Box::new("the pipeline could not be built"));
         }
     });
+    metrics.set_address(None);
     if let Some(e) = build_errors.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(PipelineError::Build(e));
     }

@@ -85,6 +85,9 @@ struct Part<T> {
     reads: u64,
     /// Its position at the pending cut is recorded.
     marked: bool,
+    /// Records and dead letters read from it (the metrics' per-partition counts).
+    records: u64,
+    dead: u64,
 }
 
 /// A replay batch partly read: the rest of it goes at the same stamp.
@@ -115,6 +118,8 @@ impl<T> Part<T> {
             index,
             reads: 0,
             marked: false,
+            records: 0,
+            dead: 0,
         }
     }
     fn done(&self) -> bool {
@@ -284,6 +289,11 @@ pub(crate) struct Reader<T> {
     top: Time,
     /// The partitions that have ended: index and name.
     ended: Vec<(usize, String)>,
+    /// What the ended partitions read (records, dead letters), and the highest watermark
+    /// any of them reached: the metrics' totals.
+    ended_records: u64,
+    ended_dead: u64,
+    ended_watermark: i64,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -330,6 +340,9 @@ impl<T> Reader<T> {
             cut: None,
             top: Time::new(highwater_operators::time::NEG_INF, 0),
             ended: Vec::new(),
+            ended_records: 0,
+            ended_dead: 0,
+            ended_watermark: highwater_operators::time::NEG_INF,
         }
     }
 
@@ -696,6 +709,8 @@ impl<T> Reader<T> {
             part.due = Some(now.saturating_add(RETRY_PENDING.as_millis() as i64));
         }
         part.pending = read_pending || part.due.is_some();
+        part.records += (records.len() + behind.iter().map(|(_, g)| g.len()).sum::<usize>()) as u64;
+        part.dead += dead.len() as u64;
         let top = behind.last().map_or(stamp, |(at, _)| (*at).max(stamp));
         let mut crossed = None;
         if let Some(cut) = self.cut {
@@ -731,6 +746,9 @@ impl<T> Reader<T> {
         for p in self.parts.iter().filter(|p| p.done()) {
             self.bytes_done += p.bytes;
             self.ended.push((p.index, p.partition.name()));
+            self.ended_records += p.records;
+            self.ended_dead += p.dead;
+            self.ended_watermark = self.ended_watermark.max(p.watermark.watermark());
         }
         self.parts.retain(|p| !p.done());
         if self.parts.len() != before {
@@ -750,6 +768,25 @@ impl<T> Reader<T> {
         };
         self.floor = least.max(self.floor);
         Some(self.floor)
+    }
+
+    /// What this worker's part of the source is doing (the metrics' report): its open
+    /// partitions, and what the ended ones read.
+    pub(crate) fn report(&self, now: i64, out: &mut crate::runtime::metrics::SourceReport) {
+        out.partitions.clear();
+        out.partitions.extend(self.parts.iter().map(|p| crate::runtime::metrics::PartitionReport {
+            name: p.partition.describe(),
+            watermark: p.watermark.watermark(),
+            last_active: p.last_active,
+            idle: self.is_idle(p, now),
+            records: p.records,
+            dead: p.dead,
+        }));
+        out.done = self.ended.len() as u64;
+        out.done_records = self.ended_records;
+        out.done_dead = self.ended_dead;
+        let highest = self.parts.iter().map(|p| p.watermark.watermark()).fold(self.ended_watermark, i64::max);
+        out.last_watermark = Some(highest).filter(|w| *w != highwater_operators::time::NEG_INF);
     }
 
     /// When to run again, after [`Reader::frontier`].
@@ -841,6 +878,9 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
     // The journals replayed are there already: restored with the opened partitions.
     reader.take_arrivals(clock.now());
     let counters = shared.counters.clone();
+    let cell = counters.progress.metrics().source(name, worker, reader.live.is_some());
+    let publish_every = crate::runtime::metrics::PUBLISH_EVERY.as_millis() as i64;
+    let mut next_publish = i64::MIN;
     let step = name.to_string();
     // A live source's journals (with checkpoints).
     let journals = match (&ckpt, reader.live.is_some()) {
@@ -990,6 +1030,13 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
                 progress.partition_done();
             }
             progress.publish_watermark(worker, frontier.map(|f| f.watermark()));
+            // The metrics' report, a few times a second (and at the end).
+            if now >= next_publish || frontier.is_none() {
+                next_publish = now.saturating_add(publish_every);
+                let mut report = cell.report();
+                reader.report(now, &mut report);
+                report.frontier = frontier.map(|f| f.watermark());
+            }
             match frontier {
                 Some(f) => {
                     if let Some(c) = cap.as_mut() {

@@ -17,6 +17,12 @@ pub struct RunConfig {
     /// before it fails the run naming it (default [`RunConfig::DEFAULT_PEER_TIMEOUT`]; see
     /// [`super::execute`]).
     pub peer_timeout: std::time::Duration,
+    /// Serve the run's metrics over HTTP at this address (`None`, the default: no
+    /// endpoint). See [`RunConfig::metrics_addr`].
+    pub metrics_addr: Option<String>,
+    /// Warn on standard error when the output watermark stands still this long while data
+    /// or time flows (`None`: never). See [`RunConfig::stall_warning`].
+    pub stall_warning: Option<std::time::Duration>,
     pub(crate) progress: Arc<Progress>,
     /// The run's checkpoints (none by default).
     pub(crate) checkpoints: Option<super::checkpoint::RunCheckpoints>,
@@ -30,6 +36,8 @@ impl RunConfig {
     /// The shortest peer timeout (shorter ones are raised to it): several heartbeats must
     /// fit in it.
     pub const MIN_PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+    /// How long the output watermark may stand still before the run warns.
+    pub const DEFAULT_STALL_WARNING: std::time::Duration = std::time::Duration::from_secs(10);
     /// The most worker threads a process may run (timely's channels grow with the square
     /// of the worker count: more workers than cores only cost memory).
     pub const MAX_WORKERS: usize = 256;
@@ -41,6 +49,8 @@ impl RunConfig {
             cluster: None,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             peer_timeout: Self::DEFAULT_PEER_TIMEOUT,
+            metrics_addr: None,
+            stall_warning: Some(Self::DEFAULT_STALL_WARNING),
             progress: Arc::default(),
             checkpoints: None,
         }
@@ -79,6 +89,38 @@ impl RunConfig {
     /// ```
     pub fn checkpoints(mut self, checkpoints: super::checkpoint::RunCheckpoints) -> Self {
         self.checkpoints = Some(checkpoints);
+        self
+    }
+    /// Serves the run's metrics at `http://ADDR/metrics` in the Prometheus text format,
+    /// and a status page at `http://ADDR/`, while it runs (`docs/observability.md`). `ADDR`
+    /// is `HOST:PORT`, or a bare port on loopback (`127.0.0.1`); port 0 picks a free one.
+    /// The bound address is printed on standard error. An address that cannot be bound
+    /// fails the run with [`crate::runtime::metrics::MetricsError`], naming it. Each
+    /// process of a cluster serves its own workers.
+    ///
+    /// ```
+    /// use highwater::pipeline::RunConfig;
+    /// let config = RunConfig::workers(2).metrics_addr("127.0.0.1:0");
+    /// assert_eq!(config.metrics_addr.as_deref(), Some("127.0.0.1:0"));
+    /// ```
+    pub fn metrics_addr(mut self, address: impl Into<String>) -> Self {
+        self.metrics_addr = Some(address.into());
+        self
+    }
+    /// Warns on standard error when the output watermark has not moved for `after` while
+    /// records arrive (or, with a live source, while time passes), naming the partition
+    /// holding it back (default [`RunConfig::DEFAULT_STALL_WARNING`]; `None`: never). The
+    /// same answer is [`Progress::status`]`().holding_back()`.
+    ///
+    /// ```
+    /// use highwater::pipeline::RunConfig;
+    /// use std::time::Duration;
+    /// let config = RunConfig::workers(1).stall_warning(Some(Duration::from_secs(30)));
+    /// assert_eq!(config.stall_warning, Some(Duration::from_secs(30)));
+    /// assert_eq!(RunConfig::workers(1).stall_warning(None).stall_warning, None);
+    /// ```
+    pub fn stall_warning(mut self, after: Option<std::time::Duration>) -> Self {
+        self.stall_warning = after;
         self
     }
     /// The run's checkpoints, if it takes any.

@@ -36,6 +36,7 @@ pub mod checkpoint;
 mod config;
 mod error;
 mod heartbeat;
+pub mod metrics;
 pub(crate) mod outputs;
 mod progress;
 

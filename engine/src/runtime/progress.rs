@@ -36,6 +36,8 @@ pub struct Progress {
     failed: AtomicBool,
     /// Asked to stop (a signal): sources stop reading, what was read is flushed.
     stopping: AtomicBool,
+    /// The cells of the run's steps and sources (`runtime::metrics`).
+    metrics: super::metrics::Metrics,
 }
 
 const KINDS: usize = 6;
@@ -87,6 +89,44 @@ impl Progress {
     /// any has read, or once all are done).
     pub fn watermark(&self) -> Option<i64> {
         self.watermarks.lock().unwrap_or_else(|e| e.into_inner()).values().min().copied()
+    }
+    /// What the run is doing now: each source with its open partitions (watermark,
+    /// silence, records, dead letters), each windowed step (panes, dropped records, output
+    /// watermark, open windows, keys), the last checkpoint — and, through
+    /// [`Status::holding_back`](super::metrics::Status::holding_back), the partition that
+    /// holds the watermark back. Cheap enough to call every second from another thread.
+    ///
+    /// ```
+    /// use highwater::model::combine::Count;
+    /// use highwater::pipeline::{run, Memory, RunConfig, Windowing};
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// use std::time::Duration;
+    /// let config = RunConfig::workers(2);
+    /// let progress = config.progress();
+    /// run(config, |p| {
+    ///     let src = Memory::new(vec![vec![(1, 1u64), (2, 1), (15, 2)]], WatermarkStrategy::Ascending);
+    ///     p.read("numbers", src)?
+    ///         .key_by(|n: &u64| *n)
+    ///         .window(Windowing::fixed(Duration::from_millis(10)))
+    ///         .count("counts")?;
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// let status = progress.status();
+    /// let (source, step) = (&status.sources[0], &status.steps[0]);
+    /// assert_eq!((source.name.as_str(), source.records, source.last_watermark), ("numbers", 3, Some(14)));
+    /// assert_eq!((step.name.as_str(), step.panes_on_time, step.output_watermark), ("counts", 2, Some(i64::MAX)));
+    /// ```
+    pub fn status(&self) -> super::metrics::Status {
+        super::metrics::Status::of(self, &self.metrics)
+    }
+    /// Where the run's metrics endpoint listens, while it runs
+    /// ([`crate::pipeline::RunConfig::metrics_addr`]; with port 0, the port picked).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.address()
+    }
+    pub(crate) fn metrics(&self) -> &super::metrics::Metrics {
+        &self.metrics
     }
     /// Whether the run has failed.
     pub fn failed(&self) -> bool {

@@ -811,6 +811,15 @@ impl<T: Send> Partition<T> for CsvPartition<T> {
     fn name(&self) -> String {
         self.path.display().to_string()
     }
+    fn describe(&self) -> String {
+        match self.range {
+            Some((start, end)) if (start, end) != (0, u64::MAX) => {
+                let end = if end == u64::MAX { "end".to_string() } else { end.to_string() };
+                format!("{} bytes [{start}, {end})", self.path.display())
+            }
+            _ => self.name(),
+        }
+    }
     fn first_event_time(&mut self, max: usize) -> Option<i64> {
         self.first_time(max)
     }

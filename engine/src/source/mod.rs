@@ -100,6 +100,11 @@ pub trait Partition<T>: Send {
     fn read(&mut self, max: usize) -> Batch<T>;
     /// A name for errors and dead letters.
     fn name(&self) -> String;
+    /// What the partition is, for a person looking at metrics or a stall warning: the
+    /// file and byte range, the connection's peer. By default its [`Partition::name`].
+    fn describe(&self) -> String {
+        self.name()
+    }
     /// For a partition that starts in the middle of a stream (a byte range after a file's
     /// first): the event time of its first good record within `max` lines, so that its
     /// watermark starts where reading the stream from the beginning would have put it.

@@ -19,7 +19,7 @@
 //!
 //! Shared by the operators: `assign.rs` (window assignment and the too-late filter before
 //! the exchange), `open_windows.rs` (the on-time phases' open windows), `capability.rs`
-//! (the frontier and hold capabilities), `output.rs` ([`AggregateOutput`]),
+//! (the frontier and hold capabilities), `gauges.rs` ([`StepGauges`]: open windows and keys), `output.rs` ([`AggregateOutput`]),
 //! `output_watermark.rs` ([`OutputWatermark`], [`WatermarkBoard`]).
 //!
 //! [`keyed_process`] (`keyed_process.rs`) runs user code per key with state and timers
@@ -28,6 +28,7 @@
 mod assign;
 mod capability;
 mod checkpoint;
+mod gauges;
 mod key_hash;
 mod keyed_process;
 mod on_time_global;
@@ -42,12 +43,14 @@ mod precombine;
 mod windowed_aggregate;
 
 pub use checkpoint::{Checkpointing, CutHooks};
+pub use gauges::StepGauges;
 pub use key_hash::KeyHash;
 pub use keyed_process::{keyed_process, ProcessOutput};
 pub use output::AggregateOutput;
 pub use output_watermark::{OutputWatermark, WatermarkBoard};
 pub use plan::{plan, Plan};
 pub use planned_aggregate::{
-    windowed_aggregate_checkpointed, windowed_aggregate_planned, windowed_aggregate_precombined,
+    windowed_aggregate_checkpointed, windowed_aggregate_observed, windowed_aggregate_planned,
+    windowed_aggregate_precombined,
 };
 pub use windowed_aggregate::windowed_aggregate;

@@ -82,6 +82,7 @@ pub(super) fn on_time_local<'scope, K, V, C>(
     window_fn: Arc<dyn WindowFn>,
     combine: C,
     ckpt: Option<Checkpointing>,
+    gauges: Option<Arc<super::gauges::StepGauges>>,
 ) -> (Stream<'scope, Time, Vec<(K, Window, C::Acc)>>, Stream<'scope, Time, Vec<Dropped<K, V>>>)
 where
     K: ExchangeData + Clone + Hash + Eq + Ord,
@@ -155,6 +156,9 @@ where
                 batch.extend(bucket.table.into_iter().map(|(k, acc)| (k, window, acc)));
                 out.activate().session(&bucket.cap).give_container(&mut batch);
                 batch.clear();
+            }
+            if let Some(g) = &gauges {
+                g.set(open.len() as u64, open.accumulators() as u64);
             }
         }
     });

@@ -47,12 +47,19 @@ type Sessions<A> = SmallVec<[Session<A>; 1]>;
 ///
 /// Sessions assign exactly one (proto-)window per record and merge it at once, so this
 /// operator takes the record's window itself rather than through [`super::assign`].
+/// With more keys than this, the open sessions are counted for [`super::StepGauges`] once
+/// every [`GAUGE_EVERY`] activations only.
+const GAUGE_EVERY_KEYS: usize = 4096;
+/// See [`GAUGE_EVERY_KEYS`] (a power of two).
+const GAUGE_EVERY: u64 = 64;
+
 pub(super) fn on_time_sessions<'scope, K, V, C>(
     input: Stream<'scope, Time, Vec<(K, i64, V)>>,
     name: &str,
     strategy: WindowingStrategy,
     combine: C,
     ckpt: Option<Checkpointing>,
+    gauges: Option<std::sync::Arc<super::gauges::StepGauges>>,
 ) -> AggregateOutput<'scope, K, C::Out, V>
 where
     K: ExchangeData + Clone + Hash + Eq + Ord,
@@ -95,6 +102,7 @@ where
         let mut dropped: Vec<Dropped<K, V>> = Vec::new();
         let mut windows: Vec<Window> = Vec::new();
         let mut touched: SmallVec<[usize; 4]> = SmallVec::new();
+        let mut activations: u64 = 0;
 
         // Closes every session that ends before `to`, in (end, key) order.
         let advance = move |to: i64,
@@ -265,6 +273,15 @@ where
             // Hold the output at the earliest open session end.
             move_hold(&mut hold_cap, frontier_cap.as_ref(), ends.peek().map(|Reverse((end, _))| *end));
             follow_frontier(frontier, [&mut frontier_cap, &mut dead_cap]);
+            if let Some(g) = &gauges {
+                // Counting the sessions visits every key: with many keys, once every
+                // GAUGE_EVERY activations.
+                activations = activations.wrapping_add(1);
+                if open.len() < GAUGE_EVERY_KEYS || activations & (GAUGE_EVERY - 1) == 0 {
+                    let sessions: usize = open.values().map(|l| l.len()).sum();
+                    g.set(sessions as u64, open.len() as u64);
+                }
+            }
         }
     });
     AggregateOutput { panes, dead_letters }

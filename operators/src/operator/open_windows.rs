@@ -101,6 +101,16 @@ impl<K: Hash + Eq, A> OpenWindows<K, A> {
         &mut self.windows[i].table
     }
 
+    /// How many windows are open.
+    pub(super) fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// How many (key, window) accumulators the open windows hold.
+    pub(super) fn accumulators(&self) -> usize {
+        self.windows.iter().map(|b| b.table.len()).sum()
+    }
+
     /// The open windows, in the order the watermark passes them (a checkpoint's state).
     pub(super) fn iter(&self) -> impl Iterator<Item = &Bucket<K, A>> {
         self.windows.iter()

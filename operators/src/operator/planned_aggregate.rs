@@ -2,6 +2,7 @@
 //! [`plan`] picks.
 
 use super::checkpoint::Checkpointing;
+use super::gauges::StepGauges;
 use super::key_hash::KeyHash;
 use super::on_time_global::on_time_global;
 use super::on_time_local::on_time_local;
@@ -158,6 +159,67 @@ where
     C: CombineFn<V>,
     C::Out: 'static,
 {
+    windowed_aggregate_observed(input, name, strategy, combine, clock, output_watermark, plan, ckpt, None)
+}
+
+/// [`windowed_aggregate_checkpointed`] reporting its state: with `gauges`, the stateful
+/// operator of the plan stores its open windows and keys with state there once per
+/// activation (see [`StepGauges`]; the engine's metrics read them).
+///
+/// ```
+/// use highwater::model::combine::Count;
+/// use highwater::model::operator::{windowed_aggregate_observed, OutputWatermark, Plan, StepGauges};
+/// use highwater::model::clock::VirtualClock;
+/// use highwater::model::strategy::WindowingStrategy;
+/// use highwater::model::time::Time;
+/// use highwater::model::window::WindowSpec;
+/// use std::sync::Arc;
+/// use timely::dataflow::operators::{Input, Probe};
+/// use timely::dataflow::InputHandle;
+///
+/// let gauges = Arc::new(StepGauges::default());
+/// let g = gauges.clone();
+/// timely::execute_directly(move |worker| {
+///     let mut input = InputHandle::new();
+///     let g2 = g.clone();
+///     let probe = worker.dataflow(|scope| {
+///         let strategy = WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap();
+///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
+///         let out = windowed_aggregate_observed(stream, "counts", strategy, Count,
+///             Arc::new(VirtualClock::new(0)), OutputWatermark::PerKey, Plan::OnTimeWindows, None, Some(g2));
+///         out.panes.probe().0
+///     });
+///     input.send(("a".to_string(), 3, 1));
+///     input.send(("b".to_string(), 4, 1));
+///     input.send(("a".to_string(), 13, 1));
+///     input.advance_to(Time::new(5, 0));
+///     while probe.less_than(&Time::new(5, 0)) {
+///         worker.step();
+///     }
+///     // The windows [0, 10) and [10, 20) are open, with three (key, window) accumulators.
+///     assert_eq!((g.open_windows(), g.state_keys()), (2, 3));
+/// });
+/// // The input ended: every window closed.
+/// assert_eq!((gauges.open_windows(), gauges.state_keys()), (0, 0));
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn windowed_aggregate_observed<'scope, K, V, C>(
+    input: Stream<'scope, Time, Vec<(K, i64, V)>>,
+    name: &str,
+    strategy: WindowingStrategy,
+    combine: C,
+    clock: Arc<dyn Clock>,
+    output_watermark: OutputWatermark,
+    plan: Plan,
+    ckpt: Option<Checkpointing>,
+    gauges: Option<Arc<StepGauges>>,
+) -> AggregateOutput<'scope, K, C::Out, V>
+where
+    K: ExchangeData + Clone + Hash + Eq + Ord,
+    V: ExchangeData + Clone,
+    C: CombineFn<V>,
+    C::Out: 'static,
+{
     match plan {
         Plan::OnTimeWindows => {
             let (partials, early_dead) = on_time_local(
@@ -166,11 +228,12 @@ where
                 strategy.window_fn.clone(),
                 combine.clone(),
                 ckpt.clone(),
+                gauges,
             );
             let (panes, progress) = on_time_global(partials, name, combine, ckpt);
             AggregateOutput { panes, dead_letters: early_dead.concat(progress) }
         }
-        Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine, ckpt),
+        Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine, ckpt, gauges),
         Plan::Precombined => {
             let (partials, early_dead) = precombine(input, &format!("{name}:precombine"), &strategy, combine.clone());
             let out = reducer_aggregate(
@@ -183,6 +246,7 @@ where
                 |x: &(K, Window, C::Acc, u64)| x.0.key_hash(),
                 |r, data, now| r.process_partials(data, now),
                 ckpt,
+                gauges,
             );
             AggregateOutput { panes: out.panes, dead_letters: out.dead_letters.concat(early_dead) }
         }
@@ -196,6 +260,7 @@ where
             |x: &(K, i64, V)| x.0.key_hash(),
             |r, data, now| r.process_bundle(data, now),
             ckpt,
+            gauges,
         ),
     }
 }

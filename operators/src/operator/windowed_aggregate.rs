@@ -4,6 +4,7 @@
 
 use super::capability::{follow_frontier, move_hold};
 use super::checkpoint::{pending, Checkpointing};
+use super::gauges::StepGauges;
 use super::key_hash::KeyHash;
 use super::output::AggregateOutput;
 use super::output_watermark::OutputWatermark;
@@ -77,6 +78,7 @@ where
         |x: &(K, i64, V)| x.0.key_hash(),
         |r, data, now| r.process_bundle(data, now),
         None,
+        None,
     )
 }
 
@@ -94,6 +96,7 @@ pub(super) fn reducer_aggregate<'scope, K, V, C, D>(
     route: impl Fn(&D) -> u64 + 'static,
     mut apply: impl FnMut(&mut WindowedReducer<K, V, C>, Vec<D>, i64) + 'static,
     ckpt: Option<Checkpointing>,
+    gauges: Option<Arc<StepGauges>>,
 ) -> AggregateOutput<'scope, K, C::Out, V>
 where
     K: ExchangeData + Clone + Hash + Eq + Ord,
@@ -274,6 +277,9 @@ where
             follow_frontier(frontier, [&mut frontier_cap, &mut dead_cap]);
             if let Some(b) = &shared {
                 b.publish(worker, reducer.min_hold());
+            }
+            if let Some(g) = &gauges {
+                g.set(reducer.window_count() as u64, reducer.key_count() as u64);
             }
             if clock.is_realtime() {
                 if let Some(d) = reducer.next_processing_deadline() {

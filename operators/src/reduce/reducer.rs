@@ -118,6 +118,11 @@ where
     pub fn stats(&self) -> ReducerStats {
         self.emitter.stats
     }
+    /// Number of (key, window) pairs still open: those with an event-time timer pending
+    /// (end of window or garbage collection).
+    pub fn window_count(&self) -> usize {
+        self.timers.event_count()
+    }
     /// Number of keys with open state.
     pub fn key_count(&self) -> usize {
         self.keys.len()

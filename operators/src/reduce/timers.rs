@@ -30,6 +30,8 @@ fn order_hash<K: Hash>(key: &K) -> u64 {
 pub(super) struct TimerQueue<K> {
     /// Non-empty buckets by time.
     buckets: BTreeMap<i64, Bucket<K>>,
+    /// How many timers the buckets hold.
+    len: usize,
 }
 
 /// The timers of one time.
@@ -45,7 +47,12 @@ struct Bucket<K> {
 impl<K: Clone + Ord + Hash> TimerQueue<K> {
     /// No timers.
     pub(super) fn new() -> Self {
-        TimerQueue { buckets: BTreeMap::new() }
+        TimerQueue { buckets: BTreeMap::new(), len: 0 }
+    }
+
+    /// How many timers are set.
+    pub(super) fn len(&self) -> usize {
+        self.len
     }
 
     /// The earliest time of a timer.
@@ -58,10 +65,13 @@ impl<K: Clone + Ord + Hash> TimerQueue<K> {
         let bucket = self.buckets.entry(t).or_insert_with(|| Bucket { set: FxHashSet::default(), order: None });
         match &mut bucket.order {
             None => {
-                bucket.set.insert((key, w));
+                if bucket.set.insert((key, w)) {
+                    self.len += 1;
+                }
             }
             Some(order) => {
                 if bucket.set.insert((key.clone(), w)) {
+                    self.len += 1;
                     let item = (order_hash(&key), key, w);
                     let at = order.partition_point(|x| *x > item);
                     order.insert(at, item);
@@ -73,7 +83,9 @@ impl<K: Clone + Ord + Hash> TimerQueue<K> {
     /// Removes the timer `(t, key, w)` if it is there.
     pub(super) fn remove(&mut self, t: i64, key: &K, w: Window) {
         if let Some(bucket) = self.buckets.get_mut(&t) {
-            bucket.set.remove(&(key.clone(), w));
+            if bucket.set.remove(&(key.clone(), w)) {
+                self.len -= 1;
+            }
             if bucket.set.is_empty() {
                 self.buckets.remove(&t);
             }
@@ -98,6 +110,7 @@ impl<K: Clone + Ord + Hash> TimerQueue<K> {
             let (_, key, w) = order.pop().expect("every pair of a firing bucket is in its order");
             let item = (key, w);
             if bucket.set.remove(&item) {
+                self.len -= 1;
                 if bucket.set.is_empty() {
                     entry.remove();
                 }
@@ -135,6 +148,11 @@ impl<K: Clone + Ord + Hash> Timers<K> {
             TimerDomain::EventTime => &mut self.event,
             TimerDomain::ProcessingTime => &mut self.processing,
         }
+    }
+
+    /// How many event-time timers are set: one per (key, window) still open.
+    pub(super) fn event_count(&self) -> usize {
+        self.event.len()
     }
 
     /// The earliest timer of `domain`.
@@ -233,6 +251,7 @@ mod tests {
                     }
                 }
                 assert_eq!(queue.first_time(), set.first().map(|f| f.0));
+                assert_eq!(queue.len(), set.len());
             }
             while let Some((t, _, k, w)) = set.pop_first() {
                 assert_eq!(queue.pop_before(i64::MAX), Some((t, k, w)));

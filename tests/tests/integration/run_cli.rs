@@ -79,8 +79,11 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
             malformed: 0,
             checkpoints: 0,
             checkpoint_bytes: 0,
+            sources: summary.sources.clone(),
         }
     );
+    assert_eq!(summary.sources.len(), 1);
+    assert_eq!((summary.sources[0].records, summary.sources[0].partitions_done), (5_000, 1));
 
     // The batch answer: count, sum and max of the price per auction and window start.
     let naive: BTreeMap<(String, i64), (u64, i64, i64)> = group_by_window(

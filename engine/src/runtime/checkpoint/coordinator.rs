@@ -61,6 +61,8 @@ struct State {
     /// Finished sources: their highest watermark and their state for every later cut.
     finished: BTreeMap<Who, (i64, Vec<u8>)>,
     phase: Phase,
+    /// When the sources were asked for the current checkpoint's cut (processing time, ms).
+    asked_at: Option<i64>,
     /// When the next cut is asked for (processing time, ms).
     next_at: Option<i64>,
     /// No more checkpoints (the pipeline does not match its checkpoint).
@@ -87,6 +89,10 @@ pub(crate) struct Coordinator {
     /// Checkpoints written, and their bytes.
     written: AtomicU64,
     bytes: AtomicU64,
+    /// The last checkpoint written: processing time from asking for its cut to its
+    /// manifest (ms), and its bytes over all workers.
+    last_millis: AtomicU64,
+    last_bytes: AtomicU64,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -158,6 +164,8 @@ impl Coordinator {
             state: Mutex::default(),
             written: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            last_millis: AtomicU64::new(0),
+            last_bytes: AtomicU64::new(0),
         })
     }
 
@@ -228,6 +236,17 @@ impl Coordinator {
         (self.written.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed))
     }
 
+    /// The last checkpoint written by this run: how long it took (from asking the sources
+    /// for its cut to its manifest, processing time) and its bytes over all workers.
+    pub(crate) fn last(&self) -> Option<(std::time::Duration, u64)> {
+        (self.written.load(Ordering::Relaxed) > 0).then(|| {
+            (
+                std::time::Duration::from_millis(self.last_millis.load(Ordering::Relaxed)),
+                self.last_bytes.load(Ordering::Relaxed),
+            )
+        })
+    }
+
     /// Announces a step of `worker` that saves state at every cut.
     pub(crate) fn register(&self, worker: usize, step: &str, source: bool) {
         self.state().steps.insert((worker, step.to_string()), source);
@@ -278,7 +297,10 @@ impl Coordinator {
                     return Turn::Read(None);
                 }
                 Some(at) if now < at => return Turn::Read(None),
-                Some(_) => state.phase = Phase::Asking(BTreeMap::new()),
+                Some(_) => {
+                    state.phase = Phase::Asking(BTreeMap::new());
+                    state.asked_at = Some(self.clock.now());
+                }
             }
         }
         let sources: Vec<Who> = state.steps.iter().filter(|(_, s)| **s).map(|(w, _)| w.clone()).collect();
@@ -343,10 +365,14 @@ impl Coordinator {
         let mut state = self.state();
         state.phase = Phase::Idle;
         let interval = i64::try_from(self.settings.interval.as_millis()).unwrap_or(i64::MAX);
-        state.next_at = Some(self.clock.now().saturating_add(interval));
+        let now = self.clock.now();
+        state.next_at = Some(now.saturating_add(interval));
+        let took = state.asked_at.take().map_or(0, |at| now.saturating_sub(at).max(0) as u64);
         drop(state);
         match result {
             Ok((id, bytes)) => {
+                self.last_millis.store(took, Ordering::Relaxed);
+                self.last_bytes.store(bytes, Ordering::Relaxed);
                 self.written.fetch_add(1, Ordering::Relaxed);
                 self.bytes.fetch_add(bytes, Ordering::Relaxed);
                 self.prune_journals(id, journals);
