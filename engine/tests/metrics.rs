@@ -2,7 +2,9 @@
 //! job (`highwater run` as a process) and during a file replay (the DSL in this process),
 //! checked against what was sent; the stall warning naming a silent connection; and the
 //! endpoint surviving hostile clients (a connection that never sends, a 1 MiB request
-//! line, 100 parallel scrapes) while a concurrent scrape is served at once.
+//! line, 100 parallel scrapes) while a concurrent scrape is served at once; and the status
+//! page loaded in real headless Chromium during a socket job, showing both connections, then
+//! their new counts.
 
 use highwater::model::combine::Count;
 use highwater::model::watermark::WatermarkStrategy;
@@ -397,5 +399,141 @@ fn a_metrics_address_that_cannot_be_bound_is_named() {
         .expect("run highwater");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("metrics address `no-such-host:x`"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The headless browser the status page is tested in (`.ci/run` installs it).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The DOM of `url` after headless Chromium loaded it and ran its scripts (`--dump-dom`),
+/// Chromium killed (its whole process group) if it takes more than 60 s.
+fn browse(url: &str, dir: &std::path::Path) -> String {
+    use std::os::unix::process::CommandExt;
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: the status page is tested in headless Chromium \
+         (apt-get install chromium; .ci/run installs it)"
+    );
+    let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let profile = dir.join(format!("profile-{n}"));
+    let (out, err) = (dir.join(format!("dom-{n}.html")), dir.join(format!("chromium-{n}.log")));
+    // A virtual-time budget under the page's 2 s refresh: Chromium dumps the first load
+    // (past the refresh, it follows the reload and never dumps).
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.display()),
+            "--virtual-time-budget=1000",
+            "--dump-dom",
+            url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{CHROMIUM} does not start: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&err).unwrap_or_default();
+            panic!("headless Chromium did not dump {url} within 60 s; its stderr:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let dom = std::fs::read_to_string(&out).unwrap();
+    let log = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(status.success() && !dom.is_empty(), "headless Chromium on {url}: {status}; its stderr:\n{log}");
+    dom
+}
+
+/// The cells of the table row whose second cell is `partition`.
+fn partition_row(dom: &str, partition: &str) -> Vec<String> {
+    let cell = format!("<td>{partition}</td>");
+    let at = dom.find(&cell).unwrap_or_else(|| panic!("no row for `{partition}` in the page:\n{dom}"));
+    let start = dom[..at].rfind("<tr>").unwrap();
+    let end = at + dom[at..].find("</tr>").unwrap();
+    dom[start + 4..end].split("<td>").skip(1).map(|c| c.trim_end_matches("</td>").to_string()).collect()
+}
+
+#[test]
+fn the_status_page_in_headless_chromium_shows_both_connections_and_updates() {
+    let dir = temp_dir("chromium");
+    let mut job = Job::start(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--format",
+        "csv",
+        "--time-field",
+        "t",
+        "--key-field",
+        "k",
+        "--window",
+        "fixed(1s)",
+        "--watermark",
+        "ascending",
+        "--max-connections",
+        "2",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--output",
+        "/dev/null",
+    ]);
+    let listen = job.address("listening on ");
+    let metrics = job.address("metrics at ");
+    let url = format!("http://{metrics}/");
+    let mut a = connect(listen);
+    let mut b = connect(listen);
+    let a_name = format!("tcp {}", a.local_addr().unwrap());
+    let b_name = format!("tcp {}", b.local_addr().unwrap());
+    a.write_all(b"k,t\na,1000\n").unwrap();
+    b.write_all(b"k,t\nb,1000\n").unwrap();
+    let wm = |name: &str| format!("highwater_source_watermark_ms{{source=\"input\",partition=\"{name}\"}}");
+    let (wa, wb) = (wm(&a_name), wm(&b_name));
+    scrape_until(metrics, "the first record of each", |s| {
+        s.get("highwater_records_read_total") == Some(&2.0) && s.get(&wa) == Some(&999.0) && s.get(&wb) == Some(&999.0)
+    });
+
+    let first = browse(&url, &dir);
+    // Loaded, and parsed by the browser (it adds the `<tbody>` the page leaves out).
+    assert!(first.contains("<title>highwater</title>") && first.contains("<h1>highwater</h1>"), "{first}");
+    assert!(first.contains("<tbody>"), "not a browser's DOM:\n{first}");
+    assert!(first.contains("<meta http-equiv=\"refresh\" content=\"2\">"), "{first}");
+    assert!(first.contains("<p>2 records read;"), "{first}");
+    // Both connections, one record each, not idle.
+    let (ra, rb) = (partition_row(&first, &a_name), partition_row(&first, &b_name));
+    assert_eq!((ra[4].as_str(), rb[4].as_str()), ("1", "1"), "{ra:?} {rb:?}");
+    assert!(ra[2].starts_with("999 ms =") && rb[2].starts_with("999 ms ="), "{ra:?} {rb:?}");
+
+    // Three more on a, two more on b: the page, loaded again, shows them.
+    a.write_all(b"a,1500\na,2500\na,3000\n").unwrap();
+    b.write_all(b"b,1200\nb,2000\n").unwrap();
+    scrape_until(metrics, "all seven records", |s| {
+        s.get("highwater_records_read_total") == Some(&7.0)
+            && s.get(&wa) == Some(&2999.0)
+            && s.get(&wb) == Some(&1999.0)
+    });
+    let second = browse(&url, &dir);
+    assert!(second.contains("<p>7 records read;"), "{second}");
+    let (ra, rb) = (partition_row(&second, &a_name), partition_row(&second, &b_name));
+    assert_eq!((ra[4].as_str(), rb[4].as_str()), ("4", "3"), "{ra:?} {rb:?}");
+    assert!(ra[2].starts_with("2999 ms =") && rb[2].starts_with("1999 ms ="), "{ra:?} {rb:?}");
+
+    drop((a, b));
+    let (code, stderr) = job.finish();
+    assert_eq!(code, Some(0), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
