@@ -101,6 +101,21 @@ struct OpenBatch {
 }
 
 impl<T> Part<T> {
+    /// Where the partition is now, as a checkpoint records it (nothing carried).
+    fn position<O>(&self) -> PartitionState<O> {
+        PartitionState {
+            index: self.index,
+            name: self.partition.name(),
+            done: false,
+            reads: self.reads,
+            bytes: self.partition.position(),
+            line: self.partition.line(),
+            watermark: Some(self.watermark.clone()),
+            tick: self.tick,
+            carry: Vec::new(),
+        }
+    }
+
     fn new(partition: Box<dyn Partition<T>>, strategy: WatermarkStrategy, tick: u64, now: i64) -> Self {
         let index = partition.checkpoint_index().unwrap_or(0);
         Part {
@@ -392,17 +407,7 @@ impl<T> Reader<T> {
                 };
                 if cut.is_some_and(|c| next >= c) {
                     p.marked = true;
-                    marked.push(PartitionState {
-                        index: p.index,
-                        name: p.partition.name(),
-                        done: false,
-                        reads: p.reads,
-                        bytes: p.partition.position(),
-                        line: p.partition.line(),
-                        watermark: Some(p.watermark.clone()),
-                        tick: p.tick,
-                        carry: Vec::new(),
-                    });
+                    marked.push(p.position());
                 }
             }
         }
@@ -428,17 +433,7 @@ impl<T> Reader<T> {
         let mut marked = Vec::new();
         for p in self.parts.iter_mut().filter(|p| !p.marked && !p.done()) {
             p.marked = true;
-            marked.push(PartitionState {
-                index: p.index,
-                name: p.partition.name(),
-                done: false,
-                reads: p.reads,
-                bytes: p.partition.position(),
-                line: p.partition.line(),
-                watermark: Some(p.watermark.clone()),
-                tick: p.tick,
-                carry: Vec::new(),
-            });
+            marked.push(p.position());
         }
         marked
     }
@@ -721,17 +716,7 @@ impl<T> Reader<T> {
             };
             if !part.marked && next >= cut {
                 part.marked = true;
-                crossed = Some(PartitionState {
-                    index: part.index,
-                    name: part.partition.name(),
-                    done: false,
-                    reads: part.reads,
-                    bytes: part.partition.position(),
-                    line: part.partition.line(),
-                    watermark: Some(part.watermark.clone()),
-                    tick: part.tick,
-                    carry: Vec::new(),
-                });
+                crossed = Some(part.position());
             }
         }
         self.top = self.top.max(top);

@@ -46,6 +46,16 @@ pub(super) fn follow_frontier<const N: usize>(frontier: Option<Time>, caps: [&mu
     }
 }
 
+/// Moves the capabilities that are before `cut` up to it: after a checkpoint's state is
+/// saved, nothing the step sends may be at a time before the cut.
+pub(super) fn raise_to<const N: usize>(cut: Time, caps: [&mut Option<Capability<Time>>; N]) {
+    for cap in caps.into_iter().flatten() {
+        if *cap.time() < cut {
+            cap.downgrade(&cut);
+        }
+    }
+}
+
 /// The input watermark of a frontier (`POS_INF` once it is empty).
 pub(super) fn frontier_watermark(f: &MutableAntichain<Time>) -> i64 {
     f.frontier().iter().map(|t| t.watermark()).min().unwrap_or(POS_INF)

@@ -114,7 +114,13 @@ impl Checkpointing {
 
     /// Saves `state` as `step`'s at `cut`.
     pub(super) fn save<S: Serialize>(&self, step: &str, cut: Time, state: &S) {
-        match encode(state) {
+        self.save_encoded(step, cut, encode(state));
+    }
+
+    /// Saves a state already encoded (or fails the step with why it could not be) as
+    /// `step`'s at `cut`.
+    pub(super) fn save_encoded(&self, step: &str, cut: Time, state: Result<Vec<u8>, String>) {
+        match state {
             Ok(bytes) => self.hooks.save(step, cut, bytes),
             Err(e) => self.hooks.fail(step, format!("its state cannot be serialized for a checkpoint: {e}")),
         }

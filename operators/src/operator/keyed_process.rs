@@ -2,7 +2,7 @@
 //! ([`crate::keyed`]), applied stamp by stamp so its output is the same at any worker
 //! count.
 
-use super::capability::{follow_frontier, lowest, move_hold};
+use super::capability::{follow_frontier, lowest, move_hold, raise_to};
 use super::checkpoint::{pending, Checkpointing};
 use super::key_hash::KeyHash;
 use crate::clock::Clock;
@@ -170,18 +170,9 @@ where
                         flush!(None);
                     }
                     if let Some(k) = ckpt.as_ref() {
-                        match runner.save_state() {
-                            Ok(bytes) => k.hooks.save(&step, c, bytes),
-                            Err(e) => {
-                                k.hooks.fail(&step, format!("its state cannot be serialized for a checkpoint: {e}"))
-                            }
-                        }
+                        k.save_encoded(&step, c, runner.save_state());
                     }
-                    for cap in [&mut frontier_cap, &mut dead_cap, &mut hold_cap].into_iter().flatten() {
-                        if *cap.time() < c {
-                            cap.downgrade(&c);
-                        }
-                    }
+                    raise_to(c, [&mut frontier_cap, &mut dead_cap, &mut hold_cap]);
                 }};
             }
             // Apply every complete stamp, in order.

@@ -2,7 +2,7 @@
 //! strategy, every trigger ([`super::Plan::Reducer`], and the second half of
 //! [`super::Plan::Precombined`]).
 
-use super::capability::{follow_frontier, move_hold};
+use super::capability::{follow_frontier, move_hold, raise_to};
 use super::checkpoint::{pending, Checkpointing};
 use super::gauges::StepGauges;
 use super::key_hash::KeyHash;
@@ -205,18 +205,9 @@ where
                         dead_buf.clear();
                     }
                     if let Some(k) = ckpt.as_ref() {
-                        match reducer.save_state() {
-                            Ok(bytes) => k.hooks.save(&step, c, bytes),
-                            Err(e) => {
-                                k.hooks.fail(&step, format!("its state cannot be serialized for a checkpoint: {e}"))
-                            }
-                        }
+                        k.save_encoded(&step, c, reducer.save_state());
                     }
-                    for cap in [&mut frontier_cap, &mut dead_cap, &mut hold_cap].into_iter().flatten() {
-                        if *cap.time() < c {
-                            cap.downgrade(&c);
-                        }
-                    }
+                    raise_to(c, [&mut frontier_cap, &mut dead_cap, &mut hold_cap]);
                     base = c;
                 }};
             }
