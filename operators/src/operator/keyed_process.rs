@@ -5,6 +5,7 @@
 use super::capability::{follow_frontier, lowest, move_hold, raise_to};
 use super::checkpoint::{pending, Checkpointing};
 use super::key_hash::KeyHash;
+use super::stash::stash_at;
 use crate::clock::Clock;
 use crate::keyed::{Emitted, KeyedProcess, ProcessRunner, ProcessSpec, Rejected};
 use crate::time::{Time, POS_INF};
@@ -124,11 +125,7 @@ where
         // A restored run's input is all at or after the cut, whose watermark the state
         // holds: nothing goes out before it.
         let restored = Time::new(runner.watermark(), 0);
-        for cap in [&mut frontier_cap, &mut dead_cap].into_iter().flatten() {
-            if *cap.time() < restored {
-                cap.downgrade(&restored);
-            }
-        }
+        raise_to(restored, [&mut frontier_cap, &mut dead_cap]);
         let mut stash: BTreeMap<Time, Vec<(K, i64, V)>> = BTreeMap::new();
         let mut emitted: Vec<Emitted<P::Out>> = Vec::new();
         let mut dead: Vec<Rejected<K, V, P::Out>> = Vec::new();
@@ -136,7 +133,7 @@ where
         move |frontiers| {
             input.for_each(|cap, data| {
                 if let Some(t) = cap.least() {
-                    stash.entry(*t).or_default().append(data);
+                    stash_at(&mut stash, *t, data);
                 }
             });
             let frontier: Option<Time> = frontiers[0].frontier().iter().min().copied();

@@ -40,6 +40,7 @@ mod output_watermark;
 mod plan;
 mod planned_aggregate;
 mod precombine;
+mod stash;
 mod windowed_aggregate;
 
 pub use checkpoint::{Checkpointing, CutHooks};

@@ -8,6 +8,7 @@ use super::gauges::StepGauges;
 use super::key_hash::KeyHash;
 use super::output::AggregateOutput;
 use super::output_watermark::OutputWatermark;
+use super::stash::stash_at;
 use crate::clock::Clock;
 use crate::combine::CombineFn;
 use crate::pane::Pane;
@@ -156,14 +157,8 @@ where
         move |frontiers| {
             input.for_each_stamp(|cap, data| {
                 if let Some(t) = cap.least() {
-                    let entry = stash.entry(*t).or_default();
                     for d in data {
-                        // The first container of a stamp is taken whole, not copied.
-                        if entry.is_empty() {
-                            std::mem::swap(entry, d);
-                        } else {
-                            entry.append(d);
-                        }
+                        stash_at(&mut stash, *t, d);
                     }
                 }
             });
