@@ -8,6 +8,7 @@ use highwater::cli::run::{run_with, RunArgs, RunError};
 use highwater::conformance::{
     check_file_with, check_scenario, diagram_svg, scenario_files, OperatorChoice, RunOutput, Scenario,
 };
+use highwater::logging::{LogFormat, Logging};
 use highwater::pipeline::Progress;
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,6 +21,15 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// What is logged on standard error: error, warn, info, debug, trace or off, or
+    /// directives such as `info,highwater::runtime::checkpoint=debug`. Nothing is logged
+    /// per record.
+    #[arg(long, global = true, value_name = "LEVEL", env = highwater::logging::ENV, default_value = "info")]
+    log_level: String,
+    /// How log events are written: `text` (`highwater: warning: ...`) or `json` (one
+    /// object per line with every field).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -143,11 +153,12 @@ fn stop_on_signals(progress: Arc<Progress>) {
     let spawned = std::thread::Builder::new().name("highwater-signals".into()).spawn(move || {
         for sig in signals.forever() {
             if SIGNAL.swap(sig, Ordering::Relaxed) != 0 {
-                eprintln!("highwater: second signal: exiting at once (the output is incomplete)");
+                tracing::warn!(signal = sig, "second signal: exiting at once (the output is incomplete)");
                 std::process::exit(128 + sig);
             }
-            eprintln!(
-                "highwater: signal {sig}: no more input is read; flushing the open windows (a second signal exits at once)"
+            tracing::warn!(
+                signal = sig,
+                "signal {sig}: no more input is read; flushing the open windows (a second signal exits at once)"
             );
             progress.stop();
         }
@@ -157,6 +168,10 @@ fn stop_on_signals(progress: Arc<Progress>) {
 
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
+    Logging::new(&cli.log_level)
+        .map_err(|e| RunError::Flag { flag: "log-level", reason: e.to_string() })?
+        .format(cli.log_format)
+        .install()?;
     match cli.command {
         Command::Run(args) => {
             let summary = match run_with(&args, stop_on_signals) {

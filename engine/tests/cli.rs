@@ -370,3 +370,68 @@ fn a_wrong_time_field_on_json_lines_exits_1_naming_the_flag() {
         );
     }
 }
+
+/// `--log-level` and `--log-format`: a level that is not one is a usage error naming the
+/// levels; at `debug` in JSON each checkpoint written is one object with its fields, and
+/// the rerun's "resuming" is an `info` object; at `warn` neither is shown, and the
+/// summary (the command's report, not a log) still is.
+#[test]
+fn log_levels_and_json_logs() {
+    let dir = temp_dir("logs");
+    let input = dir.join("bids.csv");
+    write_bids(&input, 2_000, 0);
+    let checkpoints = dir.join("checkpoints");
+    let job = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--input",
+            input.to_str().unwrap(),
+            "--time-field",
+            "date_time_ms",
+            "--key-field",
+            "auction",
+            "--count",
+            "--window",
+            "fixed(1s)",
+            "--checkpoint-dir",
+            checkpoints.to_str().unwrap(),
+            "--checkpoint-interval",
+            "1ms",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, None, None)
+    };
+    let (code, _, stderr) = job(&["--log-level", "loud"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`loud` is not a level") && stderr.contains("error, warn, info, debug, trace or off"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = job(&["--log-level", "debug", "--log-format", "json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let events: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).expect(l)).collect();
+    let written: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["level"] == "DEBUG" && e.get("checkpoint").is_some()).collect();
+    assert!(!written.is_empty(), "no checkpoint event: {stderr}");
+    assert!(written.iter().all(|e| e["bytes"].as_u64().unwrap_or(0) > 0 && e["cut_watermark_ms"].is_i64()), "{stderr}");
+    assert!(stderr.contains("highwater run: 2000 records read"), "{stderr}");
+
+    let (code, _, stderr) = job(&["--log-format", "json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let resumed = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect(l))
+        .find(|e| e["message"].as_str().is_some_and(|m| m.starts_with("resuming from checkpoint")))
+        .unwrap_or_else(|| panic!("no resuming event: {stderr}"));
+    assert_eq!(resumed["level"], "INFO");
+    assert!(resumed["checkpoint"].as_u64().is_some(), "{resumed}");
+
+    let (code, _, stderr) = job(&["--log-level", "warn"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("resuming") && !stderr.contains("\"level\""), "{stderr}");
+    assert!(stderr.contains("highwater run: "), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -226,6 +226,7 @@ where
             RunConfig::MAX_WORKERS
         )));
     }
+    crate::logging::ensure_default();
     let counters = Arc::new(Counters {
         progress: config.progress.clone(),
         problems: Mutex::default(),
@@ -245,7 +246,7 @@ where
     let _server = match &config.metrics_addr {
         Some(address) => {
             let server = crate::runtime::metrics::MetricsServer::start(address, config.progress.clone())?;
-            eprintln!("highwater: metrics at http://{}/metrics", server.local_addr());
+            tracing::info!(address = %server.local_addr(), "metrics at http://{}/metrics", server.local_addr());
             metrics.set_address(Some(server.local_addr()));
             Some(server)
         }

@@ -885,7 +885,7 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
             Ok((c, said)) => {
                 carry = c;
                 if k.verbose() && !said.is_empty() {
-                    eprintln!("highwater: source `{name}` (worker {worker}) resumes: {}", said.join(", "));
+                    tracing::info!(source = %name, worker, "source `{name}` (worker {worker}) resumes: {}", said.join(", "));
                 }
             }
             Err(message) => {

@@ -125,7 +125,7 @@ impl Coordinator {
         let latest = store.latest()?;
         for skipped in latest.skipped() {
             if !settings.quiet {
-                eprintln!("highwater: warning: {skipped}");
+                tracing::warn!("{skipped}");
             }
         }
         let mut restored: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
@@ -145,8 +145,10 @@ impl Coordinator {
             }
             restored_from = Some((checkpoint.id(), checkpoint.cut()));
             if !settings.quiet {
-                eprintln!(
-                    "highwater: resuming from checkpoint {} in `{}` (cut at watermark {} ms, written by {} worker(s))",
+                tracing::info!(
+                    checkpoint = checkpoint.id(),
+                    dir = %store.dir().display(),
+                    "resuming from checkpoint {} in `{}` (cut at watermark {} ms, written by {} worker(s))",
                     checkpoint.id(),
                     store.dir().display(),
                     checkpoint.cut().watermark(),
@@ -200,7 +202,7 @@ impl Coordinator {
             let _ = std::fs::remove_file(log.with_extension("peer"));
             if let Err(e) = std::fs::remove_file(&log) {
                 if e.kind() != std::io::ErrorKind::NotFound && self.verbose() {
-                    eprintln!("highwater: warning: cannot delete the finished socket journal `{}`: {e}", log.display());
+                    tracing::warn!(journal = %log.display(), error = %e, "cannot delete the finished socket journal `{}`: {e}", log.display());
                 }
             }
         }
@@ -376,10 +378,18 @@ impl Coordinator {
                 self.written.fetch_add(1, Ordering::Relaxed);
                 self.bytes.fetch_add(bytes, Ordering::Relaxed);
                 self.prune_journals(id, journals);
+                tracing::debug!(
+                    checkpoint = id,
+                    cut_watermark_ms = cut.watermark(),
+                    bytes,
+                    millis = took,
+                    "checkpoint {id} written: cut at watermark {} ms, {bytes} bytes, {took} ms",
+                    cut.watermark()
+                );
             }
             Err(e) => {
                 if self.verbose() {
-                    eprintln!("highwater: warning: {e}; the job goes on, the next checkpoint is due in one interval");
+                    tracing::warn!(error = %e, "{e}; the job goes on, the next checkpoint is due in one interval");
                 }
             }
         }
