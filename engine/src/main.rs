@@ -28,7 +28,7 @@ struct Cli {
     log_level: String,
     /// How log events are written: `text` (`highwater: warning: ...`) or `json` (one
     /// object per line with every field).
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    #[arg(long, global = true, value_name = "FORMAT", env = "HIGHWATER_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
 }
 
@@ -202,7 +202,13 @@ fn real_main() -> Result<()> {
                 eprintln!("highwater nexmark {}: {s}", cmd.query.query.as_deref().unwrap_or(""));
             }
         },
-        Command::Cluster(args) => run_local_cluster(&args)?,
+        Command::Cluster(args) => {
+            // The processes log as the launcher was told to (a job's own flags win).
+            std::env::set_var(highwater::logging::ENV, &cli.log_level);
+            let format = if cli.log_format == LogFormat::Json { "json" } else { "text" };
+            std::env::set_var("HIGHWATER_LOG_FORMAT", format);
+            run_local_cluster(&args)?
+        }
         Command::Conformance { file, dir, workers, verbose, operator, diagram } => {
             if workers == 0 {
                 bail!("--workers must be at least 1");
