@@ -11,7 +11,7 @@
 
 mod combine;
 mod compare;
-mod diagram;
+pub(crate) mod diagram;
 mod runner;
 mod scenario;
 
