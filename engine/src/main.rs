@@ -6,7 +6,8 @@ use highwater::cli::local_cluster::{run_local_cluster, LocalClusterArgs, LocalCl
 use highwater::cli::nexmark::{generate, query, GenerateArgs, QueryArgs};
 use highwater::cli::run::{run_with, RunArgs, RunError};
 use highwater::conformance::{
-    check_file_with, check_scenario, diagram_svg, scenario_files, OperatorChoice, RunOutput, Scenario,
+    check_file_with, check_scenario, diagram_svg_with_output, run_scenario_watched, scenario_files, OperatorChoice,
+    RunOutput, Scenario,
 };
 use highwater::logging::{LogFormat, Logging};
 use highwater::pipeline::Progress;
@@ -239,6 +240,11 @@ fn real_main() -> Result<()> {
             } else if let Some(file) = file {
                 let s = Scenario::load(&file)?;
                 let (out, differs) = check_scenario(&s, workers, operator)?;
+                // The output watermark line: the same run again, watched.
+                let output = match &diagram {
+                    Some(_) => run_scenario_watched(&s, workers, operator)?.1,
+                    None => Vec::new(),
+                };
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
                 for line in out.lines() {
@@ -249,7 +255,7 @@ fn real_main() -> Result<()> {
                         RunOutput::Panes(ps) => ps.as_slice(),
                         RunOutput::Unsupported(_) => &[],
                     };
-                    std::fs::write(&path, diagram_svg(&s, panes))
+                    std::fs::write(&path, diagram_svg_with_output(&s, panes, &output))
                         .with_context(|| format!("cannot write the diagram to {}", path.display()))?;
                 }
                 if let Some(diff) = differs {

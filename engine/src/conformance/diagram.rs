@@ -91,6 +91,12 @@ pub(crate) struct Drawing {
 /// The SVG diagram of `scenario` and the `panes` a run of it emitted (the runner's JSON
 /// objects, [`super::RunOutput::Panes`]).
 pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
+    diagram_svg_with_output(scenario, panes, &[])
+}
+
+/// [`diagram_svg`] with the step's output watermark after each action
+/// ([`super::run_scenario_watched`]) drawn as a dashed line beside the input watermark.
+pub fn diagram_svg_with_output(scenario: &Scenario, panes: &[Value], output: &[i64]) -> String {
     // One row per action that is not an expectation; `row_of[a]`: the row of action `a`
     // (an expectation shares the row of the action before it).
     let mut rows: Vec<DrawnRow> = Vec::with_capacity(scenario.transcript.len());
@@ -117,7 +123,7 @@ pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
         let label = if pt > 0 { format!("#{action} pt={pt}") } else { format!("#{action}") };
         let always_label = last_pt != Some(pt) && pt > 0;
         last_pt = Some(pt);
-        rows.push(DrawnRow { label, always_label, input: wm, output: None });
+        rows.push(DrawnRow { label, always_label, input: wm, output: output.get(action).copied() });
     }
     let mut elements = Vec::new();
     let mut wm = NEG_INF;
