@@ -7,6 +7,7 @@ mod csv_ranges;
 mod files;
 mod keyed_process;
 mod layout;
+mod links;
 mod nexmark;
 mod pipeline;
 mod random_scenarios;
