@@ -526,3 +526,31 @@ fn run_draws_a_pane_diagram_of_its_busiest_keys() {
     assert!(stdout.lines().count() > 10);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A refused strategy is said once: the error chain printed as `error: cause` used to
+/// repeat the trigger's message after the strategy's (which already holds it).
+#[test]
+fn a_refused_trigger_is_explained_once() {
+    let dir = temp_dir("trigger");
+    let input = dir.join("bids.csv");
+    write_bids(&input, 10, 0);
+    let (code, _, stderr) = run(
+        &[
+            "run",
+            "--input",
+            input.to_str().unwrap(),
+            "--time-field",
+            "date_time_ms",
+            "--count",
+            "--window",
+            "fixed(10s)",
+            "--trigger",
+            "after_watermark(early=repeatedly(after_count(3)))",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.matches("an early firing must be a trigger that fires once").count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -286,7 +286,7 @@ pub enum RunError {
     Input(#[from] InputError),
     /// The windowing strategy is invalid.
     #[error("invalid windowing strategy: {0}")]
-    Strategy(#[from] StrategyError),
+    Strategy(StrategyError),
     /// A flag has a value that cannot work.
     #[error("--{flag}: {reason}")]
     Flag {
@@ -317,6 +317,13 @@ pub enum RunError {
     /// aggregated and flushed: the outputs are complete up to there, and no further.
     #[error("stopped before the end of the input; the output holds what was read until then: {0}")]
     Stopped(Summary),
+}
+
+// The strategy's error is in the message, not also its source: `{:#}` would print it twice.
+impl From<StrategyError> for RunError {
+    fn from(e: StrategyError) -> Self {
+        RunError::Strategy(e)
+    }
 }
 
 /// The largest `--batch-size`.
