@@ -4,7 +4,7 @@
 //! run for a second (short jobs and piped runs stay silent).
 
 use crate::pipeline::Progress as Counters;
-use crate::runtime::metrics::{HoldBack, PartitionStatus};
+use crate::runtime::metrics::HoldBack;
 use highwater_operators::time::{NEG_INF, POS_INF};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -113,6 +113,7 @@ impl Drop for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::metrics::PartitionStatus;
     #[test]
     fn watermarks_read_as_dates() {
         assert_eq!(show_watermark(Some(1_704_067_200_000)), "2024-01-01 00:00:00.000");
