@@ -24,7 +24,7 @@ type Script<V> = Vec<(i64, Vec<Rec<V>>)>;
 
 /// `n` records over `keys` keys, one every 10 ms of event time (times unique: the last
 /// three digits are the record's index), out of order by up to `disorder` ms, one in
-/// `late_one_in` far behind; stamps of 7 records at a watermark `bound` ms behind the
+/// `late_one_in` far behind; stamps of 2 records at a watermark `bound` ms behind the
 /// largest event time read before the stamp. `side` makes each record's value from a
 /// random number.
 fn script<V>(seed: u64, n: u64, keys: u64, disorder: i64, bound: i64, late_one_in: u64, side: impl Fn(u64) -> V) -> Script<V> {
@@ -39,7 +39,7 @@ fn script<V>(seed: u64, n: u64, keys: u64, disorder: i64, bound: i64, late_one_i
         }
         let t = t.max(0) * 1000 + (i % 1000) as i64;
         batch.push((r.below(keys) as u32, t, side(r.below(1_000))));
-        if batch.len() == 7 || i + 1 == n {
+        if batch.len() == 2 || i + 1 == n {
             let wm = if max == i64::MIN { i64::MIN } else { max - bound * 1000 };
             max = max.max(batch.iter().map(|b| b.1).max().unwrap_or(i64::MIN));
             stamps.push((wm, std::mem::take(&mut batch)));
@@ -198,7 +198,7 @@ fn window_joins_are_the_batch_join_at_any_number_of_workers_and_after_a_restore(
         (WindowSpec::sliding(100_000, 30_000), 120_000, JoinKind::Right),
     ];
     for (seed, (window, lateness, kind)) in cases.into_iter().enumerate() {
-        let script = script(seed as u64 + 1, 600, 5, 40, 30, 15, sides);
+        let script = script(seed as u64 + 1, 600, 5, 40, 25, 15, sides);
         let strategy = crate::strategy::WindowingStrategy::new(window.clone()).allowed_lateness(lateness).build().unwrap();
         let make = || WindowJoin::new(&strategy, kind).unwrap().spec::<u32, u64, u64>();
         let (got, kept) = everywhere(make, &script);
@@ -269,7 +269,7 @@ fn interval_reference(script: &Script<S>, lower: i64, upper: i64) -> Outcome<Int
 #[test]
 fn interval_joins_are_the_batch_join_at_any_number_of_workers_and_after_a_restore() {
     for (seed, (lower, upper)) in [(0, 60_000), (-40_000, 40_000), (-90_000, -20_000), (0, 0)].into_iter().enumerate() {
-        let script = script(seed as u64 + 10, 600, 4, 40, 30, 15, sides);
+        let script = script(seed as u64 + 10, 600, 4, 40, 25, 15, sides);
         let make = || IntervalJoin::between(lower, upper).unwrap().spec::<u32, u64, u64>();
         let (got, kept) = everywhere(make, &script);
         assert_eq!(kept, 0, "every record dropped at the end");
@@ -297,6 +297,22 @@ fn an_interval_join_keeps_records_only_while_a_partner_may_come() {
     r.drain(&mut out, &mut dead);
     let got: Vec<_> = out.drain(..).map(|e| (e.event_time, e.value.left, e.value.right)).collect();
     assert_eq!(got, [(111, 4, 3)]);
+    // At the edge: a left at 300 waits for a right until the watermark passes 310.
+    r.apply(vec![('b', 300, Side::Left(5))], 0);
+    r.advance_watermark(310, 0);
+    r.apply(vec![('b', 310, Side::Right(6))], 0);
+    r.advance_watermark(311, 0);
+    r.apply(vec![('b', 311, Side::Right(7))], 0); // in [295, 310]? no: and the left is gone
+    r.drain(&mut out, &mut dead);
+    let got: Vec<_> = out.drain(..).map(|e| (e.event_time, e.value.left, e.value.right)).collect();
+    assert_eq!(got, [(310, 5, 6)]);
+    r.apply(vec![('b', 311, Side::Left(8))], 0); // pairs with both rights, kept until 316 and 316
+    r.advance_watermark(316, 0);
+    r.apply(vec![('b', 316, Side::Right(9))], 0); // pairs with the left at 311 (until 321)
+    r.advance_watermark(400, 0);
+    r.drain(&mut out, &mut dead);
+    let got: Vec<_> = out.drain(..).map(|e| (e.event_time, e.value.left, e.value.right)).collect();
+    assert_eq!(got, [(311, 8, 6), (311, 8, 7), (316, 8, 9)]);
     assert_eq!(r.keys(), 0, "everything dropped once the watermark passed");
     assert!(dead.is_empty());
 }
@@ -351,7 +367,7 @@ fn temporal_reference(script: &Script<T>, kind: JoinKind) -> Outcome<TemporalJoi
 #[test]
 fn temporal_joins_are_the_batch_join_as_of_event_time_at_any_number_of_workers_and_after_a_restore() {
     for (seed, kind) in [JoinKind::Inner, JoinKind::Left].into_iter().enumerate() {
-        let script = script(seed as u64 + 20, 700, 4, 40, 30, 15, changes);
+        let script = script(seed as u64 + 20, 700, 4, 40, 25, 15, changes);
         let make = || TemporalJoin::new(kind).unwrap().spec::<u32, u64, u64>();
         let (got, kept) = everywhere(make, &script);
         // The table's last value of each key stays (unless deleted): it is the table.
