@@ -116,7 +116,7 @@ impl<'s, K: Key, L: Data> Keyed<'s, K, L> {
     /// let sink = out.clone();
     /// run(RunConfig::workers(2), move |p| {
     ///     // A search, then the clicks on its results within 5 seconds.
-    ///     let searches = vec![(1_000, ("ann".to_string(), "boots")), (9_000, ("ann".to_string(), "socks"))];
+    ///     let searches = vec![(1_000, ("ann".to_string(), "boots".to_string())), (9_000, ("ann".to_string(), "socks".to_string()))];
     ///     let clicks = vec![(3_000, ("ann".to_string(), 17u32)), (7_000, ("ann".to_string(), 18))];
     ///     let searches = p.read_keyed("searches", Memory::new(vec![searches], WatermarkStrategy::Ascending))?;
     ///     let clicks = p.read_keyed("clicks", Memory::new(vec![clicks], WatermarkStrategy::Ascending))?;
@@ -129,7 +129,7 @@ impl<'s, K: Key, L: Data> Keyed<'s, K, L> {
     /// .unwrap();
     /// let mut pairs = out.take();
     /// pairs.sort();
-    /// assert_eq!(pairs, [(3_000, ("boots", 17))]); // the click at 7 s is 6 s after "boots"
+    /// assert_eq!(pairs, [(3_000, ("boots".to_string(), 17))]); // the click at 7 s is 6 s after "boots"
     /// ```
     pub fn interval_join<R: Data>(
         self,
