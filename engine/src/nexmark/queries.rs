@@ -6,13 +6,17 @@
 //! | q0 | pass-through | every event |
 //! | q1 | currency conversion | bids with the price in euros (`price * 89 / 100`) |
 //! | q2 | selection | bids on auctions whose id is a multiple of 123: `(auction, price)` |
+//! | q3 | local item suggestion | auctions of category 10 by sellers in Oregon, Idaho or California, with the seller's name, city and state: a join of persons and auctions on a process step |
 //! | q5 | hot items | bids per auction in sliding windows, then the auction(s) with the most bids per window |
 //! | q7 | highest bid | the highest bid(s) of each tumbling window |
 //! | q11 | user sessions | bids per bidder per session |
 //! | q12 | processing-time windows | bids per bidder, fired every period of processing time |
 
 use super::{Bid, Event, Generator};
-use crate::pipeline::{BuildError, Collection, Generated, Windowing};
+use crate::pipeline::{
+    BuildError, Collection, Context, Generated, KeyedProcess, ListState, ProcessError, ProcessSpec, Side, StateSpec,
+    Timer, ValueState, Windowing,
+};
 use highwater_operators::combine::CombineFn;
 use highwater_operators::pane::Pane;
 use highwater_operators::trigger::Trigger;
@@ -230,6 +234,105 @@ pub fn q5_retracting<'s>(
         .window(windowing)
         .changelog("q5-counts", highwater_operators::combine::Count)?;
     Ok(counts.max_per_window(|n: &u64| *n))
+}
+
+/// One row of q3: a seller's name, city and state, and the id of an auction the seller
+/// opened (Beam's `NameCityStateId`, with its field names).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NameCityStateId {
+    /// The seller's name.
+    pub name: String,
+    /// The seller's city.
+    pub city: String,
+    /// The seller's state.
+    pub state: String,
+    /// The auction's id.
+    pub id: u64,
+}
+
+/// How long q3 keeps a person after registering (Beam's `maxAuctionsWaitingTime`, 600 s).
+pub const Q3_PERSON_KEPT_MS: i64 = 600_000;
+
+/// q3, local item suggestion: the auctions of category 10 opened by sellers in Oregon,
+/// Idaho or California, each with the seller's name, city and state (Beam's `Query3`).
+/// Persons and auctions are brought together per seller id ([`crate::pipeline::Keyed::connect`])
+/// into one process step, [`LocalItemSuggestion`] — Beam's `JoinDoFn`: a person is kept
+/// for 600 s of event time after registering ([`Q3_PERSON_KEPT_MS`]); an auction whose
+/// seller is known comes out at once, one whose seller has not registered yet waits for
+/// the person.
+pub fn q3(events: Collection<'_, Event>) -> Result<Collection<'_, NameCityStateId>, BuildError> {
+    let persons = events
+        .clone()
+        .flat_map(|e| match e {
+            Event::Person(p) if matches!(p.state.as_str(), "OR" | "ID" | "CA") => Some(p),
+            _ => None,
+        })
+        .map_to_keyed(|p| (p.id, (p.name, p.city, p.state)));
+    let auctions = events
+        .flat_map(|e| match e {
+            Event::Auction(a) if a.category == 10 => Some((a.seller, a.id)),
+            _ => None,
+        })
+        .map_to_keyed(|seller_auction| seller_auction);
+    let mut state = StateSpec::new();
+    let person = state.value("person");
+    let waiting = state.list("waiting-auctions");
+    persons.connect(auctions).process("q3-join", ProcessSpec::new(state, LocalItemSuggestion { person, waiting }))
+}
+
+/// A person of q3: name, city, state.
+type Q3Person = (String, String, String);
+
+/// q3's join per seller id (Beam's `Query3.JoinDoFn`): persons on the left, auction ids
+/// on the right.
+pub struct LocalItemSuggestion {
+    /// The seller, once registered, until 600 s of event time later.
+    person: ValueState<Q3Person>,
+    /// Auctions that came before their seller registered.
+    waiting: ListState<u64>,
+}
+
+impl LocalItemSuggestion {
+    fn row(p: &Q3Person, id: u64) -> NameCityStateId {
+        NameCityStateId { name: p.0.clone(), city: p.1.clone(), state: p.2.clone(), id }
+    }
+}
+
+impl KeyedProcess<u64, Side<Q3Person, u64>> for LocalItemSuggestion {
+    type Out = NameCityStateId;
+    fn on_record(
+        &self,
+        ctx: &mut Context<'_, u64, NameCityStateId>,
+        _: &u64,
+        value: &Side<Q3Person, u64>,
+    ) -> Result<(), ProcessError> {
+        match value {
+            Side::Left(p) => {
+                // A person registers once; a second event for the id changes nothing.
+                if ctx.state().get(&self.person)?.is_some() {
+                    return Ok(());
+                }
+                ctx.state().set(&self.person, p)?;
+                let t = ctx.event_time();
+                for id in ctx.state().list(&self.waiting)? {
+                    ctx.emit(t, Self::row(p, id));
+                }
+                ctx.state().clear(&self.waiting)?;
+                let expiry = t.saturating_add(Q3_PERSON_KEPT_MS);
+                if expiry >= ctx.watermark() {
+                    ctx.timers().set_event_time(expiry, "person-expires")?;
+                }
+            }
+            Side::Right(id) => match ctx.state().get(&self.person)? {
+                Some(p) => ctx.emit(ctx.event_time(), Self::row(&p, *id)),
+                None => ctx.state().push(&self.waiting, id)?,
+            },
+        }
+        Ok(())
+    }
+    fn on_timer(&self, ctx: &mut Context<'_, u64, NameCityStateId>, _: &u64, _: &Timer) -> Result<(), ProcessError> {
+        ctx.state().clear(&self.person)
+    }
 }
 
 /// q8, new users: the persons who opened an account and the auctions they created as

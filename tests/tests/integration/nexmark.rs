@@ -223,3 +223,39 @@ fn q8_joins_new_persons_with_their_auctions() {
         assert_eq!(got, expected, "{w} workers");
     }
 }
+
+/// q3: the auctions of category 10 by sellers in OR, ID or CA with the seller's name,
+/// city and state — every such (person, auction) pair, whichever came first (the
+/// persons are kept 600 s, longer than these events last).
+#[test]
+fn q3_suggests_local_items() {
+    use highwater::nexmark::queries::NameCityStateId;
+    let events: Vec<Event> = Generator::default().events(0..EVENTS).collect();
+    let last = events.iter().map(|e| e.date_time()).max().unwrap() - events[0].date_time();
+    assert!(last < queries::Q3_PERSON_KEPT_MS);
+    let persons: BTreeMap<u64, (String, String, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Person(p) if ["OR", "ID", "CA"].contains(&p.state.as_str()) => {
+                Some((p.id, (p.name.clone(), p.city.clone(), p.state.clone())))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut expected: Vec<NameCityStateId> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) if a.category == 10 => persons.get(&a.seller).map(|(name, city, state)| {
+                NameCityStateId { name: name.clone(), city: city.clone(), state: state.clone(), id: a.id }
+            }),
+            _ => None,
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 10, "{} rows", expected.len());
+    for w in [1, 2] {
+        let mut got = run_query(w, queries::q3);
+        got.sort();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
