@@ -76,7 +76,13 @@ pub fn batch_interval_join<K: Ord + Clone, L: Ord + Clone, R: Ord + Clone>(
     for (ka, a, l) in left {
         for (kb, b, r) in right {
             if ka == kb && a + lower <= *b && *b <= a + upper {
-                let row = IntervalJoined { key: ka.clone(), left: l.clone(), left_time: *a, right: r.clone(), right_time: *b };
+                let row = IntervalJoined {
+                    key: ka.clone(),
+                    left: l.clone(),
+                    left_time: *a,
+                    right: r.clone(),
+                    right_time: *b,
+                };
                 rows.push((*a.max(b), row));
             }
         }

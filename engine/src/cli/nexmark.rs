@@ -305,8 +305,9 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
                 queries::q2(events, c.auction_skip),
                 |x: &(u64, u64)| serde_json::json!({"auction": x.0, "price": x.1})
             ),
-            "q3" => write!(queries::q3(events)?, |r: &queries::NameCityStateId| serde_json::to_value(r)
-                .unwrap_or_default()),
+            "q3" => {
+                write!(queries::q3(events)?, |r: &queries::NameCityStateId| serde_json::to_value(r).unwrap_or_default())
+            }
             "q5" => write!(queries::q5(events, c)?, pane_row),
             "q7" => write!(queries::q7(events, c)?, pane_row),
             "q8" => write!(queries::q8(events, c)?.into_rows(), |r: &crate::pipeline::ChangeRow<

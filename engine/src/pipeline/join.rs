@@ -93,7 +93,8 @@ impl<'s, K: Key, L: Data> Keyed<'s, K, L> {
         kind: JoinKind,
     ) -> Result<Collection<'s, WindowJoined<K, L, R>>, BuildError> {
         let strategy = windowing.strategy().map_err(|e| e.in_step(name))?;
-        let join = WindowJoin::new(&strategy, kind).map_err(|message| BuildError::Step { step: name.into(), message })?;
+        let join =
+            WindowJoin::new(&strategy, kind).map_err(|message| BuildError::Step { step: name.into(), message })?;
         self.connect(right).process(name, join.spec())
     }
 

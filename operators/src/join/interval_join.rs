@@ -111,7 +111,11 @@ where
     R: Clone + Serialize + DeserializeOwned + 'static,
 {
     /// Moves the key's cleanup timer to `at` if that is earlier than where it is.
-    fn cleanup_no_later_than(&self, ctx: &mut Context<'_, K, IntervalJoined<K, L, R>>, at: i64) -> Result<(), ProcessError> {
+    fn cleanup_no_later_than(
+        &self,
+        ctx: &mut Context<'_, K, IntervalJoined<K, L, R>>,
+        at: i64,
+    ) -> Result<(), ProcessError> {
         let current = ctx.state().get(&self.cleanup_at)?;
         if current.is_none_or(|c| at < c) {
             ctx.timers().set_event_time(at, CLEANUP)?;
@@ -146,7 +150,8 @@ where
                         continue;
                     }
                     for r in rights {
-                        let row = IntervalJoined { key: key.clone(), left: l.clone(), left_time: t, right: r, right_time: b };
+                        let row =
+                            IntervalJoined { key: key.clone(), left: l.clone(), left_time: t, right: r, right_time: b };
                         ctx.emit(t.max(b), row);
                     }
                 }
@@ -166,7 +171,8 @@ where
                         continue;
                     }
                     for l in lefts {
-                        let row = IntervalJoined { key: key.clone(), left: l, left_time: a, right: r.clone(), right_time: t };
+                        let row =
+                            IntervalJoined { key: key.clone(), left: l, left_time: a, right: r.clone(), right_time: t };
                         ctx.emit(t.max(a), row);
                     }
                 }

@@ -27,7 +27,15 @@ type Script<V> = Vec<(i64, Vec<Rec<V>>)>;
 /// `late_one_in` far behind; stamps of 2 records at a watermark `bound` ms behind the
 /// largest event time read before the stamp. `side` makes each record's value from a
 /// random number.
-fn script<V>(seed: u64, n: u64, keys: u64, disorder: i64, bound: i64, late_one_in: u64, side: impl Fn(u64) -> V) -> Script<V> {
+fn script<V>(
+    seed: u64,
+    n: u64,
+    keys: u64,
+    disorder: i64,
+    bound: i64,
+    late_one_in: u64,
+    side: impl Fn(u64) -> V,
+) -> Script<V> {
     let mut r = Lcg(seed);
     let mut stamps = Vec::new();
     let mut max = i64::MIN;
@@ -129,7 +137,8 @@ where
     P::Out: Ord + Clone + std::fmt::Debug,
 {
     let one = run(&make, script, 1, None);
-    for (workers, restore) in [(2, None), (4, None), (2, Some((script.len() / 2, 1))), (1, Some((script.len() / 3, 4)))] {
+    for (workers, restore) in [(2, None), (4, None), (2, Some((script.len() / 2, 1))), (1, Some((script.len() / 3, 4)))]
+    {
         assert_eq!(run(&make, script, workers, restore), one, "{workers} worker(s), restored {restore:?}");
     }
     one
@@ -138,7 +147,7 @@ where
 type S = Side<u64, u64>;
 
 fn sides(x: u64) -> S {
-    if x % 2 == 0 {
+    if x.is_multiple_of(2) {
         Side::Left(x)
     } else {
         Side::Right(x)
@@ -147,7 +156,12 @@ fn sides(x: u64) -> S {
 
 /// The batch window join: records whose window was not collected when they came, grouped
 /// by key and window, joined.
-fn window_reference(script: &Script<S>, window: &WindowSpec, lateness: i64, kind: JoinKind) -> Outcome<WindowJoined<u32, u64, u64>, S> {
+fn window_reference(
+    script: &Script<S>,
+    window: &WindowSpec,
+    lateness: i64,
+    kind: JoinKind,
+) -> Outcome<WindowJoined<u32, u64, u64>, S> {
     let wf = window.window_fn();
     let mut groups: BTreeMap<(u32, Window), (Vec<u64>, Vec<u64>)> = BTreeMap::new();
     let mut late = Vec::new();
@@ -199,7 +213,8 @@ fn window_joins_are_the_batch_join_at_any_number_of_workers_and_after_a_restore(
     ];
     for (seed, (window, lateness, kind)) in cases.into_iter().enumerate() {
         let script = script(seed as u64 + 1, 600, 5, 40, 25, 15, sides);
-        let strategy = crate::strategy::WindowingStrategy::new(window.clone()).allowed_lateness(lateness).build().unwrap();
+        let strategy =
+            crate::strategy::WindowingStrategy::new(window.clone()).allowed_lateness(lateness).build().unwrap();
         let make = || WindowJoin::new(&strategy, kind).unwrap().spec::<u32, u64, u64>();
         let (got, kept) = everywhere(make, &script);
         assert_eq!(kept, 0, "every window collected at the end");
@@ -218,7 +233,8 @@ fn a_window_join_emits_late_pairs_once_and_outer_rows_when_the_window_is_collect
     r.apply(vec![('a', 1, Side::Left(1)), ('a', 2, Side::Right(20)), ('b', 3, Side::Left(2))], 0);
     r.advance_watermark(10, 0); // the end of [0, 10) passed: the pair, nothing unmatched yet
     r.drain(&mut out, &mut dead);
-    let row = |k, l: Option<u32>, rt: Option<u64>| WindowJoined { key: k, window: Window::new(0, 10), left: l, right: rt };
+    let row =
+        |k, l: Option<u32>, rt: Option<u64>| WindowJoined { key: k, window: Window::new(0, 10), left: l, right: rt };
     let got: Vec<_> = out.drain(..).map(|e| (e.event_time, e.value)).collect();
     assert_eq!(got, [(9, row('a', Some(1), Some(20)))]);
     r.apply(vec![('b', 4, Side::Right(40)), ('a', 5, Side::Right(50))], 0); // late, within the lateness
@@ -391,7 +407,8 @@ fn a_temporal_join_waits_for_the_watermark_and_keeps_one_version_behind_it() {
     r.apply(vec![('a', 20, Side::Right(Some(2)))], 0); // a change at 20 still counts for x
     r.advance_watermark(100, 0);
     r.drain(&mut out, &mut dead);
-    let got: Vec<_> = out.drain(..).map(|e| (e.event_time, e.value.left, e.value.right, e.value.version_time)).collect();
+    let got: Vec<_> =
+        out.drain(..).map(|e| (e.event_time, e.value.left, e.value.right, e.value.version_time)).collect();
     assert_eq!(got, [(20, 'x', Some(2), Some(20))]);
     r.apply(vec![('a', 150, Side::Left('y')), ('a', 140, Side::Right(None))], 0);
     r.advance_watermark(i64::MAX, 0);

@@ -58,7 +58,7 @@ fn records(parts: &Parts) -> Vec<(u32, i64, Val)> {
 /// The table of the temporal join: the right bids as changes, a price divisible by 5 a
 /// delete.
 fn as_change(v: Val) -> Option<u64> {
-    (v.2 % 5 != 0).then_some(v.2)
+    (!v.2.is_multiple_of(5)).then_some(v.2)
 }
 
 type Sides<'s> = (Keyed<'s, u32, Val>, Keyed<'s, u32, Val>);
@@ -76,7 +76,7 @@ fn run_join<O: highwater::pipeline::Data + Ord>(
     run(RunConfig::workers(workers), move |p| {
         p.dead_letters().write(d.clone());
         let bound = WatermarkStrategy::bounded(Duration::from_millis(100));
-        let l = p.read_keyed("left", Memory::new(left(per_partition, auctions), bound.clone()).batch_size(50))?;
+        let l = p.read_keyed("left", Memory::new(left(per_partition, auctions), bound).batch_size(50))?;
         let r = p.read_keyed("right", Memory::new(right(per_partition, auctions), bound).batch_size(50))?;
         join((l, r))?.write(o.clone());
         Ok(())
@@ -139,9 +139,8 @@ fn temporal_joins_are_the_batch_join_as_of_event_time_at_1_2_and_4_workers() {
         let expected = batch_temporal_join(kind, &records(&left(300, 20)), &table);
         assert!(expected.len() > 500, "{} rows", expected.len());
         for workers in [1, 2, 4] {
-            let (rows, dead) = run_join(workers, 300, 20, move |(l, r)| {
-                l.temporal_join("bids-as-of", r.map_values(as_change), kind)
-            });
+            let (rows, dead) =
+                run_join(workers, 300, 20, move |(l, r)| l.temporal_join("bids-as-of", r.map_values(as_change), kind));
             assert_eq!(rows, expected, "{kind} at {workers} worker(s)");
             assert_one_too_late(&dead, "bids-as-of");
         }
@@ -202,7 +201,12 @@ fn bad_joins_are_build_errors_naming_the_step_and_what_to_do() {
             let (l, r) = (p.read_keyed("left", src())?, p.read_keyed("right", src())?);
             match which {
                 0 => drop(l.window_join("j", r, Windowing::sessions(Duration::from_secs(1)), JoinKind::Inner)?),
-                1 => drop(l.window_join("j", r, Windowing::fixed(Duration::from_secs(1)).accumulating(), JoinKind::Inner)?),
+                1 => drop(l.window_join(
+                    "j",
+                    r,
+                    Windowing::fixed(Duration::from_secs(1)).accumulating(),
+                    JoinKind::Inner,
+                )?),
                 2 => drop(l.interval_join("j", r, 10, -10)?),
                 _ => drop(l.temporal_join("j", r.map_values(|_| Some(1)), JoinKind::Full)?),
             }
@@ -218,7 +222,10 @@ fn bad_joins_are_build_errors_naming_the_step_and_what_to_do() {
         .collect();
     assert!(messages[0].starts_with("step `j`: a window join of merging windows"), "{}", messages[0]);
     assert!(messages[1].contains("drop .accumulating()"), "{}", messages[1]);
-    assert_eq!(messages[2], "step `j`: an interval join's lower bound 10 is above the upper bound -10: no pair could match; swap them");
+    assert_eq!(
+        messages[2],
+        "step `j`: an interval join's lower bound 10 is above the upper bound -10: no pair could match; swap them"
+    );
     assert!(messages[3].contains("use JoinKind::Inner or JoinKind::Left"), "{}", messages[3]);
 }
 
@@ -255,8 +262,10 @@ fn joins_restored_mid_stream_at_another_worker_count_write_the_rows_of_an_uninte
             };
             let l1 = p.read_keyed("left-1", src(left(3_000, 30)))?.map_values(slow);
             let r1 = p.read_keyed("right-1", src(right(3_000, 30)))?;
-            let (l2, r2) = (p.read_keyed("left-2", src(left(3_000, 30)))?, p.read_keyed("right-2", src(right(3_000, 30)))?);
-            let (l3, r3) = (p.read_keyed("left-3", src(left(3_000, 30)))?, p.read_keyed("right-3", src(right(3_000, 30)))?);
+            let (l2, r2) =
+                (p.read_keyed("left-2", src(left(3_000, 30)))?, p.read_keyed("right-2", src(right(3_000, 30)))?);
+            let (l3, r3) =
+                (p.read_keyed("left-3", src(left(3_000, 30)))?, p.read_keyed("right-3", src(right(3_000, 30)))?);
             let fixed = Windowing::fixed(Duration::from_millis(400)).allowed_lateness(Duration::from_millis(100));
             l1.window_join("window", r1, fixed, JoinKind::Full)?.write(JsonLines::file(&out[0]));
             l2.interval_join("interval", r2, -100, 100)?.write(JsonLines::file(&out[1]));
@@ -272,9 +281,8 @@ fn joins_restored_mid_stream_at_another_worker_count_write_the_rows_of_an_uninte
     for (first, second) in [(2, 1), (1, 4)] {
         let out = files(&format!("{first}-{second}"));
         let store = dir.join(format!("checkpoints-{first}-{second}"));
-        let checkpoints = |interval| {
-            RunCheckpoints::new(CheckpointConfig::new(&store).keep(100_000)).interval(interval).quiet()
-        };
+        let checkpoints =
+            |interval| RunCheckpoints::new(CheckpointConfig::new(&store).keep(100_000)).interval(interval).quiet();
         let summary = job(out.clone(), first, Some(checkpoints(Duration::ZERO)));
         assert!(summary.checkpoints >= 2, "{} checkpoints", summary.checkpoints);
         // Keep the older half of the checkpoints only.
