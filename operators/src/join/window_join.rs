@@ -159,27 +159,33 @@ impl WindowJoin {
     }
 
     /// The process step that runs the join over `Side<L, R>` records of key `K`: its
-    /// state is two map cells, `left` and `right` (the records of each open window), and
-    /// one event-time timer per window (two with allowed lateness).
+    /// state is three map cells, `counts` (per open window, how many records each side
+    /// has), `left` and `right` (each record under its window and index, so adding one
+    /// encodes that record only), and one event-time timer per window (two with allowed
+    /// lateness).
     pub fn spec<K, L, R>(self) -> ProcessSpec<WindowJoinProcess<K, L, R>>
     where
         L: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
         let mut state = StateSpec::new();
+        let counts = state.map("counts");
         let left = state.map("left");
         let right = state.map("right");
-        ProcessSpec::new(state, WindowJoinProcess { join: self, left, right, _k: PhantomData })
+        ProcessSpec::new(state, WindowJoinProcess { join: self, counts, left, right, _k: PhantomData })
     }
 }
 
 /// The [`KeyedProcess`] of a [`WindowJoin`] (built by [`WindowJoin::spec`]).
 pub struct WindowJoinProcess<K, L, R> {
     join: WindowJoin,
-    /// The left records of each open window, in the order they were applied.
-    left: MapState<Window, Vec<L>>,
-    /// The right records of each open window, the same.
-    right: MapState<Window, Vec<R>>,
+    /// Per open window, its number of left and right records.
+    counts: MapState<Window, (u32, u32)>,
+    /// The left records of each open window by their index, `0..count`, in the order
+    /// they were applied.
+    left: MapState<(Window, u32), L>,
+    /// The right records, the same.
+    right: MapState<(Window, u32), R>,
     _k: PhantomData<fn() -> K>,
 }
 
@@ -224,11 +230,25 @@ where
         }
     }
 
+    /// The left and right records of `w`, in the order they were applied.
+    #[allow(clippy::type_complexity)]
+    fn records(&self, ctx: &mut Context<'_, K, Out<K, L, R>>, w: Window) -> Result<(Vec<L>, Vec<R>), ProcessError> {
+        let (nl, nr) = ctx.state().map_get(&self.counts, &w)?.unwrap_or_default();
+        let mut lefts = Vec::with_capacity(nl as usize);
+        for i in 0..nl {
+            lefts.extend(ctx.state().map_get(&self.left, &(w, i))?);
+        }
+        let mut rights = Vec::with_capacity(nr as usize);
+        for i in 0..nr {
+            rights.extend(ctx.state().map_get(&self.right, &(w, i))?);
+        }
+        Ok((lefts, rights))
+    }
+
     /// Collects `w`: emits the unmatched records an outer join keeps, at `at`, and clears
     /// the window's state.
     fn collect(&self, ctx: &mut Context<'_, K, Out<K, L, R>>, key: &K, w: Window, at: i64) -> Result<(), ProcessError> {
-        let lefts = ctx.state().map_get(&self.left, &w)?.unwrap_or_default();
-        let rights = ctx.state().map_get(&self.right, &w)?.unwrap_or_default();
+        let (lefts, rights) = self.records(ctx, w)?;
         if rights.is_empty() && self.join.kind.keeps_unmatched_left() {
             for l in lefts.iter() {
                 ctx.emit(at, WindowJoined { key: key.clone(), window: w, left: Some(l.clone()), right: None });
@@ -239,8 +259,14 @@ where
                 ctx.emit(at, WindowJoined { key: key.clone(), window: w, left: None, right: Some(r.clone()) });
             }
         }
-        ctx.state().map_remove(&self.left, &w)?;
-        ctx.state().map_remove(&self.right, &w)
+        let (nl, nr) = ctx.state().map_get(&self.counts, &w)?.unwrap_or_default();
+        for i in 0..nl {
+            ctx.state().map_remove(&self.left, &(w, i))?;
+        }
+        for i in 0..nr {
+            ctx.state().map_remove(&self.right, &(w, i))?;
+        }
+        ctx.state().map_remove(&self.counts, &w)
     }
 }
 
@@ -263,25 +289,23 @@ where
                 collected.push(w);
                 continue;
             }
-            // Store the record, then (for a late record) pair it with the other side.
+            // A late record pairs with the other side so far, then is stored.
+            if end < wm {
+                let (lefts, rights) = self.records(ctx, w)?;
+                match value {
+                    Side::Left(l) => Self::pairs(ctx, key, w, end, std::slice::from_ref(l), &rights),
+                    Side::Right(r) => Self::pairs(ctx, key, w, end, &lefts, std::slice::from_ref(r)),
+                }
+            }
+            let (nl, nr) = ctx.state().map_get(&self.counts, &w)?.unwrap_or_default();
             match value {
                 Side::Left(l) => {
-                    let mut lefts = ctx.state().map_get(&self.left, &w)?.unwrap_or_default();
-                    lefts.push(l.clone());
-                    ctx.state().map_insert(&self.left, &w, &lefts)?;
-                    if end < wm {
-                        let rights = ctx.state().map_get(&self.right, &w)?.unwrap_or_default();
-                        Self::pairs(ctx, key, w, end, std::slice::from_ref(l), &rights);
-                    }
+                    ctx.state().map_insert(&self.left, &(w, nl), l)?;
+                    ctx.state().map_insert(&self.counts, &w, &(nl + 1, nr))?;
                 }
                 Side::Right(r) => {
-                    let mut rights = ctx.state().map_get(&self.right, &w)?.unwrap_or_default();
-                    rights.push(r.clone());
-                    ctx.state().map_insert(&self.right, &w, &rights)?;
-                    if end < wm {
-                        let lefts = ctx.state().map_get(&self.left, &w)?.unwrap_or_default();
-                        Self::pairs(ctx, key, w, end, &lefts, std::slice::from_ref(r));
-                    }
+                    ctx.state().map_insert(&self.right, &(w, nr), r)?;
+                    ctx.state().map_insert(&self.counts, &w, &(nl, nr + 1))?;
                 }
             }
             if end >= wm {
@@ -310,8 +334,7 @@ where
         if gc {
             return self.collect(ctx, key, w, timer.time);
         }
-        let lefts = ctx.state().map_get(&self.left, &w)?.unwrap_or_default();
-        let rights = ctx.state().map_get(&self.right, &w)?.unwrap_or_default();
+        let (lefts, rights) = self.records(ctx, w)?;
         Self::pairs(ctx, key, w, timer.time, &lefts, &rights);
         if w.gc_time(self.join.allowed_lateness) == w.max_timestamp() {
             self.collect(ctx, key, w, timer.time)?;
