@@ -9,6 +9,7 @@
 //! | q3 | local item suggestion | auctions of category 10 by sellers in Oregon, Idaho or California, with the seller's name, city and state: a join of persons and auctions on a process step |
 //! | q5 | hot items | bids per auction in sliding windows, then the auction(s) with the most bids per window |
 //! | q7 | highest bid | the highest bid(s) of each tumbling window |
+//! | q9 | winning bids | each auction's highest valid bid when it closes ([`super::winning_bids`]) |
 //! | q11 | user sessions | bids per bidder per session |
 //! | q12 | processing-time windows | bids per bidder, fired every period of processing time |
 
@@ -333,6 +334,12 @@ impl KeyedProcess<u64, Side<Q3Person, u64>> for LocalItemSuggestion {
     fn on_timer(&self, ctx: &mut Context<'_, u64, NameCityStateId>, _: &u64, _: &Timer) -> Result<(), ProcessError> {
         ctx.state().clear(&self.person)
     }
+}
+
+/// q9, winning bids: each auction with its highest bid at or above the reserve, made while
+/// it was open, when it closes (Beam's `Query9`, which is its `WinningBids`).
+pub fn q9(events: Collection<'_, Event>) -> Result<Collection<'_, super::AuctionBid>, BuildError> {
+    super::winning_bids(events, "q9-winning-bids")
 }
 
 /// q8, new users: the persons who opened an account and the auctions they created as

@@ -259,3 +259,41 @@ fn q3_suggests_local_items() {
         assert_eq!(got, expected, "{w} workers");
     }
 }
+
+/// q9: each auction's winning bid — the highest bid at or above the reserve made while it
+/// was open, the earlier one at the same price (then the lower bidder) — at 1 and 2
+/// workers. Auctions that close after the last event close at the end of input.
+#[test]
+fn q9_finds_each_auctions_winning_bid() {
+    use highwater::nexmark::{Auction, AuctionBid};
+    let events: Vec<Event> = Generator::default().events(0..EVENTS).collect();
+    let auctions: Vec<Auction> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) => Some((**a).clone()),
+            _ => None,
+        })
+        .collect();
+    let bids = all_bids();
+    let mut expected: Vec<(u64, u64, u64, i64)> = auctions
+        .iter()
+        .filter_map(|a| {
+            bids.iter()
+                .filter(|b| {
+                    b.auction == a.id && a.date_time <= b.date_time && b.date_time < a.expires && b.price >= a.reserve
+                })
+                .max_by_key(|b| (b.price, -b.date_time, std::cmp::Reverse(b.bidder)))
+                .map(|b| (a.id, b.bidder, b.price, b.date_time))
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 100, "{} winners", expected.len());
+    for w in [1, 2] {
+        let rows: Vec<AuctionBid> = run_query(w, queries::q9);
+        let mut got: Vec<(u64, u64, u64, i64)> =
+            rows.iter().map(|r| (r.auction.id, r.bid.bidder, r.bid.price, r.bid.date_time)).collect();
+        got.sort();
+        assert_eq!(got, expected, "{w} workers");
+        assert!(rows.iter().all(|r| r.bid.auction == r.auction.id));
+    }
+}
