@@ -28,8 +28,17 @@ fn beats(bid: &Bid, best: &Bid) -> bool {
 
 /// Whether `bid` counts for `auction`: made while it was open (`[date_time, expires)`) at
 /// no less than its reserve price.
-fn valid(bid: &Bid, auction: &Auction) -> bool {
-    auction.date_time <= bid.date_time && bid.date_time < auction.expires && bid.price >= auction.reserve
+fn valid(bid: &Bid, terms: &Terms) -> bool {
+    terms.opens <= bid.date_time && bid.date_time < terms.expires && bid.price >= terms.reserve
+}
+
+/// What a bid is checked against: an auction's opening, expiry and reserve (kept apart
+/// from the auction, whose padding is not decoded for every bid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Terms {
+    opens: i64,
+    expires: i64,
+    reserve: u64,
 }
 
 /// The winning bid of each auction (Beam's `WinningBids`): per auction id, the auction and
@@ -59,10 +68,11 @@ pub fn winning_bids<'s>(events: Collection<'s, Event>, name: &str) -> Result<Col
         .map_to_keyed(|b| (b.auction, b));
     let mut state = StateSpec::new();
     let auction = state.value("auction");
+    let terms = state.value("terms");
     let best = state.value("best-bid");
     let early = state.list("early-bids");
     let early_until = state.value("early-until");
-    let process = WinningBidsProcess { auction, best, early, early_until };
+    let process = WinningBidsProcess { auction, terms, best, early, early_until };
     auctions.connect(bids).process(name, ProcessSpec::new(state, process))
 }
 
@@ -70,6 +80,8 @@ pub fn winning_bids<'s>(events: Collection<'s, Event>, name: &str) -> Result<Col
 pub struct WinningBidsProcess {
     /// The auction, from its opening until it closes.
     auction: ValueState<Auction>,
+    /// Its terms, for checking bids.
+    terms: ValueState<Terms>,
     /// Its best valid bid so far.
     best: ValueState<Bid>,
     /// Bids that came before their auction.
@@ -85,8 +97,8 @@ type Ctx<'c, 'a> = &'c mut Context<'a, u64, AuctionBid>;
 
 impl WinningBidsProcess {
     /// Considers `bid` for `auction`.
-    fn offer(&self, ctx: Ctx<'_, '_>, auction: &Auction, bid: &Bid) -> Result<(), ProcessError> {
-        if !valid(bid, auction) {
+    fn offer(&self, ctx: Ctx<'_, '_>, terms: &Terms, bid: &Bid) -> Result<(), ProcessError> {
+        if !valid(bid, terms) {
             return Ok(());
         }
         if ctx.state().get(&self.best)?.is_none_or(|best| beats(bid, &best)) {
@@ -103,7 +115,7 @@ impl KeyedProcess<u64, Side<Auction, Bid>> for WinningBidsProcess {
         let wm = ctx.watermark();
         match value {
             Side::Left(a) => {
-                if ctx.state().get(&self.auction)?.is_some() {
+                if ctx.state().get(&self.terms)?.is_some() {
                     return Err(ProcessError::refused(format!("a second auction with the id {}", a.id)));
                 }
                 let close = a.expires.saturating_sub(1);
@@ -113,17 +125,19 @@ impl KeyedProcess<u64, Side<Auction, Bid>> for WinningBidsProcess {
                         a.date_time, a.expires
                     )));
                 }
+                let terms = Terms { opens: a.date_time, expires: a.expires, reserve: a.reserve };
                 ctx.state().set(&self.auction, a)?;
+                ctx.state().set(&self.terms, &terms)?;
                 for bid in ctx.state().list(&self.early)? {
-                    self.offer(ctx, a, &bid)?;
+                    self.offer(ctx, &terms, &bid)?;
                 }
                 ctx.state().clear(&self.early)?;
                 ctx.state().clear(&self.early_until)?;
                 ctx.timers().delete(crate::pipeline::TimeDomain::EventTime, EARLY);
                 ctx.timers().set_event_time(close, CLOSE)
             }
-            Side::Right(b) => match ctx.state().get(&self.auction)? {
-                Some(a) => self.offer(ctx, &a, b),
+            Side::Right(b) => match ctx.state().get(&self.terms)? {
+                Some(terms) => self.offer(ctx, &terms, b),
                 // Before its auction: kept while an auction opened at or before it may
                 // still come (not late).
                 None if b.date_time >= wm => {
