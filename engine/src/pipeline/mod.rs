@@ -42,6 +42,7 @@ mod changelog;
 mod checkpointing;
 mod collection;
 mod error;
+mod join;
 mod process;
 mod read;
 mod shared;
@@ -59,6 +60,9 @@ pub use windowing::Windowing;
 pub use highwater_operators::keyed::{
     Context, KeyedProcess, ListState, MapState, ProcessError, ProcessSpec, StateSpec, TimeDomain, Timer, ValueState,
 };
+
+// The joins' pieces (`Keyed::connect`, `window_join`, `interval_join`, `temporal_join`).
+pub use highwater_operators::join::{IntervalJoined, JoinKind, Side, TemporalJoined, WindowJoined};
 
 // The pipeline's one door: the sources, dead letters and runtime it is built from.
 pub use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};

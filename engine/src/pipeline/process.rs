@@ -23,7 +23,9 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
     /// are part of checkpoints and restore at another worker count.
     ///
     /// Refused records, timers and outputs become dead letters (kind
-    /// [`DeadLetterKind::Refused`], [`Location::Key`], the reason). A state spec with two
+    /// [`DeadLetterKind::Refused`], or [`DeadLetterKind::TooLate`] for a record refused
+    /// with [`ProcessError::TooLate`](crate::model::keyed::ProcessError::TooLate);
+    /// [`Location::Key`], the reason). A state spec with two
     /// cells of one name or an invalid time to live is a [`BuildError`] naming the step.
     ///
     /// ```
@@ -85,15 +87,20 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
                             RejectedItem::Timer(t) => ("timer", serde_json::to_string(t)),
                             RejectedItem::Output(o) => ("output", serde_json::to_string(o)),
                         };
+                        let (kind, reason) = if r.too_late {
+                            (DeadLetterKind::TooLate, r.reason)
+                        } else {
+                            (DeadLetterKind::Refused, format!("{what} refused: {}", r.reason))
+                        };
                         DeadLetter {
                             step: step.clone(),
-                            kind: DeadLetterKind::Refused,
+                            kind,
                             location: Location::Key {
                                 key: serde_json::to_string(&r.key).unwrap_or_else(|_| format!("{:?}", r.key)),
                                 event_time: r.event_time,
                                 watermark: r.watermark,
                             },
-                            reason: format!("{what} refused: {}", r.reason),
+                            reason,
                             record: record.unwrap_or_default(),
                         }
                     }));

@@ -5,6 +5,7 @@
 mod conformance;
 mod csv_ranges;
 mod files;
+mod joins;
 mod keyed_process;
 mod layout;
 mod links;
