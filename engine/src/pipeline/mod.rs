@@ -39,7 +39,7 @@
 //! ```
 
 mod changelog;
-pub(crate) mod checkpointing;
+mod checkpointing;
 mod collection;
 mod error;
 mod process;
@@ -232,8 +232,13 @@ where
         Some(settings) => Some(Arc::new(open_checkpoints(&config, settings, clock.clone(), &counters)?)),
     };
     if let Some(k) = &checkpoints {
-        let c = counters.clone();
-        k.set_reporter(move |problem| c.report(problem));
+        // Weak: the counters hold the metrics, which hold the coordinator.
+        let c = Arc::downgrade(&counters);
+        k.set_reporter(move |problem| {
+            if let Some(c) = c.upgrade() {
+                c.report(problem);
+            }
+        });
     }
     let metrics = config.progress.metrics();
     metrics.clear();

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -55,6 +56,19 @@ impl Output {
         self.at_cut.insert(cut, self.length);
         Ok(self.length)
     }
+}
+
+/// A file sink's state at a cut: the file and its length, every row before the cut
+/// written and none after. A restored run truncates the file to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SinkState {
+    /// The file.
+    pub(crate) path: PathBuf,
+    /// Its length at the cut.
+    pub(crate) length: u64,
+    /// A CSV file's columns, when a formatter's first row named them (the header is
+    /// written once, before the first row).
+    pub(crate) columns: Option<Vec<String>>,
 }
 
 /// Where JSON lines go.

@@ -28,7 +28,7 @@ use super::error::CheckpointError;
 use super::job::Job;
 use super::settings::RunCheckpoints;
 use super::store::CheckpointStore;
-use crate::pipeline::checkpointing::SinkState;
+use crate::runtime::outputs::SinkState;
 use highwater_operators::clock::Clock;
 use highwater_operators::time::Time;
 use std::collections::{BTreeMap, BTreeSet};
