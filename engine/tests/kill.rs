@@ -846,43 +846,37 @@ fn sorted_outputs(dir: &Path, name: &str) -> Vec<u8> {
     lines.concat()
 }
 
-/// The 2-process kill sequence of `window`: a reference run (one process, no
-/// checkpoints), then the checkpointed job started on the placements of `placements` in
-/// turn — two processes, or one — and SIGKILLed at seeded moments (after the run's first
-/// complete checkpoint; one of the two processes, chosen by the seed, is killed, and the
-/// other fails on its own when its peer goes), restarted until a run finishes. The output
-/// and dead-letter files of every run together are those of the reference, sorted, byte for
-/// byte.
-fn check_cluster(window: &str, seed: u64, placements: &[Placement]) {
-    let dir = TempDir::new(&format!("cluster-seed{seed}"));
-    generate_split(&dir.0);
-    let reference = command(&split_job(&dir.0, window, false), 1).output().unwrap();
-    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
-    let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines(&dir.0.join("ref.dead.jsonl")));
-    assert!(expected.0.len() > 10_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
-    let args = split_job(&dir.0, window, true);
-    let checkpoints = dir.0.join("checkpoints");
+/// Runs the checkpointed job `args` on the placements of `placements` in turn, killing
+/// one process of each run (chosen by the seed) at a seeded moment after the run's first
+/// checkpoint in `checkpoints`, until a run finishes (or [`moments`] kills are done and a
+/// run finishes); returns the sequence and the placements of the runs that resumed.
+fn kill_placed(
+    args: &[String],
+    placements: &[Placement],
+    dir: &Path,
+    checkpoints: &Path,
+    seed: u64,
+) -> (Sequence, Vec<Placement>) {
     let mut rng = Rng(seed | 1);
     let moments = moments();
     let mut seq = Sequence::default();
     let mut resumed_at = Vec::new();
     for i in 0.. {
         let placement = placements[i % placements.len()];
-        let before = newest_checkpoint(&checkpoints);
-        let mut children = start_placed(&args, placement, &dir.0);
+        let before = newest_checkpoint(checkpoints);
+        let mut children = start_placed(args, placement, dir);
         seq.runs += 1;
         let mut killed = false;
         if seq.kills < moments {
-            // Counted from this run's first complete checkpoint: the processes are
-            // connected then (a process killed while its peer waits to connect leaves the
-            // peer waiting for its connect timeout), and each run gets somewhere.
-            // The moment: up to 90 % of the time the first checkpoint took after the
-            // start. A cut completes once the windowed steps have caught up with the
-            // sources, so the run goes on about that long again.
+            // After this run's first complete checkpoint (the processes are connected then:
+            // a process killed while its peer waits to connect leaves the peer waiting for
+            // its connect timeout; and each run gets somewhere), by up to 90 % of the time
+            // that checkpoint took after the start: a cut completes once the windowed
+            // steps have caught up with the sources, so the run goes on about that long.
             let started = Instant::now();
             let deadline = started + Duration::from_secs(60);
             let running = |c: &mut Vec<std::process::Child>| c.iter_mut().all(|c| c.try_wait().unwrap().is_none());
-            while newest_checkpoint(&checkpoints) <= before && running(&mut children) {
+            while newest_checkpoint(checkpoints) <= before && running(&mut children) {
                 assert!(Instant::now() < deadline, "no checkpoint in {}", checkpoints.display());
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -906,6 +900,25 @@ fn check_cluster(window: &str, seed: u64, placements: &[Placement]) {
         assert!(ok.iter().all(|ok| *ok), "run {} at {placement:?} failed: {stderr}", seq.runs);
         break;
     }
+    (seq, resumed_at)
+}
+
+/// The 2-process kill sequence of `window`: a reference run (one process, no
+/// checkpoints), then the checkpointed job started on the placements of `placements` in
+/// turn — two processes, or one — and SIGKILLed at seeded moments (after the run's first
+/// complete checkpoint; one of the two processes, chosen by the seed, is killed, and the
+/// other fails on its own when its peer goes), restarted until a run finishes. The output
+/// and dead-letter files of every run together are those of the reference, sorted, byte for
+/// byte.
+fn check_cluster(window: &str, seed: u64, placements: &[Placement]) {
+    let dir = TempDir::new(&format!("cluster-seed{seed}"));
+    generate_split(&dir.0);
+    let reference = command(&split_job(&dir.0, window, false), 1).output().unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines(&dir.0.join("ref.dead.jsonl")));
+    assert!(expected.0.len() > 10_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
+    let args = split_job(&dir.0, window, true);
+    let (seq, resumed_at) = kill_placed(&args, placements, &dir.0, &dir.0.join("checkpoints"), seed);
     let what = format!("{window} at {placements:?}: {seq:?}, resumed at {resumed_at:?}");
     assert!(seq.kills >= 1, "{what}: never killed");
     assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
@@ -978,4 +991,26 @@ fn a_checkpoint_of_two_processes_restores_at_one_worker() {
     assert!(stderr.contains("resuming from checkpoint") && stderr.contains("in 2 processes"), "{stderr}");
     assert!(sorted_outputs(&dir.0, "out.jsonl") == sorted_lines(&dir.0.join("ref.jsonl")), "the panes differ");
     assert!(sorted_outputs(&dir.0, "out.dead.jsonl") == sorted_lines(&dir.0.join("ref.dead.jsonl")));
+}
+
+/// Nexmark q5 (two windowed steps) over generated events, killed and restarted at 2
+/// processes of 1 worker and at 1 process of 2 (the generator's partitions are four per
+/// worker: the same 2 workers in all): the rows of every run together are those of a run
+/// never killed.
+#[test]
+fn nexmark_at_two_processes_killed_and_resumed_writes_the_rows_of_an_uninterrupted_run() {
+    use Placement::*;
+    let dir = TempDir::new("cluster-nexmark");
+    let reference = command(&nexmark_job(&dir.0, "q5", 400_000, false), 2).output().unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let expected = sorted_lines(&dir.0.join("ref-q5.jsonl"));
+    assert!(expected.len() > 1_000, "q5 writes rows");
+    let args = nexmark_job(&dir.0, "q5", 400_000, true);
+    let placements = [Processes(1), Single(2)];
+    let (seq, resumed_at) = kill_placed(&args, &placements, &dir.0, &dir.0.join("checkpoints-q5"), 131);
+    let what = format!("nexmark q5 at {placements:?}: {seq:?}, resumed at {resumed_at:?}");
+    assert!(seq.kills >= 1, "{what}: never killed");
+    assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+    assert!(sorted_outputs(&dir.0, "out-q5.jsonl") == expected, "{what}: the rows differ");
+    eprintln!("{what}: the same files");
 }
