@@ -709,6 +709,17 @@ impl Coordinator {
                 }
             }
         }
+        // The output files hold their rows up to the cut in the operating system (the sinks
+        // flushed them); on disk before the checkpoint names their lengths.
+        for path in &written {
+            let synced = std::fs::File::open(path).and_then(|f| f.sync_data());
+            synced.map_err(|source| CheckpointError::Write {
+                checkpoint: id,
+                path: path.clone(),
+                action: "fsync the output file",
+                source,
+            })?;
+        }
         let pending = self.store.begin(id, cut)?;
         let mut total = 0;
         for (i, steps) in files.iter().enumerate() {
