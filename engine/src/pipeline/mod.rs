@@ -64,8 +64,8 @@ pub use highwater_operators::keyed::{
 pub use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 pub use crate::runtime::{execute, ExecutionError, Progress, RunConfig, RunSummary};
 pub use crate::source::{
-    socket_addresses, Batch, Files, Generated, Live, Memory, Partition, Source, StopHandle, Tcp, TcpError, Waker,
-    MAX_LINE,
+    socket_addresses, Batch, Files, Generated, Kafka, Live, Memory, Partition, Source, StartAt, StopHandle, Tcp,
+    TcpError, Waker, MAX_LINE,
 };
 
 use highwater_operators::clock::{Clock, SystemClock};
