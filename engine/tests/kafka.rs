@@ -345,3 +345,156 @@ fn a_topic_read_in_bounded_mode_gives_the_answer_of_the_same_bids_from_a_file() 
         assert!(sorted(&got) == want, "{window} at 2 processes: the rows differ from the file's");
     }
 }
+
+/// A malformed message is a dead letter naming its topic, partition and offset.
+#[test]
+fn a_malformed_message_is_a_dead_letter_naming_topic_partition_and_offset() {
+    let dir = TempDir::new("malformed");
+    let broker = Broker::start();
+    broker.create_topic("bad", 2);
+    let lines: Vec<String> = (0..20)
+        .map(|i| match i {
+            7 => "{\"auction\":1,\"price\":5".to_string(),
+            12 => "not json at all".to_string(),
+            _ => format!("{{\"auction\":{},\"price\":{i},\"t\":{}}}", i % 3, 1_000 * i),
+        })
+        .collect();
+    produce_lines(&broker.address(), "bad", 2, &lines);
+    let dead = dir.0.join("dead.jsonl");
+    let mut args = bid_job("fixed(10s)");
+    args.extend(strings(&[
+        "--kafka-brokers",
+        &broker.address(),
+        "--kafka-topic",
+        "bad",
+        "--kafka-stop-at-end",
+        "--dead-letters",
+        dead.to_str().unwrap(),
+    ]));
+    let (ok, out, err) = run_highwater(&args, Duration::from_secs(120));
+    assert!(ok, "{err}");
+    assert!(err.contains("18 records read from 2 Kafka partition(s)") && err.contains("2 malformed"), "{err}");
+    assert!(!out.is_empty());
+    let dead = sorted(&std::fs::read_to_string(&dead).unwrap());
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    // Message 7 went to partition 1 (round robin) at offset 3; message 12 to partition 0
+    // at offset 6.
+    assert!(
+        dead.iter().any(|d| d.contains(r#""location":{"topic":"bad","partition":1,"offset":3}"#)
+            && d.contains(r#""kind":"malformed""#)
+            && d.contains(r#""line":"{\"auction\":1,\"price\":5""#)),
+        "{dead:?}"
+    );
+    assert!(
+        dead.iter()
+            .any(|d| d.contains(r#""location":{"topic":"bad","partition":0,"offset":6}"#)
+                && d.contains("not json at all")),
+        "{dead:?}"
+    );
+}
+
+/// A topic that does not exist, or a broker that does not answer, fails the start within
+/// its timeout with a message that says what to do.
+#[test]
+fn an_unknown_topic_or_an_unreachable_broker_fails_the_start_clearly() {
+    let broker = Broker::start();
+    let mut args = bid_job("fixed(10s)");
+    args.extend(strings(&["--kafka-brokers", &broker.address(), "--kafka-topic", "nope", "--kafka-timeout", "5s"]));
+    let start = Instant::now();
+    let (ok, _, err) = run_highwater(&args, Duration::from_secs(60));
+    assert!(!ok);
+    assert!(err.contains("Kafka topic `nope` does not exist on brokers") && err.contains("create it"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let mut args = bid_job("fixed(10s)");
+    args.extend(strings(&["--kafka-brokers", &nobody, "--kafka-topic", "bids", "--kafka-timeout", "2s"]));
+    let start = Instant::now();
+    let (ok, _, err) = run_highwater(&args, Duration::from_secs(60));
+    assert!(!ok);
+    assert!(err.contains(&format!("cannot reach the Kafka brokers {nobody} within 2.0 s")), "{err}");
+    assert!(err.contains("is the broker running"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+}
+
+/// Waits until `path` holds a line containing `needle` (at most `limit`).
+fn wait_for_line(path: &Path, needle: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(path).is_ok_and(|t| t.lines().any(|l| l.contains(needle))) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Stops a job with SIGTERM (it flushes and exits) and returns its stderr.
+fn stop(mut child: Child) -> String {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
+
+fn spawn_highwater(args: &[String], stderr: &Path) -> Child {
+    Command::new(highwater())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .expect("start highwater")
+}
+
+/// A partition that goes silent holds the watermark back until `--idle-timeout`, then
+/// stops holding it: the windows of the partition that goes on fire.
+#[test]
+fn a_silent_partition_stops_holding_the_watermark_after_the_idle_timeout() {
+    let dir = TempDir::new("idle");
+    let broker = Broker::start();
+    broker.create_topic("quiet", 2);
+    // Partition 1 gets one early bid and then nothing; partition 0 goes on past 10 s.
+    let first = ["{\"auction\":1,\"price\":1,\"t\":500}".to_string()];
+    produce(&broker.address(), "quiet", first.iter().map(|l| (1, l.clone().into_bytes())));
+    let job = |idle: Option<&str>, out: &Path| {
+        let mut a = bid_job("fixed(10s)");
+        a.extend(strings(&["--kafka-brokers", &broker.address(), "--kafka-topic", "quiet", "--output"]));
+        a.push(out.display().to_string());
+        if let Some(t) = idle {
+            a.extend(strings(&["--idle-timeout", t]));
+        }
+        a
+    };
+    let (held, freed) = (dir.0.join("held.jsonl"), dir.0.join("freed.jsonl"));
+    let a = spawn_highwater(&job(None, &held), &dir.0.join("held.err"));
+    let b = spawn_highwater(&job(Some("1s"), &freed), &dir.0.join("freed.err"));
+    let later: Vec<(i32, Vec<u8>)> = (0..50)
+        .map(|i| (0, format!("{{\"auction\":2,\"price\":{i},\"t\":{}}}", 1_000 + i * 500).into_bytes()))
+        .collect();
+    produce(&broker.address(), "quiet", later);
+    let window = r#""window":{"start":0,"end":10000}"#;
+    assert!(wait_for_line(&freed, window, Duration::from_secs(30)), "the idle partition still holds the watermark");
+    // Without the timeout the silent partition holds the window open.
+    std::thread::sleep(Duration::from_secs(2));
+    let held_text = std::fs::read_to_string(&held).unwrap_or_default();
+    assert!(!held_text.contains(window), "{held_text}");
+    let _ = stop(a);
+    let err = stop(b);
+    let freed_text = std::fs::read_to_string(&freed).unwrap();
+    assert!(
+        freed_text.contains(r#""key":2,"window":{"start":0,"end":10000},"value":{"count":18,"sum_price":153}"#),
+        "{freed_text}\n{err}"
+    );
+}
