@@ -18,7 +18,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -497,4 +497,189 @@ fn a_silent_partition_stops_holding_the_watermark_after_the_idle_timeout() {
         freed_text.contains(r#""key":2,"window":{"start":0,"end":10000},"value":{"count":18,"sum_price":153}"#),
         "{freed_text}\n{err}"
     );
+}
+
+/// A loopback TCP forwarder from `port` to the broker at `to`, that the test kills (its
+/// listener and every connection) and starts again: a broker going away and coming back
+/// with its data.
+struct Forwarder {
+    port: u16,
+    to: u16,
+    stop: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Forwarder {
+    fn start(port: u16, to: u16) -> Forwarder {
+        let mut f = Forwarder { port, to, stop: Arc::default(), open: Arc::default(), thread: None };
+        f.resume();
+        f
+    }
+    fn resume(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)) {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "cannot listen on {} again: {e}", self.port);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        };
+        listener.set_nonblocking(true).unwrap();
+        self.stop = Arc::default();
+        let (stop, open, to) = (self.stop.clone(), self.open.clone(), self.to);
+        self.thread = Some(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else { continue };
+                let mut all = open.lock().unwrap();
+                all.push(client.try_clone().unwrap());
+                all.push(server.try_clone().unwrap());
+                for (mut from, mut into) in
+                    [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        }));
+    }
+    /// Closes the listener and every connection.
+    fn kill(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The broker goes away in the middle of an unbounded run (the forwarder in front of it is
+/// killed for 4 s) and comes back: the job reports it on standard error, retries with
+/// back-off, and its answer is that of the same bids read from a file.
+#[test]
+fn a_broker_going_away_mid_run_is_retried_reported_and_the_answer_is_right() {
+    let dir = TempDir::new("forwarder");
+    let (forward, port) = (free_port(), free_port());
+    let broker = Broker::start_at(port, forward);
+    let mut forwarder = Forwarder::start(forward, port);
+    broker.create_topic("bids", 4);
+    let lines = bids(40_000);
+    let (first, second) = lines.split_at(20_000);
+    let file = dir.0.join("bids.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let mut from_file = bid_job("fixed(10s)");
+    from_file.extend(strings(&["--input", file.to_str().unwrap()]));
+    let (ok, want, err) = run_highwater(&from_file, Duration::from_secs(120));
+    assert!(ok, "{err}");
+    let want = sorted(&want);
+
+    produce_lines(&broker.address(), "bids", 4, first);
+    let out = dir.0.join("panes.jsonl");
+    let mut args = bid_job("fixed(10s)");
+    args.extend(strings(&["--kafka-brokers", &broker.address(), "--kafka-topic", "bids", "--output"]));
+    args.push(out.display().to_string());
+    let stderr = dir.0.join("job.err");
+    let job = spawn_highwater(&args, &stderr);
+    // The first half is read (its first windows fired), then the broker goes away.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(&out).map_or(0, |t| t.lines().count()) < 100 {
+        assert!(Instant::now() < deadline, "no panes from the first half");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    forwarder.kill();
+    std::thread::sleep(Duration::from_secs(4));
+    forwarder.resume();
+    // The rest, then a bid an hour later on every partition: every window of the bids fires.
+    let mut rest: Vec<String> = second.to_vec();
+    let end = 1_700_000_000_000i64 + 3_600_000 * 24;
+    rest.extend((0..4).map(|_| format!("{{\"auction\":999999,\"price\":0,\"t\":{end}}}")));
+    produce_lines(&broker.address(), "bids", 4, &rest);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = std::fs::read_to_string(&out).map_or(0, |t| t.lines().count());
+        if got >= want.len() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{got} of {} panes after the broker came back", want.len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(job);
+    let err = std::fs::read_to_string(&stderr).unwrap();
+    let got: Vec<String> = sorted(&std::fs::read_to_string(&out).unwrap())
+        .into_iter()
+        .filter(|l| !l.contains(r#""key":999999"#))
+        .collect();
+    assert!(got == want, "the panes differ from the file's ({} vs {})\n{err}", got.len(), want.len());
+    assert!(err.contains("retrying with back-off"), "the outage was not reported:\n{err}");
+    assert!(err.contains("answer again after"), "the recovery was not reported:\n{err}");
+}
+
+/// A broker that comes back without its data (tansu's memory storage, restarted; the
+/// topic gone, or created again empty): the job fails saying so — it neither hangs nor
+/// starts the partitions over silently.
+#[test]
+fn a_broker_that_lost_its_data_fails_the_job_clearly() {
+    for recreated in [false, true] {
+        let dir = TempDir::new(&format!("lost-{recreated}"));
+        let port = free_port();
+        let broker = Broker::start_at(port, port);
+        broker.create_topic("bids", 2);
+        produce_lines(&broker.address(), "bids", 2, &bids(2_000));
+        let mut args = bid_job("fixed(10s)");
+        args.extend(strings(&[
+            "--kafka-brokers",
+            &broker.address(),
+            "--kafka-topic",
+            "bids",
+            "--kafka-retry-for",
+            "15s",
+        ]));
+        let out = dir.0.join("panes.jsonl");
+        args.extend(strings(&["--output", out.to_str().unwrap()]));
+        let stderr = dir.0.join("job.err");
+        let mut job = spawn_highwater(&args, &stderr);
+        assert!(wait_for_line(&out, "window", Duration::from_secs(60)), "no pane before the broker was lost");
+        drop(broker);
+        let broker = Broker::start_at(port, port);
+        if recreated {
+            broker.create_topic("bids", 2);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = job.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                let _ = job.kill();
+                panic!("the job did not fail within 60 s:\n{}", std::fs::read_to_string(&stderr).unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let err = std::fs::read_to_string(&stderr).unwrap();
+        assert!(!status.success(), "{status:?}: {err}");
+        // Recreated, the partition's offsets are behind the job's: out of range; gone, the
+        // broker does not know the topic — or, as seen with tansu (which drops the
+        // connection of such a fetch), the fetches keep failing until --kafka-retry-for is
+        // over. Each says so, and what to do.
+        let backwards = err.contains("offsets went backwards") && err.contains("rerun with --fresh");
+        let gave_up = err.contains("gave up after 15 s of broker errors") && err.contains("rerun with --fresh");
+        assert!(backwards || gave_up, "{status:?}: {err}");
+    }
 }

@@ -90,6 +90,10 @@ impl ClientContext for Context {
         // librdkafka's own log lines would repeat what `error` reports.
     }
     fn error(&self, error: KafkaError, reason: &str) {
+        // The end of a partition is not trouble (librdkafka reports it here too).
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
         self.note(format!("{error} ({reason})"));
     }
 }

@@ -156,9 +156,18 @@ impl<T: Send + 'static> Partition<T> for KafkaPartition<T> {
             let Some(rx) = self.rx.as_ref() else { break };
             match rx.try_recv() {
                 Ok(Chunk::Items(items)) => self.held.extend(items),
-                Ok(Chunk::End) | Err(TryRecvError::Disconnected) => {
+                Ok(Chunk::End) => {
                     self.done = true;
                     batch.done = true;
+                    return batch;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.done = true;
+                    batch.done = true;
+                    batch.error = Some(format!(
+                        "the fetch thread of Kafka topic `{}` partition {} stopped at offset {} without saying why (a bug: please report it)",
+                        self.topic, self.partition, self.next
+                    ));
                     return batch;
                 }
                 Ok(Chunk::Failed(e)) => {
@@ -318,17 +327,8 @@ impl<T: Send + 'static> Fetch<T> {
                                 | RDKafkaErrorCode::UnknownTopic
                                 | RDKafkaErrorCode::UnknownPartition,
                             ) => {
-                                let since = *unknown_since.get_or_insert_with(Instant::now);
+                                unknown_since.get_or_insert_with(Instant::now);
                                 consumer.context().note(e.to_string());
-                                if since.elapsed() >= UNKNOWN_GRACE {
-                                    let _ = self.flush(&mut chunk);
-                                    let _ = self.send_blocking(Chunk::Failed(format!(
-                                        "{label}: the brokers {} no longer know the topic or partition ({e}) after {:.0} s: it was deleted or the broker lost its data; recreate it and rerun with --fresh",
-                                        self.settings.brokers,
-                                        since.elapsed().as_secs_f64()
-                                    )));
-                                    return;
-                                }
                             }
                             _ => consumer.context().note(e.to_string()),
                         }
@@ -339,6 +339,15 @@ impl<T: Send + 'static> Fetch<T> {
             if !self.flush(&mut chunk) {
                 return;
             }
+            if let Some(since) = unknown_since.filter(|s| s.elapsed() >= UNKNOWN_GRACE) {
+                let _ = self.send_blocking(Chunk::Failed(format!(
+                    "{label}: the brokers {} no longer know the topic or partition at offset {} (for {:.0} s): it was deleted, or the broker lost its data (offsets went backwards); recreate it and rerun with --fresh",
+                    self.settings.brokers,
+                    self.next,
+                    since.elapsed().as_secs_f64()
+                )));
+                return;
+            }
             if ended {
                 let _ = self.send_blocking(Chunk::End);
                 return;
@@ -346,7 +355,7 @@ impl<T: Send + 'static> Fetch<T> {
             if let Some((lasting, last)) = consumer.context().trouble() {
                 if lasting >= self.settings.retry_for {
                     let _ = self.send_blocking(Chunk::Failed(format!(
-                        "{label}: gave up after {:.0} s of broker errors at offset {} (last: {last}); is the broker at {} running? Rerun the same command once it is (with --checkpoint-dir it resumes from its last checkpoint), or give it longer with --kafka-retry-for",
+                        "{label}: gave up after {:.0} s of broker errors at offset {} (last: {last}); if the broker at {} is down, rerun the same command once it is up (with --checkpoint-dir it resumes from its last checkpoint) or give it longer with --kafka-retry-for; if it restarted without its data, rerun with --fresh",
                         lasting.as_secs_f64(),
                         self.next,
                         self.settings.brokers
