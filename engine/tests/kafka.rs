@@ -683,3 +683,142 @@ fn a_broker_that_lost_its_data_fails_the_job_clearly() {
         assert!(backwards || gave_up, "{status:?}: {err}");
     }
 }
+
+/// Records `{"k", "t", "v"}` for the kill test: 200 keys, times advancing a few ms a
+/// record, one in ten out of order by up to 1.5 s, one in a thousand 30 s late (a dead
+/// letter), one in 20 000 malformed.
+fn keyed_records(n: usize) -> Vec<String> {
+    let mut x: u64 = 0x5EED_0017_0000_0003;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let mut t = 1_700_000_000_000i64;
+    (0..n)
+        .map(|i| {
+            t += next(4) as i64;
+            let at = match next(1_000) {
+                0 => t - 30_000,
+                1..=100 => t - next(1_500) as i64,
+                _ => t,
+            };
+            if i % 20_000 == 19_999 {
+                return "{\"k\":\"oops\",\"t\":\"not a time\"}".to_string();
+            }
+            format!("{{\"k\":\"k{}\",\"t\":{at},\"v\":{}}}", next(200), next(100))
+        })
+        .collect()
+}
+
+/// With checkpoints, an unbounded run over a topic that a producer keeps writing is killed
+/// with SIGKILL at seeded moments and started again; once the producer is done, the same
+/// command with --kafka-stop-at-end resumes and finishes. The output and dead-letter files
+/// are those of one uninterrupted run over the whole topic (sorted, byte for byte): the
+/// offsets in the checkpoints make the input exactly-once, the file sinks' checkpointed
+/// lengths the output.
+#[test]
+fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_checkpoints() {
+    let moments: usize = std::env::var("HIGHWATER_KILL_MOMENTS").ok().and_then(|m| m.parse().ok()).unwrap_or(5);
+    let dir = TempDir::new("kill");
+    let broker = Broker::start();
+    broker.create_topic("events", 4);
+    let records = keyed_records(240_000);
+    let job = |out: &Path, dead: &Path, checkpoints: Option<&Path>, bounded: bool| {
+        let mut a = strings(&[
+            "run",
+            "--time-field",
+            "t",
+            "--key-field",
+            "k",
+            "--count",
+            "--sum",
+            "v",
+            "--window",
+            "fixed(10s)",
+            "--max-out-of-orderness",
+            "2s",
+            "--format",
+            "jsonl",
+            "--no-progress",
+            "--workers",
+            "2",
+            "--kafka-brokers",
+            &broker.address(),
+            "--kafka-topic",
+            "events",
+        ]);
+        a.extend(strings(&["--output", out.to_str().unwrap(), "--dead-letters", dead.to_str().unwrap()]));
+        if let Some(c) = checkpoints {
+            a.extend(strings(&["--checkpoint-dir", c.to_str().unwrap(), "--checkpoint-interval", "300ms"]));
+        }
+        if bounded {
+            a.push("--kafka-stop-at-end".into());
+        }
+        a
+    };
+    let (out, dead, ckpt) = (dir.0.join("out.jsonl"), dir.0.join("dead.jsonl"), dir.0.join("ckpt"));
+    // The producer writes in 24 chunks, 150 ms apart.
+    let brokers = broker.address();
+    let chunks: Vec<Vec<String>> = records.chunks(10_000).map(<[String]>::to_vec).collect();
+    let producer = std::thread::spawn(move || {
+        let mut sent = 0usize;
+        for chunk in chunks {
+            let first = sent;
+            sent += chunk.len();
+            produce(
+                &brokers,
+                "events",
+                chunk.into_iter().enumerate().map(|(i, l)| (((first + i) % 4) as i32, l.into_bytes())),
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    });
+    let mut rng: u64 = 0x5EED_4B1D;
+    let (mut kills, mut resumes, mut runs) = (0, 0, 0);
+    let stderr = dir.0.join("job.err");
+    while kills < moments {
+        let mut child = spawn_highwater(&job(&out, &dead, Some(&ckpt), false), &stderr);
+        runs += 1;
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let delay = Duration::from_millis(700 + rng % 1_500);
+        let start = Instant::now();
+        while start.elapsed() < delay {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "an unbounded run ended by itself:\n{}",
+                std::fs::read_to_string(&stderr).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        let err = std::fs::read_to_string(&stderr).unwrap();
+        eprintln!("run {runs} killed after {delay:?}: {}", err.lines().next().unwrap_or("(started afresh)"));
+        if err.contains("resuming from checkpoint") {
+            resumes += 1;
+        }
+        assert!(!err.contains("error"), "run {runs}: {err}");
+    }
+    producer.join().unwrap();
+    // The producer is done: the same job, bounded, resumes and drains the topic.
+    let (ok, _, err) = run_highwater(&job(&out, &dead, Some(&ckpt), true), Duration::from_secs(300));
+    assert!(ok, "the last run failed: {err}");
+    if err.contains("resuming from checkpoint") {
+        resumes += 1;
+    }
+    assert!(resumes >= 2, "{resumes} of {} runs resumed from a checkpoint: {err}", runs + 1);
+    let (want_out, want_dead) = (dir.0.join("want.jsonl"), dir.0.join("want-dead.jsonl"));
+    let (ok, _, err) = run_highwater(&job(&want_out, &want_dead, None, true), Duration::from_secs(300));
+    assert!(ok, "{err}");
+    assert!(err.contains("240000 records read") || err.contains("malformed"), "{err}");
+    let read = |p: &Path| sorted(&std::fs::read_to_string(p).unwrap());
+    let (want, got) = (read(&want_out), read(&out));
+    assert!(want.len() > 1_000, "{} panes", want.len());
+    assert!(got == want, "after {kills} kills the panes differ: {} lines vs {}", got.len(), want.len());
+    assert!(read(&dead) == read(&want_dead), "the dead letters differ");
+}

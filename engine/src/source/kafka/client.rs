@@ -208,12 +208,22 @@ pub(crate) fn end_offset(
     consumer.assign(&tpl).map_err(|e| format!("cannot read Kafka topic `{topic}` partition {partition}: {e}"))?;
     let deadline = Instant::now() + timeout;
     let mut end = high;
+    // The end is where a fetch reports the end of the partition; with a broker that does
+    // not report it (seen: tansu's fetches past a misreported end), where no more message
+    // came for a second after the last.
+    let mut last_message: Option<Instant> = None;
     let found = loop {
+        if last_message.is_some_and(|t| t.elapsed() >= Duration::from_secs(1)) {
+            break true;
+        }
         if Instant::now() >= deadline {
-            break false;
+            break last_message.is_some();
         }
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => end = end.max(m.offset() + 1),
+            Some(Ok(m)) => {
+                end = end.max(m.offset() + 1);
+                last_message = Some(Instant::now());
+            }
             Some(Err(KafkaError::PartitionEOF(_))) => {
                 if let Ok(pos) = consumer.position() {
                     if let Some(rdkafka::Offset::Offset(o)) = pos.find_partition(topic, partition).map(|e| e.offset()) {

@@ -419,7 +419,13 @@ impl<T: Send + 'static> Kafka<T> {
                 continue;
             }
             let (low, listed) = client::bounds(&admin, brokers, topic, *p, self.connect_timeout)?;
-            let high = client::end_offset(&admin, brokers, topic, *p, (low, listed), self.connect_timeout)?;
+            // The exact end (one fetch) only where it matters: some brokers list it early.
+            let restored_past = matches!(at, Some(JournalPosition::At { bytes, .. }) if *bytes as i64 > listed);
+            let needs_end = self.stop_at_end || self.start == StartAt::Latest || restored_past;
+            let high = match needs_end {
+                true => client::end_offset(&admin, brokers, topic, *p, (low, listed), self.connect_timeout)?,
+                false => listed,
+            };
             let start = match at {
                 Some(JournalPosition::At { bytes, .. }) => {
                     let o = i64::try_from(*bytes).unwrap_or(i64::MAX);
