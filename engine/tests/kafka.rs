@@ -805,6 +805,17 @@ fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_chec
         assert!(!err.contains("error"), "run {runs}: {err}");
     }
     producer.join().unwrap();
+    // The consumer group's committed offsets followed the checkpoints (for monitoring).
+    let c: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", &broker.address()).set("group.id", "highwater").create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition("events", p);
+    }
+    let committed = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    for e in committed.elements() {
+        assert!(matches!(e.offset(), Offset::Offset(o) if o > 0), "partition {}: committed {:?}", e.partition(), e.offset());
+    }
     // The producer is done: the same job, bounded, resumes and drains the topic.
     let (ok, _, err) = run_highwater(&job(&out, &dead, Some(&ckpt), true), Duration::from_secs(300));
     assert!(ok, "the last run failed: {err}");
