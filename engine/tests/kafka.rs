@@ -814,7 +814,12 @@ fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_chec
     }
     let committed = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
     for e in committed.elements() {
-        assert!(matches!(e.offset(), Offset::Offset(o) if o > 0), "partition {}: committed {:?}", e.partition(), e.offset());
+        assert!(
+            matches!(e.offset(), Offset::Offset(o) if o > 0),
+            "partition {}: committed {:?}",
+            e.partition(),
+            e.offset()
+        );
     }
     // The producer is done: the same job, bounded, resumes and drains the topic.
     let (ok, _, err) = run_highwater(&job(&out, &dead, Some(&ckpt), true), Duration::from_secs(300));
@@ -832,4 +837,75 @@ fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_chec
     assert!(want.len() > 1_000, "{} panes", want.len());
     assert!(got == want, "after {kills} kills the panes differ: {} lines vs {}", got.len(), want.len());
     assert!(read(&dead) == read(&want_dead), "the dead letters differ");
+}
+
+/// The panes of a job produced to a Kafka topic (`--output kafka://HOSTS/TOPIC`) are the
+/// rows it writes to a file, each keyed by its pane's key; a sink topic that does not
+/// exist, or a request for exactly-once output, fails the start saying what to do.
+#[test]
+fn panes_produced_to_a_topic_are_the_rows_of_a_file_keyed_by_their_key() {
+    let dir = TempDir::new("sink");
+    let broker = Broker::start();
+    broker.create_topic("bids", 2);
+    broker.create_topic("panes", 3);
+    produce_lines(&broker.address(), "bids", 2, &bids(20_000));
+    let job = |output: &str, extra: &[&str]| {
+        let mut a = bid_job("fixed(10s)");
+        a.extend(strings(&["--kafka-brokers", &broker.address(), "--kafka-topic", "bids", "--kafka-stop-at-end"]));
+        a.extend(strings(&["--workers", "2", "--output", output]));
+        a.extend(strings(extra));
+        a
+    };
+    let file = dir.0.join("panes.jsonl");
+    let (ok, _, err) = run_highwater(&job(file.to_str().unwrap(), &[]), Duration::from_secs(120));
+    assert!(ok, "{err}");
+    let want = sorted(&std::fs::read_to_string(&file).unwrap());
+    let (ok, _, err) =
+        run_highwater(&job(&format!("kafka://{}/panes", broker.address()), &[]), Duration::from_secs(120));
+    assert!(ok, "{err}");
+    let mut got = Vec::new();
+    let mut partitions_used = 0;
+    for p in 0..3 {
+        let (low, _) = offsets(&broker.address(), "panes", p);
+        assert_eq!(low, 0);
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker.address())
+            .set("group.id", "hw-test")
+            .set("enable.partition.eof", "true")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("panes", p, Offset::Offset(0)).unwrap();
+        c.assign(&tpl).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut here = 0;
+        loop {
+            assert!(Instant::now() < deadline, "partition {p} did not end");
+            match c.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+                    let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                    assert!(value.starts_with(&format!("{{\"key\":{key},")), "key {key} of {value}");
+                    got.push(value);
+                    here += 1;
+                }
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                _ => {}
+            }
+        }
+        partitions_used += usize::from(here > 0);
+    }
+    assert!(partitions_used > 1, "the keys were not spread over the partitions");
+    got.sort();
+    assert!(got == want, "{} messages vs {} rows", got.len(), want.len());
+
+    let (ok, _, err) = run_highwater(&job(&format!("kafka://{}/nope", broker.address()), &[]), Duration::from_secs(60));
+    assert!(!ok);
+    assert!(err.contains("Kafka topic `nope` does not exist on brokers") && err.contains("create it"), "{err}");
+    let (ok, _, err) = run_highwater(
+        &job(&format!("kafka://{}/panes", broker.address()), &["--kafka-exactly-once"]),
+        Duration::from_secs(60),
+    );
+    assert!(!ok);
+    assert!(err.contains("exactly-once output to Kafka topic `panes` needs transactions"), "{err}");
 }

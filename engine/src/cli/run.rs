@@ -23,7 +23,9 @@ use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
 use super::progress::Progress;
 use crate::format::{RunKey, Schema, TimeUnit};
-use crate::pipeline::{BuildError, ExecutionError, Files, JsonLines, Kafka, PipelineError, RunSummary, Tcp, Windowing};
+use crate::pipeline::{
+    BuildError, Delivery, ExecutionError, Files, JsonLines, Kafka, KafkaSink, PipelineError, RunSummary, Tcp, Windowing,
+};
 use crate::row::{write_pane_row, RowFormat};
 use crate::runtime::checkpoint::{CheckpointConfig, RunCheckpoints};
 use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format, InputError};
@@ -171,9 +173,15 @@ pub struct RunArgs {
     pub batch_size: usize,
     /// Where to write the panes as JSON lines (`-` is standard output). In process `I` of
     /// a cluster, a file is written as `PATH.p<I>`: each process writes the panes of its
-    /// own workers.
-    #[arg(long, default_value = "-", value_name = "PATH|-")]
+    /// own workers. `kafka://HOST:PORT[,HOST:PORT]/TOPIC` produces them to a Kafka topic
+    /// instead (the topic must exist): one message per pane, its value the pane's JSON row,
+    /// its key the pane's key; at least once (idempotent production).
+    #[arg(long, default_value = "-", value_name = "PATH|-|kafka://HOSTS/TOPIC")]
     pub output: String,
+    /// Ask for exactly-once Kafka output (--output kafka://...): refused, saying why
+    /// (transactions tied to checkpoints are not supported).
+    #[arg(long)]
+    pub kafka_exactly_once: bool,
     /// Where to write dead letters (malformed lines, too-late records) as JSON lines; by
     /// default they are only counted in the summary. `PATH.p<I>` in a cluster, as --output.
     #[arg(long, value_name = "PATH|-")]
@@ -626,7 +634,17 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     args.strategy()?;
     let windowing = args.windowing();
     let watermark = args.watermark.unwrap_or(WatermarkStrategy::BoundedOutOfOrderness(args.max_out_of_orderness));
-    let output = args.cluster.output_path(&args.output);
+    let kafka_output = kafka_output(&args.output)?;
+    if args.kafka_exactly_once && kafka_output.is_none() {
+        return Err(RunError::Flag {
+            flag: "kafka-exactly-once",
+            reason: "only applies to Kafka output (--output kafka://HOSTS/TOPIC)".into(),
+        });
+    }
+    let output = match kafka_output {
+        Some(_) => "-".to_string(),
+        None => args.cluster.output_path(&args.output),
+    };
     let dead_path = args.dead_letters.as_deref().map(|p| args.cluster.output_path(p));
     let socket = args.is_socket();
     let live = args.is_live();
@@ -683,6 +701,7 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     let keyless = args.key_field.is_empty();
     let rows = if args.rfc3339 { RowFormat::default().rfc3339() } else { RowFormat::default() };
     let (src, counted) = (input.clone(), panes.clone());
+    let exactly_once = args.kafka_exactly_once;
     let result = crate::pipeline::run(config, move |p| {
         let records = match &src {
             Input::Files(f) => p.read_keyed("input", f.clone())?,
@@ -692,6 +711,37 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         let set = set.clone();
         let panes = records.window(windowing.clone()).aggregate("run", set.clone())?;
         let counted = counted.clone();
+        if let Some((brokers, topic)) = &kafka_output {
+            let delivery = if exactly_once { Delivery::ExactlyOnce } else { Delivery::AtLeastOnce };
+            let set = set.clone();
+            let sink = KafkaSink::with_messages(
+                brokers.clone(),
+                topic.clone(),
+                move |p: &Pane<RunKey, AggregateValues>, key: &mut Vec<u8>, line: &mut String| {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    let mut k = String::new();
+                    if keyless {
+                        k.push_str("null")
+                    } else {
+                        p.key.write_json(&mut k)
+                    }
+                    key.extend_from_slice(k.as_bytes());
+                    let write_key =
+                        |out: &mut String, k: &RunKey| if keyless { out.push_str("null") } else { k.write_json(out) };
+                    write_pane_row(line, p, write_key, |out, v| set.write_json_object(out, v), &rows);
+                },
+            )
+            .delivery(delivery);
+            panes.write(sink);
+            if let Some(path) = &dead_path {
+                let mut sink = JsonLines::file(path).rows_with(rows);
+                if live {
+                    sink = sink.live();
+                }
+                p.dead_letters().write(sink);
+            }
+            return Ok(());
+        }
         let mut sink = JsonLines::file(&output).lines(move |p: &Pane<RunKey, AggregateValues>, line: &mut String| {
             counted.fetch_add(1, Ordering::Relaxed);
             // The one pane row (crate::row), the key typed (`null` without key fields) and
@@ -790,6 +840,20 @@ fn tcp_source(
         source = source.idle_timeout(Duration::from_millis(ms.max(0) as u64));
     }
     Ok(source)
+}
+
+/// `kafka://HOSTS/TOPIC`: the brokers and topic of Kafka output (`None`: not Kafka).
+fn kafka_output(output: &str) -> Result<Option<(String, String)>, RunError> {
+    let Some(rest) = output.strip_prefix("kafka://") else { return Ok(None) };
+    match rest.rsplit_once('/') {
+        Some((brokers, topic)) if !brokers.is_empty() && !topic.is_empty() => {
+            Ok(Some((brokers.to_string(), topic.to_string())))
+        }
+        _ => Err(RunError::Flag {
+            flag: "output",
+            reason: format!("`{output}`: write kafka://HOST:PORT[,HOST:PORT]/TOPIC"),
+        }),
+    }
 }
 
 /// The Kafka source of a run.

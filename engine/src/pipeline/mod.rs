@@ -52,7 +52,7 @@ pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
 pub use collection::{key_hash, Collection, Data, Key, KeyByBeforeWindow, Keyed, Sink, Windowed};
 pub use error::{BuildError, PipelineError};
 pub(crate) use shared::{Counters, Shared, StepDeadLetters};
-pub use sink::{pane_row, Collector, CsvFile, JsonLines, TcpSink};
+pub use sink::{pane_row, Collector, CsvFile, Delivery, JsonLines, KafkaSink, TcpSink};
 pub use windowing::Windowing;
 
 // The keyed process step's pieces (`Keyed::process`), from the model.
