@@ -807,7 +807,7 @@ fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_chec
     producer.join().unwrap();
     // The consumer group's committed offsets followed the checkpoints (for monitoring).
     let c: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", &broker.address()).set("group.id", "highwater").create().unwrap();
+        ClientConfig::new().set("bootstrap.servers", broker.address()).set("group.id", "highwater").create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..4 {
         tpl.add_partition("events", p);

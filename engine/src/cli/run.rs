@@ -693,7 +693,7 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     let bar = Progress::start(
         progress_counters.clone(),
         total_bytes,
-        files.len() > 0 && !args.no_progress && super::progress::wanted(args.output == "-"),
+        !files.is_empty() && !args.no_progress && super::progress::wanted(args.output == "-"),
     );
     started(progress_counters.clone());
 

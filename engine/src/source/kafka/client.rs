@@ -232,15 +232,16 @@ pub(crate) fn end_offset(
                 }
                 break true;
             }
-            Some(Err(e)) => {
+            Some(Err(e))
                 if e.rdkafka_error_code().is_some_and(|c| {
                     matches!(c, RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset)
-                }) {
-                    return Err(format!(
-                        "cannot read the end of Kafka topic `{topic}` partition {partition} at brokers {brokers}: {e}"
-                    ));
-                }
+                }) =>
+            {
+                return Err(format!(
+                    "cannot read the end of Kafka topic `{topic}` partition {partition} at brokers {brokers}: {e}"
+                ));
             }
+            Some(Err(_)) => {}
             None => {}
         }
     };
