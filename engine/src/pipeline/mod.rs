@@ -53,7 +53,7 @@ pub use changelog::{ChangeRow, ChangeValue, Changelog, Upsert};
 pub use collection::{key_hash, Collection, Data, Key, KeyByBeforeWindow, Keyed, Sink, Windowed};
 pub use error::{BuildError, PipelineError};
 pub(crate) use shared::{Counters, Shared, StepDeadLetters};
-pub use sink::{pane_row, Collector, CsvFile, JsonLines, TcpSink};
+pub use sink::{pane_row, Collector, CsvFile, Delivery, JsonLines, KafkaSink, TcpSink};
 pub use windowing::Windowing;
 
 // The keyed process step's pieces (`Keyed::process`), from the model.
@@ -68,8 +68,8 @@ pub use highwater_operators::join::{IntervalJoined, JoinKind, Side, TemporalJoin
 pub use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
 pub use crate::runtime::{execute, ExecutionError, Progress, RunConfig, RunSummary};
 pub use crate::source::{
-    socket_addresses, Batch, Files, Generated, Live, Memory, Partition, Source, StopHandle, Tcp, TcpError, Waker,
-    MAX_LINE,
+    socket_addresses, Batch, Files, Generated, Kafka, Live, Memory, Partition, Source, StartAt, StopHandle, Tcp,
+    TcpError, Waker, MAX_LINE,
 };
 
 use highwater_operators::clock::{Clock, SystemClock};
