@@ -157,7 +157,7 @@ fn stop_on_signals(progress: Arc<Progress>) {
                 tracing::warn!(signal = sig, "second signal: exiting at once (the output is incomplete)");
                 std::process::exit(128 + sig);
             }
-            tracing::warn!(
+            tracing::info!(
                 signal = sig,
                 "signal {sig}: no more input is read; flushing the open windows (a second signal exits at once)"
             );
