@@ -2,7 +2,8 @@
 //! out-of-order bid streams against the batch joins at 1, 2 and 4 workers, a too-late
 //! record a dead letter of kind `too_late`; a window join's early, on-time, late and
 //! too-late records scripted; restored from a mid-run checkpoint at another worker count;
-//! and bad joins refused when the pipeline is built.
+//! bad joins refused when the pipeline is built, and an input without its key a dead
+//! letter.
 
 use highwater::model::join::{JoinKind, Side, WindowJoin};
 use highwater::pipeline::{
