@@ -81,6 +81,15 @@ pub enum Location {
         /// The byte offset of the line's start in the connection's stream.
         byte: u64,
     },
+    /// A message of a Kafka topic: its topic, partition and offset.
+    Kafka {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The message's offset in its partition.
+        offset: i64,
+    },
     /// An element of a windowed step: its key (as JSON), event time and window, and the
     /// input watermark when it was dropped.
     Window {
@@ -121,6 +130,9 @@ impl fmt::Display for Location {
         match self {
             Location::File { path, line, byte } => write!(f, "{path}:{line} (byte {byte})"),
             Location::Peer { peer, line, byte } => write!(f, "tcp {peer}, line {line} (byte {byte})"),
+            Location::Kafka { topic, partition, offset } => {
+                write!(f, "kafka topic {topic}, partition {partition}, offset {offset}")
+            }
             Location::Window { key, timestamp, window, watermark } => {
                 write!(
                     f,
@@ -194,7 +206,7 @@ impl DeadLetter {
     /// Appends the dead letter as its output row (one JSON object, no newline), the row
     /// `highwater run --dead-letters` and [`crate::pipeline::JsonLines::rows`] write:
     /// `step`, `kind`, `location` (`{"file", "line", "byte_offset"}`, `{"peer", "line",
-    /// "byte_offset"}`, `{"key", "window"}`, `{}` for a record inside the pipeline, or
+    /// "byte_offset"}`, `{"topic", "partition", "offset"}`, `{"key", "window"}`, `{}` for a record inside the pipeline, or
     /// `{"other"}`), `reason`, then `line` (the original line, a string) for a source or
     /// `record` (the element as JSON) for a step, then `event_time` and `watermark` in
     /// milliseconds where known. `docs/output-format.md` has every field.
@@ -224,6 +236,15 @@ impl Row for DeadLetter {
                 out.push_str(n.format(*byte));
                 out.push('}');
             }
+            Location::Kafka { topic, partition, offset } => {
+                out.push_str("{\"topic\":");
+                row::write_str(out, topic);
+                out.push_str(",\"partition\":");
+                out.push_str(n.format(*partition));
+                out.push_str(",\"offset\":");
+                out.push_str(n.format(*offset));
+                out.push('}');
+            }
             Location::Window { key, timestamp, window, watermark } => {
                 out.push_str("{\"key\":");
                 row::write_json_or_str(out, key);
@@ -250,7 +271,7 @@ impl Row for DeadLetter {
         }
         out.push_str(",\"reason\":");
         row::write_str(out, &self.reason);
-        if matches!(self.location, Location::File { .. } | Location::Peer { .. }) {
+        if matches!(self.location, Location::File { .. } | Location::Peer { .. } | Location::Kafka { .. }) {
             out.push_str(",\"line\":");
             row::write_str(out, &self.record);
         } else {

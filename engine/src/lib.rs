@@ -14,6 +14,7 @@ pub mod cli;
 pub mod conformance;
 pub mod dead_letter;
 pub mod format;
+pub mod logging;
 pub mod nexmark;
 pub mod pipeline;
 pub mod row;

@@ -10,6 +10,7 @@
 
 pub mod aggregates;
 pub mod cluster;
+pub mod diagram;
 pub mod local_cluster;
 pub mod nexmark;
 pub mod observe;

@@ -68,9 +68,10 @@ pub struct QueryArgs {
     /// same command after a crash or a kill continues the generator (or the replayed
     /// file) where the checkpoint left each partition and writes exactly the --output file
     /// of a run never interrupted. Standard output is at-least-once after a resume. The
-    /// windowed queries, q3, q4, q6 and q9 only (q8's changelog is refused); one process; a generated run
-    /// restores at the worker count it was checkpointed at (the generator's partitions
-    /// are four per worker).
+    /// windowed queries, q3, q4, q6 and q9 (q8's changelog is refused); in a cluster
+    /// every process takes part (the directory must be one they all see); a generated run
+    /// restores at the total worker count it was checkpointed at (the generator's
+    /// partitions are four per worker).
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Processing time between checkpoints (default 10s).
@@ -234,11 +235,6 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
     }
     let mut config = args.observe.apply(args.cluster.config()?);
     if let Some(dir) = &args.checkpoint_dir {
-        if args.cluster.processes > 1 {
-            return Err(NexmarkError::Flag(
-                "--checkpoint-dir: checkpoints cover one process (any --workers); a cluster of processes is not covered yet".into(),
-            ));
-        }
         if args.checkpoint_interval.is_some_and(|t| t <= 0) {
             return Err(NexmarkError::Flag("--checkpoint-interval: must be positive (e.g. 10s)".into()));
         }

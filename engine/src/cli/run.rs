@@ -23,7 +23,9 @@ use super::aggregates::{Aggregate, AggregateSet, AggregateValues};
 use super::cluster::{ClusterArgs, ClusterError};
 use super::progress::Progress;
 use crate::format::{RunKey, Schema, TimeUnit};
-use crate::pipeline::{BuildError, ExecutionError, Files, JsonLines, PipelineError, RunSummary, Tcp, Windowing};
+use crate::pipeline::{
+    BuildError, Delivery, ExecutionError, Files, JsonLines, Kafka, KafkaSink, PipelineError, RunSummary, Tcp, Windowing,
+};
 use crate::row::{write_pane_row, RowFormat};
 use crate::runtime::checkpoint::{CheckpointConfig, RunCheckpoints};
 use crate::source::{expand_inputs_with, is_gzip, is_stdin, Format, InputError};
@@ -48,7 +50,7 @@ use std::time::Duration;
 pub struct RunArgs {
     /// Input files, directories (their files) or globs ('data/*.csv.gz'); each file is one
     /// partition. Repeat the flag or give several paths.
-    #[arg(long, required_unless_present_any = ["listen", "connect"], conflicts_with_all = ["listen", "connect"], num_args = 1.., value_name = "PATH")]
+    #[arg(long, required_unless_present_any = ["listen", "connect", "kafka_brokers"], conflicts_with_all = ["listen", "connect", "kafka_brokers"], num_args = 1.., value_name = "PATH")]
     pub input: Vec<String>,
     /// Read newline-delimited records from TCP connections to this address instead of
     /// files (a bare port means 127.0.0.1, loopback; port 0 picks a free one, printed on
@@ -61,6 +63,36 @@ pub struct RunArgs {
     /// the connection. Needs --format.
     #[arg(long, value_name = "ADDR")]
     pub connect: Option<String>,
+    /// Read from Kafka: the brokers (HOST:PORT[,HOST:PORT]). Each partition of each
+    /// --kafka-topic is a partition with its own watermark, read by worker `p % workers`;
+    /// each message's value is one record (--format jsonl, or csv with --csv-header).
+    /// Unbounded unless --kafka-stop-at-end. Needs --format.
+    #[arg(long, value_name = "HOSTS", conflicts_with_all = ["listen", "connect"], requires = "kafka_topic")]
+    pub kafka_brokers: Option<String>,
+    /// A Kafka topic to read (repeat the flag for several).
+    #[arg(long, value_name = "TOPIC", requires = "kafka_brokers")]
+    pub kafka_topic: Vec<String>,
+    /// Where each Kafka partition starts: earliest, latest (messages produced after the
+    /// start), timestamp:MILLIS (the first message at or after it), or
+    /// offsets:TOPIC/PARTITION=OFFSET[,...] (others at earliest). A resumed run starts
+    /// where its checkpoint left each partition instead.
+    #[arg(long, default_value = "earliest", value_name = "WHERE", requires = "kafka_brokers")]
+    pub kafka_start: crate::source::StartAt,
+    /// Bounded: each Kafka partition ends at the end offset it had when the job started
+    /// (a topic replays as a batch job). Without it the job runs until stopped.
+    #[arg(long, requires = "kafka_brokers")]
+    pub kafka_stop_at_end: bool,
+    /// The consumer group whose committed offsets follow the checkpoints (monitoring
+    /// only; default `highwater`).
+    #[arg(long, value_name = "NAME", requires = "kafka_brokers")]
+    pub kafka_group: Option<String>,
+    /// How long the Kafka brokers have to answer at start (default 10s).
+    #[arg(long, value_parser = parse_ticks, value_name = "DURATION")]
+    pub kafka_timeout: Option<i64>,
+    /// How long a broker that went away mid-run is retried, with back-off, before the
+    /// job fails (default 60s).
+    #[arg(long, value_parser = parse_ticks, value_name = "DURATION")]
+    pub kafka_retry_for: Option<i64>,
     /// With --listen: stop accepting after N connections, and end when they are closed.
     /// With --checkpoint-dir the connections of every run count (a rerun replays their
     /// journals, then accepts the rest).
@@ -71,11 +103,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
     /// With a CSV socket: the header (comma-separated names), when connections send data
-    /// lines only. Without it each connection's first line is its header.
+    /// lines only. Without it each connection's first line is its header. Required with
+    /// CSV Kafka messages (a message is one record, without a header).
     #[arg(long, value_name = "NAMES")]
     pub csv_header: Option<String>,
-    /// With a socket: a connection without data for this long stops holding the
-    /// watermark back (e.g. 5s). By default a silent connection holds it.
+    /// With a socket or Kafka: a connection or partition without data for this long stops
+    /// holding the watermark back (e.g. 5s). By default a silent one holds it.
     #[arg(long, value_parser = parse_ticks, value_name = "DURATION")]
     pub idle_timeout: Option<i64>,
     /// Line format; by default from each file's extension (.csv, .jsonl, .ndjson, .json,
@@ -140,9 +173,15 @@ pub struct RunArgs {
     pub batch_size: usize,
     /// Where to write the panes as JSON lines (`-` is standard output). In process `I` of
     /// a cluster, a file is written as `PATH.p<I>`: each process writes the panes of its
-    /// own workers.
-    #[arg(long, default_value = "-", value_name = "PATH|-")]
+    /// own workers. `kafka://HOST:PORT[,HOST:PORT]/TOPIC` produces them to a Kafka topic
+    /// instead (the topic must exist): one message per pane, its value the pane's JSON row,
+    /// its key the pane's key; at least once (idempotent production).
+    #[arg(long, default_value = "-", value_name = "PATH|-|kafka://HOSTS/TOPIC")]
     pub output: String,
+    /// Ask for exactly-once Kafka output (--output kafka://...): refused, saying why
+    /// (transactions tied to checkpoints are not supported).
+    #[arg(long)]
+    pub kafka_exactly_once: bool,
     /// Where to write dead letters (malformed lines, too-late records) as JSON lines; by
     /// default they are only counted in the summary. `PATH.p<I>` in a cluster, as --output.
     #[arg(long, value_name = "PATH|-")]
@@ -156,6 +195,18 @@ pub struct RunArgs {
     /// a terminal and the panes do not go to the same terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Also draw a pane diagram of the job into this SVG file when it ends: event time
+    /// across, processing time (ms since the start) upwards, the elements of a few keys as
+    /// points, the input and output watermarks as lines, each pane a bar across its window
+    /// coloured by timing (early, on time, late), retractions dashed. `PATH.p<I>` in a
+    /// cluster, as --output.
+    #[arg(long, value_name = "FILE.svg")]
+    pub diagram: Option<PathBuf>,
+    /// With --diagram: draw this key (as it appears in the output's `key`; repeat for
+    /// several). By default the 3 busiest of the first 1000 keys read. Each key shows its
+    /// first 200 elements and the panes of the windows they span.
+    #[arg(long, value_name = "KEY", requires = "diagram")]
+    pub diagram_key: Vec<String>,
     /// Take checkpoints in this directory (created if missing), and resume from its
     /// newest intact checkpoint: rerunning the same command after a crash or a kill
     /// continues where the checkpoint was and writes exactly the --output and
@@ -188,6 +239,8 @@ pub struct RunArgs {
 pub struct Summary {
     /// Files read.
     pub files: u64,
+    /// Kafka partitions read (Kafka input).
+    pub kafka_partitions: u64,
     /// TCP connections read (socket input).
     pub connections: u64,
     /// Records read and parsed.
@@ -248,7 +301,9 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let from = if self.files == 0 && self.connections > 0 {
+        let from = if self.files == 0 && self.kafka_partitions > 0 {
+            format!("{} Kafka partition(s)", self.kafka_partitions)
+        } else if self.files == 0 && self.connections > 0 {
             format!("{} connection(s)", self.connections)
         } else {
             format!("{} file(s)", self.files)
@@ -274,7 +329,7 @@ pub enum RunError {
     Input(#[from] InputError),
     /// The windowing strategy is invalid.
     #[error("invalid windowing strategy: {0}")]
-    Strategy(#[from] StrategyError),
+    Strategy(StrategyError),
     /// A flag has a value that cannot work.
     #[error("--{flag}: {reason}")]
     Flag {
@@ -298,10 +353,20 @@ pub enum RunError {
     /// Every line of the input was malformed: the flags do not fit the data.
     #[error("{0}")]
     Misfit(String),
+    /// The pane diagram could not be drawn or written (the job's outputs are complete).
+    #[error("--diagram: {0}")]
+    Diagram(String),
     /// The run was stopped (a signal) before the end of its input; what was read was
     /// aggregated and flushed: the outputs are complete up to there, and no further.
     #[error("stopped before the end of the input; the output holds what was read until then: {0}")]
     Stopped(Summary),
+}
+
+// The strategy's error is in the message, not also its source: `{:#}` would print it twice.
+impl From<StrategyError> for RunError {
+    fn from(e: StrategyError) -> Self {
+        RunError::Strategy(e)
+    }
 }
 
 /// The largest `--batch-size`.
@@ -367,7 +432,16 @@ impl RunArgs {
     pub fn fingerprint(&self, inputs: &[PathBuf]) -> String {
         let inputs: Vec<String> = inputs.iter().map(|p| canonical(p).display().to_string()).collect();
         // A socket's address is not part of it: a restart may listen on another port.
-        let inputs = if self.is_socket() {
+        let inputs = if self.is_kafka() {
+            // Neither the brokers (a restart may reach them elsewhere), the start (a resumed
+            // run starts at its checkpoint) nor --kafka-stop-at-end (an unbounded run may be
+            // resumed bounded, to drain the topic) are part of it.
+            format!(
+                "inputs: kafka topics {} (csv header: {})",
+                self.kafka_topic.join(","),
+                self.csv_header.as_deref().unwrap_or("none")
+            )
+        } else if self.is_socket() {
             format!("inputs: a socket (csv header: {})", self.csv_header.as_deref().unwrap_or("from each connection"))
         } else {
             format!("inputs: {}", inputs.join(" "))
@@ -397,6 +471,14 @@ impl RunArgs {
     fn is_socket(&self) -> bool {
         self.listen.is_some() || self.connect.is_some()
     }
+    fn is_kafka(&self) -> bool {
+        self.kafka_brokers.is_some()
+    }
+    /// Input that arrives while the job runs: a socket, or Kafka without
+    /// --kafka-stop-at-end.
+    fn is_live(&self) -> bool {
+        self.is_socket() || (self.is_kafka() && !self.kafka_stop_at_end)
+    }
 
     /// Checks the flags that clap cannot: values in range, combinations that would be
     /// silently ignored.
@@ -419,19 +501,43 @@ impl RunArgs {
         if self.allowed_lateness < 0 {
             return flag("allowed-lateness", "must be 0 or more".into());
         }
-        if !self.is_socket() {
+        if !self.is_socket() && !self.is_kafka() {
             if self.idle_timeout.is_some() {
                 return flag(
                     "idle-timeout",
-                    "only applies to a socket (--listen/--connect): a file is never idle".into(),
+                    "only applies to a socket (--listen/--connect) or Kafka: a file is never idle".into(),
                 );
             }
             if self.csv_header.is_some() {
-                return flag("csv-header", "only applies to a socket; files start with their header line".into());
+                return flag(
+                    "csv-header",
+                    "only applies to a socket or Kafka; files start with their header line".into(),
+                );
             }
-            if self.max_clients.is_some() {
-                return flag("max-clients", "only applies to --listen".into());
+        }
+        if self.max_clients.is_some() && !self.is_socket() {
+            return flag("max-clients", "only applies to --listen".into());
+        }
+        if !self.is_kafka() {
+            for (name, set) in
+                [("kafka-timeout", self.kafka_timeout.is_some()), ("kafka-retry-for", self.kafka_retry_for.is_some())]
+            {
+                if set {
+                    return flag(name, "only applies to Kafka input (--kafka-brokers)".into());
+                }
             }
+        }
+        for (name, t) in [("kafka-timeout", self.kafka_timeout), ("kafka-retry-for", self.kafka_retry_for)] {
+            if t.is_some_and(|t| t <= 0) {
+                return flag(name, "must be positive (e.g. 10s)".into());
+            }
+        }
+        if self.is_kafka() && self.format == Some(Format::Csv) && self.csv_header.is_none() {
+            return flag(
+                "csv-header",
+                "CSV Kafka messages are one record each, without a header line: name the fields with --csv-header a,b,c"
+                    .into(),
+            );
         }
         if self.checkpoint_dir.is_some() && self.connect.is_some() {
             return flag(
@@ -507,11 +613,12 @@ fn check_outputs(inputs: &[PathBuf], output: &str, dead: Option<&str>) -> Result
     Ok(())
 }
 
-/// The source of a run: files or a socket, decoding lines with the run's schema.
+/// The source of a run: files, a socket or Kafka, decoding lines with the run's schema.
 #[derive(Clone)]
 enum Input {
     Files(Files<(RunKey, crate::format::Values)>),
     Tcp(Tcp<(RunKey, crate::format::Values)>),
+    Kafka(Kafka<(RunKey, crate::format::Values)>),
 }
 
 /// Runs the job to the end of its input and returns what it did.
@@ -549,11 +656,24 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     args.strategy()?;
     let windowing = args.windowing();
     let watermark = args.watermark.unwrap_or(WatermarkStrategy::BoundedOutOfOrderness(args.max_out_of_orderness));
-    let output = args.cluster.output_path(&args.output);
+    let kafka_output = kafka_output(&args.output)?;
+    if args.kafka_exactly_once && kafka_output.is_none() {
+        return Err(RunError::Flag {
+            flag: "kafka-exactly-once",
+            reason: "only applies to Kafka output (--output kafka://HOSTS/TOPIC)".into(),
+        });
+    }
+    let output = match kafka_output {
+        Some(_) => "-".to_string(),
+        None => args.cluster.output_path(&args.output),
+    };
     let dead_path = args.dead_letters.as_deref().map(|p| args.cluster.output_path(p));
     let socket = args.is_socket();
+    let live = args.is_live();
 
-    let (input, files) = if socket {
+    let (input, files) = if args.is_kafka() {
+        (Input::Kafka(kafka_source(args, schema.clone(), watermark)?), Vec::new())
+    } else if socket {
         (Input::Tcp(tcp_source(args, schema.clone(), watermark)?), Vec::new())
     } else {
         let files = expand_inputs_with(&args.input, args.format.is_some())?;
@@ -572,7 +692,7 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         };
         (Input::Files(source.decoder(schema.clone()).watermark(watermark).batch_size(args.batch_size)), files)
     };
-    if socket {
+    if socket || args.is_kafka() {
         check_outputs(&[], &output, dead_path.as_deref())?;
     }
     if let Some(dir) = &args.checkpoint_dir {
@@ -595,7 +715,7 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     let bar = Progress::start(
         progress_counters.clone(),
         total_bytes,
-        !socket && !args.no_progress && super::progress::wanted(args.output == "-"),
+        !files.is_empty() && !args.no_progress && super::progress::wanted(args.output == "-"),
     );
     started(progress_counters.clone());
 
@@ -603,14 +723,59 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     let keyless = args.key_field.is_empty();
     let rows = if args.rfc3339 { RowFormat::default().rfc3339() } else { RowFormat::default() };
     let (src, counted) = (input.clone(), panes.clone());
+    let recorder = args.diagram.as_ref().map(|_| {
+        let axis = if socket { super::diagram::Axis::Millis } else { super::diagram::Axis::Stamps };
+        super::diagram::Recorder::new(args.diagram_key.clone(), axis)
+    });
+    let tap = recorder.clone();
+    let exactly_once = args.kafka_exactly_once;
     let result = crate::pipeline::run(config, move |p| {
-        let records = match &src {
+        let mut records = match &src {
             Input::Files(f) => p.read_keyed("input", f.clone())?,
             Input::Tcp(t) => p.read_keyed("input", t.clone())?,
+            Input::Kafka(k) => p.read_keyed("input", k.clone())?,
         };
         let set = set.clone();
-        let panes = records.window(windowing.clone()).aggregate("run", set.clone())?;
+        if let Some(r) = &tap {
+            records = r.tap_records(records);
+        }
+        let mut panes = records.window(windowing.clone()).aggregate("run", set.clone())?;
+        if let Some(r) = &tap {
+            let set = set.clone();
+            panes = r.tap_panes(panes, move |out, v| set.write_json_object(out, v));
+        }
         let counted = counted.clone();
+        if let Some((brokers, topic)) = &kafka_output {
+            let delivery = if exactly_once { Delivery::ExactlyOnce } else { Delivery::AtLeastOnce };
+            let set = set.clone();
+            let sink = KafkaSink::with_messages(
+                brokers.clone(),
+                topic.clone(),
+                move |p: &Pane<RunKey, AggregateValues>, key: &mut Vec<u8>, line: &mut String| {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    let mut k = String::new();
+                    if keyless {
+                        k.push_str("null")
+                    } else {
+                        p.key.write_json(&mut k)
+                    }
+                    key.extend_from_slice(k.as_bytes());
+                    let write_key =
+                        |out: &mut String, k: &RunKey| if keyless { out.push_str("null") } else { k.write_json(out) };
+                    write_pane_row(line, p, write_key, |out, v| set.write_json_object(out, v), &rows);
+                },
+            )
+            .delivery(delivery);
+            panes.write(sink);
+            if let Some(path) = &dead_path {
+                let mut sink = JsonLines::file(path).rows_with(rows);
+                if live {
+                    sink = sink.live();
+                }
+                p.dead_letters().write(sink);
+            }
+            return Ok(());
+        }
         let mut sink = JsonLines::file(&output).lines(move |p: &Pane<RunKey, AggregateValues>, line: &mut String| {
             counted.fetch_add(1, Ordering::Relaxed);
             // The one pane row (crate::row), the key typed (`null` without key fields) and
@@ -618,13 +783,13 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
             let key = |out: &mut String, k: &RunKey| if keyless { out.push_str("null") } else { k.write_json(out) };
             write_pane_row(line, p, key, |out, v| set.write_json_object(out, v), &rows);
         });
-        if socket {
+        if live {
             sink = sink.live();
         }
         panes.write(sink);
         if let Some(path) = &dead_path {
             let mut sink = JsonLines::file(path).rows_with(rows);
-            if socket {
+            if live {
                 sink = sink.live();
             }
             p.dead_letters().write(sink);
@@ -634,9 +799,15 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     bar.finish();
     let summary = |s: RunSummary| Summary {
         files: files.len() as u64,
+        kafka_partitions: match &input {
+            Input::Kafka(_) => {
+                progress_counters.status().sources.iter().map(|s| s.partitions_done + s.partitions.len() as u64).sum()
+            }
+            _ => 0,
+        },
         connections: match &input {
             Input::Tcp(t) => t.connections(),
-            Input::Files(_) => 0,
+            _ => 0,
         },
         records_read: s.records_read,
         panes_emitted: panes.load(Ordering::Relaxed),
@@ -646,6 +817,19 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         checkpoint_bytes: s.checkpoint_bytes,
         sources: progress_counters.status().sources,
     };
+    if let (Some(path), Some(recorder), Ok(_)) = (&args.diagram, &recorder, &result) {
+        let path = args.cluster.output_path(&path.display().to_string());
+        let subtitle = format!(
+            "{} · {} · {:?} · allowed lateness {} ms",
+            args.window, args.trigger, args.accumulation, args.allowed_lateness
+        );
+        let svg = recorder
+            .svg("highwater run", &subtitle)
+            .ok_or_else(|| RunError::Diagram(format!("no record was read, so `{path}` is not drawn")))?;
+        std::fs::write(&path, svg).map_err(|e| {
+            RunError::Diagram(format!("cannot write `{path}`: {e}; check the directory exists and is writable"))
+        })?;
+    }
     match result {
         Ok(s) => {
             // A resumed run reads only the rest of the input: a tail of malformed lines
@@ -699,6 +883,65 @@ fn tcp_source(
         source = source.max_connections(n);
     }
     source = source.max_clients(args.max_clients.unwrap_or(Tcp::<()>::DEFAULT_MAX_CLIENTS));
+    if let Some(ms) = args.idle_timeout {
+        source = source.idle_timeout(Duration::from_millis(ms.max(0) as u64));
+    }
+    Ok(source)
+}
+
+/// `kafka://HOSTS/TOPIC`: the brokers and topic of Kafka output (`None`: not Kafka).
+fn kafka_output(output: &str) -> Result<Option<(String, String)>, RunError> {
+    let Some(rest) = output.strip_prefix("kafka://") else { return Ok(None) };
+    match rest.rsplit_once('/') {
+        Some((brokers, topic)) if !brokers.is_empty() && !topic.is_empty() => {
+            Ok(Some((brokers.to_string(), topic.to_string())))
+        }
+        _ => Err(RunError::Flag {
+            flag: "output",
+            reason: format!("`{output}`: write kafka://HOST:PORT[,HOST:PORT]/TOPIC"),
+        }),
+    }
+}
+
+/// The Kafka source of a run.
+fn kafka_source(
+    args: &RunArgs,
+    schema: Schema,
+    watermark: WatermarkStrategy,
+) -> Result<Kafka<(RunKey, crate::format::Values)>, RunError> {
+    let Some(brokers) = args.kafka_brokers.clone() else {
+        return Err(RunError::Flag { flag: "kafka-brokers", reason: "give the brokers, HOST:PORT[,HOST:PORT]".into() });
+    };
+    let format = match args.format {
+        Some(f) => f,
+        None => {
+            return Err(RunError::Flag {
+                flag: "format",
+                reason: "Kafka messages have no file name to tell the format from: pass --format jsonl (or csv with --csv-header)".into(),
+            })
+        }
+    };
+    let mut source = Kafka::new(brokers, args.kafka_topic.clone())
+        .decoder(schema)
+        .watermark(watermark)
+        .batch_size(args.batch_size)
+        .start_at(args.kafka_start.clone());
+    if format == Format::Csv {
+        let names = args.csv_header.as_deref().unwrap_or_default();
+        source = source.csv_with_header(names.split(',').map(|n| n.trim().to_string()));
+    }
+    if args.kafka_stop_at_end {
+        source = source.stop_at_end();
+    }
+    if let Some(g) = &args.kafka_group {
+        source = source.group(g.clone());
+    }
+    if let Some(ms) = args.kafka_timeout {
+        source = source.connect_timeout(Duration::from_millis(ms.max(1) as u64));
+    }
+    if let Some(ms) = args.kafka_retry_for {
+        source = source.retry_for(Duration::from_millis(ms.max(1) as u64));
+    }
     if let Some(ms) = args.idle_timeout {
         source = source.idle_timeout(Duration::from_millis(ms.max(0) as u64));
     }

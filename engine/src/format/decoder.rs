@@ -187,3 +187,22 @@ pub(crate) fn header_name(i: usize, raw: &[u8]) -> String {
     let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { &h };
     h.trim().to_string()
 }
+
+/// Decodes one CSV line without its newline (a Kafka message's value, a socket's line)
+/// with a decoder bound to its header: split on commas when it has no quote, else with
+/// the full CSV rules.
+pub(crate) fn decode_csv_line<T>(csv: &dyn CsvDecoder<T>, line: &[u8]) -> Result<(i64, T), String> {
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(8);
+    if super::fastcsv::split(line, &mut fields) {
+        return csv.decode(CsvFields::from_slices(&fields));
+    }
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(line);
+    let mut rec = csv::StringRecord::new();
+    match rdr.read_record(&mut rec) {
+        Ok(_) => {
+            let slices: Vec<&[u8]> = rec.iter().map(str::as_bytes).collect();
+            csv.decode(CsvFields::from_slices(&slices))
+        }
+        Err(e) => Err(format!("not valid CSV: {e}")),
+    }
+}

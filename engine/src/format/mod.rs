@@ -28,6 +28,6 @@ pub fn is_gzip(path: &std::path::Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
-pub(crate) use decoder::header_name;
+pub(crate) use decoder::{decode_csv_line, header_name};
 pub use decoder::{CsvDecoder, CsvFields, Decoder, EventTimeFn, SerdeDecoder};
 pub use schema::{Num, Record, RunKey, Schema, TimeUnit, Values};

@@ -3,6 +3,8 @@
 //!
 //! - [`Files`] (CSV, JSON lines, gzip, directories, globs, standard input) and [`Tcp`]
 //!   (live connections) decode lines with a [`crate::format::Decoder`];
+//! - [`Kafka`] reads topics: each topic-partition a partition, decoded by the same
+//!   decoders;
 //! - [`Memory`] and [`Generated`] hold or make records (tests, examples, Nexmark);
 //! - a source of your own implements [`Source`] and [`Partition`].
 //!
@@ -31,12 +33,14 @@
 mod files;
 mod generated;
 mod inputs;
+pub mod kafka;
 mod memory;
 pub mod tcp;
 
 pub use files::{Files, MAX_LINE};
 pub use generated::Generated;
 pub use inputs::{expand_inputs, expand_inputs_with, is_gzip, is_stdin, Format, InputError, STDIN};
+pub use kafka::{Kafka, StartAt};
 pub use memory::Memory;
 pub use tcp::{socket_addresses, StopHandle, Tcp, TcpError};
 

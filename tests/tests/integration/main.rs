@@ -8,6 +8,7 @@ mod files;
 mod joins;
 mod keyed_process;
 mod layout;
+mod links;
 mod nexmark;
 mod pipeline;
 mod random_scenarios;

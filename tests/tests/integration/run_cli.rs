@@ -72,6 +72,7 @@ fn fixed_window_counts_match_a_naive_batch_group_by() {
         summary,
         Summary {
             files: 1,
+            kafka_partitions: 0,
             connections: 0,
             records_read: 5_000,
             panes_emitted: summary.panes_emitted,

@@ -1,15 +1,17 @@
 //! Sinks: where collections end — [`JsonLines`] (standard output or a file),
-//! [`CsvFile`], [`TcpSink`] (a server), [`Collector`] (memory, for tests). A sink of your
+//! [`CsvFile`], [`TcpSink`] (a server), [`KafkaSink`] (a topic), [`Collector`] (memory, for tests). A sink of your
 //! own implements [`crate::pipeline::Sink`].
 
 mod collector;
 mod csv_file;
 mod json_lines;
+mod kafka;
 mod tcp;
 
 pub use collector::Collector;
 pub use csv_file::CsvFile;
 pub use json_lines::JsonLines;
+pub use kafka::{Delivery, KafkaSink};
 pub use tcp::TcpSink;
 
 use crate::row::{Row, RowFormat};
