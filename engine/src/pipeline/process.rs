@@ -76,7 +76,10 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
         shared.claim_name(name)?;
         spec.check().map_err(|message| BuildError::Step { step: name.to_string(), message })?;
         let ckpt = super::checkpointing::hooks(&shared);
-        let out = keyed_process(self.stream, name, spec, shared.clock.clone(), ckpt);
+        // The step's metrics: its gauges (timers, keys) set by the operator, its output
+        // watermark followed below.
+        let cell = shared.counters.progress.metrics().step(name, shared.worker);
+        let out = keyed_process(self.stream, name, spec, shared.clock.clone(), ckpt, Some(cell.gauges.clone()));
         let step = name.to_string();
         let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {
             move |input, output| {
@@ -108,6 +111,17 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
             }
         });
         shared.add_dead_letters(name, dead, false);
-        Ok(Collection { stream: out.records, shared })
+        let records = out.records.unary_frontier(PipelinePact, "output-watermark", move |_, _| {
+            let mut last: Option<Option<i64>> = None;
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| output.session(&cap).give_container(data));
+                let wm = frontier.frontier().iter().map(|t| t.watermark()).min();
+                if last != Some(wm) {
+                    last = Some(wm);
+                    cell.set_output_watermark(wm);
+                }
+            }
+        });
+        Ok(Collection { stream: records, shared })
     }
 }

@@ -168,6 +168,11 @@ where
         self.keys.len()
     }
 
+    /// The number of pending timers, event- and processing-time.
+    pub fn timers(&self) -> usize {
+        self.event.len() + self.processing.len()
+    }
+
     /// Moves the outputs and dead letters so far into `out` and `dead`.
     pub fn drain(&mut self, out: &mut Vec<Emitted<P::Out>>, dead: &mut Vec<Rejected<K, V, P::Out>>) {
         out.append(&mut self.out);
