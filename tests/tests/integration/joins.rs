@@ -303,6 +303,7 @@ fn joins_restored_mid_stream_at_another_worker_count_write_the_rows_of_an_uninte
             assert_eq!(&lines(file), rows, "{file:?}: saved at {first}, restored at {second} worker(s)");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A join's input whose key cannot be read is a `malformed` dead letter of the keying
