@@ -2,7 +2,8 @@
 //! out-of-order bid streams against the batch joins at 1, 2 and 4 workers, a too-late
 //! record a dead letter of kind `too_late`; a window join's early, on-time, late and
 //! too-late records scripted; restored from a mid-run checkpoint at another worker count;
-//! and bad joins refused when the pipeline is built.
+//! bad joins refused when the pipeline is built, and an input without its key a dead
+//! letter.
 
 use highwater::model::join::{JoinKind, Side, WindowJoin};
 use highwater::pipeline::{
@@ -302,4 +303,41 @@ fn joins_restored_mid_stream_at_another_worker_count_write_the_rows_of_an_uninte
             assert_eq!(&lines(file), rows, "{file:?}: saved at {first}, restored at {second} worker(s)");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A join's input whose key cannot be read is a `malformed` dead letter of the keying
+/// step, and the join goes on with the rest.
+#[test]
+fn a_join_input_without_its_key_is_a_dead_letter_and_the_join_goes_on() {
+    let (out, dead) = (Collector::new(), Collector::<DeadLetter>::new());
+    let (o, d) = (out.clone(), dead.clone());
+    run(RunConfig::workers(2), move |p| {
+        p.dead_letters().write(d.clone());
+        let clicks = vec![(1_000, "ad-1,c1".to_string()), (2_000, ",c2".to_string()), (3_000, "ad-2,c3".to_string())];
+        let impressions =
+            vec![(500, ("ad-1".to_string(), "i1".to_string())), (600, ("ad-2".to_string(), "i2".to_string()))];
+        let clicks = p.read("clicks", Memory::new(vec![clicks], WatermarkStrategy::Ascending))?.try_key_by(
+            "click-ad",
+            |line: &String| match line.split_once(',') {
+                Some((ad, _)) if !ad.is_empty() => Ok(ad.to_string()),
+                _ => Err("the first field, the ad, is empty"),
+            },
+        )?;
+        let impressions = p.read_keyed("impressions", Memory::new(vec![impressions], WatermarkStrategy::Ascending))?;
+        impressions.interval_join("impression-clicks", clicks, 0, 5_000)?.map(|j| (j.left, j.right)).write(o.clone());
+        Ok(())
+    })
+    .unwrap();
+    let mut pairs = out.take();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [(1_000, ("i1".to_string(), "ad-1,c1".to_string())), (3_000, ("i2".to_string(), "ad-2,c3".to_string()))]
+    );
+    let dead = dead.take();
+    assert_eq!(dead.len(), 1);
+    let d = &dead[0].1;
+    assert_eq!((d.step.as_str(), d.kind, d.record.as_str()), ("click-ad", DeadLetterKind::Malformed, "\",c2\""));
+    assert_eq!(d.reason, "no key: the first field, the ad, is empty");
 }
