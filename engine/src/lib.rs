@@ -56,6 +56,9 @@ pub mod book {
     /// `docs/testing.md`.
     #[doc = include_str!("../../docs/testing.md")]
     pub struct Testing;
+    /// `docs/event-sourcing.md`.
+    #[doc = include_str!("../../docs/event-sourcing.md")]
+    pub struct EventSourcing;
     /// `docs/checkpoints.md`.
     #[doc = include_str!("../../docs/checkpoints.md")]
     pub struct Checkpoints;
