@@ -3,9 +3,9 @@
 
 use super::shared::{Counters, Shared};
 use crate::runtime::checkpoint::coordinator::Coordinator;
+pub(crate) use crate::runtime::outputs::SinkState;
 use highwater_operators::operator::{Checkpointing, CutHooks};
 use highwater_operators::time::Time;
-pub(crate) use crate::runtime::outputs::SinkState;
 use std::sync::Arc;
 
 /// The coordinator as the steps of one worker see it.

@@ -433,8 +433,8 @@ fn accept_higher(
                         } else {
                             &mut results
                         };
-                        let peer = usize::try_from(hello & !(heartbeat::TAG | checkpoint::control::TAG))
-                            .unwrap_or(usize::MAX);
+                        let peer =
+                            usize::try_from(hello & !(heartbeat::TAG | checkpoint::control::TAG)).unwrap_or(usize::MAX);
                         if peer > me && peer < addresses.len() && slots[peer - me - 1].is_none() {
                             slots[peer - me - 1] = Some(s);
                         }

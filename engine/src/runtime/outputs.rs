@@ -1,9 +1,9 @@
 //! The output files of a run: one buffered writer per destination, shared by the workers
 //! that write there, flushed and closed when the run ends.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 

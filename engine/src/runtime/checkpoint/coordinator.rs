@@ -313,7 +313,8 @@ impl Coordinator {
                 if restored != mine {
                     state.off = true;
                     drop(state);
-                    let name = |id: Option<u64>| id.map_or("no checkpoint".to_string(), |id| format!("checkpoint {id}"));
+                    let name =
+                        |id: Option<u64>| id.map_or("no checkpoint".to_string(), |id| format!("checkpoint {id}"));
                     self.report(format!(
                         "process {from} restored {} from `{}`, process 0 {}: every process must restore the same checkpoint (was a process of the previous run still running, or is the directory not shared?); stop every process and start them all again",
                         name(restored),
@@ -323,7 +324,8 @@ impl Coordinator {
                 }
             }
             Message::Due => {
-                if self.process == 0 && !state.off && state.built >= self.workers && matches!(state.phase, Phase::Idle) {
+                if self.process == 0 && !state.off && state.built >= self.workers && matches!(state.phase, Phase::Idle)
+                {
                     let now = self.clock.now();
                     if state.next_at.is_none_or(|at| now >= at) {
                         self.begin(&mut state);
