@@ -398,6 +398,23 @@ fn a_socket_job_connecting_to_a_server_with_checkpoints_is_refused() {
     assert!(stderr.contains("--checkpoint-dir") && stderr.contains("--listen"), "{stderr}");
 }
 
+/// A listening job in a cluster of processes is not checkpointed yet: refused before it
+/// listens, saying what to do.
+#[test]
+fn a_listening_job_in_a_cluster_with_checkpoints_is_refused() {
+    let dir = TempDir::new("socket-cluster");
+    let out = Command::new(highwater())
+        .args(["run", "--listen", "127.0.0.1:0", "--format", "jsonl", "--time-field", "t", "--processes", "2"])
+        .args(["--checkpoint-dir"])
+        .arg(dir.0.join("checkpoints"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--checkpoint-dir") && stderr.contains("one process"), "{stderr}");
+    assert!(!stderr.contains("listening on"), "{stderr}");
+}
+
 /// Records on the socket job's one connection.
 const SOCKET_RECORDS: u64 = 300_000;
 
