@@ -1031,3 +1031,169 @@ fn nexmark_at_two_processes_killed_and_resumed_writes_the_rows_of_an_uninterrupt
     assert!(sorted_outputs(&dir.0, "out-q5.jsonl") == expected, "{what}: the rows differ");
     eprintln!("{what}: the same files");
 }
+
+/// What a job's output files account for: records counted in panes (`count`) and their
+/// summed `v`, records dropped too late and their `v`, and malformed lines — each record
+/// of the input exactly once in one of them (default trigger, discarding: one pane per
+/// window and key).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Accounted {
+    counted: u64,
+    summed: u64,
+    too_late: u64,
+    too_late_sum: u64,
+    malformed: u64,
+}
+
+fn accounted(panes: &Path, dead: &Path) -> Accounted {
+    let mut a = Accounted::default();
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    for line in read(panes).lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a pane row");
+        a.counted += row["value"]["count"].as_u64().expect("count");
+        a.summed += row["value"]["sum_v"].as_u64().expect("sum_v");
+    }
+    for line in read(dead).lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a dead letter");
+        if row["kind"] == "too_late" {
+            a.too_late += 1;
+            a.too_late_sum += row["record"][0].as_u64().expect("the record's v");
+        } else {
+            a.malformed += 1;
+        }
+    }
+    a
+}
+
+/// Three clients connect at once and send their lines (every third line of the input
+/// each), then keep their connections open; once the journals hold every byte the job is
+/// SIGKILLed with the three connections open, and run again with the same command (killed
+/// again at seeded moments) until it finishes: the restarts replay the three journals
+/// (each ends its connection: the clients' connections died with the job). Which records
+/// are late depends on when each connection's lines arrive against the others' (a live
+/// job's answer depends on arrival, unlike a replay's: two uninterrupted runs differ), so
+/// the check is exactly-once accounting: every record of the input is counted in exactly
+/// one pane or one too-late dead letter, and every malformed line is one dead letter — no
+/// record lost, none repeated. `--idle-timeout` lets checkpoints complete while the open
+/// connections are quiet.
+#[test]
+fn a_socket_job_killed_with_several_connections_open_loses_and_repeats_no_record() {
+    let dir = TempDir::new("socket-many");
+    let whole = dir.0.join("whole.jsonl");
+    generate_records(&whole, 150_000);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let mut parts = vec![String::new(); 3];
+    let mut input = Accounted::default();
+    for (i, line) in text.lines().enumerate() {
+        parts[i % 3].push_str(line);
+        parts[i % 3].push('\n');
+        match serde_json::from_str::<serde_json::Value>(line).ok().filter(|r| r["t"].is_i64()) {
+            Some(r) => {
+                input.counted += 1;
+                input.summed += r["v"].as_u64().unwrap();
+            }
+            None => input.malformed += 1,
+        }
+    }
+    let job = |checkpoints: bool| {
+        let mut args = socket_job(&dir.0, checkpoints);
+        let at = args.iter().position(|a| a == "--max-connections").unwrap();
+        args[at + 1] = "3".into();
+        args.extend(["--idle-timeout".into(), "300ms".into()]);
+        args
+    };
+    // Each part on a connection of its own, all at once; returns the open connections.
+    let send_all = |addr: &str| -> Vec<std::net::TcpStream> {
+        let conns: Vec<std::net::TcpStream> =
+            (0..3).map(|_| std::net::TcpStream::connect(addr).expect("connect to the job")).collect();
+        let senders: Vec<_> = conns
+            .iter()
+            .zip(parts.clone())
+            .map(|(c, part)| {
+                let mut c = c.try_clone().unwrap();
+                std::thread::spawn(move || c.write_all(part.as_bytes()).unwrap())
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+        conns
+    };
+    // Every record in one pane or one dead letter: the accounting, checked on a run never
+    // killed.
+    let balanced = |a: &Accounted| {
+        a.counted + a.too_late == input.counted
+            && a.summed + a.too_late_sum == input.summed
+            && a.malformed == input.malformed
+    };
+    let mut reference = start_listening(&job(false));
+    drop(send_all(&reference.addr));
+    let status = reference.child.wait().unwrap();
+    let stderr = reference.stderr.join().unwrap();
+    assert!(status.success() && stderr.contains("from 3 connection(s)"), "{stderr}");
+    let uninterrupted = accounted(&dir.0.join("ref.jsonl"), &dir.0.join("ref.dead.jsonl"));
+    assert!(balanced(&uninterrupted) && uninterrupted.too_late > 0, "{uninterrupted:?} for {input:?}");
+
+    let journals = dir.0.join("checkpoints/journal/input");
+    let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    let checkpoints = dir.0.join("checkpoints");
+    let mut rng = Rng(0x3C077 | 1);
+    let mut seq = Sequence::default();
+    loop {
+        let before = newest_checkpoint(&checkpoints);
+        let mut run = start_listening(&job(true));
+        seq.runs += 1;
+        let mut open = Vec::new();
+        if seq.runs == 1 {
+            open = send_all(&run.addr);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let journaled = || -> u64 {
+                std::fs::read_dir(&journals)
+                    .map(|d| {
+                        d.flatten()
+                            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                            .map(|e| e.metadata().map_or(0, |m| m.len()))
+                            .sum()
+                    })
+                    .unwrap_or(0)
+            };
+            while journaled() < total {
+                assert!(Instant::now() < deadline, "the journals never held the whole input");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let mut killed = false;
+        if seq.kills < moments() {
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(60);
+            while newest_checkpoint(&checkpoints) <= before && run.child.try_wait().unwrap().is_none() {
+                assert!(Instant::now() < deadline, "no checkpoint is ever written");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let delay = started.elapsed().mul_f64(rng.next(900) as f64 / 1_000.0);
+            let started = Instant::now();
+            while started.elapsed() < delay && run.child.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            killed = run.child.try_wait().unwrap().is_none() && run.child.kill().is_ok();
+        }
+        let status = run.child.wait().unwrap();
+        let stderr = run.stderr.join().unwrap();
+        drop(open);
+        if stderr.contains("resuming from checkpoint") {
+            seq.resumes += 1;
+        }
+        if killed {
+            seq.kills += 1;
+            continue;
+        }
+        assert!(status.success(), "run {} failed: {stderr}", seq.runs);
+        break;
+    }
+    let what = format!("three open connections: {seq:?}");
+    assert!(seq.kills >= 1, "{what}: never killed");
+    assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+    let after = accounted(&dir.0.join("out.jsonl"), &dir.0.join("out.dead.jsonl"));
+    assert!(balanced(&after), "{what}: {after:?} for {input:?}");
+    eprintln!("{what}: {after:?}, every record once");
+}
