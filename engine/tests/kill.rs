@@ -8,7 +8,13 @@
 //! checkpoint written at the other worker count).
 //!
 //! The same for a socket job (`--listen`): its connection is journaled, and the restarts
-//! replay the journal; and for `highwater nexmark` queries over generated events.
+//! replay the journal; and for `highwater nexmark` queries over generated events. A socket
+//! job killed with three connections open at once accounts for every record exactly once.
+//!
+//! At two real processes (`--processes 2 --hostfile`, either process SIGKILLed, the other
+//! failing on its own): the tumble, sessions, the retracting reducer and nexmark q5,
+//! alternating with one-process runs that restore the 2-process checkpoints (and the other
+//! way round); the files of all runs together equal an uninterrupted run's.
 //!
 //! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (5 unless set: the
 //! whole suite must stay quick on a 2-core CI machine; the 20 is
