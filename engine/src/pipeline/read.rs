@@ -911,6 +911,11 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
                 // capabilities ends the source as if its input ended here.
                 if cap.is_some() {
                     progress.publish_watermark(worker, None);
+                    if let Some(k) = &ckpt {
+                        // Its input did not end: no later cut may record it done, and the
+                        // other processes' sources must not wait for its report.
+                        k.stop();
+                    }
                 }
                 cap = None;
                 dead_cap = None;

@@ -346,7 +346,7 @@ impl Coordinator {
             }
             Message::Cut { id, cut } => {
                 if let Phase::Asking { id: at, .. } = &state.phase {
-                    if *at == id {
+                    if *at == id && !state.off {
                         let pieces = finished_pieces(&state);
                         state.phase = Phase::Cutting { id, cut, pieces };
                     }
@@ -355,6 +355,37 @@ impl Coordinator {
             Message::Done => {
                 state.peers_done.insert(from);
             }
+            Message::Off => {
+                let was_on = !state.off;
+                self.switch_off(&mut state);
+                if self.process == 0 && was_on {
+                    self.broadcast(&Message::Off);
+                }
+            }
+        }
+    }
+
+    /// The sources of this process stopped before their input ended (the run failed, or
+    /// was asked to stop): no more checkpoints in this run, here or in the other
+    /// processes, whose sources would otherwise wait for a report that never comes.
+    pub(crate) fn stop(&self) {
+        let mut state = self.state();
+        if state.off {
+            return;
+        }
+        self.switch_off(&mut state);
+        match self.process {
+            0 => self.broadcast(&Message::Off),
+            _ => self.send(0, &Message::Off),
+        }
+    }
+
+    /// No more checkpoints: a cut not yet picked or not yet saved is dropped (a checkpoint
+    /// being written is finished).
+    fn switch_off(&self, state: &mut State) {
+        state.off = true;
+        if matches!(state.phase, Phase::Asking { .. } | Phase::Cutting { .. }) {
+            state.phase = Phase::Idle;
         }
     }
 
@@ -368,6 +399,9 @@ impl Coordinator {
 
     /// Checkpoint `id` begins here: the sources are asked.
     fn asked(&self, state: &mut State, id: u64) {
+        if state.off {
+            return;
+        }
         state.phase = Phase::Asking { id, reports: BTreeMap::new(), local: None, remote: BTreeMap::new() };
         state.asked_at = Some(self.clock.now());
         self.advance(state);
@@ -377,6 +411,9 @@ impl Coordinator {
     /// process other than 0 reports to process 0; once every process has, process 0 (or a
     /// single process) picks the cut.
     fn advance(&self, state: &mut State) {
+        if state.off {
+            return;
+        }
         let built = state.built >= self.workers;
         let sources: Vec<Who> = state.steps.iter().filter(|(_, s)| **s).map(|(w, _)| w.clone()).collect();
         let finished: Vec<(Who, i64)> = state.finished.iter().map(|(w, (top, _))| (w.clone(), *top)).collect();
