@@ -793,3 +793,80 @@ fn restored_sinks(restored: &BTreeMap<String, Vec<Vec<u8>>>) -> Result<BTreeMap<
     }
     Ok(sinks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::checkpoint::CheckpointConfig;
+    use highwater_operators::clock::VirtualClock;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    /// Calls `f` until it returns true (the control stream is asynchronous), at most 10 s.
+    fn eventually(mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "never happened");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Two processes of one worker each, in this process, their coordinators joined by a
+    /// loopback control connection: process 0 asks, both sources report (100 and 500), the
+    /// cut is one past the higher for both, and one checkpoint holds both workers' state.
+    /// Then process 1's sources stop early: no process takes another checkpoint.
+    #[test]
+    fn two_processes_cut_at_one_past_the_highest_report_of_both_into_one_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("hw-coordinator-two-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let clock = Arc::new(VirtualClock::new(0));
+        let settings = RunCheckpoints::new(CheckpointConfig::new(&dir)).interval(Duration::from_millis(10)).quiet();
+        let p0 = Arc::new(Coordinator::open(settings.clone(), 1, (0, 2), clock.clone()).expect("process 0"));
+        let p1 = Arc::new(Coordinator::open(settings, 1, (1, 2), clock.clone()).expect("process 1"));
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (b, _) = l.accept().expect("accept");
+        p0.connect(vec![ControlPeer { process: 1, tcp: b }]).expect("process 0 connects");
+        p1.connect(vec![ControlPeer { process: 0, tcp: a }]).expect("process 1 connects");
+        for (k, w) in [(&p0, 0), (&p1, 1)] {
+            k.register(w, "in", true);
+            k.register(w, "agg", false);
+            k.built().expect("built");
+        }
+        // The first turns start the interval; once it has passed, process 0 asks.
+        assert_eq!(p0.source_turn(0, "in", 100), Turn::Read(None));
+        assert_eq!(p1.source_turn(1, "in", 500), Turn::Read(None));
+        clock.set(20);
+        assert_eq!(p0.source_turn(0, "in", 100), Turn::Wait);
+        let cut = Time::new(501, 0);
+        eventually(|| p1.source_turn(1, "in", 500) != Turn::Read(None));
+        eventually(|| p1.source_turn(1, "in", 500) == Turn::Read(Some(cut)));
+        eventually(|| p0.source_turn(0, "in", 100) == Turn::Read(Some(cut)));
+        for (k, w) in [(&p0, 0), (&p1, 1)] {
+            assert_eq!(k.pending(w, "agg"), Some(cut));
+            k.save(w, "in", cut, format!("in of worker {w}").into_bytes());
+            k.save(w, "agg", cut, format!("agg of worker {w}").into_bytes());
+        }
+        p1.finish(true);
+        eventually(|| p0.written().0 == 1);
+        // Process 1's sources stop before their input ends: process 0 takes no more.
+        p1.stop();
+        eventually(|| p0.state().off);
+        clock.set(1_000);
+        assert_eq!(p0.source_turn(0, "in", 900), Turn::Read(None));
+        p0.finish(true);
+        drop((p0, p1));
+
+        let store = CheckpointConfig::new(&dir).open(Job::new("pipeline", 1)).expect("reopen");
+        let latest = store.latest().expect("latest");
+        let checkpoint = latest.checkpoint().expect("one checkpoint");
+        assert_eq!((checkpoint.cut(), checkpoint.workers(), checkpoint.processes()), (cut, 2, 2));
+        for w in 0..2 {
+            let steps: BTreeMap<String, Vec<u8>> =
+                bincode::deserialize(&checkpoint.read_worker(w).expect("read")).expect("decode");
+            assert_eq!(steps["agg"], format!("agg of worker {w}").into_bytes());
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
