@@ -404,23 +404,6 @@ fn a_socket_job_connecting_to_a_server_with_checkpoints_is_refused() {
     assert!(stderr.contains("--checkpoint-dir") && stderr.contains("--listen"), "{stderr}");
 }
 
-/// A listening job in a cluster of processes is not checkpointed yet: refused before it
-/// listens, saying what to do.
-#[test]
-fn a_listening_job_in_a_cluster_with_checkpoints_is_refused() {
-    let dir = TempDir::new("socket-cluster");
-    let out = Command::new(highwater())
-        .args(["run", "--listen", "127.0.0.1:0", "--format", "jsonl", "--time-field", "t", "--processes", "2"])
-        .args(["--checkpoint-dir"])
-        .arg(dir.0.join("checkpoints"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--checkpoint-dir") && stderr.contains("one process"), "{stderr}");
-    assert!(!stderr.contains("listening on"), "{stderr}");
-}
-
 /// Records on the socket job's one connection.
 const SOCKET_RECORDS: u64 = 300_000;
 
@@ -1202,4 +1185,95 @@ fn a_socket_job_killed_with_several_connections_open_loses_and_repeats_no_record
     let after = accounted(&dir.0.join("out.jsonl"), &dir.0.join("out.dead.jsonl"));
     assert!(balanced(&after), "{what}: {after:?} for {input:?}");
     eprintln!("{what}: {after:?}, every record once");
+}
+
+/// The socket job at two processes (worker 0, in process 0, reads the connections and
+/// journals them): a client sends 300 000 lines and closes; once the journal holds every
+/// byte, either process is SIGKILLed at seeded moments and both are restarted until they
+/// finish; every second run is one process. The files of all runs together are those of
+/// an uninterrupted one-process run.
+#[test]
+fn a_socket_job_at_two_processes_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
+    use std::io::BufRead;
+    let dir = TempDir::new("socket-cluster");
+    let input = dir.0.join("input.jsonl");
+    generate_records(&input, SOCKET_RECORDS);
+    let total = std::fs::metadata(&input).unwrap().len();
+    let mut reference = start_listening(&socket_job(&dir.0, false));
+    send_input(&reference.addr, &input);
+    let status = reference.child.wait().unwrap();
+    let stderr = reference.stderr.join().unwrap();
+    assert!(status.success(), "{stderr}");
+    let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines_any_peer(&dir.0.join("ref.dead.jsonl")));
+
+    let args = socket_job(&dir.0, true);
+    let journal = dir.0.join("checkpoints/journal/input/conn-0000000000.log");
+    let checkpoints = dir.0.join("checkpoints");
+    let mut rng = Rng(0x50C72 | 1);
+    let mut seq = Sequence::default();
+    loop {
+        let placement = if seq.runs % 2 == 0 { Placement::Processes(1) } else { Placement::Single(1) };
+        let before = newest_checkpoint(&checkpoints);
+        let mut children = start_placed(&args, placement, &dir.0);
+        seq.runs += 1;
+        // Process 0's standard error says where it listens; read on a thread to the end.
+        let pipe = children[0].stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let said = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("highwater run: listening on ") {
+                    let _ = tx.send(addr.to_string());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the job says where it listens");
+        if seq.runs == 1 {
+            send_input(&addr, &input);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while std::fs::metadata(&journal).map_or(0, |m| m.len()) < total {
+                assert!(Instant::now() < deadline, "the journal never held the whole input");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let mut killed = false;
+        if seq.kills < moments() {
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(60);
+            let running = |c: &mut Vec<std::process::Child>| c.iter_mut().all(|c| c.try_wait().unwrap().is_none());
+            while newest_checkpoint(&checkpoints) <= before && running(&mut children) {
+                assert!(Instant::now() < deadline, "no checkpoint is ever written");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let delay = started.elapsed().mul_f64(rng.next(900) as f64 / 1_000.0);
+            let started = Instant::now();
+            while started.elapsed() < delay && running(&mut children) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let victim = rng.next(children.len() as u64) as usize;
+            killed = running(&mut children) && children[victim].kill().is_ok();
+        }
+        let (ok, rest) = wait_placed(children);
+        let stderr = said.join().unwrap() + &rest;
+        if stderr.contains("resuming from checkpoint") {
+            seq.resumes += 1;
+        }
+        if killed {
+            seq.kills += 1;
+            continue;
+        }
+        assert!(ok.iter().all(|ok| *ok), "run {} at {placement:?} failed: {stderr}", seq.runs);
+        break;
+    }
+    let what = format!("socket job at two processes: {seq:?}");
+    assert!(seq.kills >= 1, "{what}: never killed");
+    assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+    assert!(sorted_outputs(&dir.0, "out.jsonl") == expected.0, "{what}: the panes differ");
+    let dead = dir.0.join("all.dead.jsonl");
+    std::fs::write(&dead, sorted_outputs(&dir.0, "out.dead.jsonl")).unwrap();
+    assert!(sorted_lines_any_peer(&dead) == expected.1, "{what}: the dead letters differ");
+    eprintln!("{what}: the same files");
 }

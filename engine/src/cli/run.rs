@@ -163,8 +163,8 @@ pub struct RunArgs {
     /// checkpointed length). Standard output is at-least-once after a resume. With
     /// --listen every connection is journaled in DIR/journal before its lines are read; a
     /// restart replays the journals from the checkpoint, then listens again
-    /// (--max-connections counts the connections of every run). Not with --connect, nor
-    /// --listen in a cluster. A cluster (--processes) checkpoints every process at one cut
+    /// (--max-connections counts the connections of every run). Not with --connect. A
+    /// cluster (--processes) checkpoints every process at one cut
     /// into the same directory (one every process sees); it restores at any --workers and
     /// --processes (rows before the cut stay in the files of the old count: FILE.p0, …).
     #[arg(long, value_name = "DIR")]
@@ -404,12 +404,6 @@ impl RunArgs {
     /// silently ignored.
     fn validate(&self) -> Result<(), RunError> {
         let flag = |flag: &'static str, reason: String| Err(RunError::Flag { flag, reason });
-        if self.listen.is_some() && self.checkpoint_dir.is_some() && self.cluster.processes > 1 {
-            return flag(
-                "checkpoint-dir",
-                "a --listen job in a cluster of processes is not checkpointed yet: run it in one process (any --workers), or without --checkpoint-dir".into(),
-            );
-        }
         if self.batch_size == 0 || self.batch_size > MAX_BATCH {
             return flag("batch-size", format!("{} lines: use 1 to {MAX_BATCH}", self.batch_size));
         }

@@ -269,11 +269,6 @@ impl Coordinator {
         self.restored_sinks.values()
     }
 
-    /// This process and the processes of the run.
-    pub(crate) fn processes(&self) -> (usize, usize) {
-        (self.process, self.processes)
-    }
-
     /// A cluster is connected: starts the control stream over `peers` (process 0: every
     /// other process; another: process 0) and says which checkpoint this process restored.
     pub(crate) fn connect(self: &Arc<Self>, peers: Vec<ControlPeer>) -> Result<(), String> {
