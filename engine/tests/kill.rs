@@ -12,8 +12,8 @@
 //! job killed with three connections open at once accounts for every record exactly once.
 //!
 //! At two real processes (`--processes 2 --hostfile`, either process SIGKILLed, the other
-//! failing on its own): the tumble, sessions, the retracting reducer and nexmark q5,
-//! alternating with one-process runs that restore the 2-process checkpoints (and the other
+//! failing on its own): the tumble, sessions, the retracting reducer, nexmark q5 and the
+//! socket job, alternating with one-process runs that restore the 2-process checkpoints (and the other
 //! way round); the files of all runs together equal an uninterrupted run's.
 //!
 //! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (5 unless set: the
