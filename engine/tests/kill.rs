@@ -531,7 +531,10 @@ fn a_socket_job_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
         let stderr = run.stderr.join().unwrap();
         if stderr.contains("resuming from checkpoint") {
             seq.resumes += 1;
-            assert!(stderr.contains("(journal conn-0000000000.log)` at byte"), "{stderr}");
+            // (A run killed right after it started may not have built its source yet.)
+            if !killed || stderr.contains("resumes:") {
+                assert!(stderr.contains("(journal conn-0000000000.log)` at byte"), "{stderr}");
+            }
         }
         if killed {
             seq.kills += 1;
