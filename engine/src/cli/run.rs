@@ -214,8 +214,10 @@ pub struct RunArgs {
     /// checkpointed length). Standard output is at-least-once after a resume. With
     /// --listen every connection is journaled in DIR/journal before its lines are read; a
     /// restart replays the journals from the checkpoint, then listens again
-    /// (--max-connections counts the connections of every run). Not with --connect; one
-    /// process (any --workers, also another than the checkpoint's).
+    /// (--max-connections counts the connections of every run). Not with --connect. A
+    /// cluster (--processes) checkpoints every process at one cut
+    /// into the same directory (one every process sees); it restores at any --workers and
+    /// --processes (rows before the cut stay in the files of the old count: FILE.p0, …).
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Processing time between checkpoints (default 10s).

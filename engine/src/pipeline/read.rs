@@ -841,9 +841,6 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
         let journals = crate::source::tcp::journal::JournalDir::new(&k.journal_dir(), name);
         let dir = journals.path().to_path_buf();
         let live = source.live_journaled(worker, peers, waker.clone(), crate::source::Journal { dir, positions })?;
-        if live.is_some() && k.processes().1 > 1 {
-            return Err("a live socket source does not take part in the checkpoints of a cluster of processes yet: run it in one process (any --workers), or without a checkpoint directory".to_string());
-        }
         if live.is_some() {
             // The journals of connections the checkpoint records as ended are not read
             // again: deleted once no older checkpoint is left.
@@ -911,6 +908,11 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
                 // capabilities ends the source as if its input ended here.
                 if cap.is_some() {
                     progress.publish_watermark(worker, None);
+                    if let Some(k) = &ckpt {
+                        // Its input did not end: no later cut may record it done, and the
+                        // other processes' sources must not wait for its report.
+                        k.stop();
+                    }
                 }
                 cap = None;
                 dead_cap = None;

@@ -16,6 +16,7 @@
 //! | `Report { id, highest }` | p → 0 | every source of p has reported; `highest` is their highest stamp |
 //! | `Cut { id, cut }` | 0 → p | the cut of checkpoint `id`, one past the highest of every process |
 //! | `Done` | p → 0 | p's run is over and its last checkpoint's part is written (or never will be) |
+//! | `Off` | p → 0, 0 → all | p's sources stopped before their input ended (a failure, a stop): no more checkpoints |
 //!
 //! A message is a big-endian `u32` length and its bincode. Messages to one peer are sent
 //! in order under one lock. A connection that ends or fails ends its reader: a peer that
@@ -66,6 +67,9 @@ pub(crate) enum Message {
     },
     /// The sender's run is over.
     Done,
+    /// The sender's sources stopped reading before their input ended (the run failed or
+    /// was asked to stop): no more checkpoints in this run (process 0 passes it on).
+    Off,
 }
 
 /// A control connection to one peer, after the handshake.

@@ -271,11 +271,6 @@ impl Coordinator {
         self.restored_sinks.values()
     }
 
-    /// This process and the processes of the run.
-    pub(crate) fn processes(&self) -> (usize, usize) {
-        (self.process, self.processes)
-    }
-
     /// A cluster is connected: starts the control stream over `peers` (process 0: every
     /// other process; another: process 0) and says which checkpoint this process restored.
     pub(crate) fn connect(self: &Arc<Self>, peers: Vec<ControlPeer>) -> Result<(), String> {
@@ -348,7 +343,7 @@ impl Coordinator {
             }
             Message::Cut { id, cut } => {
                 if let Phase::Asking { id: at, .. } = &state.phase {
-                    if *at == id {
+                    if *at == id && !state.off {
                         let pieces = finished_pieces(&state);
                         state.phase = Phase::Cutting { id, cut, pieces };
                     }
@@ -357,6 +352,37 @@ impl Coordinator {
             Message::Done => {
                 state.peers_done.insert(from);
             }
+            Message::Off => {
+                let was_on = !state.off;
+                self.switch_off(&mut state);
+                if self.process == 0 && was_on {
+                    self.broadcast(&Message::Off);
+                }
+            }
+        }
+    }
+
+    /// The sources of this process stopped before their input ended (the run failed, or
+    /// was asked to stop): no more checkpoints in this run, here or in the other
+    /// processes, whose sources would otherwise wait for a report that never comes.
+    pub(crate) fn stop(&self) {
+        let mut state = self.state();
+        if state.off {
+            return;
+        }
+        self.switch_off(&mut state);
+        match self.process {
+            0 => self.broadcast(&Message::Off),
+            _ => self.send(0, &Message::Off),
+        }
+    }
+
+    /// No more checkpoints: a cut not yet picked or not yet saved is dropped (a checkpoint
+    /// being written is finished).
+    fn switch_off(&self, state: &mut State) {
+        state.off = true;
+        if matches!(state.phase, Phase::Asking { .. } | Phase::Cutting { .. }) {
+            state.phase = Phase::Idle;
         }
     }
 
@@ -370,6 +396,9 @@ impl Coordinator {
 
     /// Checkpoint `id` begins here: the sources are asked.
     fn asked(&self, state: &mut State, id: u64) {
+        if state.off {
+            return;
+        }
         state.phase = Phase::Asking { id, reports: BTreeMap::new(), local: None, remote: BTreeMap::new() };
         state.asked_at = Some(self.clock.now());
         self.advance(state);
@@ -379,6 +408,9 @@ impl Coordinator {
     /// process other than 0 reports to process 0; once every process has, process 0 (or a
     /// single process) picks the cut.
     fn advance(&self, state: &mut State) {
+        if state.off {
+            return;
+        }
         let built = state.built >= self.workers;
         let sources: Vec<Who> = state.steps.iter().filter(|(_, s)| **s).map(|(w, _)| w.clone()).collect();
         let finished: Vec<(Who, i64)> = state.finished.iter().map(|(w, (top, _))| (w.clone(), *top)).collect();
@@ -765,4 +797,81 @@ fn restored_sinks(restored: &BTreeMap<String, Vec<Vec<u8>>>) -> Result<BTreeMap<
         }
     }
     Ok(sinks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::checkpoint::CheckpointConfig;
+    use highwater_operators::clock::VirtualClock;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    /// Calls `f` until it returns true (the control stream is asynchronous), at most 10 s.
+    fn eventually(mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "never happened");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Two processes of one worker each, in this process, their coordinators joined by a
+    /// loopback control connection: process 0 asks, both sources report (100 and 500), the
+    /// cut is one past the higher for both, and one checkpoint holds both workers' state.
+    /// Then process 1's sources stop early: no process takes another checkpoint.
+    #[test]
+    fn two_processes_cut_at_one_past_the_highest_report_of_both_into_one_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("hw-coordinator-two-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let clock = Arc::new(VirtualClock::new(0));
+        let settings = RunCheckpoints::new(CheckpointConfig::new(&dir)).interval(Duration::from_millis(10)).quiet();
+        let p0 = Arc::new(Coordinator::open(settings.clone(), 1, (0, 2), clock.clone()).expect("process 0"));
+        let p1 = Arc::new(Coordinator::open(settings, 1, (1, 2), clock.clone()).expect("process 1"));
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (b, _) = l.accept().expect("accept");
+        p0.connect(vec![ControlPeer { process: 1, tcp: b }]).expect("process 0 connects");
+        p1.connect(vec![ControlPeer { process: 0, tcp: a }]).expect("process 1 connects");
+        for (k, w) in [(&p0, 0), (&p1, 1)] {
+            k.register(w, "in", true);
+            k.register(w, "agg", false);
+            k.built().expect("built");
+        }
+        // The first turns start the interval; once it has passed, process 0 asks.
+        assert_eq!(p0.source_turn(0, "in", 100), Turn::Read(None));
+        assert_eq!(p1.source_turn(1, "in", 500), Turn::Read(None));
+        clock.set(20);
+        assert_eq!(p0.source_turn(0, "in", 100), Turn::Wait);
+        let cut = Time::new(501, 0);
+        eventually(|| p1.source_turn(1, "in", 500) != Turn::Read(None));
+        eventually(|| p1.source_turn(1, "in", 500) == Turn::Read(Some(cut)));
+        eventually(|| p0.source_turn(0, "in", 100) == Turn::Read(Some(cut)));
+        for (k, w) in [(&p0, 0), (&p1, 1)] {
+            assert_eq!(k.pending(w, "agg"), Some(cut));
+            k.save(w, "in", cut, format!("in of worker {w}").into_bytes());
+            k.save(w, "agg", cut, format!("agg of worker {w}").into_bytes());
+        }
+        p1.finish(true);
+        eventually(|| p0.written().0 == 1);
+        // Process 1's sources stop before their input ends: process 0 takes no more.
+        p1.stop();
+        eventually(|| p0.state().off);
+        clock.set(1_000);
+        assert_eq!(p0.source_turn(0, "in", 900), Turn::Read(None));
+        p0.finish(true);
+        drop((p0, p1));
+
+        let store = CheckpointConfig::new(&dir).open(Job::new("pipeline", 1)).expect("reopen");
+        let latest = store.latest().expect("latest");
+        let checkpoint = latest.checkpoint().expect("one checkpoint");
+        assert_eq!((checkpoint.cut(), checkpoint.workers(), checkpoint.processes()), (cut, 2, 2));
+        for w in 0..2 {
+            let steps: BTreeMap<String, Vec<u8>> =
+                bincode::deserialize(&checkpoint.read_worker(w).expect("read")).expect("decode");
+            assert_eq!(steps["agg"], format!("agg of worker {w}").into_bytes());
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
