@@ -14,7 +14,7 @@ use std::time::Duration;
 #[derive(clap::Parser, Clone, Debug)]
 #[command(name = "kafka-produce")]
 pub struct ProduceArgs {
-    /// The brokers, HOST:PORT[,HOST:PORT].
+    /// The brokers, HOST:PORT,....
     #[arg(long, value_name = "HOSTS")]
     pub brokers: String,
     /// The topic (it must exist).

@@ -240,7 +240,7 @@ impl<T> Kafka<T> {
     /// The default consumer group (for the committed offsets only).
     pub const DEFAULT_GROUP: &'static str = "highwater";
 
-    /// Reads `topics` from the brokers `brokers` (`HOST:PORT[,HOST:PORT]`).
+    /// Reads `topics` from the brokers `brokers` (`HOST:PORT,...`).
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(brokers: impl Into<String>, topics: I) -> Self {
         Kafka {
             brokers: brokers.into(),
