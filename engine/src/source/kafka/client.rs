@@ -209,11 +209,12 @@ pub(crate) fn end_offset(
     let deadline = Instant::now() + timeout;
     let mut end = high;
     // The end is where a fetch reports the end of the partition; with a broker that does
-    // not report it (seen: tansu's fetches past a misreported end), where no more message
-    // came for a second after the last.
+    // not report it (seen: tansu's fetches past a misreported end), after the last message
+    // of the batch holding the listed end (a record batch comes whole in one fetch
+    // response): when no more came for a moment.
     let mut last_message: Option<Instant> = None;
     let found = loop {
-        if last_message.is_some_and(|t| t.elapsed() >= Duration::from_secs(1)) {
+        if last_message.is_some_and(|t| t.elapsed() >= Duration::from_millis(200)) {
             break true;
         }
         if Instant::now() >= deadline {
