@@ -66,9 +66,7 @@ pub fn produce(args: &ProduceArgs) -> Result<Produced, String> {
     let input: Box<dyn std::io::Read> = if args.input.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(&args.input).map_err(|e| format!("cannot open `{}`: {e}", args.input.display()))?,
-        )
+        Box::new(std::fs::File::open(&args.input).map_err(|e| format!("cannot open `{}`: {e}", args.input.display()))?)
     };
     let csv = args.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let mut header = None;
