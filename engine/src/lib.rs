@@ -14,6 +14,7 @@ pub mod cli;
 pub mod conformance;
 pub mod dead_letter;
 pub mod format;
+pub mod logging;
 pub mod nexmark;
 pub mod pipeline;
 pub mod row;
@@ -61,6 +62,9 @@ pub mod book {
     /// `docs/state-and-timers.md`.
     #[doc = include_str!("../../docs/state-and-timers.md")]
     pub struct StateAndTimers;
+    /// `docs/joins.md`.
+    #[doc = include_str!("../../docs/joins.md")]
+    pub struct Joins;
     /// `docs/observability.md`.
     #[doc = include_str!("../../docs/observability.md")]
     pub struct Observability;

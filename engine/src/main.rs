@@ -6,8 +6,10 @@ use highwater::cli::local_cluster::{run_local_cluster, LocalClusterArgs, LocalCl
 use highwater::cli::nexmark::{generate, query, GenerateArgs, QueryArgs};
 use highwater::cli::run::{run_with, RunArgs, RunError};
 use highwater::conformance::{
-    check_file_with, check_scenario, diagram_svg, scenario_files, OperatorChoice, RunOutput, Scenario,
+    check_file_with, check_scenario, diagram_svg_with_output, run_scenario_watched, scenario_files, OperatorChoice,
+    RunOutput, Scenario,
 };
+use highwater::logging::{LogFormat, Logging};
 use highwater::pipeline::Progress;
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,6 +22,15 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// What is logged on standard error: error, warn, info, debug, trace or off, or
+    /// directives such as `info,highwater::runtime::checkpoint=debug`. Nothing is logged
+    /// per record.
+    #[arg(long, global = true, value_name = "LEVEL", env = highwater::logging::ENV, default_value = "info")]
+    log_level: String,
+    /// How log events are written: `text` (`highwater: warning: ...`) or `json` (one
+    /// object per line with every field).
+    #[arg(long, global = true, value_name = "FORMAT", env = "HIGHWATER_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,11 +161,12 @@ fn stop_on_signals(progress: Arc<Progress>) {
     let spawned = std::thread::Builder::new().name("highwater-signals".into()).spawn(move || {
         for sig in signals.forever() {
             if SIGNAL.swap(sig, Ordering::Relaxed) != 0 {
-                eprintln!("highwater: second signal: exiting at once (the output is incomplete)");
+                tracing::warn!(signal = sig, "second signal: exiting at once (the output is incomplete)");
                 std::process::exit(128 + sig);
             }
-            eprintln!(
-                "highwater: signal {sig}: no more input is read; flushing the open windows (a second signal exits at once)"
+            tracing::info!(
+                signal = sig,
+                "signal {sig}: no more input is read; flushing the open windows (a second signal exits at once)"
             );
             progress.stop();
         }
@@ -164,6 +176,10 @@ fn stop_on_signals(progress: Arc<Progress>) {
 
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
+    Logging::new(&cli.log_level)
+        .map_err(|e| RunError::Flag { flag: "log-level", reason: e.to_string() })?
+        .format(cli.log_format)
+        .install()?;
     match cli.command {
         Command::Run(args) => {
             let summary = match run_with(&args, stop_on_signals) {
@@ -194,7 +210,13 @@ fn real_main() -> Result<()> {
                 eprintln!("highwater nexmark {}: {s}", cmd.query.query.as_deref().unwrap_or(""));
             }
         },
-        Command::Cluster(args) => run_local_cluster(&args)?,
+        Command::Cluster(args) => {
+            // The processes log as the launcher was told to (a job's own flags win).
+            std::env::set_var(highwater::logging::ENV, &cli.log_level);
+            let format = if cli.log_format == LogFormat::Json { "json" } else { "text" };
+            std::env::set_var("HIGHWATER_LOG_FORMAT", format);
+            run_local_cluster(&args)?
+        }
         Command::KafkaProduce(args) => {
             let done = highwater::cli::kafka_produce::produce(&args).map_err(anyhow::Error::msg)?;
             eprintln!(
@@ -235,6 +257,11 @@ fn real_main() -> Result<()> {
             } else if let Some(file) = file {
                 let s = Scenario::load(&file)?;
                 let (out, differs) = check_scenario(&s, workers, operator)?;
+                // The output watermark line: the same run again, watched.
+                let output = match &diagram {
+                    Some(_) => run_scenario_watched(&s, workers, operator)?.1,
+                    None => Vec::new(),
+                };
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
                 for line in out.lines() {
@@ -245,7 +272,7 @@ fn real_main() -> Result<()> {
                         RunOutput::Panes(ps) => ps.as_slice(),
                         RunOutput::Unsupported(_) => &[],
                     };
-                    std::fs::write(&path, diagram_svg(&s, panes))
+                    std::fs::write(&path, diagram_svg_with_output(&s, panes, &output))
                         .with_context(|| format!("cannot write the diagram to {}", path.display()))?;
                 }
                 if let Some(diff) = differs {

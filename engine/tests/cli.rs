@@ -370,3 +370,187 @@ fn a_wrong_time_field_on_json_lines_exits_1_naming_the_flag() {
         );
     }
 }
+
+/// `--log-level` and `--log-format`: a level that is not one is a usage error naming the
+/// levels; at `debug` in JSON each checkpoint written is one object with its fields, and
+/// the rerun's "resuming" is an `info` object; at `warn` neither is shown, and the
+/// summary (the command's report, not a log) still is.
+#[test]
+fn log_levels_and_json_logs() {
+    let dir = temp_dir("logs");
+    let input = dir.join("bids.csv");
+    write_bids(&input, 2_000, 0);
+    let checkpoints = dir.join("checkpoints");
+    let job = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--input",
+            input.to_str().unwrap(),
+            "--time-field",
+            "date_time_ms",
+            "--key-field",
+            "auction",
+            "--count",
+            "--window",
+            "fixed(1s)",
+            "--checkpoint-dir",
+            checkpoints.to_str().unwrap(),
+            "--checkpoint-interval",
+            "1ms",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, None, None)
+    };
+    let (code, _, stderr) = job(&["--log-level", "loud"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`loud` is not a level") && stderr.contains("error, warn, info, debug, trace or off"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = job(&["--log-level", "debug", "--log-format", "json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let events: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).expect(l)).collect();
+    let written: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["level"] == "DEBUG" && e.get("checkpoint").is_some()).collect();
+    assert!(!written.is_empty(), "no checkpoint event: {stderr}");
+    assert!(written.iter().all(|e| e["bytes"].as_u64().unwrap_or(0) > 0 && e["cut_watermark_ms"].is_i64()), "{stderr}");
+    assert!(stderr.contains("highwater run: 2000 records read"), "{stderr}");
+
+    let (code, _, stderr) = job(&["--log-format", "json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let resumed = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect(l))
+        .find(|e| e["message"].as_str().is_some_and(|m| m.starts_with("resuming from checkpoint")))
+        .unwrap_or_else(|| panic!("no resuming event: {stderr}"));
+    assert_eq!(resumed["level"], "INFO");
+    assert!(resumed["checkpoint"].as_u64().is_some(), "{resumed}");
+
+    let (code, _, stderr) = job(&["--log-level", "warn"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("resuming") && !stderr.contains("\"level\""), "{stderr}");
+    assert!(stderr.contains("highwater run: "), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--diagram FILE.svg` draws the busiest keys of a replay (or the ones asked for): each
+/// kept element a point, each of their panes a bar, both watermark lines; a path that
+/// cannot be written fails the run naming it (the outputs are written all the same).
+#[test]
+fn run_draws_a_pane_diagram_of_its_busiest_keys() {
+    let dir = temp_dir("diagram");
+    let input = dir.join("bids.csv");
+    // Key 7 has 30 bids, keys 1..=4 have 5 each, key 9 one; every 4th bid of key 7 is
+    // 2.5 s behind, some of them late.
+    let mut csv = String::from("auction,price,date_time_ms\n");
+    let mut t = 0i64;
+    for i in 0..30 {
+        t += 300;
+        csv.push_str(&format!("7,{i},{}\n", if i % 4 == 3 { t - 2_500 } else { t }));
+        if i < 20 {
+            csv.push_str(&format!("{},1,{t}\n", 1 + i % 4));
+        }
+    }
+    csv.push_str(&format!("9,1,{t}\n"));
+    std::fs::write(&input, csv).unwrap();
+    let svg_path = dir.join("panes.svg");
+    let args = |svg: &Path, extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "run",
+            "--input",
+            input.to_str().unwrap(),
+            "--time-field",
+            "date_time_ms",
+            "--key-field",
+            "auction",
+            "--count",
+            "--window",
+            "fixed(2s)",
+            "--trigger",
+            "after_watermark(early=after_count(2), late=after_count(1))",
+            "--allowed-lateness",
+            "1s",
+            "--max-out-of-orderness",
+            "0",
+            "--batch-size",
+            "4",
+            "--diagram",
+            svg.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let a = args(&svg_path, &[]);
+    let (code, stdout, stderr) = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), None, None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let svg = std::fs::read_to_string(&svg_path).expect("the diagram");
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
+    // The busiest three: 7, then the first two of the keys with 5 bids (1 and 2, read first).
+    assert!(
+        svg.contains("keys 7 (30 elements), 1 (5 elements), 2 (5 elements) (the busiest of 6 keys traced)"),
+        "{svg}"
+    );
+    let count = |needle: &str| svg.matches(needle).count();
+    assert_eq!(count("<title>key 7, t="), 30);
+    assert_eq!(count("<title>key 1, t="), 5);
+    assert_eq!(count("<title>key 3, t="), 0);
+    // Every pane of the drawn keys is a bar, with its JSON as the tooltip.
+    let panes: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |k: i64| panes.iter().filter(|p| p["key"] == k).count();
+    assert!(of(7) > 10, "{stdout}");
+    assert_eq!(count("{&quot;key&quot;:7,"), of(7), "{svg}");
+    assert_eq!(count("{&quot;key&quot;:2,"), of(2), "{svg}");
+    assert!(count("&quot;timing&quot;:&quot;late&quot;") >= 1, "a late pane of key 7: {svg}");
+    assert!(svg.contains("<title>input watermark</title>") && svg.contains("<title>output watermark</title>"));
+    assert!(svg.contains("input watermark at read"), "a replay's rows are its stamps");
+
+    // A key asked for.
+    let (code, _, stderr) =
+        run(&args(&svg_path, &["--diagram-key", "9"]).iter().map(String::as_str).collect::<Vec<_>>(), None, None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert_eq!(svg.matches("<title>key 9, t=").count(), 1);
+    assert_eq!(svg.matches("<title>key 7, t=").count(), 0);
+
+    // A path that cannot be written: exit 1, named; the panes were written all the same.
+    let bad = dir.join("no-such-dir").join("panes.svg");
+    let (code, stdout, stderr) = run(&args(&bad, &[]).iter().map(String::as_str).collect::<Vec<_>>(), None, None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--diagram: cannot write") && stderr.contains("no-such-dir"), "{stderr}");
+    assert!(stdout.lines().count() > 10);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A refused strategy is said once: the error chain printed as `error: cause` used to
+/// repeat the trigger's message after the strategy's (which already holds it).
+#[test]
+fn a_refused_trigger_is_explained_once() {
+    let dir = temp_dir("trigger");
+    let input = dir.join("bids.csv");
+    write_bids(&input, 10, 0);
+    let (code, _, stderr) = run(
+        &[
+            "run",
+            "--input",
+            input.to_str().unwrap(),
+            "--time-field",
+            "date_time_ms",
+            "--count",
+            "--window",
+            "fixed(10s)",
+            "--trigger",
+            "after_watermark(early=repeatedly(after_count(3)))",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.matches("an early firing must be a trigger that fires once").count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -723,3 +723,294 @@ fn a_socket_journal_on_a_full_disk_fails_the_job_naming_the_file() {
         assert!(stderr.contains(needle), "{needle}: {stderr}");
     }
 }
+
+/// The newest complete checkpoint in `dir` (0: none).
+fn newest_checkpoint(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| e.path().join("MANIFEST.json").exists())
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Where one run of a cluster kill sequence runs.
+#[derive(Debug, Clone, Copy)]
+enum Placement {
+    /// Two processes (`--processes 2 --process I --hostfile FILE`) of this many workers.
+    Processes(usize),
+    /// One process of this many workers.
+    Single(usize),
+}
+
+/// Records of the cluster kill tests, split over two files (each a partition): partition
+/// 0 is read by process 0, partition 1 by process 1, and both processes' sources take part
+/// in every cut.
+const CLUSTER_RECORDS: u64 = 400_000;
+
+/// Splits the generated input into two files of alternate lines (times advance together
+/// in both): `input-a.jsonl`, `input-b.jsonl`.
+fn generate_split(dir: &Path) -> Vec<PathBuf> {
+    let whole = dir.join("whole.jsonl");
+    generate_records(&whole, CLUSTER_RECORDS);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let (mut a, mut b) = (String::new(), String::new());
+    for (i, line) in text.lines().enumerate() {
+        let half = if i % 2 == 0 { &mut a } else { &mut b };
+        half.push_str(line);
+        half.push('\n');
+    }
+    std::fs::remove_file(&whole).unwrap();
+    let files = vec![dir.join("input-a.jsonl"), dir.join("input-b.jsonl")];
+    std::fs::write(&files[0], a).unwrap();
+    std::fs::write(&files[1], b).unwrap();
+    files
+}
+
+/// [`job`] over the two files of [`generate_split`].
+fn split_job(dir: &Path, window: &str, checkpoints: bool) -> Vec<String> {
+    let mut args = job(dir, window, checkpoints);
+    let at = args.iter().position(|a| a == "--input").unwrap();
+    args[at + 1] = dir.join("input-a.jsonl").display().to_string();
+    args.insert(at + 2, dir.join("input-b.jsonl").display().to_string());
+    args
+}
+
+/// Starts one run of `args` at `placement`: its processes, each with its standard error
+/// piped.
+fn start_placed(args: &[String], placement: Placement, dir: &Path) -> Vec<std::process::Child> {
+    match placement {
+        Placement::Single(workers) => vec![command(args, workers).spawn().expect("highwater starts")],
+        Placement::Processes(workers) => {
+            // Two free ports on loopback (bound, then released for the processes).
+            let ports: Vec<std::net::TcpListener> =
+                (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+            let hosts: Vec<String> = ports.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
+            drop(ports);
+            let hostfile = dir.join("hosts.txt");
+            std::fs::write(&hostfile, hosts.join("\n") + "\n").unwrap();
+            (0..2)
+                .map(|i| {
+                    let mut c = command(args, workers);
+                    c.args(["--processes", "2", "--process", &i.to_string(), "--hostfile"]).arg(&hostfile);
+                    c.args(["--connect-timeout", "60s"]);
+                    c.spawn().expect("highwater starts")
+                })
+                .collect()
+        }
+    }
+}
+
+/// Waits (at most a minute) for every process of a run; returns whether each succeeded
+/// and their standard errors.
+fn wait_placed(children: Vec<std::process::Child>) -> (Vec<bool>, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut children = children;
+    while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        if Instant::now() > deadline {
+            let mut said = String::new();
+            for (i, c) in children.iter_mut().enumerate() {
+                let running = c.try_wait().unwrap().is_none();
+                let _ = c.kill();
+                let mut err = String::new();
+                if let Some(mut e) = c.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                said.push_str(&format!("--- process {i} (running: {running})\n{err}"));
+            }
+            panic!("a process of the run did not end within a minute\n{said}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut ok = Vec::new();
+    let mut stderr = String::new();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        ok.push(out.status.success());
+        stderr.push_str(&format!("--- process {i}\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    (ok, stderr)
+}
+
+/// Every line of the files `dir/NAME` and `dir/NAME.p<I>`, sorted: what a job wrote over
+/// runs at one and at two processes.
+fn sorted_outputs(dir: &Path, name: &str) -> Vec<u8> {
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for path in [dir.join(name), dir.join(format!("{name}.p0")), dir.join(format!("{name}.p1"))] {
+        if let Ok(text) = std::fs::read(&path) {
+            lines.extend(text.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec));
+        }
+    }
+    lines.sort();
+    lines.concat()
+}
+
+/// Runs the checkpointed job `args` on the placements of `placements` in turn, killing
+/// one process of each run (chosen by the seed) at a seeded moment after the run's first
+/// checkpoint in `checkpoints`, until a run finishes (or [`moments`] kills are done and a
+/// run finishes); returns the sequence and the placements of the runs that resumed.
+fn kill_placed(
+    args: &[String],
+    placements: &[Placement],
+    dir: &Path,
+    checkpoints: &Path,
+    seed: u64,
+) -> (Sequence, Vec<Placement>) {
+    let mut rng = Rng(seed | 1);
+    let moments = moments();
+    let mut seq = Sequence::default();
+    let mut resumed_at = Vec::new();
+    for i in 0.. {
+        let placement = placements[i % placements.len()];
+        let before = newest_checkpoint(checkpoints);
+        let mut children = start_placed(args, placement, dir);
+        seq.runs += 1;
+        let mut killed = false;
+        if seq.kills < moments {
+            // After this run's first complete checkpoint (the processes are connected then:
+            // a process killed while its peer waits to connect leaves the peer waiting for
+            // its connect timeout; and each run gets somewhere), by up to 90 % of the time
+            // that checkpoint took after the start: a cut completes once the windowed
+            // steps have caught up with the sources, so the run goes on about that long.
+            let started = Instant::now();
+            let deadline = started + Duration::from_secs(60);
+            let running = |c: &mut Vec<std::process::Child>| c.iter_mut().all(|c| c.try_wait().unwrap().is_none());
+            while newest_checkpoint(checkpoints) <= before && running(&mut children) {
+                assert!(Instant::now() < deadline, "no checkpoint in {}", checkpoints.display());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let delay = started.elapsed().mul_f64(rng.next(900) as f64 / 1_000.0);
+            let started = Instant::now();
+            while started.elapsed() < delay && running(&mut children) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let victim = rng.next(children.len() as u64) as usize;
+            killed = running(&mut children) && children[victim].kill().is_ok();
+        }
+        let (ok, stderr) = wait_placed(children);
+        if stderr.contains("resuming from checkpoint") {
+            seq.resumes += 1;
+            resumed_at.push(placement);
+        }
+        if killed {
+            seq.kills += 1;
+            continue;
+        }
+        assert!(ok.iter().all(|ok| *ok), "run {} at {placement:?} failed: {stderr}", seq.runs);
+        break;
+    }
+    (seq, resumed_at)
+}
+
+/// The 2-process kill sequence of `window`: a reference run (one process, no
+/// checkpoints), then the checkpointed job started on the placements of `placements` in
+/// turn — two processes, or one — and SIGKILLed at seeded moments (after the run's first
+/// complete checkpoint; one of the two processes, chosen by the seed, is killed, and the
+/// other fails on its own when its peer goes), restarted until a run finishes. The output
+/// and dead-letter files of every run together are those of the reference, sorted, byte for
+/// byte.
+fn check_cluster(window: &str, seed: u64, placements: &[Placement]) {
+    let dir = TempDir::new(&format!("cluster-seed{seed}"));
+    generate_split(&dir.0);
+    let reference = command(&split_job(&dir.0, window, false), 1).output().unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines(&dir.0.join("ref.dead.jsonl")));
+    assert!(expected.0.len() > 10_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
+    let args = split_job(&dir.0, window, true);
+    let (seq, resumed_at) = kill_placed(&args, placements, &dir.0, &dir.0.join("checkpoints"), seed);
+    let what = format!("{window} at {placements:?}: {seq:?}, resumed at {resumed_at:?}");
+    assert!(seq.kills >= 1, "{what}: never killed");
+    assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+    assert!(sorted_outputs(&dir.0, "out.jsonl") == expected.0, "{what}: the panes differ");
+    assert!(sorted_outputs(&dir.0, "out.dead.jsonl") == expected.1, "{what}: the dead letters differ");
+    eprintln!("{what}: the same files");
+}
+
+/// The default-trigger tumble (on-time operators) at 2 processes of 1 worker, killed and
+/// restarted; every third run is one process of 1 worker (a 2-process checkpoint restored
+/// at `--workers 1`, and the next run restores its checkpoint at 2 processes again).
+#[test]
+fn a_tumble_at_two_processes_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
+    use Placement::*;
+    check_cluster("fixed(10s)", 101, &[Processes(1), Processes(1), Single(1)]);
+}
+
+/// Sessions at 2 processes (of 1 and of 2 workers), killed and restarted.
+#[test]
+fn sessions_at_two_processes_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    use Placement::*;
+    check_cluster("sessions(3s)", 103, &[Processes(1), Processes(2)]);
+}
+
+/// The general reducer (early and late firings, allowed lateness, retracting panes) at 2
+/// processes, killed and restarted; every other run is one process of 2 workers.
+#[test]
+fn early_and_late_retracting_panes_at_two_processes_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
+    use Placement::*;
+    check_cluster(
+        "fixed(10s) | --trigger after_watermark(early=after_count(3),late=after_count(1)) --allowed-lateness 30s --accumulation retracting",
+        107,
+        &[Processes(1), Single(2)],
+    );
+}
+
+/// A checkpoint written by 2 processes restores at one process of 1 worker: the run that
+/// finishes it reads only the rest of the input, and the files of both runs together are
+/// those of a run never interrupted.
+#[test]
+fn a_checkpoint_of_two_processes_restores_at_one_worker() {
+    let dir = TempDir::new("cluster-to-one");
+    generate_split(&dir.0);
+    let window = "sessions(3s)";
+    let reference = command(&split_job(&dir.0, window, false), 1).output().unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let args = split_job(&dir.0, window, true);
+    // Two processes, killed (process 1) once a checkpoint is complete.
+    let checkpoints = dir.0.join("checkpoints");
+    let mut children = start_placed(&args, Placement::Processes(1), &dir.0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !has_checkpoint(&checkpoints) {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        assert!(children.iter_mut().all(|c| c.try_wait().unwrap().is_none()), "the run ended before a checkpoint");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    children[1].kill().unwrap();
+    let (ok, stderr) = wait_placed(children);
+    assert!(!ok[0], "process 0 fails when process 1 is killed: {stderr}");
+    let manifest = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("MANIFEST.json"))
+        .find(|m| m.exists())
+        .expect("a manifest");
+    assert!(std::fs::read_to_string(manifest).unwrap().contains("\"processes\": 2"));
+    let out = command(&args, 1).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming from checkpoint") && stderr.contains("in 2 processes"), "{stderr}");
+    assert!(sorted_outputs(&dir.0, "out.jsonl") == sorted_lines(&dir.0.join("ref.jsonl")), "the panes differ");
+    assert!(sorted_outputs(&dir.0, "out.dead.jsonl") == sorted_lines(&dir.0.join("ref.dead.jsonl")));
+}
+
+/// Nexmark q5 (two windowed steps) over generated events, killed and restarted at 2
+/// processes of 1 worker and at 1 process of 2 (the generator's partitions are four per
+/// worker: the same 2 workers in all): the rows of every run together are those of a run
+/// never killed.
+#[test]
+fn nexmark_at_two_processes_killed_and_resumed_writes_the_rows_of_an_uninterrupted_run() {
+    use Placement::*;
+    let dir = TempDir::new("cluster-nexmark");
+    let reference = command(&nexmark_job(&dir.0, "q5", 400_000, false), 2).output().unwrap();
+    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
+    let expected = sorted_lines(&dir.0.join("ref-q5.jsonl"));
+    assert!(expected.len() > 1_000, "q5 writes rows");
+    let args = nexmark_job(&dir.0, "q5", 400_000, true);
+    let placements = [Processes(1), Single(2)];
+    let (seq, resumed_at) = kill_placed(&args, &placements, &dir.0, &dir.0.join("checkpoints-q5"), 131);
+    let what = format!("nexmark q5 at {placements:?}: {seq:?}, resumed at {resumed_at:?}");
+    assert!(seq.kills >= 1, "{what}: never killed");
+    assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
+    assert!(sorted_outputs(&dir.0, "out-q5.jsonl") == expected, "{what}: the rows differ");
+    eprintln!("{what}: the same files");
+}

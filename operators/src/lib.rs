@@ -22,6 +22,7 @@
 pub mod clock;
 pub mod combine;
 pub mod duration;
+pub mod join;
 pub mod keyed;
 pub mod operator;
 pub mod pane;

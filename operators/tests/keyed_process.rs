@@ -93,7 +93,7 @@ fn run(steps: &[Step], ttl: Option<u64>, workers: usize, board: Option<Arc<Mutex
         });
         worker.dataflow(|scope| {
             let stream = scope.input_from(&mut input).container::<Vec<(u32, i64, u64)>>();
-            let out = keyed_process(stream, "flush", spec(ttl), Arc::new(VirtualClock::new(0)), ckpt);
+            let out = keyed_process(stream, "flush", spec(ttl), Arc::new(VirtualClock::new(0)), ckpt, None);
             out.records.inspect_core(move |event| {
                 let Ok((stamp, records)) = event else { return };
                 let t = *stamp.least().expect("sent at a time");
@@ -288,7 +288,7 @@ fn processing_time_timers_fire_once_the_clock_passes_them_at_the_watermark() {
         let c = clock.clone();
         worker.dataflow(|scope| {
             let stream = scope.input_from(&mut input).container::<Vec<(u32, i64, u64)>>();
-            let out = keyed_process(stream, "ping", ProcessSpec::from(Ping), Arc::new(c), None);
+            let out = keyed_process(stream, "ping", ProcessSpec::from(Ping), Arc::new(c), None, None);
             out.records.inspect_core(move |event| {
                 if let Ok((stamp, records)) = event {
                     let t = *stamp.least().expect("sent at a time");

@@ -1,13 +1,16 @@
 //! Shared support of the integration tests (the one test binary `tests/integration/`):
 //! the conformance corpus, one deterministic random generator ([`Rng`]), one bid
 //! generator ([`Bids`]), one batch reference ([`group_by_window`], [`batch_counts`],
-//! [`max_per_window`]) and small helpers (temp folders, panes per action).
+//! [`max_per_window`]; for the joins [`batch_window_join`], [`batch_interval_join`],
+//! [`batch_temporal_join`]) and small helpers (temp folders, panes per action).
 
 mod bids;
+mod joins;
 mod random;
 mod reference;
 
 pub use bids::{Bid, Bids};
+pub use joins::{batch_interval_join, batch_temporal_join, batch_window_join};
 pub use random::Rng;
 pub use reference::{batch_counts, group_by_window, max_per_window, windows_of};
 

@@ -11,6 +11,7 @@
 
 pub mod aggregates;
 pub mod cluster;
+pub mod diagram;
 pub mod kafka_produce;
 pub mod local_cluster;
 pub mod nexmark;

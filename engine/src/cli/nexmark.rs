@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The queries `highwater nexmark --query` runs.
-pub const QUERIES: &[&str] = &["q0", "q1", "q2", "q5", "q7", "q8", "q11", "q12"];
+pub const QUERIES: &[&str] = &["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q11", "q12"];
 
 /// What `highwater nexmark generate` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,7 +46,7 @@ pub struct GenerateArgs {
 /// Arguments of `highwater nexmark --query`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct QueryArgs {
-    /// The query: q0, q1, q2, q5, q7, q8, q11 or q12.
+    /// The query: q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q11 or q12.
     #[arg(long)]
     pub query: Option<String>,
     /// Generated events to run over (ignored with --input).
@@ -68,9 +68,10 @@ pub struct QueryArgs {
     /// same command after a crash or a kill continues the generator (or the replayed
     /// file) where the checkpoint left each partition and writes exactly the --output file
     /// of a run never interrupted. Standard output is at-least-once after a resume. The
-    /// windowed queries only (q8's changelog is refused); one process; a generated run
-    /// restores at the worker count it was checkpointed at (the generator's partitions
-    /// are four per worker).
+    /// windowed queries, q3, q4, q6 and q9 (q8's changelog is refused); in a cluster
+    /// every process takes part (the directory must be one they all see); a generated run
+    /// restores at the total worker count it was checkpointed at (the generator's
+    /// partitions are four per worker).
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Processing time between checkpoints (default 10s).
@@ -118,7 +119,7 @@ fn canonical(path: &std::path::Path) -> PathBuf {
 #[non_exhaustive]
 pub enum NexmarkError {
     /// An unknown query.
-    #[error("unknown query `{0}`; use one of q0, q1, q2, q5, q7, q8, q11, q12")]
+    #[error("unknown query `{0}`; use one of q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q11, q12")]
     UnknownQuery(String),
     /// Bad flags.
     #[error("{0}")]
@@ -225,18 +226,15 @@ impl<T: crate::pipeline::Data, S: Sink<T>> Sink<T> for Counting<S> {
 /// Runs one query.
 pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
     let q = args.query.clone().ok_or_else(|| {
-        NexmarkError::Flag("give --query q0|q1|q2|q5|q7|q8|q11|q12, or use `highwater nexmark generate`".into())
+        NexmarkError::Flag(
+            "give --query q0|q1|q2|q3|q4|q5|q6|q7|q8|q9|q11|q12, or use `highwater nexmark generate`".into(),
+        )
     })?;
     if !QUERIES.contains(&q.as_str()) {
         return Err(NexmarkError::UnknownQuery(q));
     }
     let mut config = args.observe.apply(args.cluster.config()?);
     if let Some(dir) = &args.checkpoint_dir {
-        if args.cluster.processes > 1 {
-            return Err(NexmarkError::Flag(
-                "--checkpoint-dir: checkpoints cover one process (any --workers); a cluster of processes is not covered yet".into(),
-            ));
-        }
         if args.checkpoint_interval.is_some_and(|t| t <= 0) {
             return Err(NexmarkError::Flag("--checkpoint-interval: must be positive (e.g. 10s)".into()));
         }
@@ -305,7 +303,15 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
                 queries::q2(events, c.auction_skip),
                 |x: &(u64, u64)| serde_json::json!({"auction": x.0, "price": x.1})
             ),
+            "q3" => {
+                write!(queries::q3(events)?, |r: &queries::NameCityStateId| serde_json::to_value(r).unwrap_or_default())
+            }
+            "q4" => write!(queries::q4(events, c)?, |r: &queries::CategoryPrice| serde_json::to_value(r)
+                .unwrap_or_default()),
             "q5" => write!(queries::q5(events, c)?, pane_row),
+            "q6" => {
+                write!(queries::q6(events)?, |r: &queries::SellerPrice| serde_json::to_value(r).unwrap_or_default())
+            }
             "q7" => write!(queries::q7(events, c)?, pane_row),
             "q8" => write!(queries::q8(events, c)?.into_rows(), |r: &crate::pipeline::ChangeRow<
                 u64,
@@ -313,6 +319,8 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
             >| serde_json::json!({
                 "person": r.key, "window": [r.window.start, r.window.end], "name": r.value.0, "auctions": r.value.1, "diff": r.diff
             })),
+            "q9" => write!(queries::q9(events)?, |r: &crate::nexmark::AuctionBid| serde_json::to_value(r)
+                .unwrap_or_default()),
             "q11" => write!(queries::q11(events, c)?, pane_row),
             _ => write!(queries::q12(events, c)?, pane_row),
         }

@@ -1,8 +1,10 @@
-//! The progress bar of a long file replay: rows, bytes, rate and watermark on standard
-//! error, redrawn a few times a second — only on a terminal, and only once the replay has
+//! The progress bar of a long file replay: rows, bytes, rate, watermark and the slowest
+//! partition (the one holding the watermark back) on standard error, redrawn a few times
+//! a second — only on a terminal, and only once the replay has
 //! run for a second (short jobs and piped runs stay silent).
 
 use crate::pipeline::Progress as Counters;
+use crate::runtime::metrics::HoldBack;
 use highwater_operators::time::{NEG_INF, POS_INF};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -71,14 +73,9 @@ impl Progress {
                     bar.set_style(style.progress_chars("=> "));
                 }
                 while !flag.load(Ordering::Acquire) {
-                    let rows = stats.records();
-                    let secs = start.elapsed().as_secs_f64().max(1e-3);
                     bar.set_position(stats.bytes());
-                    bar.set_message(format!(
-                        "{rows} rows, {:.0} rows/s, watermark {}",
-                        rows as f64 / secs,
-                        show_watermark(stats.watermark())
-                    ));
+                    let slowest = stats.status().holding_back();
+                    bar.set_message(message(stats.records(), start.elapsed(), stats.watermark(), slowest.as_ref()));
                     bar.tick();
                     std::thread::sleep(EVERY);
                 }
@@ -97,6 +94,16 @@ impl Progress {
     }
 }
 
+/// The bar's message: rows, rate, watermark, and the partition holding it back.
+fn message(rows: u64, elapsed: Duration, watermark: Option<i64>, slowest: Option<&HoldBack>) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let mut m = format!("{rows} rows, {:.0} rows/s, watermark {}", rows as f64 / secs, show_watermark(watermark));
+    if let Some(h) = slowest {
+        m.push_str(&format!(", slowest {} at {}", h.partition.name, show_watermark(h.partition.watermark)));
+    }
+    m
+}
+
 impl Drop for Progress {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
@@ -106,11 +113,34 @@ impl Drop for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::metrics::PartitionStatus;
     #[test]
     fn watermarks_read_as_dates() {
         assert_eq!(show_watermark(Some(1_704_067_200_000)), "2024-01-01 00:00:00.000");
         assert_eq!(show_watermark(Some(42)), "42");
         assert_eq!(show_watermark(Some(NEG_INF)), "−∞");
         assert_eq!(show_watermark(None), "-");
+    }
+
+    #[test]
+    fn the_message_names_the_slowest_partition() {
+        let slow = HoldBack {
+            source: "input".into(),
+            live: false,
+            partition: PartitionStatus {
+                name: "b.csv bytes [0, 900)".into(),
+                watermark: Some(1_704_067_200_000),
+                silent_for: Duration::ZERO,
+                idle: false,
+                records: 10,
+                dead_letters: 0,
+            },
+        };
+        let m = message(2_000, Duration::from_secs(2), Some(1_704_067_200_000), Some(&slow));
+        assert_eq!(
+            m,
+            "2000 rows, 1000 rows/s, watermark 2024-01-01 00:00:00.000, slowest b.csv bytes [0, 900) at 2024-01-01 00:00:00.000"
+        );
+        assert_eq!(message(5, Duration::from_secs(1), None, None), "5 rows, 5 rows/s, watermark -");
     }
 }

@@ -195,6 +195,18 @@ pub struct RunArgs {
     /// a terminal and the panes do not go to the same terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Also draw a pane diagram of the job into this SVG file when it ends: event time
+    /// across, processing time (ms since the start) upwards, the elements of a few keys as
+    /// points, the input and output watermarks as lines, each pane a bar across its window
+    /// coloured by timing (early, on time, late), retractions dashed. `PATH.p<I>` in a
+    /// cluster, as --output.
+    #[arg(long, value_name = "FILE.svg")]
+    pub diagram: Option<PathBuf>,
+    /// With --diagram: draw this key (as it appears in the output's `key`; repeat for
+    /// several). By default the 3 busiest of the first 1000 keys read. Each key shows its
+    /// first 200 elements and the panes of the windows they span.
+    #[arg(long, value_name = "KEY", requires = "diagram")]
+    pub diagram_key: Vec<String>,
     /// Take checkpoints in this directory (created if missing), and resume from its
     /// newest intact checkpoint: rerunning the same command after a crash or a kill
     /// continues where the checkpoint was and writes exactly the --output and
@@ -317,7 +329,7 @@ pub enum RunError {
     Input(#[from] InputError),
     /// The windowing strategy is invalid.
     #[error("invalid windowing strategy: {0}")]
-    Strategy(#[from] StrategyError),
+    Strategy(StrategyError),
     /// A flag has a value that cannot work.
     #[error("--{flag}: {reason}")]
     Flag {
@@ -341,10 +353,20 @@ pub enum RunError {
     /// Every line of the input was malformed: the flags do not fit the data.
     #[error("{0}")]
     Misfit(String),
+    /// The pane diagram could not be drawn or written (the job's outputs are complete).
+    #[error("--diagram: {0}")]
+    Diagram(String),
     /// The run was stopped (a signal) before the end of its input; what was read was
     /// aggregated and flushed: the outputs are complete up to there, and no further.
     #[error("stopped before the end of the input; the output holds what was read until then: {0}")]
     Stopped(Summary),
+}
+
+// The strategy's error is in the message, not also its source: `{:#}` would print it twice.
+impl From<StrategyError> for RunError {
+    fn from(e: StrategyError) -> Self {
+        RunError::Strategy(e)
+    }
 }
 
 /// The largest `--batch-size`.
@@ -701,15 +723,27 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
     let keyless = args.key_field.is_empty();
     let rows = if args.rfc3339 { RowFormat::default().rfc3339() } else { RowFormat::default() };
     let (src, counted) = (input.clone(), panes.clone());
+    let recorder = args.diagram.as_ref().map(|_| {
+        let axis = if socket { super::diagram::Axis::Millis } else { super::diagram::Axis::Stamps };
+        super::diagram::Recorder::new(args.diagram_key.clone(), axis)
+    });
+    let tap = recorder.clone();
     let exactly_once = args.kafka_exactly_once;
     let result = crate::pipeline::run(config, move |p| {
-        let records = match &src {
+        let mut records = match &src {
             Input::Files(f) => p.read_keyed("input", f.clone())?,
             Input::Tcp(t) => p.read_keyed("input", t.clone())?,
             Input::Kafka(k) => p.read_keyed("input", k.clone())?,
         };
         let set = set.clone();
-        let panes = records.window(windowing.clone()).aggregate("run", set.clone())?;
+        if let Some(r) = &tap {
+            records = r.tap_records(records);
+        }
+        let mut panes = records.window(windowing.clone()).aggregate("run", set.clone())?;
+        if let Some(r) = &tap {
+            let set = set.clone();
+            panes = r.tap_panes(panes, move |out, v| set.write_json_object(out, v));
+        }
         let counted = counted.clone();
         if let Some((brokers, topic)) = &kafka_output {
             let delivery = if exactly_once { Delivery::ExactlyOnce } else { Delivery::AtLeastOnce };
@@ -783,6 +817,19 @@ pub fn run_with(args: &RunArgs, started: impl FnOnce(Arc<crate::pipeline::Progre
         checkpoint_bytes: s.checkpoint_bytes,
         sources: progress_counters.status().sources,
     };
+    if let (Some(path), Some(recorder), Ok(_)) = (&args.diagram, &recorder, &result) {
+        let path = args.cluster.output_path(&path.display().to_string());
+        let subtitle = format!(
+            "{} · {} · {:?} · allowed lateness {} ms",
+            args.window, args.trigger, args.accumulation, args.allowed_lateness
+        );
+        let svg = recorder
+            .svg("highwater run", &subtitle)
+            .ok_or_else(|| RunError::Diagram(format!("no record was read, so `{path}` is not drawn")))?;
+        std::fs::write(&path, svg).map_err(|e| {
+            RunError::Diagram(format!("cannot write `{path}`: {e}; check the directory exists and is writable"))
+        })?;
+    }
     match result {
         Ok(s) => {
             // A resumed run reads only the rest of the input: a tail of malformed lines

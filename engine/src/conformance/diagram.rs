@@ -42,30 +42,71 @@ const EARLY: &str = "#f0a030";
 const ON_TIME: &str = "#2e9e44";
 const LATE: &str = "#d62728";
 const WATERMARK: &str = "#3060d0";
+const OUTPUT: &str = "#8e44ad";
 
-/// What happened at one action, as drawn.
-struct Row {
-    /// The input watermark after the action (`i64::MAX`: the end).
-    watermark: i64,
-    /// Processing time after the action.
-    processing: i64,
-    /// Its index in the transcript.
-    action: usize,
+/// One row of a diagram: a moment of processing time.
+pub(crate) struct DrawnRow {
+    /// Its label on the processing-time axis.
+    pub label: String,
+    /// Labelled even between the regularly labelled rows (processing time moved).
+    pub always_label: bool,
+    /// The input watermark after it (`NEG_INF`: none yet; `i64::MAX`: the end).
+    pub input: i64,
+    /// The output watermark of the drawn step after it, where known.
+    pub output: Option<i64>,
+}
+
+/// An element: where (event time) and when (row) it arrived.
+pub(crate) struct DrawnElement {
+    pub row: usize,
+    pub key: String,
+    pub ts: i64,
+    pub value: String,
+    /// The watermark had passed it when it arrived.
+    pub behind: bool,
+}
+
+/// A pane (the runner's JSON object: `key`, `window`, `timing`, `retraction`, `value` or
+/// `values`) and the row that fired it; `order` sorts the panes of a row.
+pub(crate) struct DrawnPane {
+    pub row: usize,
+    pub order: i64,
+    pub pane: Value,
+}
+
+/// What a diagram draws, whatever recorded it: a scenario and its run, or a job
+/// (`highwater run --diagram`).
+pub(crate) struct Drawing {
+    pub title: String,
+    pub subtitle: String,
+    /// The processing-time axis's label.
+    pub rows_are: String,
+    pub rows: Vec<DrawnRow>,
+    /// Watermark values that widen the event-time axis when near the data.
+    pub marks: Vec<i64>,
+    pub elements: Vec<DrawnElement>,
+    pub panes: Vec<DrawnPane>,
 }
 
 /// The SVG diagram of `scenario` and the `panes` a run of it emitted (the runner's JSON
 /// objects, [`super::RunOutput::Panes`]).
 pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
+    diagram_svg_with_output(scenario, panes, &[])
+}
+
+/// [`diagram_svg`] with the step's output watermark after each action
+/// ([`super::run_scenario_watched`]) drawn as a dashed line beside the input watermark.
+pub fn diagram_svg_with_output(scenario: &Scenario, panes: &[Value], output: &[i64]) -> String {
     // One row per action that is not an expectation; `row_of[a]`: the row of action `a`
     // (an expectation shares the row of the action before it).
-    let mut rows: Vec<Row> = Vec::with_capacity(scenario.transcript.len());
+    let mut rows: Vec<DrawnRow> = Vec::with_capacity(scenario.transcript.len());
     let mut row_of = Vec::with_capacity(scenario.transcript.len());
     let (mut wm, mut pt) = (NEG_INF, 0i64);
-    let mut times: Vec<i64> = Vec::new();
+    let mut last_pt = None;
     let mut marks: Vec<i64> = Vec::new();
     for a in &scenario.transcript {
         match a {
-            Action::Input(es) => times.extend(es.iter().map(|e| e.ts)),
+            Action::Input(_) => {}
             Action::Watermark(t) => {
                 wm = wm.max(*t);
                 marks.push(*t);
@@ -78,12 +119,60 @@ pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
             }
         }
         row_of.push(rows.len());
-        rows.push(Row { watermark: wm, processing: pt, action: row_of.len() - 1 });
+        let action = row_of.len() - 1;
+        let label = if pt > 0 { format!("#{action} pt={pt}") } else { format!("#{action}") };
+        let always_label = last_pt != Some(pt) && pt > 0;
+        last_pt = Some(pt);
+        rows.push(DrawnRow { label, always_label, input: wm, output: output.get(action).copied() });
     }
-    let mut panes: Vec<&Value> = panes.iter().collect();
-    panes.sort_by_key(|p| (p["after_action"].as_u64(), p["key"].to_string(), p["window"].to_string(), p.to_string()));
+    let mut elements = Vec::new();
+    let mut wm = NEG_INF;
+    for (i, a) in scenario.transcript.iter().enumerate() {
+        if let Action::Input(es) = a {
+            for e in es {
+                elements.push(DrawnElement {
+                    row: row_of[i],
+                    key: e.key.clone(),
+                    ts: e.ts,
+                    value: e.value.to_string(),
+                    behind: e.ts < wm,
+                });
+            }
+        }
+        wm = rows[row_of[i]].input.max(wm);
+    }
+    let n = rows.len().max(1);
+    let panes = panes
+        .iter()
+        .map(|p| {
+            let action = p["after_action"].as_u64().unwrap_or(0);
+            let row = row_of.get(action as usize).copied().unwrap_or(n - 1);
+            DrawnPane { row, order: action as i64, pane: p.clone() }
+        })
+        .collect();
+    let strategy = format!(
+        "{} · {} · {} · allowed lateness {}",
+        scenario.window, scenario.trigger, scenario.accumulation, scenario.allowed_lateness
+    );
+    draw(&Drawing {
+        title: scenario.name.clone(),
+        subtitle: strategy,
+        rows_are: "processing time (actions) →".into(),
+        rows,
+        marks,
+        elements,
+        panes,
+    })
+}
+
+/// The SVG of a drawing.
+pub(crate) fn draw(d: &Drawing) -> String {
+    let rows = &d.rows;
+    let mut times: Vec<i64> = d.elements.iter().map(|e| e.ts).collect();
+    let mut panes: Vec<&DrawnPane> = d.panes.iter().collect();
+    panes.sort_by_key(|p| (p.order, p.pane["key"].to_string(), p.pane["window"].to_string(), p.pane.to_string()));
     for p in &panes {
-        if let Some([s, e]) = window_of(p) {
+        if let Some([s, e]) = window_of(&p.pane) {
             times.extend([s, e]);
         }
     }
@@ -94,7 +183,7 @@ pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
     };
     // A watermark far beyond the data (a jump to "late enough") is drawn at the edge.
     let span = (hi - lo).max(1);
-    for m in marks.iter().filter(|t| finite(t)) {
+    for m in d.marks.iter().filter(|t| finite(t)) {
         if *m >= lo - span && *m <= hi + span {
             (lo, hi) = (lo.min(*m), hi.max(*m));
         }
@@ -110,6 +199,7 @@ pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
     let plot_w = WIDTH - LEFT - RIGHT;
     let x = |t: f64| LEFT + (t - lo) / (hi - lo) * plot_w;
     let y = |i: usize| TOP + row_h * (n - 1 - i) as f64 + row_h / 2.0;
+    let has_output = rows.iter().any(|r| r.output.is_some());
 
     let mut s = String::new();
     let _ = write!(
@@ -118,15 +208,11 @@ pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
     );
     s.push('\n');
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let strategy = format!(
-        "{} · {} · {} · allowed lateness {}",
-        scenario.window, scenario.trigger, scenario.accumulation, scenario.allowed_lateness
-    );
-    let _ = writeln!(s, r#"<text x="20" y="18" font-size="13" font-weight="bold">{}</text>"#, escape(&scenario.name));
-    let _ = writeln!(s, r##"<text x="20" y="33" fill="#333">{}</text>"##, escape(&strategy));
-    legend(&mut s);
+    let _ = writeln!(s, r#"<text x="20" y="18" font-size="13" font-weight="bold">{}</text>"#, escape(&d.title));
+    let _ = writeln!(s, r##"<text x="20" y="33" fill="#333">{}</text>"##, escape(&d.subtitle));
+    legend(&mut s, has_output);
 
-    // Axes: event time along the bottom, the actions up the left.
+    // Axes: event time along the bottom, processing time up the left.
     let base = TOP + row_h * n as f64;
     let _ = writeln!(s, r##"<path d="M{LEFT} {TOP} V{base:.1} H{:.1}" stroke="#333" fill="none"/>"##, WIDTH - RIGHT);
     let tick = nice_step((hi - lo) / 6.0);
@@ -149,75 +235,83 @@ pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="14" y="{:.1}" transform="rotate(-90 14 {:.1})" text-anchor="middle" fill="#333">processing time (actions) →</text>"##,
+        r##"<text x="14" y="{:.1}" transform="rotate(-90 14 {:.1})" text-anchor="middle" fill="#333">{}</text>"##,
         TOP + row_h * n as f64 / 2.0,
-        TOP + row_h * n as f64 / 2.0
+        TOP + row_h * n as f64 / 2.0,
+        escape(&d.rows_are)
     );
     let step = (n / 24).max(1);
-    let mut last_pt = None;
     for (i, r) in rows.iter().enumerate() {
-        let pt_changed = last_pt != Some(r.processing);
-        last_pt = Some(r.processing);
-        if i % step == 0 || pt_changed && r.processing > 0 {
-            let a = r.action;
-            let label = if r.processing > 0 { format!("#{a} pt={}", r.processing) } else { format!("#{a}") };
+        if i % step == 0 || r.always_label {
             let _ = writeln!(
                 s,
-                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#666" font-size="9">{label}</text>"##,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#666" font-size="9">{}</text>"##,
                 LEFT - 6.0,
-                y(i) + 3.0
+                y(i) + 3.0,
+                escape(&r.label)
             );
         }
     }
 
-    // The input watermark: a step line from action to action.
-    let mut path = String::new();
-    let mut prev: Option<(f64, f64)> = None;
-    for (i, r) in rows.iter().enumerate() {
-        if r.watermark == NEG_INF {
-            continue;
-        }
-        let wx = if r.watermark == i64::MAX { WIDTH - RIGHT } else { x(r.watermark as f64).clamp(LEFT, WIDTH - RIGHT) };
-        match prev {
-            None => {
-                let _ = write!(path, "M{wx:.1} {:.1}", y(i) + row_h / 2.0);
+    // The watermarks: step lines from row to row.
+    let watermark_line = |s: &mut String, at: &dyn Fn(&DrawnRow) -> i64, colour: &str, dash: &str, what: &str| {
+        let mut path = String::new();
+        let mut prev: Option<(f64, f64)> = None;
+        for (i, r) in rows.iter().enumerate() {
+            let w = at(r);
+            if w == NEG_INF {
+                continue;
             }
-            Some((px, _)) => {
-                let _ = write!(path, " L{px:.1} {:.1}", y(i) + row_h / 2.0);
+            let wx = if w == i64::MAX { WIDTH - RIGHT } else { x(w as f64).clamp(LEFT, WIDTH - RIGHT) };
+            match prev {
+                None => {
+                    let _ = write!(path, "M{wx:.1} {:.1}", y(i) + row_h / 2.0);
+                }
+                Some((px, _)) => {
+                    let _ = write!(path, " L{px:.1} {:.1}", y(i) + row_h / 2.0);
+                }
+            }
+            let _ = write!(path, " L{wx:.1} {:.1}", y(i) + row_h / 2.0);
+            let _ = write!(path, " L{wx:.1} {:.1}", y(i) - row_h / 2.0);
+            prev = Some((wx, y(i)));
+        }
+        if let Some(last) = rows.iter().rev().map(at).find(|w| *w != NEG_INF) {
+            if what == "input watermark" {
+                let text = if last == i64::MAX { "end (+∞)".to_string() } else { last.to_string() };
+                let wx = if last == i64::MAX { WIDTH - RIGHT } else { x(last as f64).clamp(LEFT, WIDTH - RIGHT) };
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="{colour}">watermark {}</text>"#,
+                    wx + 3.0,
+                    TOP - 4.0,
+                    escape(&text)
+                );
             }
         }
-        let _ = write!(path, " L{wx:.1} {:.1}", y(i) + row_h / 2.0);
-        let _ = write!(path, " L{wx:.1} {:.1}", y(i) - row_h / 2.0);
-        prev = Some((wx, y(i)));
-    }
-    if let Some(last) = rows.iter().rev().find(|r| r.watermark != NEG_INF) {
-        let text = if last.watermark == i64::MAX { "end (+∞)".to_string() } else { last.watermark.to_string() };
-        let wx = if last.watermark == i64::MAX {
-            WIDTH - RIGHT
-        } else {
-            x(last.watermark as f64).clamp(LEFT, WIDTH - RIGHT)
-        };
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" font-size="9" fill="{WATERMARK}">watermark {}</text>"#,
-            wx + 3.0,
-            TOP - 4.0,
-            escape(&text)
-        );
-    }
-    if !path.is_empty() {
-        let _ = writeln!(
-            s,
-            r#"<path d="{path}" stroke="{WATERMARK}" stroke-width="2" fill="none"><title>input watermark</title></path>"#
+        if !path.is_empty() {
+            let _ = writeln!(
+                s,
+                r#"<path d="{path}" stroke="{colour}" stroke-width="2"{dash} fill="none"><title>{what}</title></path>"#
+            );
+        }
+    };
+    watermark_line(&mut s, &|r| r.input, WATERMARK, "", "input watermark");
+    if has_output {
+        watermark_line(
+            &mut s,
+            &|r| r.output.unwrap_or(NEG_INF),
+            OUTPUT,
+            r#" stroke-dasharray="6 3""#,
+            "output watermark",
         );
     }
 
-    // Panes: a bar across the window at the action that fired it.
-    let mut at_action: BTreeMap<u64, usize> = BTreeMap::new();
-    for p in &panes {
-        let action = p["after_action"].as_u64().unwrap_or(0) as usize;
-        let row = row_of.get(action).copied().unwrap_or(n - 1);
-        let j = at_action.entry(row as u64).or_default();
+    // Panes: a bar across the window at the row that fired it.
+    let mut at_row: BTreeMap<u64, usize> = BTreeMap::new();
+    for dp in &panes {
+        let p = &dp.pane;
+        let row = dp.row.min(n - 1);
+        let j = at_row.entry(row as u64).or_default();
         let lift = (*j as f64 * 5.0).min(row_h * 0.8);
         *j += 1;
         let (x0, x1) = match window_of(p) {
@@ -253,46 +347,41 @@ pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
         );
     }
 
-    // Elements: where (event time) and when (action) each arrived; hollow with a red
-    // ring if the watermark had already passed it.
+    // Elements: where (event time) and when (row) each arrived; hollow with a red ring if
+    // the watermark had already passed it.
     let mut keys: Vec<&str> = Vec::new();
-    let mut wm = NEG_INF;
-    for (i, a) in scenario.transcript.iter().enumerate() {
-        if let Action::Input(es) = a {
-            for e in es {
-                let k = keys.iter().position(|k| *k == e.key).unwrap_or_else(|| {
-                    keys.push(&e.key);
-                    keys.len() - 1
-                });
-                let behind = e.ts < wm;
-                let fill = KEYS[k % KEYS.len()];
-                let ring = if behind {
-                    format!(r#"fill="white" stroke="{LATE}" stroke-width="2""#)
-                } else {
-                    format!(r#"fill="{fill}""#)
-                };
-                let _ = writeln!(
-                    s,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="4" {ring}><title>{}</title></circle>"#,
-                    x(e.ts as f64),
-                    y(row_of[i]),
-                    escape(&format!(
-                        "key {}, t={}, value {}{}",
-                        e.key,
-                        e.ts,
-                        e.value,
-                        if behind { ", behind the watermark" } else { "" }
-                    ))
-                );
-            }
-        }
-        wm = rows[row_of[i]].watermark.max(wm);
+    for e in &d.elements {
+        let k = keys.iter().position(|k| *k == e.key).unwrap_or_else(|| {
+            keys.push(&e.key);
+            keys.len() - 1
+        });
+        let fill = KEYS[k % KEYS.len()];
+        let ring = if e.behind {
+            format!(r#"fill="white" stroke="{LATE}" stroke-width="2""#)
+        } else {
+            format!(r#"fill="{fill}""#)
+        };
+        let _ = writeln!(
+            s,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="4" {ring}><title>{}</title></circle>"#,
+            x(e.ts as f64),
+            y(e.row.min(n - 1)),
+            escape(&format!(
+                "key {}, t={}{}{}",
+                e.key,
+                e.ts,
+                if e.value.is_empty() { String::new() } else { format!(", value {}", e.value) },
+                if e.behind { ", behind the watermark" } else { "" }
+            ))
+        );
     }
     if keys.len() > 1 {
+        // Beside the legend, or under it when the legend has the output watermark too.
+        let (cy, ty) = if has_output { (64, 68) } else { (46, 50) };
         for (k, key) in keys.iter().enumerate().take(12) {
             let _ = writeln!(
                 s,
-                r#"<circle cx="{:.1}" cy="46" r="4" fill="{}"/><text x="{:.1}" y="50">key {}</text>"#,
+                r#"<circle cx="{:.1}" cy="{cy}" r="4" fill="{}"/><text x="{:.1}" y="{ty}">key {}</text>"#,
                 WIDTH - RIGHT - 60.0 * (keys.len().min(12) - k) as f64,
                 KEYS[k % KEYS.len()],
                 WIDTH - RIGHT - 60.0 * (keys.len().min(12) - k) as f64 + 7.0,
@@ -304,7 +393,7 @@ pub fn diagram_svg(scenario: &Scenario, panes: &[Value]) -> String {
     s
 }
 
-fn legend(s: &mut String) {
+fn legend(s: &mut String, output: bool) {
     let items = [(EARLY, "early pane"), (ON_TIME, "on time pane"), (LATE, "late pane")];
     let mut lx = 20.0;
     for (colour, text) in items {
@@ -326,6 +415,14 @@ fn legend(s: &mut String) {
         r#"<path d="M{lx} 51 h18" stroke="{WATERMARK}" stroke-width="2"/><text x="{}" y="55">input watermark</text>"#,
         lx + 22.0
     );
+    if output {
+        lx += 110.0;
+        let _ = writeln!(
+            s,
+            r#"<path d="M{lx} 51 h18" stroke="{OUTPUT}" stroke-width="2" stroke-dasharray="6 3"/><text x="{}" y="55">output watermark</text>"#,
+            lx + 22.0
+        );
+    }
 }
 
 /// A round step (1, 2 or 5 times a power of ten) near `raw`.

@@ -11,16 +11,16 @@
 
 mod combine;
 mod compare;
-mod diagram;
+pub(crate) mod diagram;
 mod runner;
 mod scenario;
 
 pub use combine::{Number, ScenarioAcc, ScenarioCombine};
 pub use compare::{diff_fields, outcome, Verdict};
-pub use diagram::diagram_svg;
+pub use diagram::{diagram_svg, diagram_svg_with_output};
 pub use runner::{
-    check_scenario, is_lockstep, pane_json, panes_by_action, plan_for, run_plan, run_scenario, run_scenario_with,
-    OperatorChoice, RunError, RunOutput,
+    check_scenario, is_lockstep, pane_json, panes_by_action, plan_for, run_plan, run_scenario, run_scenario_watched,
+    run_scenario_with, OperatorChoice, RunError, RunOutput,
 };
 pub use scenario::{Action, CombineKind, Element, Scenario, ScenarioError};
 

@@ -188,14 +188,48 @@ pub fn run_scenario_with(scenario: &Scenario, workers: usize, choice: OperatorCh
 
 /// Runs `scenario` through the operator of `plan` (which must fit its strategy).
 pub fn run_plan(scenario: &Scenario, workers: usize, plan: Plan) -> Result<RunOutput, RunError> {
+    run_plan_watched(scenario, workers, plan).map(|(out, _)| out)
+}
+
+/// [`run_scenario_with`], and the step's output watermark after each action of the
+/// transcript (the frontier of its panes; `i64::MAX` once the input ended): what
+/// [`super::diagram_svg_with_output`] draws as the output watermark line.
+///
+/// ```
+/// use highwater::conformance::{run_scenario_watched, OperatorChoice, Scenario};
+/// let raw = serde_json::json!({
+///     "name": "doc", "source": "doc", "window": "fixed(10)", "trigger": "default",
+///     "allowed_lateness": 0, "accumulation": "discarding", "timestamp_combiner": "earliest",
+///     "combine": "count", "transcript": [{"input": [3, 12]}, {"watermark": 15}, {"watermark": 25}]
+/// });
+/// let s = Scenario::from_value(std::path::Path::new("doc.json"), raw).unwrap();
+/// let (_, output) = run_scenario_watched(&s, 1, OperatorChoice::Reducer).unwrap();
+/// // No input watermark yet; then the open window [10, 20) holds the output at its
+/// // earliest element, 12, though the input is at 15; then it fires and the hold goes.
+/// assert_eq!(output, vec![i64::MIN, 12, 25]);
+/// ```
+pub fn run_scenario_watched(
+    scenario: &Scenario,
+    workers: usize,
+    choice: OperatorChoice,
+) -> Result<(RunOutput, Vec<i64>), RunError> {
+    run_plan_watched(scenario, workers, plan_for(scenario, choice)?)
+}
+
+fn run_plan_watched(scenario: &Scenario, workers: usize, plan: Plan) -> Result<(RunOutput, Vec<i64>), RunError> {
     if let Err(tc) = &scenario.timestamp_combiner {
-        return Ok(RunOutput::Unsupported(format!(
-            "timestamp combiner `{tc}` (optional, Beam-Python-only) is not implemented"
-        )));
+        return Ok((
+            RunOutput::Unsupported(format!(
+                "timestamp combiner `{tc}` (optional, Beam-Python-only) is not implemented"
+            )),
+            Vec::new(),
+        ));
     }
     let strategy = scenario.strategy()?;
     let workers = workers.max(1);
     let collected: Collected = Arc::new(Mutex::new(Vec::new()));
+    let watched: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let watch = watched.clone();
     let board = WatermarkBoard::new(workers);
     let transcript = Arc::new(scenario.transcript.clone());
     let combine = ScenarioCombine(scenario.combine);
@@ -270,10 +304,17 @@ pub fn run_plan(scenario: &Scenario, workers: usize, plan: Plan) -> Result<RunOu
             if matches!(step, Action::Watermark(_)) && index == 0 {
                 board.latch(wm);
             }
+            if index == 0 {
+                let output = pane_probe.with_frontier(|f| f.iter().map(Time::watermark).min().unwrap_or(i64::MAX));
+                watch.lock().unwrap_or_else(|e| e.into_inner()).push(output);
+            }
         }
         if ended {
             input.close();
             worker.step_while(|| !probe.done() || !pane_probe.done());
+            if index == 0 {
+                watch.lock().unwrap_or_else(|e| e.into_inner()).push(i64::MAX);
+            }
         } else {
             // A transcript without `end` stops where it stops: the watermark must not
             // advance on its own, so the dataflow is dropped, not drained.
@@ -295,7 +336,7 @@ pub fn run_plan(scenario: &Scenario, workers: usize, plan: Plan) -> Result<RunOu
     panes.sort_by_key(|(action, worker, seq, _)| (*action, *worker, *seq));
     let retracting = scenario.accumulation == Accumulation::Retracting;
     let collect = scenario.combine == CombineKind::Collect;
-    Ok(RunOutput::Panes(
+    let output = RunOutput::Panes(
         panes
             .into_iter()
             .map(|(action, _, _, mut p)| {
@@ -303,7 +344,9 @@ pub fn run_plan(scenario: &Scenario, workers: usize, plan: Plan) -> Result<RunOu
                 pane_json(&p, collect, retracting)
             })
             .collect(),
-    ))
+    );
+    let watched = std::mem::take(&mut *watched.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok((output, watched))
 }
 
 /// The index of the first action after which the input watermark is past `max_ts` (`end`

@@ -71,6 +71,7 @@ mod model;
 pub mod queries;
 mod random;
 mod strings;
+mod winning_bids;
 mod write;
 
 #[cfg(test)]
@@ -83,6 +84,7 @@ pub use generator::{
 };
 pub use model::{Auction, Bid, BidRow, Event, EventKind, Person};
 pub use random::JavaRandom;
+pub use winning_bids::{winning_bids, AuctionBid, WinningBidsProcess};
 pub use write::{
     write_bids_csv, write_events, Format, AUCTION_CSV_COLUMNS, BIDS_CSV_HEADER, BID_CSV_COLUMNS, PERSON_CSV_COLUMNS,
 };

@@ -3,10 +3,9 @@
 
 use super::shared::{Counters, Shared};
 use crate::runtime::checkpoint::coordinator::Coordinator;
+pub(crate) use crate::runtime::outputs::SinkState;
 use highwater_operators::operator::{Checkpointing, CutHooks};
 use highwater_operators::time::Time;
-use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The coordinator as the steps of one worker see it.
@@ -32,19 +31,6 @@ impl CutHooks for WorkerHooks {
     fn fail(&self, step: &str, message: String) {
         self.counters.report(format!("step `{step}`: {message}"));
     }
-}
-
-/// A file sink's state at a cut: the file and its length, every row before the cut
-/// written and none after. A restored run truncates the file to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SinkState {
-    /// The file.
-    pub(crate) path: PathBuf,
-    /// Its length at the cut.
-    pub(crate) length: u64,
-    /// A CSV file's columns, when a formatter's first row named them (the header is
-    /// written once, before the first row).
-    pub(crate) columns: Option<Vec<String>>,
 }
 
 /// The checkpoint hooks of a worker's windowed operators, if the run takes checkpoints.

@@ -2,6 +2,20 @@
 
 use crate::runtime::{ExecutionError, RunSummary};
 
+// The wrapped errors are in the messages, not also their sources: `{:#}` (anyhow) would
+// print them twice.
+impl From<highwater_operators::window::WindowError> for BuildError {
+    fn from(e: highwater_operators::window::WindowError) -> Self {
+        BuildError::Window(e)
+    }
+}
+
+impl From<highwater_operators::strategy::StrategyError> for BuildError {
+    fn from(e: highwater_operators::strategy::StrategyError) -> Self {
+        BuildError::Strategy(e)
+    }
+}
+
 /// A pipeline that cannot be built, with what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -11,13 +25,13 @@ pub enum BuildError {
     DuplicateName(String),
     /// An invalid window.
     #[error("invalid window: {0}")]
-    Window(#[from] highwater_operators::window::WindowError),
+    Window(highwater_operators::window::WindowError),
     /// A duration the engine cannot represent (event time is kept in whole milliseconds).
     #[error("invalid duration: {0}")]
     Duration(String),
     /// An invalid windowing strategy (trigger, lateness, window).
     #[error("invalid windowing strategy: {0}")]
-    Strategy(#[from] highwater_operators::strategy::StrategyError),
+    Strategy(highwater_operators::strategy::StrategyError),
     /// The same, in a named step.
     #[error("step `{step}`: {message}")]
     Step {

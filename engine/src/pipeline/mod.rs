@@ -42,6 +42,7 @@ mod changelog;
 mod checkpointing;
 mod collection;
 mod error;
+mod join;
 mod process;
 mod read;
 mod shared;
@@ -59,6 +60,9 @@ pub use windowing::Windowing;
 pub use highwater_operators::keyed::{
     Context, KeyedProcess, ListState, MapState, ProcessError, ProcessSpec, StateSpec, TimeDomain, Timer, ValueState,
 };
+
+// The joins' pieces (`Keyed::connect`, `window_join`, `interval_join`, `temporal_join`).
+pub use highwater_operators::join::{IntervalJoined, JoinKind, Side, TemporalJoined, WindowJoined};
 
 // The pipeline's one door: the sources, dead letters and runtime it is built from.
 pub use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};
@@ -183,24 +187,20 @@ fn open_checkpoints(
     clock: Arc<dyn Clock>,
     counters: &Counters,
 ) -> Result<crate::runtime::checkpoint::coordinator::Coordinator, PipelineError> {
-    if config.cluster.is_some() {
-        return Err(PipelineError::Config(
-            "checkpoints of a cluster of processes are not supported yet: run one process (--workers N), or drop the checkpoint directory".into(),
-        ));
-    }
-    let coordinator = crate::runtime::checkpoint::coordinator::Coordinator::open(settings, config.workers, clock)?;
-    for (step, pieces) in coordinator.restored_steps() {
-        if !step.starts_with("sink:") {
-            continue;
-        }
-        for piece in pieces {
-            let state: checkpointing::SinkState = bincode::deserialize(piece).map_err(|e| {
-                PipelineError::Config(format!(
-                    "the checkpoint's state of `{step}` cannot be read ({e}); rerun with --fresh to start over"
-                ))
-            })?;
-            counters.outputs.resume(state.path, state.length);
-        }
+    let processes = match &config.cluster {
+        Some((process, addresses)) if addresses.len() > 1 => (*process, addresses.len()),
+        _ => (0, 1),
+    };
+    let coordinator =
+        crate::runtime::checkpoint::coordinator::Coordinator::open(settings, config.workers, processes, clock)?;
+    // Every output file of the checkpoint is cut back to its length now, before this
+    // process connects to the others (so before any process writes a row): the files this
+    // run writes continue from there, and those it does not (another process count writes
+    // other files) keep the rows before the cut.
+    for sink in coordinator.restored_sinks() {
+        crate::runtime::outputs::reopen(&sink.path, sink.length)
+            .map_err(|e| PipelineError::Config(format!("output `{}`: {e}", sink.path.display())))?;
+        counters.outputs.resume(sink.path.clone(), sink.length);
     }
     Ok(coordinator)
 }
@@ -226,6 +226,7 @@ where
             RunConfig::MAX_WORKERS
         )));
     }
+    crate::logging::ensure_default();
     let counters = Arc::new(Counters {
         progress: config.progress.clone(),
         problems: Mutex::default(),
@@ -235,6 +236,15 @@ where
         None => None,
         Some(settings) => Some(Arc::new(open_checkpoints(&config, settings, clock.clone(), &counters)?)),
     };
+    if let Some(k) = &checkpoints {
+        // Weak: the counters hold the metrics, which hold the coordinator.
+        let c = Arc::downgrade(&counters);
+        k.set_reporter(move |problem| {
+            if let Some(c) = c.upgrade() {
+                c.report(problem);
+            }
+        });
+    }
     let metrics = config.progress.metrics();
     metrics.clear();
     metrics.set_clock(clock.clone());
@@ -245,7 +255,7 @@ where
     let _server = match &config.metrics_addr {
         Some(address) => {
             let server = crate::runtime::metrics::MetricsServer::start(address, config.progress.clone())?;
-            eprintln!("highwater: metrics at http://{}/metrics", server.local_addr());
+            tracing::info!(address = %server.local_addr(), "metrics at http://{}/metrics", server.local_addr());
             metrics.set_address(Some(server.local_addr()));
             Some(server)
         }
@@ -255,7 +265,11 @@ where
         config.stall_warning.map(|after| crate::runtime::metrics::StallWatcher::start(config.progress.clone(), after));
     let build_errors: Arc<Mutex<Option<BuildError>>> = Arc::new(Mutex::new(None));
     let (c, errs, coordinator) = (counters.clone(), build_errors.clone(), checkpoints.clone());
-    let executed = execute(&config, move |worker| {
+    let on_control: Option<crate::runtime::ControlHook> = checkpoints.clone().map(|k| {
+        let hook: crate::runtime::ControlHook = Box::new(move |peers| k.connect(peers));
+        hook
+    });
+    let executed = crate::runtime::execute_with_control(&config, on_control, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let clock = clock.clone();
         let c = c.clone();
@@ -294,6 +308,11 @@ where
         }
     });
     metrics.set_address(None);
+    if let Some(k) = &checkpoints {
+        // The last checkpoint is written (or, if the run failed, given up) before the run
+        // returns.
+        k.finish(executed.is_ok() && build_errors.lock().unwrap_or_else(|e| e.into_inner()).is_none());
+    }
     if let Some(e) = build_errors.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(PipelineError::Build(e));
     }

@@ -23,7 +23,9 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
     /// are part of checkpoints and restore at another worker count.
     ///
     /// Refused records, timers and outputs become dead letters (kind
-    /// [`DeadLetterKind::Refused`], [`Location::Key`], the reason). A state spec with two
+    /// [`DeadLetterKind::Refused`], or [`DeadLetterKind::TooLate`] for a record refused
+    /// with [`ProcessError::TooLate`](crate::model::keyed::ProcessError::TooLate);
+    /// [`Location::Key`], the reason). A state spec with two
     /// cells of one name or an invalid time to live is a [`BuildError`] naming the step.
     ///
     /// ```
@@ -74,7 +76,10 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
         shared.claim_name(name)?;
         spec.check().map_err(|message| BuildError::Step { step: name.to_string(), message })?;
         let ckpt = super::checkpointing::hooks(&shared);
-        let out = keyed_process(self.stream, name, spec, shared.clock.clone(), ckpt);
+        // The step's metrics: its gauges (timers, keys) set by the operator, its output
+        // watermark followed below.
+        let cell = shared.counters.progress.metrics().step(name, shared.worker);
+        let out = keyed_process(self.stream, name, spec, shared.clock.clone(), ckpt, Some(cell.gauges.clone()));
         let step = name.to_string();
         let dead = out.dead_letters.unary(PipelinePact, "dead-letters", move |_, _| {
             move |input, output| {
@@ -85,15 +90,20 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
                             RejectedItem::Timer(t) => ("timer", serde_json::to_string(t)),
                             RejectedItem::Output(o) => ("output", serde_json::to_string(o)),
                         };
+                        let (kind, reason) = if r.too_late {
+                            (DeadLetterKind::TooLate, r.reason)
+                        } else {
+                            (DeadLetterKind::Refused, format!("{what} refused: {}", r.reason))
+                        };
                         DeadLetter {
                             step: step.clone(),
-                            kind: DeadLetterKind::Refused,
+                            kind,
                             location: Location::Key {
                                 key: serde_json::to_string(&r.key).unwrap_or_else(|_| format!("{:?}", r.key)),
                                 event_time: r.event_time,
                                 watermark: r.watermark,
                             },
-                            reason: format!("{what} refused: {}", r.reason),
+                            reason,
                             record: record.unwrap_or_default(),
                         }
                     }));
@@ -101,6 +111,17 @@ impl<'s, K: Key, T: Data> Keyed<'s, K, T> {
             }
         });
         shared.add_dead_letters(name, dead, false);
-        Ok(Collection { stream: out.records, shared })
+        let records = out.records.unary_frontier(PipelinePact, "output-watermark", move |_, _| {
+            let mut last: Option<Option<i64>> = None;
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| output.session(&cap).give_container(data));
+                let wm = frontier.frontier().iter().map(|t| t.watermark()).min();
+                if last != Some(wm) {
+                    last = Some(wm);
+                    cell.set_output_watermark(wm);
+                }
+            }
+        });
+        Ok(Collection { stream: records, shared })
     }
 }

@@ -841,6 +841,9 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
         let journals = crate::source::tcp::journal::JournalDir::new(&k.journal_dir(), name);
         let dir = journals.path().to_path_buf();
         let live = source.live_journaled(worker, peers, waker.clone(), crate::source::Journal { dir, positions })?;
+        if live.is_some() && k.processes().1 > 1 {
+            return Err("a live socket source does not take part in the checkpoints of a cluster of processes yet: run it in one process (any --workers), or without a checkpoint directory".to_string());
+        }
         if live.is_some() {
             // The journals of connections the checkpoint records as ended are not read
             // again: deleted once no older checkpoint is left.
@@ -885,7 +888,7 @@ pub(crate) fn source_operator<'s, T: Data, O: Data, S: Source<T> + 'static>(
             Ok((c, said)) => {
                 carry = c;
                 if k.verbose() && !said.is_empty() {
-                    eprintln!("highwater: source `{name}` (worker {worker}) resumes: {}", said.join(", "));
+                    tracing::info!(source = %name, worker, "source `{name}` (worker {worker}) resumes: {}", said.join(", "));
                 }
             }
             Err(message) => {

@@ -78,7 +78,8 @@ impl RunConfig {
     /// resume at their checkpointed positions, the windowed steps from their state, and
     /// the file sinks are cut back to their checkpointed length, so a job killed and run
     /// again writes exactly the files of a run never interrupted (`docs/checkpoints.md`).
-    /// One process only, for now.
+    /// In a cluster every process takes part in every checkpoint (process 0 picks the cut
+    /// for all); the directory must be one every process sees.
     ///
     /// ```
     /// use highwater::pipeline::RunConfig;

@@ -291,14 +291,21 @@ impl Drop for Link {
     }
 }
 
+/// The connections of this process to the others: timely's links, the heartbeats, and
+/// (with checkpoints) the control connections between process 0 and each other process.
+type Connections = (Vec<Option<Link>>, Vec<heartbeat::Peer>, Vec<checkpoint::control::ControlPeer>);
+
 /// Connects this process to every other process of the cluster, timely's way, by
-/// `deadline`: a data connection (for timely) and a heartbeat connection to each.
+/// `deadline`: a data connection (for timely) and a heartbeat connection to each, and
+/// with `control` a control connection between process 0 and each other process (the
+/// checkpoints' coordinator, `checkpoint::control`).
 fn connect(
     addresses: &[String],
     me: usize,
     timeout: Duration,
     run: &Arc<RunState>,
-) -> Result<(Vec<Option<Link>>, Vec<heartbeat::Peer>), ExecutionError> {
+    control: bool,
+) -> Result<Connections, ExecutionError> {
     let deadline = Instant::now() + timeout;
     let listeners = addresses[me]
         .split_whitespace()
@@ -313,36 +320,50 @@ fn connect(
     let lower: Vec<(usize, String)> = addresses[..me].iter().cloned().enumerate().collect();
     let connector = thread::Builder::new()
         .name("highwater:connect".into())
-        .spawn(move || connect_lower(lower, me, timeout, deadline))
+        .spawn(move || connect_lower(lower, me, timeout, deadline, control))
         .map_err(|e| ExecutionError::Start(e.to_string()))?;
-    let accepted = accept_higher(&listeners, addresses, me, timeout, deadline);
+    let accepted = accept_higher(&listeners, addresses, me, timeout, deadline, control && me == 0);
     let connected = connector.join().map_err(|_| ExecutionError::Start("the connecting thread panicked".into()))?;
     let (connected, accepted) = (connected?, accepted?);
     let mut links = Vec::with_capacity(addresses.len());
     let mut beats = Vec::with_capacity(addresses.len());
-    for (peer, pair) in connected.into_iter().map(Some).chain([None]).chain(accepted).enumerate() {
-        links.push(pair.map(|(tcp, beat)| {
+    let mut controls = Vec::new();
+    for (peer, trio) in connected.into_iter().map(Some).chain([None]).chain(accepted).enumerate() {
+        links.push(trio.map(|(tcp, beat, control)| {
             beats.push(heartbeat::Peer { process: peer, address: addresses[peer].clone(), tcp: beat });
+            if let Some(tcp) = control {
+                controls.push(checkpoint::control::ControlPeer { process: peer, tcp });
+            }
             Link { tcp, peer, address: addresses[peer].as_str().into(), run: run.clone(), seen: None }
         }));
     }
-    Ok((links, beats))
+    Ok((links, beats, controls))
 }
 
+/// A peer's connections: timely's, the heartbeat's, and the control connection if any.
+type Trio = (TcpStream, TcpStream, Option<TcpStream>);
+
 /// Connects to processes `0..me` and sends each this process's index: the data
-/// connection, then the heartbeat connection (the index tagged with [`heartbeat::TAG`]).
+/// connection, then the heartbeat connection (the index tagged with [`heartbeat::TAG`]),
+/// then with `control` to process 0 the control connection (tagged with
+/// `checkpoint::control::TAG`).
 fn connect_lower(
     lower: Vec<(usize, String)>,
     me: usize,
     timeout: Duration,
     deadline: Instant,
-) -> Result<Vec<(TcpStream, TcpStream)>, ExecutionError> {
+    control: bool,
+) -> Result<Vec<Trio>, ExecutionError> {
     let mut out = Vec::with_capacity(lower.len());
     for (process, address) in lower {
         let unreachable =
             |reason: String| ExecutionError::Unreachable { process, address: address.clone(), waited: timeout, reason };
-        let mut pair = Vec::with_capacity(2);
-        for hello in [me as u64, me as u64 | heartbeat::TAG] {
+        let mut hellos = vec![me as u64, me as u64 | heartbeat::TAG];
+        if control && process == 0 {
+            hellos.push(me as u64 | checkpoint::control::TAG);
+        }
+        let mut trio = Vec::with_capacity(3);
+        for hello in hellos {
             let mut last = String::from("no attempt");
             let mut s = loop {
                 let now = Instant::now();
@@ -357,10 +378,12 @@ fn connect_lower(
             };
             let sent = s.set_nodelay(true).and_then(|()| s.write_all(&hello.to_be_bytes()));
             sent.map_err(|e| unreachable(format!("the handshake failed: {e}")))?;
-            pair.push(s);
+            trio.push(s);
         }
-        let (beat, data) = (pair.pop(), pair.pop());
-        out.extend(data.zip(beat));
+        let mut trio = trio.into_iter();
+        if let (Some(data), Some(beat)) = (trio.next(), trio.next()) {
+            out.push((data, beat, trio.next()));
+        }
     }
     Ok(out)
 }
@@ -379,17 +402,22 @@ fn try_connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
 
 /// Accepts processes `me + 1..`, each identified by the index it sends first: a data
 /// connection and a heartbeat connection (its index tagged with [`heartbeat::TAG`]) from
-/// each.
+/// each, and with `control` a control connection (tagged with `checkpoint::control::TAG`).
 fn accept_higher(
     listeners: &[TcpListener],
     addresses: &[String],
     me: usize,
     timeout: Duration,
     deadline: Instant,
-) -> Result<Vec<Option<(TcpStream, TcpStream)>>, ExecutionError> {
+    control: bool,
+) -> Result<Vec<Option<Trio>>, ExecutionError> {
     let mut results: Vec<Option<TcpStream>> = (me + 1..addresses.len()).map(|_| None).collect();
     let mut beats: Vec<Option<TcpStream>> = (me + 1..addresses.len()).map(|_| None).collect();
-    while results.iter().chain(&beats).any(Option::is_none) {
+    let mut controls: Vec<Option<TcpStream>> = (me + 1..addresses.len()).map(|_| None).collect();
+    let missing = |r: &[Option<TcpStream>], b: &[Option<TcpStream>], c: &[Option<TcpStream>], i: usize| {
+        r[i].is_none() || b[i].is_none() || (control && c[i].is_none())
+    };
+    while (0..results.len()).any(|i| missing(&results, &beats, &controls, i)) {
         let mut received = false;
         for listener in listeners {
             match listener.accept() {
@@ -398,8 +426,15 @@ fn accept_higher(
                     // A connection that does not say which process it is (a port scanner, a
                     // stray client) is dropped.
                     if let Some(hello) = handshake(&s, deadline) {
-                        let slots = if hello & heartbeat::TAG == 0 { &mut results } else { &mut beats };
-                        let peer = usize::try_from(hello & !heartbeat::TAG).unwrap_or(usize::MAX);
+                        let slots = if hello & heartbeat::TAG != 0 {
+                            &mut beats
+                        } else if hello & checkpoint::control::TAG != 0 {
+                            &mut controls
+                        } else {
+                            &mut results
+                        };
+                        let peer =
+                            usize::try_from(hello & !(heartbeat::TAG | checkpoint::control::TAG)).unwrap_or(usize::MAX);
                         if peer > me && peer < addresses.len() && slots[peer - me - 1].is_none() {
                             slots[peer - me - 1] = Some(s);
                         }
@@ -411,19 +446,17 @@ fn accept_higher(
         }
         if !received {
             if Instant::now() >= deadline {
-                let processes = results
-                    .iter()
-                    .zip(&beats)
-                    .enumerate()
-                    .filter(|(_, (s, b))| s.is_none() || b.is_none())
-                    .map(|(i, _)| (me + 1 + i, addresses[me + 1 + i].clone()))
+                let processes = (0..results.len())
+                    .filter(|&i| missing(&results, &beats, &controls, i))
+                    .map(|i| (me + 1 + i, addresses[me + 1 + i].clone()))
                     .collect();
                 return Err(ExecutionError::NotConnected { processes, waited: timeout });
             }
             thread::sleep(Duration::from_millis(20));
         }
     }
-    Ok(results.into_iter().zip(beats).map(|(s, b)| s.zip(b)).collect())
+    let controls = controls.into_iter();
+    Ok(results.into_iter().zip(beats).zip(controls).map(|((s, b), c)| s.zip(b).map(|(s, b)| (s, b, c))).collect())
 }
 
 /// The index a connecting process sends first (tagged for a heartbeat connection).
@@ -457,6 +490,25 @@ where
     T: Send + 'static,
     F: Fn(&mut Worker) -> T + Send + Sync + 'static,
 {
+    execute_with_control(config, None, func)
+}
+
+/// What a run with checkpoints does with its control connections once the cluster is
+/// connected (before any worker starts): hands them to its coordinator.
+pub(crate) type ControlHook = Box<dyn FnOnce(Vec<checkpoint::control::ControlPeer>) -> Result<(), String> + Send>;
+
+/// [`execute`]; in a cluster, with `on_control`, every process also opens a control
+/// connection to process 0 (`checkpoint::control`) and `on_control` receives them before
+/// the workers start. Every process of the cluster must pass one, or none.
+pub(crate) fn execute_with_control<T, F>(
+    config: &RunConfig,
+    on_control: Option<ControlHook>,
+    func: F,
+) -> Result<Vec<T>, ExecutionError>
+where
+    T: Send + 'static,
+    F: Fn(&mut Worker) -> T + Send + Sync + 'static,
+{
     install_panic_hook();
     let run = Arc::new(RunState::default());
     let threads = config.workers.max(1);
@@ -468,7 +520,11 @@ where
             if *process >= addresses.len() {
                 return Err(ExecutionError::ProcessOutOfRange { process: *process, processes: addresses.len() });
             }
-            let (links, beats) = connect(addresses, *process, config.connect_timeout, &run)?;
+            let (links, beats, controls) =
+                connect(addresses, *process, config.connect_timeout, &run, on_control.is_some())?;
+            if let Some(hook) = on_control {
+                hook(controls).map_err(ExecutionError::Start)?;
+            }
             let failed = run.clone();
             _heartbeat = Some(Heartbeat::start(beats, config.peer_timeout, move |e| failed.fail(e))?);
             let hooks = Hooks::default();

@@ -1,6 +1,7 @@
 //! The output files of a run: one buffered writer per destination, shared by the workers
 //! that write there, flushed and closed when the run ends.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -16,8 +17,6 @@ pub(crate) struct Output {
     inner: Box<dyn Write + Send>,
     /// The file's length as far as this run has written it (buffered bytes included).
     length: u64,
-    /// The file (a second handle), to fsync at a checkpoint; `None` for standard output.
-    file: Option<std::fs::File>,
     /// The length at each cut some worker's sink passed (a cut is recorded once, by the
     /// first sink to pass it: the later ones may have written rows after the cut since).
     at_cut: HashMap<highwater_operators::time::Time, u64>,
@@ -41,20 +40,32 @@ impl Write for Output {
 
 impl Output {
     /// The file's length at `cut`: recorded by the first sink to pass the cut, which has
-    /// written every row before it and none after; the rows are flushed and fsynced then,
+    /// written every row before it and none after; the rows are flushed to the operating
+    /// system then, and the checkpoint's writer fsyncs the file before it writes the
+    /// checkpoint (not the worker: an fsync of a large output takes tens of milliseconds),
     /// so the checkpoint never names bytes the file does not hold.
     pub(crate) fn length_at(&mut self, cut: highwater_operators::time::Time) -> std::io::Result<u64> {
         if let Some(&n) = self.at_cut.get(&cut) {
             return Ok(n);
         }
         self.inner.flush()?;
-        if let Some(f) = &self.file {
-            f.sync_data()?;
-        }
         self.at_cut.retain(|t, _| *t > cut);
         self.at_cut.insert(cut, self.length);
         Ok(self.length)
     }
+}
+
+/// A file sink's state at a cut: the file and its length, every row before the cut
+/// written and none after. A restored run truncates the file to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SinkState {
+    /// The file.
+    pub(crate) path: PathBuf,
+    /// Its length at the cut.
+    pub(crate) length: u64,
+    /// A CSV file's columns, when a formatter's first row named them (the header is
+    /// written once, before the first row).
+    pub(crate) columns: Option<Vec<String>>,
 }
 
 /// Where JSON lines go.
@@ -112,7 +123,6 @@ impl Outputs {
             Target::Stdout => Output {
                 inner: Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, std::io::stdout())),
                 length: 0,
-                file: None,
                 at_cut: HashMap::new(),
             },
             Target::File(path) => {
@@ -120,11 +130,9 @@ impl Outputs {
                     Some(length) => (reopen(path, length)?, length),
                     None => (std::fs::File::create(path)?, 0),
                 };
-                let sync = file.try_clone()?;
                 Output {
                     inner: Box::new(BufWriter::with_capacity(OUTPUT_BUFFER, file)),
                     length,
-                    file: Some(sync),
                     at_cut: HashMap::new(),
                 }
             }

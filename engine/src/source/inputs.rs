@@ -139,8 +139,9 @@ pub fn expand_inputs_with(inputs: &[String], any_name: bool) -> Result<Vec<PathB
             }
             if !skipped.is_empty() {
                 skipped.sort();
-                eprintln!(
-                    "highwater: skipping {} file(s) of `{input}` that are not .csv, .jsonl, .ndjson or .json (optionally .gz): {}; pass --format to read every file",
+                tracing::warn!(
+                    input = %input,
+                    "skipping {} file(s) of `{input}` that are not .csv, .jsonl, .ndjson or .json (optionally .gz): {}; pass --format to read every file",
                     skipped.len(),
                     skipped.join(", ")
                 );

@@ -56,11 +56,31 @@ pub enum ProcessError {
     /// The process refused the record or timer, with its own reason.
     #[error("refused by the process: {0}")]
     Refused(String),
+    /// The record came too late for the process to use it (e.g. a join whose window was
+    /// already collected): a dead letter of kind `too_late`, not `refused`.
+    #[error("too late: {0}")]
+    TooLate(String),
 }
 
 impl ProcessError {
     /// A refusal with a reason of your own (the dead letter's reason).
     pub fn refused(reason: impl Into<String>) -> Self {
         ProcessError::Refused(reason.into())
+    }
+    /// A record too late to be used, with the reason (the dead letter's kind is
+    /// `too_late`).
+    ///
+    /// ```
+    /// use highwater::model::keyed::ProcessError;
+    /// let e = ProcessError::too_late("the window [0, 10) was collected at watermark 12");
+    /// assert_eq!(e.to_string(), "too late: the window [0, 10) was collected at watermark 12");
+    /// assert!(e.is_too_late());
+    /// ```
+    pub fn too_late(reason: impl Into<String>) -> Self {
+        ProcessError::TooLate(reason.into())
+    }
+    /// Whether this is [`ProcessError::TooLate`].
+    pub fn is_too_late(&self) -> bool {
+        matches!(self, ProcessError::TooLate(_))
     }
 }

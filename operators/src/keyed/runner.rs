@@ -36,6 +36,9 @@ pub struct Rejected<K, V, O> {
     pub item: RejectedItem<V, O>,
     /// Why, in words that say what to do.
     pub reason: String,
+    /// Whether the call refused the record as too late
+    /// ([`ProcessError::TooLate`](super::ProcessError::TooLate)).
+    pub too_late: bool,
 }
 
 /// One key in a checkpoint: cells by name, so that a checkpoint names what it holds.
@@ -165,6 +168,11 @@ where
         self.keys.len()
     }
 
+    /// The number of pending timers, event- and processing-time.
+    pub fn timers(&self) -> usize {
+        self.event.len() + self.processing.len()
+    }
+
     /// Moves the outputs and dead letters so far into `out` and `dead`.
     pub fn drain(&mut self, out: &mut Vec<Emitted<P::Out>>, dead: &mut Vec<Rejected<K, V, P::Out>>) {
         out.append(&mut self.out);
@@ -278,8 +286,10 @@ where
                 watermark,
                 item: RejectedItem::Output(o),
                 reason: e.to_string(),
+                too_late: false,
             });
         }
+        let too_late = matches!(&result, Err(e) if e.is_too_late());
         let reason = match result {
             Err(e) => Some(e.to_string()),
             Ok(()) => dead,
@@ -289,7 +299,7 @@ where
                 Call::Record(v) => RejectedItem::Record(v.clone()),
                 Call::Timer(t) => RejectedItem::Timer(t),
             };
-            self.rejected.push(Rejected { key: key.clone(), event_time, watermark, item, reason });
+            self.rejected.push(Rejected { key: key.clone(), event_time, watermark, item, reason, too_late });
         }
         if !ks.is_empty() {
             self.keys.insert(key, ks);

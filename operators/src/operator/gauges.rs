@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///   accumulators they hold (a key seen by two workers counts twice);
 /// - the on-time sessions (`OnTimeSessions`): the open sessions, and the keys that have one;
 /// - the reducer (`Precombined`, `Reducer`): the (key, window) pairs with a pending
-///   event-time timer, and the keys with windows or unretracted panes.
+///   event-time timer, and the keys with windows or unretracted panes;
+/// - a process step (`keyed_process`, and the joins on it): its pending timers in place of
+///   open windows, and the keys holding state or timers.
 ///
 /// ```
 /// use highwater::model::operator::StepGauges;

@@ -73,7 +73,7 @@ pub struct ProcessOutput<'scope, K, V, O> {
 ///         let mut state = StateSpec::new();
 ///         let first = First(state.value("seen"));
 ///         let stream = scope.input_from(&mut input).container::<Vec<(String, i64, u64)>>();
-///         let out = keyed_process(stream, "first", ProcessSpec::new(state, first), Arc::new(VirtualClock::new(0)), None);
+///         let out = keyed_process(stream, "first", ProcessSpec::new(state, first), Arc::new(VirtualClock::new(0)), None, None);
 ///         out.records.inspect(move |r| sink.lock().unwrap().push(r.clone()));
 ///     });
 ///     input.send(("a".to_string(), 4, 2));
@@ -88,6 +88,7 @@ pub fn keyed_process<'scope, K, V, P>(
     spec: ProcessSpec<P>,
     clock: Arc<dyn Clock>,
     ckpt: Option<Checkpointing>,
+    gauges: Option<Arc<super::gauges::StepGauges>>,
 ) -> ProcessOutput<'scope, K, V, P::Out>
 where
     K: ExchangeData + Clone + Hash + Eq + Ord + Debug + Serialize + DeserializeOwned,
@@ -204,6 +205,9 @@ where
                 flush!(frontier);
             }
             move_hold(&mut hold_cap, frontier_cap.as_ref(), runner.min_hold());
+            if let Some(g) = &gauges {
+                g.set(runner.timers() as u64, runner.keys() as u64);
+            }
             follow_frontier(frontier.map(|f| f.max(restored)), [&mut frontier_cap, &mut dead_cap]);
             if clock.is_realtime() && frontier_cap.is_some() {
                 if let Some(d) = runner.next_processing_deadline() {

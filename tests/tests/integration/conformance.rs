@@ -163,10 +163,13 @@ fn official_compare_py_agrees() {
 fn the_pane_diagram_of_a_public_scenario() {
     let path = corpus_dir().join("public/beam_transcript_09_early_late_sessions.json");
     let scenario = Scenario::load(&path).unwrap();
-    let highwater::conformance::RunOutput::Panes(panes) = run_scenario(&scenario, 1).unwrap() else {
-        panic!("the scenario is supported")
-    };
-    let svg = highwater::conformance::diagram_svg(&scenario, &panes);
+    let (out, output) =
+        highwater::conformance::run_scenario_watched(&scenario, 1, highwater::conformance::OperatorChoice::Auto)
+            .unwrap();
+    let highwater::conformance::RunOutput::Panes(panes) = out else { panic!("the scenario is supported") };
+    assert_eq!(output.len(), scenario.transcript.len(), "an output watermark after every action");
+    let svg = highwater::conformance::diagram_svg_with_output(&scenario, &panes, &output);
+    assert!(svg.contains("<title>output watermark</title>"));
     // Four panes, each a bar whose tooltip is its JSON: two early, one on time, one late.
     for (timing, n) in [("early", 2), ("on_time", 1), ("late", 1)] {
         let needle = format!("&quot;timing&quot;:&quot;{timing}&quot;");

@@ -380,3 +380,32 @@ fn a_process_step_restored_at_another_worker_count_writes_the_rows_of_an_uninter
         assert_eq!(lines(&out), expected, "saved at {first}, restored at {second} worker(s)");
     }
 }
+
+/// A process step is a step of the metrics: its keys with state (`highwater_state_keys`),
+/// its pending timers and its output watermark, as the windowed steps report theirs.
+#[test]
+fn a_process_step_reports_its_keys_and_output_watermark_in_the_metrics() {
+    let config = RunConfig::workers(2);
+    let progress = config.progress();
+    let out = Collector::new();
+    let o = out.clone();
+    run(config, move |p| {
+        let mut state = StateSpec::new();
+        let dedup = Dedup { seen: state.value("seen") };
+        let lines: Vec<(i64, String)> = (0..40).map(|i| (i, format!("user{},{i}", i % 5))).collect();
+        p.read("lines", Memory::new(vec![lines], WatermarkStrategy::Ascending))?
+            .key_by(|l: &String| l.split(',').next().unwrap_or_default().to_string())
+            .process("dedup", ProcessSpec::new(state, dedup))?
+            .write(o.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(out.take().len(), 5);
+    let status = progress.status();
+    let step = status.steps.iter().find(|s| s.name == "dedup").expect("the process step is a step of the metrics");
+    // No time to live: every key keeps its state; no timer is left once the input ended.
+    assert_eq!((step.state_keys, step.open_windows), (5, 0), "{step:?}");
+    assert_eq!(step.output_watermark, Some(i64::MAX));
+    let text = highwater::runtime::metrics::encode(&status);
+    assert!(text.contains("highwater_state_keys{step=\"dedup\"} 5\n"), "{text}");
+}

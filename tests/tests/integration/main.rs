@@ -5,8 +5,10 @@
 mod conformance;
 mod csv_ranges;
 mod files;
+mod joins;
 mod keyed_process;
 mod layout;
+mod links;
 mod nexmark;
 mod pipeline;
 mod random_scenarios;

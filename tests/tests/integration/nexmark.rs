@@ -223,3 +223,158 @@ fn q8_joins_new_persons_with_their_auctions() {
         assert_eq!(got, expected, "{w} workers");
     }
 }
+
+/// q3: the auctions of category 10 by sellers in OR, ID or CA with the seller's name,
+/// city and state — every such (person, auction) pair, whichever came first (the
+/// persons are kept 600 s, longer than these events last).
+#[test]
+fn q3_suggests_local_items() {
+    use highwater::nexmark::queries::NameCityStateId;
+    let events: Vec<Event> = Generator::default().events(0..EVENTS).collect();
+    let last = events.iter().map(|e| e.date_time()).max().unwrap() - events[0].date_time();
+    assert!(last < queries::Q3_PERSON_KEPT_MS);
+    let persons: BTreeMap<u64, (String, String, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Person(p) if ["OR", "ID", "CA"].contains(&p.state.as_str()) => {
+                Some((p.id, (p.name.clone(), p.city.clone(), p.state.clone())))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut expected: Vec<NameCityStateId> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) if a.category == 10 => persons.get(&a.seller).map(|(name, city, state)| {
+                NameCityStateId { name: name.clone(), city: city.clone(), state: state.clone(), id: a.id }
+            }),
+            _ => None,
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 10, "{} rows", expected.len());
+    for w in [1, 2] {
+        let mut got = run_query(w, queries::q3);
+        got.sort();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
+
+/// The batch winning bids: per auction, the highest bid at or above the reserve made while
+/// it was open, the earlier at the same price, then the lower bidder.
+fn batch_winning_bids() -> Vec<(highwater::nexmark::Auction, Bid)> {
+    let events: Vec<Event> = Generator::default().events(0..EVENTS).collect();
+    let bids = all_bids();
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Auction(a) => bids
+                .iter()
+                .filter(|b| {
+                    b.auction == a.id && a.date_time <= b.date_time && b.date_time < a.expires && b.price >= a.reserve
+                })
+                .max_by_key(|b| (b.price, -b.date_time, std::cmp::Reverse(b.bidder)))
+                .map(|b| ((**a).clone(), b.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// q9: each auction's winning bid — the highest bid at or above the reserve made while it
+/// was open, the earlier one at the same price (then the lower bidder) — at 1 and 2
+/// workers. Auctions that close after the last event close at the end of input.
+#[test]
+fn q9_finds_each_auctions_winning_bid() {
+    use highwater::nexmark::AuctionBid;
+    let mut expected: Vec<(u64, u64, u64, i64)> =
+        batch_winning_bids().into_iter().map(|(a, b)| (a.id, b.bidder, b.price, b.date_time)).collect();
+    expected.sort();
+    assert!(expected.len() > 100, "{} winners", expected.len());
+    for w in [1, 2] {
+        let rows: Vec<AuctionBid> = run_query(w, queries::q9);
+        let mut got: Vec<(u64, u64, u64, i64)> =
+            rows.iter().map(|r| (r.auction.id, r.bid.bidder, r.bid.price, r.bid.date_time)).collect();
+        got.sort();
+        assert_eq!(got, expected, "{w} workers");
+        assert!(rows.iter().all(|r| r.bid.auction == r.auction.id));
+    }
+}
+
+/// q4: the mean winning price per category in sliding windows (10 s every 2 s) of the
+/// auctions' closing times (their last open millisecond), at 1 and 2 workers.
+#[test]
+fn q4_averages_the_winning_prices_per_category() {
+    use highwater::nexmark::queries::CategoryPrice;
+    let winners = batch_winning_bids().into_iter().map(|(a, b)| (a.category, a.expires - 1, b.price as f64));
+    let mut expected: Vec<CategoryPrice> = group_by_window(&WindowSpec::sliding(10_000, 2_000), winners)
+        .into_iter()
+        .map(|((category, _), prices)| {
+            let mean = prices.iter().sum::<f64>() / prices.len() as f64;
+            CategoryPrice { category, price: mean.round() as u64, is_last: true }
+        })
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 20, "{} rows", expected.len());
+    for w in [1, 2] {
+        let mut got = run_query(w, |e| queries::q4(e, QueryConfig::default()));
+        got.sort();
+        assert_eq!(got, expected, "{w} workers");
+    }
+}
+
+/// q6: on each winning bid, the mean price of the seller's 10 latest winning bids (by bid
+/// time, then price): one row per winning bid, the same at 1 and 2 workers, and each
+/// seller's last row the mean of their 10 latest.
+#[test]
+fn q6_averages_each_sellers_last_ten_winning_prices() {
+    use highwater::nexmark::queries::SellerPrice;
+    let mut per_seller: BTreeMap<u64, Vec<(i64, u64)>> = BTreeMap::new();
+    for (a, b) in batch_winning_bids() {
+        per_seller.entry(a.seller).or_default().push((b.date_time, b.price));
+    }
+    let last_mean: BTreeMap<u64, u64> = per_seller
+        .iter()
+        .map(|(s, bids)| {
+            let mut bids = bids.clone();
+            bids.sort();
+            let last = &bids[bids.len().saturating_sub(10)..];
+            (*s, (last.iter().map(|b| b.1).sum::<u64>() as f64 / last.len() as f64).round() as u64)
+        })
+        .collect();
+    assert!(per_seller.values().any(|b| b.len() > 10), "a seller with more than 10 winning bids");
+    let mut first: Option<Vec<(i64, SellerPrice)>> = None;
+    for w in [1, 2] {
+        let out = Collector::new();
+        let sink = out.clone();
+        let generator = Arc::new(Generator::default());
+        run_with_clock(RunConfig::workers(w), Arc::new(VirtualClock::new(0)), move |p| {
+            let events = p.read("events", queries::events(generator.clone(), EVENTS, 4).batch_size(1_000))?;
+            queries::q6(events)?.write(sink.clone());
+            Ok(())
+        })
+        .expect("q6 runs");
+        let mut rows = out.take();
+        rows.sort();
+        let mut last: BTreeMap<u64, (i64, u64)> = BTreeMap::new();
+        let mut count: BTreeMap<u64, usize> = BTreeMap::new();
+        for (t, r) in &rows {
+            *count.entry(r.seller).or_default() += 1;
+            let e = last.entry(r.seller).or_insert((*t, r.price));
+            if *t >= e.0 {
+                *e = (*t, r.price);
+            }
+        }
+        let rows_per_seller: BTreeMap<u64, usize> = per_seller.iter().map(|(s, b)| (*s, b.len())).collect();
+        assert_eq!(count, rows_per_seller, "{w} workers");
+        // A seller's last row, when no two of their auctions close at once.
+        for (s, (t, price)) in &last {
+            if rows.iter().filter(|(t2, r)| r.seller == *s && t2 == t).count() == 1 {
+                assert_eq!(*price, last_mean[s], "seller {s}, {w} workers");
+            }
+        }
+        match &first {
+            None => first = Some(rows),
+            Some(one) => assert_eq!(&rows, one, "the same rows at 1 and 2 workers"),
+        }
+    }
+}

@@ -45,15 +45,14 @@ impl std::io::Write for Counted {
 }
 
 impl Output {
-    /// The file's length at `cut`, flushed and fsynced (see [`Output::at_cut`]).
+    /// The file's length at `cut`, flushed (see [`Output::at_cut`]); the checkpoint's
+    /// writer fsyncs the file before it writes the checkpoint.
     fn length_at(&mut self, cut: Time) -> std::io::Result<u64> {
         if let Some(&n) = self.at_cut.get(&cut) {
             return Ok(n);
         }
         self.writer.flush()?;
-        let counted = self.writer.get_ref();
-        counted.file.sync_data()?;
-        let n = counted.length;
+        let n = self.writer.get_ref().length;
         self.at_cut.retain(|t, _| *t > cut);
         self.at_cut.insert(cut, n);
         Ok(n)

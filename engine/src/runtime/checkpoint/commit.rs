@@ -18,12 +18,21 @@ const POLL: Duration = Duration::from_millis(20);
 /// Waits (up to the store's commit timeout) until every process of the job has written
 /// its part of checkpoint `id` in `dir`, checks that each part is of this checkpoint, cut
 /// and pipeline and lists the files of its own workers, present with the listed lengths,
-/// then writes the manifest durably: from then on the checkpoint is complete.
-pub(super) fn complete(store: &CheckpointStore, id: u64, cut: Time, dir: &Path) -> Result<Manifest, CheckpointError> {
+/// then writes the manifest durably: from then on the checkpoint is complete. It stops
+/// waiting early once `give_up` says the missing parts will not come (the other processes'
+/// runs are over), after one more look for them.
+pub(super) fn complete(
+    store: &CheckpointStore,
+    id: u64,
+    cut: Time,
+    dir: &Path,
+    give_up: &dyn Fn() -> bool,
+) -> Result<Manifest, CheckpointError> {
     let job = &store.job;
     let start = Instant::now();
     let mut parts: BTreeMap<usize, Part> = BTreeMap::new();
     loop {
+        let last_look = give_up();
         for process in 0..job.processes() {
             if parts.contains_key(&process) {
                 continue;
@@ -40,7 +49,7 @@ pub(super) fn complete(store: &CheckpointStore, id: u64, cut: Time, dir: &Path) 
         if parts.len() == job.processes() {
             break;
         }
-        if start.elapsed() >= store.commit_timeout {
+        if last_look || start.elapsed() >= store.commit_timeout {
             return Err(CheckpointError::CommitTimeout {
                 checkpoint: id,
                 missing: (0..job.processes()).filter(|p| !parts.contains_key(p)).collect(),

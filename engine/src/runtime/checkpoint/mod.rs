@@ -98,6 +98,7 @@
 
 mod commit;
 mod config;
+pub(crate) mod control;
 pub(crate) mod coordinator;
 mod durable;
 mod error;

@@ -33,6 +33,10 @@ impl Checkpoint {
     pub fn workers(&self) -> usize {
         self.manifest.workers
     }
+    /// How many processes wrote it.
+    pub fn processes(&self) -> usize {
+        self.manifest.processes
+    }
     /// The manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest

@@ -136,11 +136,17 @@ impl PendingCheckpoint<'_> {
     /// is complete — and deletes the checkpoints beyond the last N. A failure abandons the
     /// checkpoint.
     pub fn commit(self) -> Result<Commit, CheckpointError> {
+        self.commit_until(&|| false)
+    }
+    /// [`PendingCheckpoint::commit`], except that process 0 stops waiting for the other
+    /// processes' parts once `give_up` returns true (their runs are over: the parts still
+    /// missing will not come), and abandons the checkpoint.
+    pub(crate) fn commit_until(self, give_up: &dyn Fn() -> bool) -> Result<Commit, CheckpointError> {
         let mut state = self.state();
         if state.abandoned {
             return Err(CheckpointError::Abandoned { checkpoint: self.id });
         }
-        match self.seal(&state) {
+        match self.seal(&state, give_up) {
             Ok(commit) => {
                 state.committed = true;
                 Ok(commit)
@@ -151,7 +157,7 @@ impl PendingCheckpoint<'_> {
             }
         }
     }
-    fn seal(&self, state: &State) -> Result<Commit, CheckpointError> {
+    fn seal(&self, state: &State, give_up: &dyn Fn() -> bool) -> Result<Commit, CheckpointError> {
         let store = self.store;
         let job = &store.job;
         let missing: Vec<usize> = job.local_workers().filter(|w| !state.written.contains_key(w)).collect();
@@ -177,7 +183,7 @@ impl PendingCheckpoint<'_> {
         if !job.is_coordinator() {
             return Ok(Commit::PartWritten { checkpoint: self.id });
         }
-        let manifest = complete(store, self.id, self.cut, &self.path)?;
+        let manifest = complete(store, self.id, self.cut, &self.path, give_up)?;
         store.bad().remove(&self.id);
         prune(&store.root, self.id, store.keep, &store.bad());
         Ok(Commit::Complete(manifest))

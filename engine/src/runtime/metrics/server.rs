@@ -82,7 +82,7 @@ impl MetricsServer {
                     let listener = match tokio::net::TcpListener::from_std(listener) {
                         Ok(l) => l,
                         Err(e) => {
-                            eprintln!("highwater: warning: the metrics server stopped: {e}");
+                            tracing::warn!(error = %e, "the metrics server stopped: {e}");
                             return;
                         }
                     };

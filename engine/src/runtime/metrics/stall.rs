@@ -76,7 +76,7 @@ fn held_by_windows(wm: Option<i64>, stood: Duration, status: &Status, records: b
         .map(|s| format!("`{}` ({} open windows)", s.name, s.open_windows))
         .collect();
     format!(
-        "highwater: warning: the output watermark has stood at {} for {:.1} s while {flowing}, though every source is past it: the open windows of step {} hold it (their panes' timestamps, e.g. a timestamp combiner of `earliest`).",
+        "the output watermark has stood at {} for {:.1} s while {flowing}, though every source is past it: the open windows of step {} hold it (their panes' timestamps, e.g. a timestamp combiner of `earliest`).",
         millis(wm),
         stood.as_secs_f64(),
         steps.join(", ")
@@ -87,7 +87,7 @@ fn held_by_windows(wm: Option<i64>, stood: Duration, status: &Status, records: b
 fn warning(wm: Option<i64>, stood: Duration, culprit: &HoldBack, records: bool) -> String {
     let flowing = if records { "records arrive" } else { "time passes" };
     let mut w = format!(
-        "highwater: warning: the output watermark has stood at {} for {:.1} s while {flowing}; held back by {culprit}.",
+        "the output watermark has stood at {} for {:.1} s while {flowing}; held back by {culprit}.",
         millis(wm),
         stood.as_secs_f64()
     );
@@ -119,7 +119,7 @@ impl StallWatcher {
                         break;
                     }
                     if let Some(w) = stall.look(&progress.status(), after) {
-                        eprintln!("{w}");
+                        tracing::warn!("{w}");
                     }
                 }
             })

@@ -128,14 +128,16 @@ impl<T: Send + 'static> Accept<T> {
                             self.max_clients
                         );
                         let _ = stream.shutdown(Shutdown::Both);
-                        eprintln!(
-                            "highwater: refused a connection from {peer}: {} connections are open (raise --max-clients)",
+                        tracing::warn!(
+                            peer = %peer,
+                            "refused a connection from {peer}: {} connections are open (raise --max-clients)",
                             self.max_clients
                         );
                         continue;
                     }
                     n += 1;
                     self.accepted.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(peer = %peer, "accepted a connection from {peer}");
                     self.open.fetch_add(1, Ordering::AcqRel);
                     let count = OpenCount(self.open.clone());
                     let part = match self.journal.as_mut() {
