@@ -71,4 +71,7 @@ pub mod book {
     /// `docs/observability.md`.
     #[doc = include_str!("../../docs/observability.md")]
     pub struct Observability;
+    /// `docs/kafka.md`.
+    #[doc = include_str!("../../docs/kafka.md")]
+    pub struct Kafka;
 }

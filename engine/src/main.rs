@@ -69,6 +69,13 @@ enum Command {
     /// signal. The processes never outlive the launcher: on Linux the kernel kills them
     /// if it dies, even by SIGKILL.
     Cluster(LocalClusterArgs),
+    /// Produce the lines of a file to a Kafka topic (round robin over its partitions).
+    ///
+    /// A .csv file's header line is not produced; it is printed, for `run --csv-header`:
+    ///
+    ///   highwater kafka-produce --brokers 127.0.0.1:9092 --topic bids
+    ///     --input examples/data/bids.csv
+    KafkaProduce(highwater::cli::kafka_produce::ProduceArgs),
     /// Run conformance scenarios (conformance/FORMAT.md) through the engine.
     ///
     /// With FILE, prints the scenario's panes as JSON lines (the runner output of
@@ -209,6 +216,16 @@ fn real_main() -> Result<()> {
             let format = if cli.log_format == LogFormat::Json { "json" } else { "text" };
             std::env::set_var("HIGHWATER_LOG_FORMAT", format);
             run_local_cluster(&args)?
+        }
+        Command::KafkaProduce(args) => {
+            let done = highwater::cli::kafka_produce::produce(&args).map_err(anyhow::Error::msg)?;
+            eprintln!(
+                "highwater kafka-produce: {} messages to topic `{}` ({} partitions)",
+                done.messages, args.topic, done.partitions
+            );
+            if let Some(h) = done.header {
+                eprintln!("highwater kafka-produce: the CSV header, not produced: --csv-header {h}");
+            }
         }
         Command::Conformance { file, dir, workers, verbose, operator, diagram } => {
             if workers == 0 {

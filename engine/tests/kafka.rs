@@ -684,6 +684,13 @@ fn a_broker_that_lost_its_data_fails_the_job_clearly() {
     }
 }
 
+/// Whether `dir` holds a complete checkpoint (a manifest).
+fn has_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|e| e.path().join("MANIFEST.json").exists()))
+        .unwrap_or(false)
+}
+
 /// Records `{"k", "t", "v"}` for the kill test: 200 keys, times advancing a few ms a
 /// record, one in ten out of order by up to 1.5 s, one in a thousand 30 s late (a dead
 /// letter), one in 20 000 malformed.
@@ -776,7 +783,7 @@ fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_chec
         }
     });
     let mut rng: u64 = 0x5EED_4B1D;
-    let (mut kills, mut resumes, mut runs) = (0, 0, 0);
+    let (mut kills, mut resumes, mut runs, mut kills_while_producing) = (0, 0, 0, 0);
     let stderr = dir.0.join("job.err");
     while kills < moments {
         let mut child = spawn_highwater(&job(&out, &dead, Some(&ckpt), false), &stderr);
@@ -785,6 +792,16 @@ fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_chec
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let delay = Duration::from_millis(700 + rng % 1_500);
+        if runs == 1 {
+            // The first run is killed only after its first checkpoint (a loaded machine may
+            // start slowly): every later run has one to resume from.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !has_checkpoint(&ckpt) {
+                assert!(Instant::now() < deadline, "no checkpoint within 120 s");
+                assert!(child.try_wait().unwrap().is_none(), "{}", std::fs::read_to_string(&stderr).unwrap());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         let start = Instant::now();
         while start.elapsed() < delay {
             assert!(
@@ -793,6 +810,9 @@ fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_chec
                 std::fs::read_to_string(&stderr).unwrap()
             );
             std::thread::sleep(Duration::from_millis(5));
+        }
+        if !producer.is_finished() {
+            kills_while_producing += 1;
         }
         child.kill().unwrap();
         child.wait().unwrap();
@@ -805,6 +825,7 @@ fn an_unbounded_job_killed_while_a_producer_writes_resumes_exactly_from_its_chec
         assert!(!err.contains("error"), "run {runs}: {err}");
     }
     producer.join().unwrap();
+    assert!(kills_while_producing >= 1, "no run was killed while the producer wrote");
     // The consumer group's committed offsets followed the checkpoints (for monitoring).
     let c: BaseConsumer =
         ClientConfig::new().set("bootstrap.servers", broker.address()).set("group.id", "highwater").create().unwrap();

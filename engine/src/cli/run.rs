@@ -63,7 +63,7 @@ pub struct RunArgs {
     /// the connection. Needs --format.
     #[arg(long, value_name = "ADDR")]
     pub connect: Option<String>,
-    /// Read from Kafka: the brokers (HOST:PORT[,HOST:PORT]). Each partition of each
+    /// Read from Kafka: the brokers (HOST:PORT,...). Each partition of each
     /// --kafka-topic is a partition with its own watermark, read by worker `p % workers`;
     /// each message's value is one record (--format jsonl, or csv with --csv-header).
     /// Unbounded unless --kafka-stop-at-end. Needs --format.
@@ -173,7 +173,7 @@ pub struct RunArgs {
     pub batch_size: usize,
     /// Where to write the panes as JSON lines (`-` is standard output). In process `I` of
     /// a cluster, a file is written as `PATH.p<I>`: each process writes the panes of its
-    /// own workers. `kafka://HOST:PORT[,HOST:PORT]/TOPIC` produces them to a Kafka topic
+    /// own workers. `kafka://HOST:PORT,.../TOPIC` produces them to a Kafka topic
     /// instead (the topic must exist): one message per pane, its value the pane's JSON row,
     /// its key the pane's key; at least once (idempotent production).
     #[arg(long, default_value = "-", value_name = "PATH|-|kafka://HOSTS/TOPIC")]

@@ -27,7 +27,7 @@ pub(crate) struct Trouble {
 }
 
 /// The context of every highwater Kafka client: broker errors are recorded (the fetch
-/// thread decides when to give up) and reported on standard error — the first at once,
+/// thread decides when to give up) and logged as warnings — the first at once,
 /// then at most every [`REPORT_EVERY`] — instead of being logged by librdkafka.
 pub(crate) struct Context {
     /// What the client is, for the reports: `Kafka source `bids` (topic/partition)`.
@@ -54,8 +54,9 @@ impl Context {
         if self.report && (first || t.reported.is_none_or(|r| now.duration_since(r) >= REPORT_EVERY)) {
             t.reported = Some(now);
             let since = t.since.map_or(Duration::ZERO, |s| now.duration_since(s));
-            eprintln!(
-                "highwater: {}: brokers {}: {} (for {:.1} s); retrying with back-off",
+            tracing::warn!(
+                brokers = %self.brokers,
+                "{}: brokers {}: {} (for {:.1} s); retrying with back-off",
                 self.label,
                 self.brokers,
                 t.last,
@@ -68,8 +69,9 @@ impl Context {
         let mut t = self.trouble.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(since) = t.since.take() {
             if self.report && t.reported.is_some() {
-                eprintln!(
-                    "highwater: {}: brokers {} answer again after {:.1} s",
+                tracing::info!(
+                    brokers = %self.brokers,
+                    "{}: brokers {} answer again after {:.1} s",
                     self.label,
                     self.brokers,
                     since.elapsed().as_secs_f64()
@@ -209,11 +211,12 @@ pub(crate) fn end_offset(
     let deadline = Instant::now() + timeout;
     let mut end = high;
     // The end is where a fetch reports the end of the partition; with a broker that does
-    // not report it (seen: tansu's fetches past a misreported end), where no more message
-    // came for a second after the last.
+    // not report it (seen: tansu's fetches past a misreported end), after the last message
+    // of the batch holding the listed end (a record batch comes whole in one fetch
+    // response): when no more came for a moment.
     let mut last_message: Option<Instant> = None;
     let found = loop {
-        if last_message.is_some_and(|t| t.elapsed() >= Duration::from_secs(1)) {
+        if last_message.is_some_and(|t| t.elapsed() >= Duration::from_millis(200)) {
             break true;
         }
         if Instant::now() >= deadline {

@@ -240,7 +240,7 @@ impl<T> Kafka<T> {
     /// The default consumer group (for the committed offsets only).
     pub const DEFAULT_GROUP: &'static str = "highwater";
 
-    /// Reads `topics` from the brokers `brokers` (`HOST:PORT[,HOST:PORT]`).
+    /// Reads `topics` from the brokers `brokers` (`HOST:PORT,...`).
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(brokers: impl Into<String>, topics: I) -> Self {
         Kafka {
             brokers: brokers.into(),
@@ -413,19 +413,42 @@ impl<T: Send + 'static> Kafka<T> {
         let mine: Vec<(usize, &(String, i32))> =
             all.iter().enumerate().filter(|(i, _)| i % peers.max(1) == worker).collect();
         let (tx, arrivals) = std::sync::mpsc::channel::<Box<dyn Partition<T>>>();
+        // Each partition's offsets; the exact end (one fetch) only where it matters — some
+        // brokers list it early — asked of every partition at once.
+        let mut plans = Vec::new();
         for (index, (topic, p)) in mine {
-            let at = restored.and_then(|r| r.get(&index));
-            if at == Some(&JournalPosition::Done) {
+            let at = restored.and_then(|r| r.get(&index)).copied();
+            if at == Some(JournalPosition::Done) {
                 continue;
             }
             let (low, listed) = client::bounds(&admin, brokers, topic, *p, self.connect_timeout)?;
-            // The exact end (one fetch) only where it matters: some brokers list it early.
-            let restored_past = matches!(at, Some(JournalPosition::At { bytes, .. }) if *bytes as i64 > listed);
+            let restored_past = matches!(at, Some(JournalPosition::At { bytes, .. }) if bytes as i64 > listed);
             let needs_end = self.stop_at_end || self.start == StartAt::Latest || restored_past;
-            let high = match needs_end {
-                true => client::end_offset(&admin, brokers, topic, *p, (low, listed), self.connect_timeout)?,
-                false => listed,
-            };
+            plans.push((index, topic, *p, at, low, listed, needs_end));
+        }
+        let ends: Vec<Result<i64, String>> = std::thread::scope(|scope| {
+            let probes: Vec<_> = plans
+                .iter()
+                .map(|&(_, topic, p, _, low, listed, needs_end)| {
+                    scope.spawn(move || {
+                        if !needs_end {
+                            return Ok(listed);
+                        }
+                        let quiet = client::Context::new("Kafka source".into(), brokers, false);
+                        let probe = client::consumer(brokers, &self.group, &self.options, quiet)?;
+                        client::end_offset(&probe, brokers, topic, p, (low, listed), self.connect_timeout)
+                    })
+                })
+                .collect();
+            probes
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("the end-offset probe panicked".to_string())))
+                .collect()
+        });
+        for ((index, topic, p, at, low, _, _), high) in plans.into_iter().zip(ends) {
+            let high = high?;
+            let p = &p;
+            let at = at.as_ref();
             let start = match at {
                 Some(JournalPosition::At { bytes, .. }) => {
                     let o = i64::try_from(*bytes).unwrap_or(i64::MAX);
