@@ -268,17 +268,22 @@ fn sorted(text: &str) -> Vec<String> {
     v
 }
 
-/// Bids as JSON lines: 500 auctions, times advancing a few ms a bid, out of order by less
-/// than the 2 s watermark bound (so no record is late, whichever partition it is in:
-/// the answer cannot depend on how the bids are spread), one in 10 000 malformed.
-fn bids(n: usize) -> Vec<String> {
-    let mut x: u64 = 0x5EED_0017_ABCD_0001;
-    let mut next = |m: u64| {
+/// A xorshift generator from `seed`: each call gives the next number below `m`.
+fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed;
+    move |m| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x % m
-    };
+    }
+}
+
+/// Bids as JSON lines: 500 auctions, times advancing a few ms a bid, out of order by less
+/// than the 2 s watermark bound (so no record is late, whichever partition it is in:
+/// the answer cannot depend on how the bids are spread), one in 10 000 malformed.
+fn bids(n: usize) -> Vec<String> {
+    let mut next = xorshift(0x5EED_0017_ABCD_0001);
     let mut t = 1_700_000_000_000i64;
     (0..n)
         .map(|i| {
@@ -707,13 +712,7 @@ fn has_checkpoint(dir: &Path) -> bool {
 /// record, one in ten out of order by up to 1.5 s, one in a thousand 30 s late (a dead
 /// letter), one in 20 000 malformed.
 fn keyed_records(n: usize) -> Vec<String> {
-    let mut x: u64 = 0x5EED_0017_0000_0003;
-    let mut next = |m: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % m
-    };
+    let mut next = xorshift(0x5EED_0017_0000_0003);
     let mut t = 1_700_000_000_000i64;
     (0..n)
         .map(|i| {
