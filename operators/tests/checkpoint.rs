@@ -137,6 +137,24 @@ fn a_restored_on_time_aggregate_emits_what_an_uninterrupted_one_emits() {
         ("fixed(10)", WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap()),
         ("sliding(10, 3)", WindowingStrategy::new(WindowSpec::sliding(10, 3)).build().unwrap()),
         ("sessions(5)", WindowingStrategy::new(WindowSpec::sessions(5)).build().unwrap()),
+        // With lateness: the fired (key, window)s kept for their late panes, across the cut.
+        (
+            "fixed(10) lateness 15 retracting",
+            WindowingStrategy::new(WindowSpec::fixed(10))
+                .allowed_lateness(15)
+                .accumulation(Accumulation::Retracting)
+                .build()
+                .unwrap(),
+        ),
+        (
+            "sliding(10, 3) lateness 4 accumulating",
+            WindowingStrategy::new(WindowSpec::sliding(10, 3))
+                .trigger(Trigger::after_watermark().with_late(Trigger::after_count(1)))
+                .allowed_lateness(4)
+                .accumulation(Accumulation::Accumulating)
+                .build()
+                .unwrap(),
+        ),
     ];
     for seed in 1..=6u64 {
         for (name, s) in &strategies {

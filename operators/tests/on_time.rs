@@ -3,10 +3,12 @@
 //! window when the watermark passes it, `windowed_aggregate_precombined` takes the fast
 //! operators; `windowed_aggregate` always runs the reducer. Both must emit the same panes
 //! and drop the same records, at 1 and 2 workers, over random streams with out-of-order
-//! and too-late records; and no pane may be emitted at a time after its timestamp.
+//! and too-late records; and no on-time pane may be emitted at a time after its timestamp.
+//! With allowed lateness the streams also have late records within it: the on-time
+//! operators then emit late panes (and, retracting, retractions) as the reducer does.
 
 use highwater_operators::clock::VirtualClock;
-use highwater_operators::operator::{windowed_aggregate, windowed_aggregate_precombined, OutputWatermark};
+use highwater_operators::operator::{plan, windowed_aggregate, windowed_aggregate_precombined, OutputWatermark, Plan};
 use highwater_operators::strategy::{Accumulation, ClosingBehavior, OnTimeBehavior, WindowingStrategy};
 use highwater_operators::time::Time;
 use highwater_operators::trigger::Trigger;
@@ -18,11 +20,12 @@ use timely::dataflow::InputHandle;
 mod support;
 use support::{random_stream, CountSum, Step};
 
-type Row = (u32, i64, i64, (u64, u64), i64, String);
+type Row = (u32, i64, i64, (u64, u64), i64, String, bool);
 type Drop = (u32, i64, i64, i64);
 
 /// Panes and dropped records of `strategy` over `steps`, sorted; `fast` picks the entry
-/// point. Fails the test if a pane is emitted at a time after its timestamp.
+/// point. Fails the test if an on-time pane is emitted at a time after its timestamp (a
+/// late pane goes out with its late records' stamp).
 fn run(strategy: &WindowingStrategy, steps: &[Step], workers: usize, fast: bool) -> (Vec<Row>, Vec<Drop>) {
     let panes = Arc::new(Mutex::new(Vec::new()));
     let dropped = Arc::new(Mutex::new(Vec::new()));
@@ -42,7 +45,9 @@ fn run(strategy: &WindowingStrategy, steps: &[Step], workers: usize, fast: bool)
                 let Ok((stamp, panes)) = event else { return };
                 let t = *stamp.least().expect("sent at a time");
                 for pane in panes {
-                    assert!(t.watermark() <= pane.timestamp, "pane {pane:?} emitted at {t:?}, after its timestamp");
+                    if !pane.retraction && pane.info.timing != highwater_operators::pane::Timing::Late {
+                        assert!(t.watermark() <= pane.timestamp, "pane {pane:?} emitted at {t:?}, after its timestamp");
+                    }
                     p.lock().unwrap().push((
                         pane.key,
                         pane.window.start,
@@ -50,6 +55,7 @@ fn run(strategy: &WindowingStrategy, steps: &[Step], workers: usize, fast: bool)
                         pane.value,
                         pane.timestamp,
                         format!("{:?}", pane.info),
+                        pane.retraction,
                     ));
                 }
             });
@@ -107,6 +113,58 @@ fn strategies() -> Vec<(String, WindowingStrategy)> {
         }
     }
     out
+}
+
+/// Allowed lateness: the triggers that fire once per late bundle, every accumulation
+/// mode, lateness shorter and longer than the watermark's steps.
+fn late_strategies() -> Vec<(String, WindowingStrategy)> {
+    let mut out = Vec::new();
+    let windows = [WindowSpec::fixed(10), WindowSpec::sliding(10, 3), WindowSpec::Global];
+    let triggers = [Trigger::Default, Trigger::after_watermark().with_late(Trigger::after_count(1))];
+    for w in &windows {
+        for t in &triggers {
+            for a in [Accumulation::Discarding, Accumulation::Accumulating, Accumulation::Retracting] {
+                for lateness in [4, 15] {
+                    let o =
+                        if out.len() % 2 == 0 { OnTimeBehavior::FireAlways } else { OnTimeBehavior::FireIfNonEmpty };
+                    let s = WindowingStrategy::new(w.clone())
+                        .trigger(t.clone())
+                        .accumulation(a)
+                        .allowed_lateness(lateness)
+                        .on_time_behavior(o)
+                        .build()
+                        .unwrap();
+                    assert_eq!(plan(&s, &OutputWatermark::PerKey), Plan::OnTimeWindows, "{w} {t} {a:?} {lateness}");
+                    out.push((format!("{w} {t} {a:?} lateness {lateness} {o}"), s));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn with_allowed_lateness_the_on_time_operators_emit_the_late_panes_the_reducer_emits() {
+    let (mut late, mut retractions, mut late_first) = (0, 0, 0);
+    for seed in 1..=12u64 {
+        let steps = random_stream(seed, 60);
+        for (name, s) in late_strategies() {
+            let expected = run(&s, &steps, 1, false);
+            late += expected.0.iter().filter(|r| r.5.contains("Late")).count();
+            late_first += expected.0.iter().filter(|r| r.5.contains("Late") && r.5.contains("first: true")).count();
+            retractions += expected.0.iter().filter(|r| r.6).count();
+            for workers in [1, 2] {
+                let got = run(&s, &steps, workers, true);
+                assert_eq!(got.0, expected.0, "{name}, seed {seed}, {workers} worker(s): panes");
+                assert_eq!(got.1, expected.1, "{name}, seed {seed}, {workers} worker(s): dropped records");
+            }
+        }
+    }
+    // Worth something only if the streams make late panes, late first panes and retractions.
+    assert!(
+        late > 100 && late_first > 10 && retractions > 50,
+        "{late} late, {late_first} first late, {retractions} retractions"
+    );
 }
 
 #[test]

@@ -15,9 +15,11 @@
 //! pane's progress tick there is the tick of its window's hold capability, not the action
 //! that fired it (`Pane::tick`); and their progress stays at their open windows' holds,
 //! so the driver waits for the windows the watermark passed instead of for the input's
-//! time. Lockstep decides only
-//! `after_action` for them: each of their panes fires when the input watermark passes its
-//! window's end, so the runner gives it the action that moved the watermark there, and
+//! time (and, with allowed lateness, for the late stamps before the input's time: the
+//! dead letters' frontier). Lockstep decides only
+//! `after_action` for them: each of their on-time panes fires when the input watermark
+//! passes its window's end, so the runner gives it the action that moved the watermark
+//! there (a late pane keeps the action that sent its records), and
 //! [`check_scenario`] also runs the reducer on the same scenario and requires the same
 //! panes, field for field (`after_action` included).
 
@@ -25,7 +27,7 @@ use super::combine::ScenarioCombine;
 use super::scenario::{Action, CombineKind, Scenario, ScenarioError};
 use highwater_operators::clock::VirtualClock;
 use highwater_operators::operator::{plan, windowed_aggregate_planned, OutputWatermark, Plan, WatermarkBoard};
-use highwater_operators::pane::Pane;
+use highwater_operators::pane::{Pane, Timing};
 use highwater_operators::strategy::Accumulation;
 use highwater_operators::time::{Time, GLOBAL_MAX, NEG_INF};
 use highwater_operators::window::Window;
@@ -243,6 +245,7 @@ fn run_plan_watched(scenario: &Scenario, workers: usize, plan: Plan) -> Result<(
         let probe = ProbeHandle::new();
         let pane_probe = ProbeHandle::new();
         let lockstep = is_lockstep(plan);
+        let late_stamps = plan == Plan::OnTimeWindows && strategy.allowed_lateness > 0;
         let sink = sink.clone();
         // The driver latches the output watermark after every watermark action, as Beam's
         // ReduceFnTester does, even when the watermark did not move.
@@ -298,8 +301,10 @@ fn run_plan_watched(scenario: &Scenario, workers: usize, plan: Plan) -> Result<(
                 // instead until every window the watermark passed has been collected: the
                 // pane stream's frontier is then at `(wm, 0)` (open windows hold it at
                 // `(max_timestamp, _)` with `max_timestamp >= wm`).
+                // With allowed lateness, their late stamps are applied once complete: the
+                // dead letters' frontier (the late stamps' progress) passes the input's time.
                 let passed = Time::new(wm, 0);
-                worker.step_while(|| pane_probe.less_than(&passed));
+                worker.step_while(|| pane_probe.less_than(&passed) || (late_stamps && probe.less_than(input.time())));
             }
             if matches!(step, Action::Watermark(_)) && index == 0 {
                 board.latch(wm);
@@ -327,10 +332,14 @@ fn run_plan_watched(scenario: &Scenario, workers: usize, plan: Plan) -> Result<(
     }
     let mut panes = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
     if !is_lockstep(plan) {
-        // An on-time operator emits each pane when the input watermark passes its window's
-        // end: the action that moved the watermark there (module docs).
+        // An on-time operator emits each on-time pane when the input watermark passes its
+        // window's end: the action that moved the watermark there (module docs). A late
+        // pane (and the retraction before it) carries the stamp of its late records, whose
+        // tick is the action that sent them.
         for (action, _, _, p) in panes.iter_mut() {
-            *action = action_passing(&scenario.transcript, p.window.max_timestamp());
+            if p.info.timing != Timing::Late && !p.retraction {
+                *action = action_passing(&scenario.transcript, p.window.max_timestamp());
+            }
         }
     }
     panes.sort_by_key(|(action, worker, seq, _)| (*action, *worker, *seq));

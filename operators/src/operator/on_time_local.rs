@@ -27,6 +27,7 @@ use crate::combine::CombineFn;
 use crate::reduce::Dropped;
 use crate::time::Time;
 use crate::window::{Window, WindowFn};
+use rustc_hash::FxHashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 use timely::dataflow::channels::pact::Pipeline;
@@ -73,17 +74,24 @@ pub(super) fn restore<K, V, C>(
 
 /// Combines the records per key and window until the worker's input watermark passes the
 /// window, then sends one accumulator per key and window. Records for windows the
-/// watermark has already passed are too late (no allowed lateness here) and go to the
-/// dead letters (the second stream).
+/// watermark has passed by more than `lateness` are too late and go to the dead letters
+/// (the third stream); the late ones within it are combined per batch, key and window and
+/// sent at once on the second stream, at the batch's stamp (each late stamp makes its own
+/// panes). The second stream's frontier is the input's: it holds nothing back.
 #[allow(clippy::type_complexity)]
 pub(super) fn on_time_local<'scope, K, V, C>(
     input: Stream<'scope, Time, Vec<(K, i64, V)>>,
     name: &str,
     window_fn: Arc<dyn WindowFn>,
+    lateness: i64,
     combine: C,
     ckpt: Option<Checkpointing>,
     gauges: Option<Arc<super::gauges::StepGauges>>,
-) -> (Stream<'scope, Time, Vec<(K, Window, C::Acc)>>, Stream<'scope, Time, Vec<Dropped<K, V>>>)
+) -> (
+    Stream<'scope, Time, Vec<(K, Window, C::Acc)>>,
+    Stream<'scope, Time, Vec<(K, Window, C::Acc)>>,
+    Stream<'scope, Time, Vec<Dropped<K, V>>>,
+)
 where
     K: ExchangeData + Clone + Hash + Eq + Ord,
     V: ExchangeData + Clone,
@@ -96,6 +104,8 @@ where
     let (dead_out, dead) = builder.new_output::<Vec<Dropped<K, V>>>();
     let mut out = OutputBuilder::from(out);
     let mut dead_out = OutputBuilder::from(dead_out);
+    let (late_out, late_partials) = builder.new_output::<Vec<(K, Window, C::Acc)>>();
+    let mut late_out = OutputBuilder::from(late_out);
     let step = name.to_owned();
     builder.build(move |caps| {
         let mut open: OpenWindows<K, C::Acc> = OpenWindows::new();
@@ -107,10 +117,12 @@ where
         drop(caps);
         // While a cut is pending: the batches stamped at or after it, applied once the
         // state before it is saved.
-        let mut later: Vec<(Capability<Time>, Capability<Time>, Vec<(K, i64, V)>)> = Vec::new();
-        // No allowed lateness on this plan: too late is past the window's max timestamp.
-        let mut assigner = Assigner::new(window_fn, 0);
+        #[allow(clippy::type_complexity)]
+        let mut later: Vec<(Capability<Time>, Capability<Time>, Capability<Time>, Vec<(K, i64, V)>)> = Vec::new();
+        let mut assigner = Assigner::new(window_fn, lateness);
         let mut dropped = Vec::new();
+        // The late records of one batch, per key and window.
+        let mut late: FxHashMap<(K, Window), C::Acc> = FxHashMap::default();
         let mut batch = Vec::new();
         move |frontiers| {
             input.for_each(|cap, data| {
@@ -118,12 +130,19 @@ where
                 // Asked per batch: a batch stamped after a cut may come from a source that
                 // learnt of the cut after this activation began.
                 if pending(&ckpt, &step).is_some_and(|t| arrival >= t) {
-                    if let (Some(out_cap), Some(dead_cap)) = (cap.retain_least(0), cap.retain_least(1)) {
-                        later.push((out_cap, dead_cap, std::mem::take(data)));
+                    if let (Some(out_cap), Some(dead_cap), Some(late_cap)) =
+                        (cap.retain_least(0), cap.retain_least(1), cap.retain_least(2))
+                    {
+                        later.push((out_cap, dead_cap, late_cap, std::mem::take(data)));
                     }
                     return;
                 }
-                add_records(&mut open, &mut assigner, &combine, &mut dropped, arrival, data, |at| cap.delayed(at, 0));
+                add_records(&mut open, &mut late, &mut assigner, &combine, &mut dropped, arrival, data, |at| {
+                    cap.delayed(at, 0)
+                });
+                if !late.is_empty() {
+                    late_out.activate().session(&cap).give_iterator(late.drain().map(|((k, w), a)| (k, w, a)));
+                }
                 if !dropped.is_empty() {
                     dead_out.activate().session(&cap).give_iterator(dropped.drain(..));
                 }
@@ -140,11 +159,21 @@ where
                 if let Some(c) = ckpt.as_ref() {
                     c.save(&step, t, &snapshot(&open));
                 }
-                for (out_cap, dead_cap, mut data) in later.drain(..) {
+                for (out_cap, dead_cap, late_cap, mut data) in later.drain(..) {
                     let arrival = *out_cap.time();
-                    add_records(&mut open, &mut assigner, &combine, &mut dropped, arrival, &mut data, |at| {
-                        out_cap.delayed(at)
-                    });
+                    add_records(
+                        &mut open,
+                        &mut late,
+                        &mut assigner,
+                        &combine,
+                        &mut dropped,
+                        arrival,
+                        &mut data,
+                        |at| out_cap.delayed(at),
+                    );
+                    if !late.is_empty() {
+                        late_out.activate().session(&late_cap).give_iterator(late.drain().map(|((k, w), a)| (k, w, a)));
+                    }
                     if !dropped.is_empty() {
                         dead_out.activate().session(&dead_cap).give_iterator(dropped.drain(..));
                     }
@@ -162,14 +191,17 @@ where
             }
         }
     });
-    (partials, dead)
+    (partials, late_partials, dead)
 }
 
 /// Adds a batch of records that arrived at `arrival` to the open windows (`mint` makes a
-/// new window's capability); the too-late ones go to `dropped`.
+/// new window's capability); the late ones (the watermark passed their window, not by
+/// more than the lateness) to `late`; the too-late ones go to `dropped`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn add_records<K, V, C>(
     open: &mut OpenWindows<K, C::Acc>,
+    late: &mut FxHashMap<(K, Window), C::Acc>,
     assigner: &mut Assigner,
     combine: &C,
     dropped: &mut Vec<Dropped<K, V>>,
@@ -185,6 +217,11 @@ fn add_records<K, V, C>(
     for (k, t, v) in data.drain(..) {
         let h = table_hash(&k);
         assigner.assign(&k, t, v, wm, dropped, |w, value| {
+            if w.max_timestamp() < wm {
+                let acc = late.entry((k.clone(), w)).or_insert_with(|| combine.create());
+                combine.add(acc, value);
+                return;
+            }
             let table = open.table(w, &arrival, &mint);
             match table.find_mut(h, |(x, _)| *x == k) {
                 Some((_, acc)) => combine.add(acc, value),

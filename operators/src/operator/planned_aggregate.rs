@@ -4,7 +4,7 @@
 use super::checkpoint::Checkpointing;
 use super::gauges::StepGauges;
 use super::key_hash::KeyHash;
-use super::on_time_global::on_time_global;
+use super::on_time_global::{on_time_global, AfterOnTime};
 use super::on_time_local::on_time_local;
 use super::on_time_sessions::on_time_sessions;
 use super::output::AggregateOutput;
@@ -222,15 +222,21 @@ where
 {
     match plan {
         Plan::OnTimeWindows => {
-            let (partials, early_dead) = on_time_local(
+            let (partials, late, early_dead) = on_time_local(
                 input,
                 &format!("{name}:local"),
                 strategy.window_fn.clone(),
+                strategy.allowed_lateness,
                 combine.clone(),
                 ckpt.clone(),
                 gauges,
             );
-            let (panes, progress) = on_time_global(partials, name, combine, ckpt);
+            let after = AfterOnTime {
+                lateness: strategy.allowed_lateness,
+                accumulation: strategy.accumulation,
+                leaps: !matches!(output_watermark, OutputWatermark::PerKey),
+            };
+            let (panes, progress) = on_time_global(partials, late, name, combine, after, ckpt);
             AggregateOutput { panes, dead_letters: early_dead.concat(progress) }
         }
         Plan::OnTimeSessions => on_time_sessions(input, name, strategy, combine, ckpt, gauges),
