@@ -345,10 +345,10 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         let shared = self.shared.clone();
         shared.claim_name(name)?;
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
-        // The on-time operators hold their progress at their open windows (see
-        // `StepDeadLetters::held_by_windows`).
-        let held_by_windows = self.precombine
-            && matches!(plan(&strategy, &OutputWatermark::PerKey), Plan::OnTimeWindows | Plan::OnTimeSessions);
+        // The sessions operator holds its progress at its open sessions (see
+        // `StepDeadLetters::held_by_windows`); the on-time windows' dead letters follow the
+        // input (and the late stamps not yet applied).
+        let held_by_windows = self.precombine && plan(&strategy, &OutputWatermark::PerKey) == Plan::OnTimeSessions;
         let ckpt = super::checkpointing::hooks(&shared);
         let chosen = if self.precombine { plan(&strategy, &OutputWatermark::PerKey) } else { Plan::Reducer };
         // The step's metrics: counted per batch here, its gauges set by the operator.

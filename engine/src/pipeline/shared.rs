@@ -45,8 +45,9 @@ pub(crate) struct StepDeadLetters<'s> {
     /// The dead letters, with the watermark at which each was dropped.
     pub(crate) stream: DeadLetterStream<'s>,
     /// Whether the stream's frontier may stand at a window's hold rather than at the
-    /// step's progress (the on-time operators, whose progress follows their open windows):
-    /// `false` for sources and the reducer, whose dead letters follow their input frontier.
+    /// step's progress (the sessions operator, whose progress follows its open sessions):
+    /// `false` for sources, the reducer and the on-time windows, whose dead letters follow
+    /// their input frontier.
     pub(crate) held_by_windows: bool,
 }
 
