@@ -72,8 +72,14 @@ pub(super) struct Fired<A, O> {
 /// The fired windows, by `(max_timestamp, start)`, each with its keys.
 type FiredWindows<K, A, O> = BTreeMap<(i64, i64), (Window, HashTable<(K, Fired<A, O>)>)>;
 
+/// The fired windows in a checkpoint: each window with its keys.
+type FiredState<K, A, O> = Vec<(Window, Vec<(K, Fired<A, O>)>)>;
+
 /// The phase's checkpoint state: the open windows and the fired ones.
-type GlobalState<K, A, O> = (Vec<WindowState<K, A>>, Vec<(Window, Vec<(K, Fired<A, O>)>)>);
+type GlobalState<K, A, O> = (Vec<WindowState<K, A>>, FiredState<K, A, O>);
+
+/// Late accumulators by stamp, each stamp with the capability its panes go out at.
+type LateStamps<K, A> = BTreeMap<Time, (Capability<Time>, Vec<(K, Window, A)>)>;
 
 /// Merges the accumulators of [`super::on_time_local`] per key and window and emits the
 /// window's panes once the frontier has passed it (and, with lateness, a late pane per
@@ -121,7 +127,7 @@ where
         if let (Some(c), Some(mint)) = (ckpt.as_ref(), caps.first()) {
             for (open, fired) in c.start::<GlobalState<K, C::Acc, C::Out>>(&step) {
                 restore(&mut state.open, open, c, mint, &combine);
-                state.restore_fired(fired, c, &combine);
+                state.restore_fired(fired, c);
             }
         }
         drop(caps);
@@ -208,7 +214,7 @@ struct Phase<K, A, O> {
     /// Windows with lateness whose first pane went out.
     fired: FiredWindows<K, A, O>,
     /// Late accumulators by stamp, applied once the frontier passes the stamp.
-    late: BTreeMap<Time, (Capability<Time>, Vec<(K, Window, A)>)>,
+    late: LateStamps<K, A>,
     /// The rows of one window being emitted (reused).
     rows: Vec<(K, A)>,
     /// The input watermark as far as this worker knows (for [`AfterOnTime::leaps`]).
@@ -466,10 +472,9 @@ where
 
     /// Adds restored fired windows, keeping the keys `ckpt` owns (a key is fired on one
     /// worker only: the one that owned it).
-    fn restore_fired<V, C>(&mut self, fired: Vec<(Window, Vec<(K, Fired<A, O>)>)>, ckpt: &Checkpointing, _combine: &C)
+    fn restore_fired(&mut self, fired: FiredState<K, A, O>, ckpt: &Checkpointing)
     where
         K: KeyHash,
-        C: CombineFn<V, Acc = A, Out = O>,
     {
         for (w, rows) in fired {
             let (_, keys) = self.fired.entry(order(&w)).or_insert_with(|| (w, HashTable::new()));
