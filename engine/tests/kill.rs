@@ -16,11 +16,11 @@
 //! socket job, alternating with one-process runs that restore the 2-process checkpoints (and the other
 //! way round); the files of all runs together equal an uninterrupted run's.
 //!
-//! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (5 unless set: the
-//! whole suite must stay quick on a 2-core CI machine; the 20 is
-//! `HIGHWATER_KILL_MOMENTS=20 cargo test -p highwater --test kill`). A kill that comes
-//! after the run has finished ends the sequence early; every sequence must have been
-//! killed at least once and must have resumed from a checkpoint.
+//! Each sequence kills the job at up to `HIGHWATER_KILL_MOMENTS` moments (20 unless set),
+//! every other one after the run has written a checkpoint of its own, the others counted
+//! from its start (they may land while it restores). A kill that comes after the run has
+//! finished ends the sequence early; every sequence must have been killed at least once
+//! and must have resumed from a checkpoint, and each prints how often it was.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -160,10 +160,12 @@ struct Sequence {
 
 /// Runs the checkpointed job `args`, killing it at `moments` seeded moments (each a
 /// fraction of `full`, the time of a whole run) and running it again, on the worker counts
-/// of `workers` in turn, until a run finishes. The first moment is at least `earliest`
-/// (per mille of `full`) into a run — counted, with `after_checkpoint`, from when that
-/// checkpoint directory first holds a complete checkpoint (so that a loaded machine does
-/// not kill every run before its first).
+/// of `workers` in turn, until a run finishes. A moment is at least `earliest` (per mille
+/// of `full`) into a run — counted, with `after_checkpoint`, from when that checkpoint
+/// directory first holds a complete checkpoint (so that a loaded machine does not kill
+/// every run before its first) and, for every other kill, from when the run has written a
+/// checkpoint of its own (so that the runs make progress however many kills there are;
+/// the kills in between may land while a run restores).
 fn kill_sequence(
     args: &[String],
     workers: &[usize],
@@ -179,6 +181,7 @@ fn kill_sequence(
         let w = workers[i % workers.len()];
         let mut child = command(args, w).spawn().expect("highwater starts");
         seq.runs += 1;
+        let newest_at_spawn = after_checkpoint.map(newest_checkpoint).unwrap_or(0);
         let killed = if seq.kills < moments {
             // Between `earliest` (2 % for files) and that + 120 % / moments of a whole run
             // (2 % to 26 % for 5 moments): a resumed run has less to do, and later kills
@@ -187,7 +190,10 @@ fn kill_sequence(
             let delay = full.mul_f64((earliest + rng.next(spread.max(1))) as f64 / 1_000.0);
             if let Some(dir) = after_checkpoint {
                 let deadline = Instant::now() + Duration::from_secs(120);
-                while !has_checkpoint(dir) && child.try_wait().unwrap().is_none() {
+                let own = seq.kills % 2 == 0 || newest_at_spawn == 0;
+                while newest_checkpoint(dir) <= if own { newest_at_spawn } else { 0 }
+                    && child.try_wait().unwrap().is_none()
+                {
                     assert!(Instant::now() < deadline, "no checkpoint in {}", dir.display());
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -228,7 +234,7 @@ fn has_checkpoint(dir: &Path) -> bool {
 }
 
 fn moments() -> usize {
-    std::env::var("HIGHWATER_KILL_MOMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5)
+    std::env::var("HIGHWATER_KILL_MOMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
 }
 
 /// The reference run (never killed, no checkpoints), then each kill sequence against it.
@@ -249,7 +255,16 @@ fn check_with(window: &str, seed: u64, input: &str, sequences: &[Vec<usize>]) {
     assert!(expected.0.len() > 100_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
     for (n, workers) in sequences.iter().enumerate() {
         let _ = std::fs::remove_dir_all(dir.0.join("checkpoints"));
-        let seq = kill_sequence(&job(&dir.0, window, true), workers, moments(), seed + n as u64, full, 20, None);
+        let checkpoints = dir.0.join("checkpoints");
+        let seq = kill_sequence(
+            &job(&dir.0, window, true),
+            workers,
+            moments(),
+            seed + n as u64,
+            full,
+            20,
+            Some(&checkpoints),
+        );
         let what = format!("{window} at {workers:?} worker(s): {seq:?}");
         assert!(seq.kills >= 1, "{what}: never killed");
         assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
