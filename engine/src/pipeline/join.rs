@@ -6,8 +6,11 @@ use super::collection::{Collection, Data, Key, Keyed};
 use super::error::BuildError;
 use super::windowing::Windowing;
 use highwater_operators::join::{
-    IntervalJoin, IntervalJoined, JoinKind, Side, TemporalJoin, TemporalJoined, WindowJoin, WindowJoined,
+    CoGroup, CoGrouped, IntervalJoin, IntervalJoined, JoinKind, Side, TemporalJoin, TemporalJoined, WindowJoin,
+    WindowJoined,
 };
+use highwater_operators::pane::Pane;
+use std::fmt::Debug;
 use timely::dataflow::operators::Concat;
 
 impl<'s, K: Key, L: Data> Keyed<'s, K, L> {
@@ -37,6 +40,62 @@ impl<'s, K: Key, L: Data> Keyed<'s, K, L> {
         let left = self.map_values(Side::Left);
         let right = right.map_values(Side::Right);
         Keyed { stream: left.stream.concat(right.stream), shared: left.shared }
+    }
+
+    /// Groups this collection (left) and `right` per key and window: each pane holds the
+    /// values of both sides ([`CoGrouped`], each side in arrival order) — Beam's
+    /// `CoGroupByKey`. It is the windowed aggregate of the two sides
+    /// ([`Keyed::connect`], then [`CoGroup`](crate::model::join::CoGroup)), so it takes
+    /// every windowing the aggregate takes: any trigger (early and late firings), allowed
+    /// lateness, accumulating or retracting panes, sessions, and the same planner and
+    /// operators (the on-time operators for the default trigger). `name` names the step.
+    /// [`CoGrouped::join`] turns a pane into inner or outer join rows: with accumulating or
+    /// retracting panes a later pane's rows replace the earlier pane's, which is how a
+    /// join whose windows fire early stays right ([`WindowJoined`] rows, from
+    /// [`Keyed::window_join`], never change once out but fire only at the watermark).
+    ///
+    /// ```
+    /// use highwater::model::pane::Timing;
+    /// use highwater::model::trigger::Trigger;
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// use highwater::pipeline::{run, Collector, JoinKind, Memory, RunConfig, Windowing};
+    /// use std::time::Duration;
+    ///
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// run(RunConfig::workers(2), move |p| {
+    ///     let orders = vec![(1_000, (7u32, "order-1".to_string())), (3_000, (7, "order-2".to_string()))];
+    ///     let payments = vec![(2_000, (7u32, 40u64)), (4_000, (7, 2))];
+    ///     // One record per batch: the early firings see the records one at a time.
+    ///     let orders = p.read_keyed("orders", Memory::new(vec![orders], WatermarkStrategy::Ascending).batch_size(1))?;
+    ///     let payments = p.read_keyed("payments", Memory::new(vec![payments], WatermarkStrategy::Ascending).batch_size(1))?;
+    ///     let early = Trigger::after_watermark().with_early(Trigger::after_count(1));
+    ///     orders
+    ///         .co_group("orders-payments", payments, Windowing::fixed(Duration::from_secs(10)).trigger(early).retracting())?
+    ///         .map(|pane| (pane.info.timing, pane.retraction, pane.value.join(JoinKind::Left).len()))
+    ///         .write(sink.clone());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// let panes: Vec<_> = out.take().into_iter().map(|(_, row)| row).collect();
+    /// // The on-time pane holds both orders and both payments: four pairs.
+    /// assert!(panes.contains(&(Timing::OnTime, false, 4)), "{panes:?}");
+    /// // Every early pane was retracted by the pane after it.
+    /// let early = panes.iter().filter(|p| p.0 == Timing::Early && !p.1).count();
+    /// let retractions = panes.iter().filter(|p| p.1).count();
+    /// assert!(early >= 1 && retractions == early, "{panes:?}");
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn co_group<R: Data + Debug>(
+        self,
+        name: &str,
+        right: Keyed<'s, K, R>,
+        windowing: Windowing,
+    ) -> Result<Collection<'s, Pane<K, CoGrouped<L, R>>>, BuildError>
+    where
+        L: Debug,
+    {
+        self.connect(right).window(windowing).aggregate(name, CoGroup)
     }
 
     /// Joins this collection (left) with `right` per key and window: both are windowed by

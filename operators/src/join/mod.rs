@@ -14,6 +14,11 @@
 //!   and a late record's new pairs as it comes; inner, left, right or full outer
 //!   ([`JoinKind`]). Beam's `CoGroupByKey` per window followed by a join, Flink's window
 //!   join. Rows are [`WindowJoined`].
+//! - **Co-group** — [`CoGroup`]: per key and window, the values of each side
+//!   ([`CoGrouped`]), as a combiner of the windowed aggregate: every trigger, allowed
+//!   lateness and accumulation mode (retracting too), and window functions including
+//!   sessions; [`CoGrouped::join`] gives a pane's inner or outer join rows. Beam's
+//!   `CoGroupByKey`.
 //! - **Interval join** — [`IntervalJoin`]: per key, each left record at `a` with each
 //!   right record at `b ∈ [a + lower, a + upper]`, as soon as both are there; state freed
 //!   as the watermark passes. Flink's interval join. Rows are [`IntervalJoined`].
@@ -26,11 +31,13 @@
 //! their partners are already dropped) become dead letters of kind `too_late`, with the
 //! reason.
 
+mod co_group;
 mod interval_join;
 mod side;
 mod temporal_join;
 mod window_join;
 
+pub use co_group::{CoGroup, CoGrouped};
 pub use interval_join::{IntervalJoin, IntervalJoinProcess, IntervalJoined};
 pub use side::Side;
 pub use temporal_join::{TemporalJoin, TemporalJoinProcess, TemporalJoined};

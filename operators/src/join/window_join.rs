@@ -125,19 +125,19 @@ impl WindowJoin {
     pub fn new(strategy: &WindowingStrategy, kind: JoinKind) -> Result<Self, String> {
         if strategy.window_fn.is_merging() {
             return Err(format!(
-                "a window join of merging windows ({}) is not supported: the two sides' sessions would merge differently; use fixed or sliding windows, or an interval join",
+                "a window join of merging windows ({}) is not supported: the two sides' sessions would merge differently; use fixed or sliding windows, an interval join, or a co-group (Keyed::co_group), which merges sessions over both sides",
                 strategy.window_fn.describe()
             ));
         }
         if strategy.trigger != Trigger::Default {
             return Err(format!(
-                "a window join fires when the watermark passes the end of the window and for each late record; it does not take the trigger `{}`: drop .trigger(...)",
+                "a window join fires when the watermark passes the end of the window and for each late record; it does not take the trigger `{}`: drop .trigger(...), or use a co-group (Keyed::co_group), which takes any trigger",
                 strategy.trigger
             ));
         }
         if strategy.accumulation != Accumulation::Discarding {
             return Err(format!(
-                "a window join emits each pair once; it does not take {:?} accumulation: drop .accumulating()/.retracting()",
+                "a window join emits each pair once; it does not take {:?} accumulation: drop .accumulating()/.retracting(), or use a co-group (Keyed::co_group), whose panes accumulate or retract",
                 strategy.accumulation
             ));
         }

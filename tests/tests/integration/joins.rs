@@ -341,3 +341,86 @@ fn a_join_input_without_its_key_is_a_dead_letter_and_the_join_goes_on() {
     assert_eq!((d.step.as_str(), d.kind, d.record.as_str()), ("click-ad", DeadLetterKind::Malformed, "\",c2\""));
     assert_eq!(d.reason, "no key: the first field, the ad, is empty");
 }
+
+/// The co-group is the windowed aggregate of both sides: with early firings every 5
+/// records, 200 ms of allowed lateness and accumulating panes, each (key, window)'s last
+/// pane holds exactly the batch grouping of its records (each side sorted), every earlier
+/// pane a part of it, at 1 and 2 workers; the too-late record is the step's one dead
+/// letter. Retracting, the panes minus their retractions leave the same last panes.
+#[test]
+fn a_co_group_fires_early_and_its_last_panes_are_the_batch_grouping_at_1_and_2_workers() {
+    use highwater::model::trigger::Trigger;
+    use std::collections::BTreeMap;
+    type Group = (Vec<Val>, Vec<Val>);
+    let window = |t: i64| t - t.rem_euclid(500);
+    let mut expected: BTreeMap<(u32, i64), Group> = BTreeMap::new();
+    for (k, t, v) in records(&left(300, 40)) {
+        expected.entry((k, window(t))).or_default().0.push(v);
+    }
+    for (k, t, v) in records(&right(300, 40)) {
+        expected.entry((k, window(t))).or_default().1.push(v);
+    }
+    for g in expected.values_mut() {
+        g.0.sort();
+        g.1.sort();
+    }
+    let early = Trigger::after_watermark().with_early(Trigger::after_count(5)).with_late(Trigger::after_count(1));
+    for retracting in [false, true] {
+        for workers in [1, 2] {
+            let e = early.clone();
+            let (panes, dead) = run_join(workers, 300, 40, move |(l, r)| {
+                let w = Windowing::fixed(Duration::from_millis(500))
+                    .trigger(e.clone())
+                    .allowed_lateness(Duration::from_millis(200));
+                let w = if retracting { w.retracting() } else { w.accumulating() };
+                Ok(l.co_group("cg", r, w)?.map(|p| {
+                    let early = p.info.timing == highwater::model::pane::Timing::Early;
+                    (p.key, p.window.start, p.value.left, p.value.right, p.info.index, early, p.retraction)
+                }))
+            });
+            let what = format!("retracting {retracting}, {workers} worker(s)");
+            let mut last: BTreeMap<(u32, i64), (u64, Group)> = BTreeMap::new();
+            let mut live: BTreeMap<(u32, i64, Group), i64> = BTreeMap::new();
+            let mut early_panes = 0;
+            for (_, (key, start, mut left, mut right, index, early, retraction)) in panes {
+                left.sort();
+                right.sort();
+                *live.entry((key, start, (left.clone(), right.clone()))).or_default() +=
+                    if retraction { -1 } else { 1 };
+                if retraction {
+                    continue;
+                }
+                early_panes += usize::from(early);
+                let whole = &expected[&(key, start)];
+                assert!(
+                    left.iter().all(|v| whole.0.binary_search(v).is_ok()),
+                    "{what}: a pane holds a value of another window"
+                );
+                let e = last.entry((key, start)).or_insert((index, (left.clone(), right.clone())));
+                if index >= e.0 {
+                    *e = (index, (left, right));
+                }
+            }
+            assert!(early_panes > 100, "{what}: {early_panes} early panes");
+            let got: BTreeMap<(u32, i64), Group> = last.into_iter().map(|(k, (_, g))| (k, g)).collect();
+            assert_eq!(got, expected, "{what}: the last panes");
+            if retracting {
+                // What stands after the retractions is the last pane of each window, once.
+                let standing: BTreeMap<(u32, i64), Group> = live
+                    .into_iter()
+                    .filter(|(_, n)| *n != 0)
+                    .map(|((k, w, g), n)| {
+                        assert_eq!(n, 1, "{what}: a pane stands {n} times");
+                        ((k, w), g)
+                    })
+                    .collect();
+                assert_eq!(standing, expected, "{what}: the panes minus their retractions");
+            }
+            // The aggregate's dead letter: the record (a side of the co-group) and why.
+            assert_eq!(dead.len(), 1, "{what}: {dead:?}");
+            assert_eq!((dead[0].step.as_str(), dead[0].kind), ("cg", DeadLetterKind::TooLate), "{what}");
+            assert!(dead[0].record.contains(r#"{"Left":[0,99,99]}"#), "{what}: {}", dead[0].record);
+            assert!(dead[0].reason.starts_with("too late"), "{what}: {}", dead[0].reason);
+        }
+    }
+}
