@@ -287,10 +287,11 @@ fn sessions_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
 /// A CSV file of about 25 MB is read as byte ranges of 4 MiB, each a partition: a range
 /// not read yet records its position (its start) at once, and a resumed range reads its
 /// batches again up to its position (CSV does not seek). One worker reads them in time
-/// order.
+/// order. The tumble has 3 s of allowed lateness and retracting panes: the on-time
+/// operators' fired windows (kept for their late panes) are in every checkpoint.
 #[test]
 fn csv_byte_ranges_killed_and_resumed_write_the_files_of_an_uninterrupted_run() {
-    check_with("fixed(10s)", 51, "input.csv", &[vec![1]]);
+    check_with("fixed(10s) | --allowed-lateness 3s --accumulation retracting", 51, "input.csv", &[vec![1]]);
 }
 
 /// The general reducer: early firings every 3 records of a key and window, late firings
