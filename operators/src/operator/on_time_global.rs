@@ -30,6 +30,7 @@ use crate::window::Window;
 use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::hash::Hash;
 use timely::container::CapacityContainerBuilder;
@@ -190,11 +191,7 @@ where
                 }
             }
             state.apply_complete(complete, &combine, &mut batch, &mut out);
-            let progress = match (late, state.late.first_key_value()) {
-                (Some(l), Some((t, _))) => Some(l.min(*t)),
-                (None, Some((t, _))) => Some(*t),
-                (l, None) => l,
-            };
+            let progress = late.into_iter().chain(state.late.keys().next().copied()).min();
             // A fired window is forgotten only once no late stamp at or before its garbage
             // collection can still come.
             let wm = frontier_watermark(&frontiers[0]);
@@ -215,8 +212,6 @@ struct Phase<K, A, O> {
     fired: FiredWindows<K, A, O>,
     /// Late accumulators by stamp, applied once the frontier passes the stamp.
     late: LateStamps<K, A>,
-    /// The rows of one window being emitted (reused).
-    rows: Vec<(K, A)>,
     /// The input watermark as far as this worker knows (for [`AfterOnTime::leaps`]).
     input_wm: i64,
 }
@@ -233,7 +228,6 @@ where
             open: OpenWindows::new(),
             fired: BTreeMap::new(),
             late: BTreeMap::new(),
-            rows: Vec::new(),
             input_wm: crate::time::NEG_INF,
         }
     }
@@ -339,39 +333,22 @@ where
         let gc = window.gc_time(self.after.lateness);
         let last = gc <= window.max_timestamp() || (self.after.leaps && gc < self.input_wm);
         let info = PaneInfo { timing: Timing::OnTime, index: 0, nonspeculative_index: 0, first: true, last };
+        // With lateness the window's keys are kept for their late panes.
+        let keep_acc = self.after.accumulation != Accumulation::Discarding;
+        let retracting = self.after.accumulation == Accumulation::Retracting;
+        let mut keys = (!last).then(|| {
+            let n = bucket.table.len();
+            &mut self.fired.entry(order(&window)).or_insert_with(|| (window, HashTable::with_capacity(n))).1
+        });
         // In the table's order: the same for the same input at one worker (a fixed-seed
         // hash), unordered across workers as any output is.
-        self.rows.extend(bucket.table);
-        if last {
-            batch.extend(self.rows.drain(..).map(|(key, acc)| Pane {
-                value: combine.extract(&acc),
-                key,
-                window,
-                timestamp: window.max_timestamp(),
-                info,
-                retraction: false,
-                tick,
-            }));
-        } else {
-            let keep_acc = self.after.accumulation != Accumulation::Discarding;
-            let retracting = self.after.accumulation == Accumulation::Retracting;
-            let (_, keys) =
-                self.fired.entry(order(&window)).or_insert_with(|| (window, HashTable::with_capacity(self.rows.len())));
-            for (key, acc) in self.rows.drain(..) {
-                let value = combine.extract(&acc);
+        for (key, acc) in bucket.table {
+            let value = combine.extract(&acc);
+            if let Some(keys) = keys.as_mut() {
                 let fired = Fired { info, acc: keep_acc.then_some(acc), emitted: retracting.then(|| value.clone()) };
-                let h = table_hash(&key);
-                keys.insert_unique(h, (key.clone(), fired), |(x, _)| table_hash(x));
-                batch.push(Pane {
-                    value,
-                    key,
-                    window,
-                    timestamp: window.max_timestamp(),
-                    info,
-                    retraction: false,
-                    tick,
-                });
+                keys.insert_unique(table_hash(&key), (key.clone(), fired), |(x, _)| table_hash(x));
             }
+            batch.push(Pane { value, key, window, timestamp: window.max_timestamp(), info, retraction: false, tick });
         }
         out.activate().session(&bucket.cap).give_container(batch);
         batch.clear();
@@ -389,21 +366,19 @@ where
         C: CombineFn<V, Acc = A, Out = O>,
     {
         // The stamp's accumulators per (key, window): several workers, several batches.
+        // In the map's order: the same for the same input at one worker (a fixed-seed hash).
         let mut merged: FxHashMap<(K, Window), A> = FxHashMap::default();
-        let mut order_seen: Vec<(K, Window)> = Vec::new();
         for (k, w, acc) in rows {
-            match merged.get_mut(&(k.clone(), w)) {
-                Some(a) => combine.merge(a, acc),
-                None => {
-                    order_seen.push((k.clone(), w));
-                    merged.insert((k, w), acc);
+            match merged.entry((k, w)) {
+                Entry::Occupied(mut e) => combine.merge(e.get_mut(), acc),
+                Entry::Vacant(e) => {
+                    e.insert(acc);
                 }
             }
         }
         let tick = cap.time().tick;
         let accumulation = self.after.accumulation;
-        for (k, w) in order_seen {
-            let Some(acc) = merged.remove(&(k.clone(), w)) else { continue };
+        for ((k, w), acc) in merged {
             let (_, keys) = self.fired.entry(order(&w)).or_insert_with(|| (w, HashTable::new()));
             let h = table_hash(&k);
             let timestamp = w.max_timestamp();
