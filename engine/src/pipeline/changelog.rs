@@ -14,6 +14,7 @@ use super::collection::{Collection, Data, Key};
 use super::Shared;
 use differential_dataflow::{AsCollection, VecCollection};
 use highwater_operators::operator::KeyHash;
+use highwater_operators::operator::{decode, encode, Checkpointing};
 use highwater_operators::pane::Pane;
 use highwater_operators::strategy::Accumulation;
 use highwater_operators::time::Time;
@@ -103,64 +104,182 @@ pub enum Upsert<K, V> {
 
 impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
     /// The panes as a changelog (see the module docs); `mode` is the accumulation mode the
-    /// panes were produced with.
+    /// panes were produced with. In a run that takes checkpoints its state is saved as
+    /// `changelog#N`, the N-th such changelog of the pipeline (a changelog of
+    /// [`Windowed::changelog`](super::Windowed::changelog) is saved under its step's name).
     pub fn changelog(self, mode: Accumulation) -> Changelog<'s, K, V> {
+        let n = self.shared.changelogs.get();
+        self.shared.changelogs.set(n + 1);
+        self.changelog_saved_as(mode, format!("changelog#{n}"))
+    }
+
+    /// The panes as a changelog whose state is saved at every cut as `step`'s.
+    ///
+    /// Panes are applied in the order the aggregate emitted them (a key's panes come from
+    /// one worker, in order; their times need not be: a pane goes out at the least of its
+    /// timestamp and its stamp's watermark). Accumulating panes keep, per key, the panes a
+    /// later pane may replace. While a cut is pending, panes at or after it are set aside
+    /// until every pane before it has come and the state is saved (the aggregate emits all
+    /// of its panes before a cut first). With checkpoints, the worker also keeps the
+    /// collection itself — every `((key, window), value)` with its multiplicity — and saves
+    /// it at each cut with those panes: a restored run emits it once, before the cut (the
+    /// second stage rebuilds from it; [`Changelog::into_rows`] and
+    /// [`Changelog::into_upserts`] skip what it gives before the cut, which the run before
+    /// the restore wrote), and goes on from the cut exactly as the run before would have.
+    pub(crate) fn changelog_saved_as(self, mode: Accumulation, step: String) -> Changelog<'s, K, V> {
         let shared = self.shared.clone();
-        let stream =
-            match mode {
-                Accumulation::Retracting | Accumulation::Discarding => {
-                    self.stream.unary(PipelinePact, "changelog", |_, _| {
-                        move |input, output| {
-                            input.for_each(|cap, data| {
-                                let Some(t) = cap.least().copied() else { return };
-                                output.session(&cap).give_iterator(data.drain(..).map(|(_, p)| {
-                                    (((p.key, p.window), p.value), t, if p.retraction { -1 } else { 1 })
-                                }));
-                            });
+        let ckpt = super::checkpointing::hooks(&shared);
+        let route = Exchange::new(|x: &(i64, Pane<K, V>)| x.1.key.key_hash());
+        let stream = self.stream.unary_frontier(route, "changelog", move |initial, _| {
+            let mut held = Held::<K, V>::default();
+            if let Some(c) = &ckpt {
+                c.hooks.register(&step);
+                for piece in c.hooks.restored(&step) {
+                    match decode::<Held<K, V>>(&piece) {
+                        Ok(h) => held.restore(h, |k| c.owns(k)),
+                        Err(e) => c.hooks.fail(
+                            &step,
+                            format!(
+                                "its checkpointed state cannot be read ({e}): was the pipeline changed? rerun with --fresh"
+                            ),
+                        ),
+                    }
+                }
+            }
+            let keep = ckpt.is_some();
+            // The restored collection goes out once, at the first time (before the cut).
+            let mut initial = (!held.contents.is_empty()).then_some(initial);
+            // Panes at or after a pending cut, in arrival order, until the state is saved.
+            let mut after_cut: Vec<SetAside<K, V>> = Vec::new();
+            let mut updates = Vec::new();
+            move |(input, frontier), output| {
+                if let Some(cap) = initial.take() {
+                    let t = *cap.time();
+                    output.session(&cap).give_iterator(held.contents.iter().flat_map(|(kw, values)| {
+                        values.iter().map(move |(v, r)| ((kw.clone(), v.clone()), t, *r))
+                    }));
+                }
+                let cut = ckpt.as_ref().and_then(|c| c.hooks.pending(&step));
+                input.for_each(|cap, data| {
+                    let Some(t) = cap.least().copied() else { return };
+                    let panes = data.drain(..).map(|(_, p)| p);
+                    if cut.is_some_and(|c| t >= c) {
+                        after_cut.push((cap.retain_least(0).expect("a time"), panes.collect()));
+                        return;
+                    }
+                    for p in panes {
+                        held.apply(mode, keep, p, &mut updates);
+                    }
+                    output.session(&cap).give_iterator(updates.drain(..).map(|(d, r)| (d, t, r)));
+                });
+                // The frontier has passed the pending cut: every pane before it is applied,
+                // none after it. Saved, then the panes set aside are applied.
+                if let Some(c) = cut.filter(|c| frontier.frontier().iter().all(|f| f >= c)) {
+                    save(&ckpt, &step, c, &held);
+                    for (cap, panes) in after_cut.drain(..) {
+                        for p in panes {
+                            held.apply(mode, keep, p, &mut updates);
                         }
-                    })
+                        let t = *cap.time();
+                        output.session(&cap).give_iterator(updates.drain(..).map(|(d, r)| (d, t, r)));
+                    }
                 }
-                Accumulation::Accumulating => {
-                    // Derive the retractions: exchange by key, and per key keep the panes not yet
-                    // replaced.
-                    self.stream.unary(
-                        Exchange::new(|x: &(i64, Pane<K, V>)| x.1.key.key_hash()),
-                        "changelog-derive",
-                        |_, _| {
-                            let mut live: HashMap<K, Vec<(Window, V)>> = HashMap::new();
-                            move |input, output| {
-                                input.for_each(|cap, data| {
-                                    let Some(t) = cap.least().copied() else { return };
-                                    let mut session = output.session(&cap);
-                                    for (_, p) in data.drain(..) {
-                                        if p.retraction {
-                                            continue;
-                                        }
-                                        let panes = live.entry(p.key.clone()).or_default();
-                                        let mut kept = Vec::with_capacity(panes.len());
-                                        for (w, v) in panes.drain(..) {
-                                            if w.is_inside(&p.window) {
-                                                session.give((((p.key.clone(), w), v), t, -1));
-                                            } else {
-                                                kept.push((w, v));
-                                            }
-                                        }
-                                        if !p.info.last {
-                                            kept.push((p.window, p.value.clone()));
-                                        }
-                                        *panes = kept;
-                                        if panes.is_empty() {
-                                            live.remove(&p.key);
-                                        }
-                                        session.give((((p.key, p.window), p.value), t, 1));
-                                    }
-                                });
-                            }
-                        },
-                    )
-                }
-            };
+            }
+        });
         Changelog { inner: stream.as_collection(), shared }
+    }
+}
+
+/// Panes at or after a pending cut, with the capability of their time.
+type SetAside<K, V> = (timely::dataflow::operators::Capability<Time>, Vec<Pane<K, V>>);
+
+/// One update of a changelog, without its time.
+type Update<K, V> = (((K, Window), V), isize);
+
+/// Saves a changelog's state at `cut`.
+fn save<K: Key, V: ChangeValue>(ckpt: &Option<Checkpointing>, step: &str, cut: Time, held: &Held<K, V>) {
+    if let Some(c) = ckpt {
+        match encode(held) {
+            Ok(bytes) => c.hooks.save(step, cut, bytes),
+            Err(e) => c.hooks.fail(step, format!("its state cannot be serialized for a checkpoint: {e}")),
+        }
+    }
+}
+
+/// What one worker of a changelog holds: the panes a later pane may replace and, in a run
+/// that takes checkpoints, the collection.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct Held<K: Key, V: ChangeValue> {
+    /// Accumulating mode: per key, the panes not yet replaced (not the last of their
+    /// window): a pane retracts those whose windows lie inside its own.
+    live: HashMap<K, Vec<(Window, V)>>,
+    /// With checkpoints: each `(key, window)`'s values and their multiplicities.
+    contents: HashMap<(K, Window), Vec<(V, isize)>>,
+}
+
+impl<K: Key, V: ChangeValue> Default for Held<K, V> {
+    fn default() -> Self {
+        Held { live: HashMap::new(), contents: HashMap::new() }
+    }
+}
+
+impl<K: Key, V: ChangeValue> Held<K, V> {
+    /// The updates of one pane, into `out`; the collection follows them if `keep`.
+    fn apply(&mut self, mode: Accumulation, keep: bool, p: Pane<K, V>, out: &mut Vec<Update<K, V>>) {
+        let start = out.len();
+        match mode {
+            Accumulation::Retracting | Accumulation::Discarding => {
+                out.push((((p.key, p.window), p.value), if p.retraction { -1 } else { 1 }));
+            }
+            Accumulation::Accumulating => {
+                // The retractions are derived: this pane replaces the earlier panes of its
+                // key whose windows lie inside its window (merged sessions too).
+                if p.retraction {
+                    return;
+                }
+                let panes = self.live.entry(p.key.clone()).or_default();
+                let mut kept = Vec::with_capacity(panes.len());
+                for (w, v) in panes.drain(..) {
+                    if w.is_inside(&p.window) {
+                        out.push((((p.key.clone(), w), v), -1));
+                    } else {
+                        kept.push((w, v));
+                    }
+                }
+                if !p.info.last {
+                    kept.push((p.window, p.value.clone()));
+                }
+                *panes = kept;
+                if panes.is_empty() {
+                    self.live.remove(&p.key);
+                }
+                out.push((((p.key, p.window), p.value), 1));
+            }
+        }
+        if keep {
+            for ((kw, v), r) in &out[start..] {
+                let values = self.contents.entry(kw.clone()).or_default();
+                match values.iter_mut().position(|(x, _)| x == v) {
+                    Some(i) => {
+                        values[i].1 += r;
+                        if values[i].1 == 0 {
+                            values.swap_remove(i);
+                        }
+                    }
+                    None => values.push((v.clone(), *r)),
+                }
+                if values.is_empty() {
+                    self.contents.remove(kw);
+                }
+            }
+        }
+    }
+
+    /// Adds the restored state of another worker, keeping the keys `owns` says are ours.
+    fn restore(&mut self, other: Held<K, V>, owns: impl Fn(&K) -> bool) {
+        self.live.extend(other.live.into_iter().filter(|(k, _)| owns(k)));
+        self.contents.extend(other.contents.into_iter().filter(|((k, _), _)| owns(k)));
     }
 }
 
@@ -276,11 +395,16 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         self.reduce_per_window(move |_, input| vec![input.iter().map(|((_, v), r)| f(v) * *r as i64).sum::<i64>()])
     }
     /// The consolidated changes as rows with a `diff` column (event time: the window's end).
+    ///
+    /// After a restore from a checkpoint, the changes before its cut are not given again:
+    /// the run before the restore wrote them.
     pub fn into_rows(self) -> Collection<'s, ChangeRow<K, V>> {
-        let stream = self.inner.consolidate().inner.unary(PipelinePact, "change-rows", |_, _| {
+        let restored = self.shared.restored_cut();
+        let stream = self.inner.consolidate().inner.unary(PipelinePact, "change-rows", move |_, _| {
             move |input, output| {
                 input.for_each(|cap, data| {
-                    output.session(&cap).give_iterator(data.drain(..).map(|(((k, w), v), t, r)| {
+                    let rows = data.drain(..).filter(|(_, t, _)| restored.is_none_or(|c| *t >= c));
+                    output.session(&cap).give_iterator(rows.map(|(((k, w), v), t, r)| {
                         (w.max_timestamp(), ChangeRow { key: k, window: w, value: v, diff: r, time: t })
                     }));
                 });
@@ -291,7 +415,11 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
     /// The consolidated changes as upserts and deletes of `(key, window)`: once the
     /// frontier passes a time, each `(key, window)` changed at it becomes one upsert (its new
     /// value) or one delete (no value any more).
+    ///
+    /// After a restore from a checkpoint, the changes before its cut are not given again:
+    /// the run before the restore wrote them.
     pub fn into_upserts(self) -> Collection<'s, Upsert<K, V>> {
+        let restored = self.shared.restored_cut();
         use timely::dataflow::operators::Capability;
         // All updates of one (key, window) meet on one worker, grouped by time.
         let route = Exchange::new(|x: &(((K, Window), V), Time, isize)| (x.0).0.key_hash());
@@ -301,7 +429,7 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
                 std::collections::BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
-                    for (d, t, r) in data.drain(..) {
+                    for (d, t, r) in data.drain(..).filter(|(_, t, _)| restored.is_none_or(|c| *t >= c)) {
                         let entry = pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new()));
                         entry.1.push((d, r));
                     }

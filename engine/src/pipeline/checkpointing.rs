@@ -31,6 +31,9 @@ impl CutHooks for WorkerHooks {
     fn fail(&self, step: &str, message: String) {
         self.counters.report(format!("step `{step}`: {message}"));
     }
+    fn restored_cut(&self) -> Option<Time> {
+        self.coordinator.restored_from().map(|(_, cut)| cut)
+    }
 }
 
 /// The checkpoint hooks of a worker's windowed operators, if the run takes checkpoints.

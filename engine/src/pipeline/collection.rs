@@ -451,11 +451,10 @@ impl<'s, K: Key, T: Data> Windowed<'s, K, T> {
         C::Out: super::ChangeValue,
     {
         let strategy = self.windowing.strategy().map_err(|e| e.in_step(name))?;
-        self.shared.refuse_with_checkpoints(name, "a changelog (its differential second stage)")?;
         if let Some(why) = many_panes_per_window(&strategy) {
             return Err(BuildError::DiscardingChangelog { step: name.to_string(), why });
         }
-        Ok(self.aggregate(name, combine)?.changelog(strategy.accumulation))
+        Ok(self.aggregate(name, combine)?.changelog_saved_as(strategy.accumulation, format!("{name}:changelog")))
     }
     /// Counts the records of each key and window.
     pub fn count(self, name: &str) -> Result<Collection<'s, Pane<K, u64>>, BuildError> {

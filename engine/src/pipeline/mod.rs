@@ -286,6 +286,7 @@ where
                 worker: index,
                 peers,
                 sinks: RefCell::default(),
+                changelogs: Default::default(),
             });
             let mut p = Pipeline { shared, worker: index, peers };
             let built = build(&mut p);

@@ -69,6 +69,9 @@ pub(crate) struct Shared<'s> {
     pub(crate) peers: usize,
     /// The file sinks of this worker, by path: how many were attached (their state's names).
     pub(crate) sinks: RefCell<std::collections::BTreeMap<std::path::PathBuf, usize>>,
+    /// The changelogs of this worker made from panes without a step name
+    /// ([`crate::pipeline::Collection::changelog`]): the next one's state is `changelog#N`.
+    pub(crate) changelogs: std::cell::Cell<usize>,
 }
 
 /// The input end of the dead-letter feedback edge.
@@ -115,17 +118,10 @@ impl<'s> Shared<'s> {
             self.scope.concatenate(streams).connect_loop(handle);
         }
     }
-    /// Refuses a step that keeps state checkpoints do not cover yet.
-    pub(crate) fn refuse_with_checkpoints(&self, step: &str, what: &str) -> Result<(), BuildError> {
-        if self.checkpoints.is_some() {
-            return Err(BuildError::Step {
-                step: step.to_string(),
-                message: format!(
-                    "{what} does not take part in checkpoints yet: run this pipeline without a checkpoint directory"
-                ),
-            });
-        }
-        Ok(())
+    /// The cut of the checkpoint this run restored, if it restored one: what the steps
+    /// emit before it was written before the restore.
+    pub(crate) fn restored_cut(&self) -> Option<Time> {
+        self.checkpoints.as_ref()?.restored_from().map(|(_, cut)| cut)
     }
     pub(crate) fn problems(&self) -> Arc<Counters> {
         self.counters.clone()

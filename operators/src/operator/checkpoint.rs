@@ -66,6 +66,11 @@ pub trait CutHooks {
     fn restored(&self, step: &str) -> Vec<Vec<u8>>;
     /// The state cannot be read or written: the run fails with this message.
     fn fail(&self, step: &str, message: String);
+    /// The cut of the checkpoint this run restores, if it restores one: a restored step
+    /// sends nothing before it (the run before the restore sent that).
+    fn restored_cut(&self) -> Option<Time> {
+        None
+    }
 }
 
 /// The checkpoint hooks of one worker, with its index and the worker count (to keep the
@@ -91,6 +96,11 @@ impl Checkpointing {
     /// (timely takes the hash modulo the worker count).
     pub fn owns<K: KeyHash + ?Sized>(&self, key: &K) -> bool {
         (key.key_hash() % self.peers.max(1) as u64) as usize == self.worker
+    }
+
+    /// The cut of the checkpoint this run restores, if any.
+    pub fn restored_cut(&self) -> Option<Time> {
+        self.hooks.restored_cut()
     }
 
     /// Registers `step` and decodes its restored pieces; a piece that does not decode

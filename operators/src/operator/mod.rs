@@ -43,7 +43,7 @@ mod precombine;
 mod stash;
 mod windowed_aggregate;
 
-pub use checkpoint::{Checkpointing, CutHooks};
+pub use checkpoint::{decode, encode, Checkpointing, CutHooks};
 pub use gauges::StepGauges;
 pub use key_hash::KeyHash;
 pub use keyed_process::{keyed_process, ProcessOutput};

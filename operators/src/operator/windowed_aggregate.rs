@@ -142,6 +142,12 @@ where
                 }
             }
         }
+        // A restored run sends nothing before the cut: its late and early panes of
+        // windows before it go out at the cut, as they did in the run that took it.
+        let restored = ckpt.as_ref().and_then(Checkpointing::restored_cut);
+        if let Some(r) = restored {
+            raise_to(r, [&mut frontier_cap, &mut dead_cap]);
+        }
         let mut stash: BTreeMap<Time, Vec<D>> = BTreeMap::new();
         let mut cur_tick: u64 = 0;
         let mut step_panes: Vec<Pane<K, C::Out>> = Vec::new();
@@ -260,7 +266,7 @@ where
             // Holds: one capability at the earliest hold (clamped to what can be minted).
             move_hold(&mut hold_cap, frontier_cap.as_ref(), reducer.min_hold());
             // Progress.
-            follow_frontier(frontier, [&mut frontier_cap, &mut dead_cap]);
+            follow_frontier(frontier.map(|f| restored.map_or(f, |r| f.max(r))), [&mut frontier_cap, &mut dead_cap]);
             if let Some(b) = &shared {
                 b.publish(worker, reducer.min_hold());
             }

@@ -16,9 +16,11 @@ use std::time::Duration;
 /// 3 partitions of bids, disordered by up to 59 ticks, so that with a watermark bound of 10
 /// and an allowed lateness of 100 there are early, on-time and late panes.
 fn bids() -> Vec<Vec<(i64, Bid)>> {
-    Bids { seed: 11, partitions: 3, per_partition: 1_500, auctions: 6, bidders: 3, period: 3, disorder: 59, start: 0 }
-        .generate()
+    BIDS.generate()
 }
+
+const BIDS: Bids =
+    Bids { seed: 11, partitions: 3, per_partition: 1_500, auctions: 6, bidders: 3, period: 3, disorder: 59, start: 0 };
 
 fn source(batch: usize) -> Memory<Bid> {
     Memory::new(bids(), WatermarkStrategy::bounded(Duration::from_millis(10))).batch_size(batch)
@@ -352,4 +354,192 @@ fn merged_sessions_and_every_downstream_operator() {
             (0..5u32).map(|b| (Window::new(b as i64, 44 + b as i64), (7, vec![b]))).collect();
         assert_eq!(sm, expected_min, "{workers} workers: min per window over the merged sessions");
     }
+}
+
+/// Changelogs and their second stages in a job that takes checkpoints: a retracting
+/// sliding count with early and late panes and its hot auctions (as upserts), sessions in
+/// accumulating mode (the changelog derives the retractions) and their total, and a
+/// discarding tumble's keys per window. A run at `first` workers, then — its newer half of
+/// checkpoints removed, as if it had been killed in the middle — a run at `second` workers
+/// restored from a checkpoint taken mid-stream: each file's rows sum to the collection a run
+/// without checkpoints writes, every row once (none lost, none written twice), and the rows
+/// before the cut are those the first run wrote. The changelogs saved their collections,
+/// the second stages rebuilt from them, and the restored aggregates sent nothing before the
+/// cut (a late pane of a window before the cut goes out at the cut, as it did in the run
+/// that took the checkpoint).
+#[test]
+fn changelogs_restored_mid_stream_at_another_worker_count_write_the_rows_of_an_uninterrupted_run() {
+    use highwater::pipeline::{run, JsonLines};
+    use highwater::runtime::checkpoint::{CheckpointConfig, RunCheckpoints};
+    use highwater_operators::strategy::Accumulation;
+    let dir = highwater_tests::temp_dir("changelog-checkpoints");
+    let lines = |path: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_to_string(path).unwrap().lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    let names = ["counts", "hot", "sessions", "total", "keys"];
+    let files = |tag: &str| names.map(|n| dir.join(format!("{n}-{tag}.jsonl")));
+    let job = |out: [std::path::PathBuf; 5], workers: usize, checkpoints: Option<RunCheckpoints>| {
+        let config = RunConfig::workers(workers);
+        let config = match checkpoints {
+            Some(c) => config.checkpoints(c),
+            None => config,
+        };
+        run(config, move |p| {
+            // Slowed down, so that a run takes many checkpoints.
+            let long = Bids { per_partition: 4_000, ..BIDS }.generate();
+            let src = Memory::new(long, WatermarkStrategy::bounded(Duration::from_millis(10))).batch_size(10);
+            let bids = p.read("bids", src)?.map(|b: Bid| {
+                std::thread::sleep(Duration::from_micros(200));
+                b
+            });
+            let counts = bids
+                .clone()
+                .map_to_keyed(|b: Bid| (b.auction, ()))
+                .window(windowing("retracting"))
+                .changelog("counts", Count)?;
+            counts.clone().into_rows().write(JsonLines::file(&out[0]));
+            counts.max_per_window(|n| *n).into_upserts().write(JsonLines::file(&out[1]));
+            let sessions = bids
+                .clone()
+                .map_to_keyed(|b: Bid| (b.auction, b.bidder))
+                .window(
+                    Windowing::sessions(Duration::from_millis(4))
+                        .trigger(
+                            Trigger::after_watermark()
+                                .with_early(Trigger::after_count(3))
+                                .with_late(Trigger::after_count(1)),
+                        )
+                        .allowed_lateness(Duration::from_millis(100))
+                        .accumulating(),
+                )
+                .changelog("sessions", Count)?;
+            sessions.clone().into_rows().write(JsonLines::file(&out[2]));
+            sessions
+                .map(|k, w, n| {
+                    // The sessions' counts summed per 200 ms of session start.
+                    let start = w.start - w.start.rem_euclid(200);
+                    (k, Window::new(start, start + 200), n)
+                })
+                .sum_per_window(|n| *n as i64)
+                .into_rows()
+                .write(JsonLines::file(&out[3]));
+            bids.map_to_keyed(|b: Bid| (b.auction, ()))
+                .window(Windowing::fixed(Duration::from_millis(50)))
+                .aggregate("tumble", Count)?
+                .changelog(Accumulation::Discarding)
+                .count_per_window()
+                .into_rows()
+                .write(JsonLines::file(&out[4]));
+            Ok(())
+        })
+        .unwrap()
+    };
+    // A row's progress time (its tick) depends on the worker count and on the cuts (a
+    // source's stamps jump to a cut), so runs are compared by what the rows sum to: per
+    // (key, window, value), each once in the collection (none lost, none written twice),
+    // and the table the upserts leave. And the rows a restored run kept from before the
+    // restore are exactly the rows stamped before the cut.
+    let reference = files("reference");
+    job(reference.clone(), 1, None);
+    let expected: Vec<Collection> = reference.iter().map(|f| collection(f)).collect();
+    // The sessions' latest panes are the batch sessions (the lateness covers the
+    // disorder): the changelog derived every retraction in the order the panes came.
+    let long = Bids { per_partition: 4_000, ..BIDS }.generate();
+    let batch = batch_counts(&WindowSpec::sessions(4), long.into_iter().flatten().map(|(t, b)| (b.auction, t)));
+    let batch: Collection = batch
+        .into_iter()
+        .map(|((k, w), n)| {
+            (format!(r#"{{"key":{k},"window":{{"start":{},"end":{}}},"value":{n}}}"#, w.start, w.end), 1)
+        })
+        .collect();
+    assert!(batch == expected[2], "the sessions of the reference run are not the batch sessions");
+    let retracted = |f: &std::path::Path| std::fs::read_to_string(f).unwrap().contains("\"diff\":-1");
+    assert!(retracted(&reference[0]) && retracted(&reference[2]), "the counts and the sessions were retracted");
+    let check = |out: &[std::path::PathBuf; 5], what: &str| {
+        for (i, file) in out.iter().enumerate() {
+            let got = collection(file);
+            let extra: Vec<_> = got.iter().filter(|(k, d)| expected[i].get(*k) != Some(d)).take(5).collect();
+            let missing: Vec<_> = expected[i].iter().filter(|(k, d)| got.get(*k) != Some(d)).take(5).collect();
+            assert!(extra.is_empty() && missing.is_empty(), "{file:?}, {what}: {extra:?} instead of {missing:?}");
+            assert!(got.values().all(|d| *d == 1), "{file:?}, {what}");
+        }
+    };
+    for (first, second) in [(2, 1), (1, 2)] {
+        let out = files(&format!("{first}-{second}"));
+        let store = dir.join(format!("checkpoints-{first}-{second}"));
+        let checkpoints =
+            |interval| RunCheckpoints::new(CheckpointConfig::new(&store).keep(100_000)).interval(interval).quiet();
+        let summary = job(out.clone(), first, Some(checkpoints(Duration::ZERO)));
+        assert!(summary.checkpoints >= 3, "{} checkpoints", summary.checkpoints);
+        check(&out, &format!("with checkpoints at {first} worker(s)"));
+        let before: Vec<Vec<String>> = out.iter().map(|f| lines(f)).collect();
+        // Keep the older half of the checkpoints only.
+        let mut taken: Vec<_> = std::fs::read_dir(&store)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("chk-")))
+            .collect();
+        taken.sort();
+        let kept = taken.len() / 2;
+        for newer in &taken[kept..] {
+            std::fs::remove_dir_all(newer).unwrap();
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(taken[kept - 1].join("MANIFEST.json")).unwrap()).unwrap();
+        let cut = (manifest["cut"]["wm"].as_u64().unwrap() ^ (1 << 63)) as i64;
+        let summary = job(out.clone(), second, Some(checkpoints(Duration::from_secs(60))));
+        assert_eq!(summary.restored_from, taken[kept - 1].file_name().and_then(|n| n.to_str()?[4..].parse().ok()));
+        let what = format!("saved at {first} worker(s), restored at {second} from the cut at {cut} ms");
+        check(&out, &what);
+        let early = |rows: Vec<String>| -> Vec<String> {
+            rows.into_iter()
+                .filter(|r| {
+                    serde_json::from_str::<serde_json::Value>(r).unwrap()["time"]["watermark"].as_i64().unwrap() < cut
+                })
+                .collect()
+        };
+        for i in [0, 2, 3, 4] {
+            let kept = early(lines(&out[i]));
+            assert!(!kept.is_empty(), "{:?}, {what}: rows before the cut", out[i]);
+            assert_eq!(kept, early(before[i].clone()), "{:?}, {what}: the rows before the cut", out[i]);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+type Collection = BTreeMap<String, i64>;
+
+/// The collection change rows (JSON lines) sum to (the table, if upserts): each `(key, window, value)` with its
+/// summed diff, those that cancel out left out.
+fn collection(path: &std::path::Path) -> Collection {
+    if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("hot")) {
+        return table(path).into_iter().map(|(k, v)| (format!("{k} {v}"), 1)).collect();
+    }
+    let mut m = BTreeMap::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let mut row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let diff = row["diff"].as_i64().unwrap();
+        let row = row.as_object_mut().unwrap();
+        row.remove("diff");
+        row.remove("time");
+        *m.entry(serde_json::to_string(row).unwrap()).or_insert(0) += diff;
+    }
+    m.retain(|_, d| *d != 0);
+    m
+}
+
+/// The table upserts and deletes (JSON lines, applied in the file's order) leave.
+fn table(path: &std::path::Path) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let at = format!("{} {}", row["key"], row["window"]);
+        match row["op"].as_str() {
+            Some("upsert") => m.insert(at, row["value"].to_string()),
+            _ => m.remove(&at),
+        };
+    }
+    m
 }
