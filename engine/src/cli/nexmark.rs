@@ -67,8 +67,9 @@ pub struct QueryArgs {
     /// newest intact checkpoint, as `highwater run --checkpoint-dir` does: rerunning the
     /// same command after a crash or a kill continues the generator (or the replayed
     /// file) where the checkpoint left each partition and writes exactly the --output file
-    /// of a run never interrupted. Standard output is at-least-once after a resume. The
-    /// windowed queries, q3, q4, q6 and q9 (q8's changelog is refused); in a cluster
+    /// of a run never interrupted. Standard output is at-least-once after a resume. Every
+    /// query (q8's changelog rows sum to the same collection, every change once; their
+    /// `time` column is a progress time the cuts can move); in a cluster
     /// every process takes part (the directory must be one they all see); a generated run
     /// restores at the total worker count it was checkpointed at (the generator's
     /// partitions are four per worker).
