@@ -190,6 +190,99 @@ impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
     }
 }
 
+impl<'s, K: Key, V: ChangeValue> super::Keyed<'s, K, Option<V>> {
+    /// The current table of a keyed changelog — `Some(value)` upserts the key's value at
+    /// the record's event time, `None` deletes it — as a differential [`Changelog`] of
+    /// `((key, Window::GLOBAL), value)`: at every time, each key's latest version by event
+    /// time, so that a second stage can join windowed results with it (map their windows to
+    /// [`Window::GLOBAL`] first) and stay right as the table changes.
+    ///
+    /// The latest version is the one with the greatest event time, whatever order the
+    /// changes arrive in (two at the same event time: an upsert over a delete, then the
+    /// greater value), so the table is the same at any worker count. A change is never
+    /// late: the table is one global window fired for every batch of changes
+    /// (`repeatedly(after_count(1))`, accumulating), and it takes part in checkpoints as
+    /// that aggregate and its changelog do. For the value a key had *at a record's event
+    /// time*, use [`Keyed::temporal_join`](super::Keyed::temporal_join) instead.
+    ///
+    /// ```
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// use highwater::pipeline::{run, Collector, Memory, RunConfig, Upsert};
+    ///
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// run(RunConfig::workers(2), move |p| {
+    ///     // Prices as they changed; the change at 3 s arrives after the one at 5 s.
+    ///     let changes = vec![
+    ///         (1_000, ("apple".to_string(), Some(3u64))),
+    ///         (5_000, ("apple".to_string(), Some(5))),
+    ///         (3_000, ("apple".to_string(), Some(4))),
+    ///         (2_000, ("pear".to_string(), Some(2))),
+    ///         (6_000, ("pear".to_string(), None)), // pears are gone
+    ///     ];
+    ///     let source = Memory::new(vec![changes], WatermarkStrategy::bounded(std::time::Duration::from_secs(5)))
+    ///         .batch_size(1);
+    ///     p.read_keyed("prices", source)?.current_table("price-table")?.into_upserts().write(sink.clone());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// // The last change of each key in the table: apple at 5 (its 3 s version came too
+    /// // late to win), pear deleted.
+    /// let mut last = std::collections::BTreeMap::new();
+    /// for (_, u) in out.take() {
+    ///     match u {
+    ///         Upsert::Upsert { key, value, .. } => last.insert(key, Some(value)),
+    ///         Upsert::Delete { key, .. } => last.insert(key, None),
+    ///     };
+    /// }
+    /// assert_eq!(last["apple"], Some(5));
+    /// assert_eq!(last["pear"], None);
+    /// ```
+    pub fn current_table(self, name: &str) -> Result<Changelog<'s, K, V>, super::BuildError> {
+        use highwater_operators::trigger::Trigger;
+        // Each change with its event time, for the latest to win in any order.
+        let stream = self.stream.unary(PipelinePact, "table-versions", |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    output.session(&cap).give_iterator(data.drain(..).map(|(k, t, v)| (k, t, (t, v))));
+                });
+            }
+        });
+        let versions = super::Keyed { stream, shared: self.shared };
+        let table = super::Windowing::global().trigger(Trigger::repeatedly(Trigger::after_count(1))).accumulating();
+        let latest = versions.window(table).changelog(name, LatestVersion)?;
+        // A deleted key has no row.
+        let shared = latest.shared.clone();
+        Ok(Changelog { inner: latest.inner.flat_map(|((k, w), v)| v.map(|v| ((k, w), v))), shared })
+    }
+}
+
+/// A table's latest version of a key: the change with the greatest event time (then an
+/// upsert over a delete, then the greater value).
+#[derive(Clone, Copy, Debug, Default)]
+struct LatestVersion;
+
+impl<V: ChangeValue> highwater_operators::combine::CombineFn<(i64, Option<V>)> for LatestVersion {
+    type Acc = Option<(i64, Option<V>)>;
+    type Out = Option<V>;
+    fn create(&self) -> Self::Acc {
+        None
+    }
+    fn add(&self, acc: &mut Self::Acc, version: (i64, Option<V>)) {
+        if acc.as_ref().is_none_or(|a| version > *a) {
+            *acc = Some(version);
+        }
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        if let Some(version) = other {
+            self.add(acc, version);
+        }
+    }
+    fn extract(&self, acc: &Self::Acc) -> Option<V> {
+        acc.as_ref().and_then(|(_, v)| v.clone())
+    }
+}
+
 /// Panes at or after a pending cut, with the capability of their time.
 type SetAside<K, V> = (timely::dataflow::operators::Capability<Time>, Vec<Pane<K, V>>);
 

@@ -543,3 +543,98 @@ fn table(path: &std::path::Path) -> BTreeMap<String, String> {
     }
     m
 }
+
+/// A window's count joined with the table's value: `((window, count), value)`.
+type Enriched = ((Window, u64), u64);
+
+/// A keyed changelog's current table (`Keyed::current_table`) from 3 partitions of
+/// disordered changes — upserts and deletes, a key's older versions often arriving after
+/// its newer ones — at 1 and 2 workers: at every progress time each key has at most one
+/// value, the final table is each key's change with the greatest event time (the batch
+/// answer), and a second stage joining windowed counts with it (the counts' windows
+/// mapped to the global window) ends as the batch join.
+#[test]
+fn a_current_table_keeps_the_latest_version_by_event_time_and_joins_as_a_batch_would() {
+    let changes = || {
+        Bids {
+            seed: 5,
+            partitions: 3,
+            per_partition: 1_000,
+            auctions: 40,
+            bidders: 3,
+            period: 3,
+            disorder: 59,
+            start: 0,
+        }
+        .generate()
+    };
+    let version = |b: &Bid| (b.auction % 20, if b.price.is_multiple_of(7) { None } else { Some(b.price) });
+    // The batch answer: per key, the change with the greatest (event time, value).
+    let mut latest: BTreeMap<u32, (i64, Option<u64>)> = BTreeMap::new();
+    for (t, b) in changes().into_iter().flatten() {
+        let (k, v) = version(&b);
+        let e = latest.entry(k).or_insert((t, v));
+        if (t, v) > *e {
+            *e = (t, v);
+        }
+    }
+    let table: BTreeMap<u32, u64> = latest.iter().filter_map(|(k, (_, v))| v.map(|v| (*k, v))).collect();
+    assert!(table.len() > 5 && table.len() < 20, "some keys deleted at the end: {table:?}");
+    let counts =
+        batch_counts(&WindowSpec::fixed(500), changes().into_iter().flatten().map(|(t, b)| (version(&b).0, t)));
+    let joined: BTreeMap<(u32, Window, u64), u64> =
+        counts.iter().filter_map(|((k, w), n)| table.get(k).map(|v| ((*k, *w, *n), *v))).collect();
+    for workers in [1, 2] {
+        let rows: Collector<ChangeRow<u32, u64>> = Collector::new();
+        let enriched: Collector<ChangeRow<u32, Enriched>> = Collector::new();
+        let (r, e) = (rows.clone(), enriched.clone());
+        run_with_clock(RunConfig::workers(workers), Arc::new(VirtualClock::new(0)), move |p| {
+            let src = Memory::new(changes(), WatermarkStrategy::bounded(Duration::from_millis(10))).batch_size(7);
+            let changes = p.read("changes", src)?;
+            let table = changes.clone().map_to_keyed(move |b: Bid| version(&b)).current_table("table")?;
+            table.clone().into_rows().write(r.clone());
+            let counts = changes
+                .map_to_keyed(move |b: Bid| (version(&b).0, ()))
+                .window(
+                    Windowing::fixed(Duration::from_millis(500))
+                        .allowed_lateness(Duration::from_millis(100))
+                        .retracting(),
+                )
+                .changelog("counts", Count)?;
+            counts.map(|k, w, n| (k, Window::GLOBAL, (w, n))).join(table).into_rows().write(e.clone());
+            Ok(())
+        })
+        .unwrap();
+        let mut rows: Vec<ChangeRow<u32, u64>> = rows.take().into_iter().map(|(_, r)| r).collect();
+        rows.sort_by_key(|r| r.time);
+        // At every time, each key has at most one value.
+        let mut now: BTreeMap<(u32, u64), isize> = BTreeMap::new();
+        let mut i = 0;
+        let mut times = 0;
+        while i < rows.len() {
+            let t = rows[i].time;
+            while i < rows.len() && rows[i].time == t {
+                *now.entry((rows[i].key, rows[i].value)).or_insert(0) += rows[i].diff;
+                i += 1;
+            }
+            now.retain(|_, d| *d != 0);
+            assert!(now.values().all(|d| *d == 1), "{workers} worker(s), at {t:?}: {now:?}");
+            let keys: Vec<u32> = now.keys().map(|(k, _)| *k).collect();
+            assert!(keys.windows(2).all(|w| w[0] != w[1]), "{workers} worker(s), at {t:?}: a key with two values");
+            times += 1;
+        }
+        assert!(times > 10, "{workers} worker(s): the table changed over {times} times");
+        let got: BTreeMap<u32, u64> = now.into_keys().collect();
+        assert_eq!(got, table, "{workers} worker(s): the final table");
+        let enriched: Vec<_> = enriched.take().into_iter().map(|(_, r)| r).collect();
+        assert!(enriched.iter().any(|r| r.diff < 0), "{workers} worker(s): the join was revised");
+        let got: BTreeMap<(u32, Window, u64), u64> = accumulate(&enriched)
+            .into_iter()
+            .map(|((k, _, ((w, n), v)), d)| {
+                assert_eq!(d, 1);
+                ((k, w, n), v)
+            })
+            .collect();
+        assert_eq!(got, joined, "{workers} worker(s): the enriched counts");
+    }
+}
