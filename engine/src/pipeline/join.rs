@@ -6,8 +6,8 @@ use super::collection::{Collection, Data, Key, Keyed};
 use super::error::BuildError;
 use super::windowing::Windowing;
 use highwater_operators::join::{
-    CoGroup, CoGrouped, IntervalJoin, IntervalJoined, JoinKind, Side, TemporalJoin, TemporalJoined, WindowJoin,
-    WindowJoined,
+    CoGroup, CoGroupAll, CoGrouped, CoGroupedAll, IntervalJoin, IntervalJoined, JoinKind, Side, TemporalJoin,
+    TemporalJoined, WindowJoin, WindowJoined,
 };
 use highwater_operators::pane::Pane;
 use std::fmt::Debug;
@@ -96,6 +96,64 @@ impl<'s, K: Key, L: Data> Keyed<'s, K, L> {
         L: Debug,
     {
         self.connect(right).window(windowing).aggregate(name, CoGroup)
+    }
+
+    /// Groups this collection and every collection of `others` per key and window: each
+    /// pane holds the values of each ([`CoGroupedAll`]: `sides[0]` this collection's,
+    /// `sides[i]` those of `others[i - 1]`, each in arrival order) — Beam's
+    /// `CoGroupByKey` over a `KeyedPCollectionTuple` of any size. The collections have one
+    /// value type: map each into an enum of your own when they differ. As
+    /// [`Keyed::co_group`], it is the windowed aggregate of the tagged values
+    /// ([`CoGroupAll`](crate::model::join::CoGroupAll)), so it takes every windowing the
+    /// aggregate takes; [`CoGroupedAll::join`] gives inner or outer rows of all of them.
+    ///
+    /// ```
+    /// use highwater::model::watermark::WatermarkStrategy;
+    /// use highwater::pipeline::{run, Collector, JoinKind, Memory, RunConfig, Windowing};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// enum Event { Click(String), View(u32), Purchase(u64) }
+    ///
+    /// let out = Collector::new();
+    /// let sink = out.clone();
+    /// run(RunConfig::workers(2), move |p| {
+    ///     let mut read = |name: &str, records: Vec<(i64, (u32, Event))>| {
+    ///         p.read_keyed(name, Memory::new(vec![records], WatermarkStrategy::Ascending))
+    ///     };
+    ///     let clicks = read("clicks", vec![(1_000, (7, Event::Click("ad-1".into())))])?;
+    ///     let views = read("views", vec![(2_000, (7, Event::View(30))), (3_000, (8, Event::View(5)))])?;
+    ///     let purchases = read("purchases", vec![(4_000, (7, Event::Purchase(120)))])?;
+    ///     clicks
+    ///         .co_group_all("funnel", vec![views, purchases], Windowing::fixed(Duration::from_secs(10)))?
+    ///         .map(|pane| (pane.key, pane.value.join(JoinKind::Left).len(), pane.value.join(JoinKind::Full).len()))
+    ///         .write(sink.clone());
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// let mut rows: Vec<_> = out.take().into_iter().map(|(_, row)| row).collect();
+    /// rows.sort();
+    /// // User 7 clicked, viewed and bought: one row; user 8 only viewed: no row that
+    /// // needs a click, one in a full join.
+    /// assert_eq!(rows, [(7, 1, 1), (8, 0, 1)]);
+    /// ```
+    pub fn co_group_all(
+        self,
+        name: &str,
+        others: Vec<Keyed<'s, K, L>>,
+        windowing: Windowing,
+    ) -> Result<Collection<'s, Pane<K, CoGroupedAll<L>>>, BuildError>
+    where
+        L: Debug,
+    {
+        let sides = others.len() + 1;
+        let shared = self.shared.clone();
+        let mut stream = self.map_values(|v| (0u32, v)).stream;
+        for (i, other) in others.into_iter().enumerate() {
+            let tag = i as u32 + 1;
+            stream = stream.concat(other.map_values(move |v| (tag, v)).stream);
+        }
+        Keyed { stream, shared }.window(windowing).aggregate(name, CoGroupAll { sides })
     }
 
     /// Joins this collection (left) with `right` per key and window: both are windowed by

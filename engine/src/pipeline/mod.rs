@@ -62,7 +62,9 @@ pub use highwater_operators::keyed::{
 };
 
 // The joins' pieces (`Keyed::connect`, `window_join`, `interval_join`, `temporal_join`).
-pub use highwater_operators::join::{CoGrouped, IntervalJoined, JoinKind, Side, TemporalJoined, WindowJoined};
+pub use highwater_operators::join::{
+    CoGrouped, CoGroupedAll, IntervalJoined, JoinKind, Side, TemporalJoined, WindowJoined,
+};
 
 // The pipeline's one door: the sources, dead letters and runtime it is built from.
 pub use crate::dead_letter::{DeadLetter, DeadLetterKind, Location};

@@ -94,3 +94,110 @@ impl<L: Clone, R: Clone> CoGrouped<L, R> {
         rows
     }
 }
+
+/// Collects the values of any number of collections per key and window
+/// ([`CoGroupedAll`]): the combiner of a windowed co-group of values tagged with the index
+/// of their collection (`(index, value)`, index below `sides`; a value with another index
+/// is kept in no side). All collections have one value type: map each into an enum of
+/// your own when they differ.
+///
+/// ```
+/// use highwater::model::combine::CombineFn;
+/// use highwater::model::join::{CoGroupAll, CoGroupedAll};
+/// let three = CoGroupAll { sides: 3 };
+/// let mut acc = CombineFn::<(u32, char)>::create(&three);
+/// three.add(&mut acc, (2, 'c'));
+/// three.add(&mut acc, (0, 'a'));
+/// let got = CombineFn::<(u32, char)>::extract(&three, &acc);
+/// assert_eq!(got, CoGroupedAll { sides: vec![vec!['a'], vec![], vec!['c']] });
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CoGroupAll {
+    /// How many collections take part.
+    pub sides: usize,
+}
+
+/// The values of every collection in one pane of a co-group of many, each in arrival
+/// order: `sides[i]` holds the `i`-th collection's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CoGroupedAll<T> {
+    /// Each collection's values, in the order the collections were given.
+    pub sides: Vec<Vec<T>>,
+}
+
+impl<T> CombineFn<(u32, T)> for CoGroupAll
+where
+    T: Clone + Debug + Send + Serialize + DeserializeOwned + 'static,
+{
+    type Acc = CoGroupedAll<T>;
+    type Out = CoGroupedAll<T>;
+    fn create(&self) -> CoGroupedAll<T> {
+        CoGroupedAll { sides: (0..self.sides).map(|_| Vec::new()).collect() }
+    }
+    fn add(&self, acc: &mut CoGroupedAll<T>, (side, v): (u32, T)) {
+        if let Some(values) = acc.sides.get_mut(side as usize) {
+            values.push(v);
+        }
+    }
+    fn merge(&self, acc: &mut CoGroupedAll<T>, other: CoGroupedAll<T>) {
+        for (values, mut more) in acc.sides.iter_mut().zip(other.sides) {
+            values.append(&mut more);
+        }
+    }
+    fn extract(&self, acc: &CoGroupedAll<T>) -> CoGroupedAll<T> {
+        acc.clone()
+    }
+}
+
+impl<T: Clone> CoGroupedAll<T> {
+    /// The rows of a join of every collection: each combination of one value per
+    /// collection, `None` standing for a collection with no value in the pane where
+    /// `kind` lets it be missing — no collection under [`JoinKind::Inner`], all but the
+    /// first under [`JoinKind::Left`], all but the last under [`JoinKind::Right`], any under
+    /// [`JoinKind::Full`] (as long as one has a value). With two collections these are the
+    /// rows of [`CoGrouped::join`]; as there, an outer row is decided per pane.
+    ///
+    /// ```
+    /// use highwater::model::join::{CoGroupedAll, JoinKind};
+    /// let g = CoGroupedAll { sides: vec![vec!["ann"], vec![], vec!["x", "y"]] };
+    /// assert!(g.join(JoinKind::Inner).is_empty());
+    /// assert_eq!(g.join(JoinKind::Left), [
+    ///     vec![Some("ann"), None, Some("x")],
+    ///     vec![Some("ann"), None, Some("y")],
+    /// ]);
+    /// ```
+    pub fn join(&self, kind: JoinKind) -> Vec<Vec<Option<T>>> {
+        let last = self.sides.len().saturating_sub(1);
+        let may_miss = |i: usize| match kind {
+            JoinKind::Inner => false,
+            JoinKind::Left => i != 0,
+            JoinKind::Right => i != last,
+            JoinKind::Full => true,
+        };
+        if self.sides.iter().all(Vec::is_empty) {
+            return Vec::new();
+        }
+        let mut rows: Vec<Vec<Option<T>>> = vec![Vec::with_capacity(self.sides.len())];
+        for (i, values) in self.sides.iter().enumerate() {
+            let choices: Vec<Option<T>> = if values.is_empty() {
+                if !may_miss(i) {
+                    return Vec::new();
+                }
+                vec![None]
+            } else {
+                values.iter().cloned().map(Some).collect()
+            };
+            rows = rows
+                .into_iter()
+                .flat_map(|row| {
+                    choices.iter().map(move |c| {
+                        let mut row = row.clone();
+                        row.push(c.clone());
+                        row
+                    })
+                })
+                .collect();
+        }
+        rows
+    }
+}

@@ -37,7 +37,7 @@ mod side;
 mod temporal_join;
 mod window_join;
 
-pub use co_group::{CoGroup, CoGrouped};
+pub use co_group::{CoGroup, CoGroupAll, CoGrouped, CoGroupedAll};
 pub use interval_join::{IntervalJoin, IntervalJoinProcess, IntervalJoined};
 pub use side::Side;
 pub use temporal_join::{TemporalJoin, TemporalJoinProcess, TemporalJoined};

@@ -424,3 +424,97 @@ fn a_co_group_fires_early_and_its_last_panes_are_the_batch_grouping_at_1_and_2_w
         }
     }
 }
+
+/// A co-group of three collections (`co_group_all`): the left bids (with the one too-late
+/// record), the right bids and a third stream, in sliding windows of 500 ms every 250 ms
+/// with early firings every 5 records, late firings and 200 ms of allowed lateness. At 1
+/// and 2 workers, accumulating and retracting, each (key, window)'s last pane holds the
+/// batch grouping of the three (each side sorted), its inner join is every combination of
+/// them, and — retracting — the panes minus their retractions leave exactly the last
+/// panes; the too-late record is a dead letter of each of its two windows.
+#[test]
+fn a_co_group_of_three_collections_ends_as_the_batch_grouping_at_1_and_2_workers() {
+    use highwater::model::trigger::Trigger;
+    use std::collections::BTreeMap;
+    type Group = Vec<Vec<Val>>;
+    let third = || bids(3, 300, 40);
+    let mut expected: BTreeMap<(u32, i64), Group> = BTreeMap::new();
+    for (side, parts) in [left(300, 40), right(300, 40), third()].iter().enumerate() {
+        for (k, t, v) in records(parts) {
+            // Sliding windows of 500 every 250: the two starting at or before t.
+            let start = t - t.rem_euclid(250);
+            for s in [start - 250, start] {
+                expected.entry((k, s)).or_insert_with(|| vec![Vec::new(); 3])[side].push(v);
+            }
+        }
+    }
+    for g in expected.values_mut() {
+        g.iter_mut().for_each(|side| side.sort());
+    }
+    let early = Trigger::after_watermark().with_early(Trigger::after_count(5)).with_late(Trigger::after_count(1));
+    for retracting in [false, true] {
+        for workers in [1, 2] {
+            let (out, dead) = (Collector::new(), Collector::new());
+            let (o, d, e) = (out.clone(), dead.clone(), early.clone());
+            run(RunConfig::workers(workers), move |p| {
+                p.dead_letters().write(d.clone());
+                let bound = WatermarkStrategy::bounded(Duration::from_millis(100));
+                let l = p.read_keyed("left", Memory::new(left(300, 40), bound).batch_size(50))?;
+                let r = p.read_keyed("right", Memory::new(right(300, 40), bound).batch_size(50))?;
+                let t = p.read_keyed("third", Memory::new(third(), bound).batch_size(50))?;
+                let w = Windowing::sliding(Duration::from_millis(500), Duration::from_millis(250))
+                    .trigger(e.clone())
+                    .allowed_lateness(Duration::from_millis(200));
+                let w = if retracting { w.retracting() } else { w.accumulating() };
+                l.co_group_all("cg3", vec![r, t], w)?
+                    .map(|p| {
+                        let inner = p.value.join(JoinKind::Inner).len();
+                        (p.key, p.window.start, p.value.sides, inner, p.info.index, p.retraction)
+                    })
+                    .write(o.clone());
+                Ok(())
+            })
+            .unwrap();
+            let what = format!("retracting {retracting}, {workers} worker(s)");
+            let mut last: BTreeMap<(u32, i64), (u64, Group)> = BTreeMap::new();
+            let mut standing: BTreeMap<(u32, i64, Group), i64> = BTreeMap::new();
+            let mut panes = 0;
+            for (_, (key, start, mut sides, inner, index, retraction)) in out.take() {
+                sides.iter_mut().for_each(|side| side.sort());
+                *standing.entry((key, start, sides.clone())).or_default() += if retraction { -1 } else { 1 };
+                if retraction {
+                    continue;
+                }
+                panes += 1;
+                assert_eq!(inner, sides.iter().map(Vec::len).product::<usize>(), "{what}: the inner join's rows");
+                let e = last.entry((key, start)).or_insert((index, sides.clone()));
+                if index >= e.0 {
+                    *e = (index, sides);
+                }
+            }
+            assert!(panes > expected.len() * 2, "{what}: {panes} panes for {} windows", expected.len());
+            let got: BTreeMap<(u32, i64), Group> = last.into_iter().map(|(k, (_, g))| (k, g)).collect();
+            assert_eq!(got, expected, "{what}: the last panes");
+            if retracting {
+                let standing: BTreeMap<(u32, i64), Group> = standing
+                    .into_iter()
+                    .filter(|(_, n)| *n != 0)
+                    .map(|((k, w, g), n)| {
+                        assert_eq!(n, 1, "{what}: a pane stands {n} times");
+                        ((k, w), g)
+                    })
+                    .collect();
+                assert_eq!(standing, expected, "{what}: the panes minus their retractions");
+            }
+            let dead: Vec<DeadLetter> = dead.take().into_iter().map(|(_, d)| d).collect();
+            // The too-late record, once per window it falls in, tagged with its collection.
+            assert_eq!(dead.len(), 2, "{what}: {dead:?}");
+            for d in &dead {
+                assert_eq!(
+                    (d.step.as_str(), d.kind, d.record.as_str()),
+                    ("cg3", DeadLetterKind::TooLate, "[0,[0,99,99]]")
+                );
+            }
+        }
+    }
+}

@@ -862,7 +862,14 @@ mod tests {
         p0.finish(true);
         drop((p0, p1));
 
-        let store = CheckpointConfig::new(&dir).open(Job::new("pipeline", 1)).expect("reopen");
+        // The control connection's threads hold the coordinators (and process 0's lock
+        // on the directory) until they see the connection end.
+        let mut store = None;
+        eventually(|| {
+            store = CheckpointConfig::new(&dir).open(Job::new("pipeline", 1)).ok();
+            store.is_some()
+        });
+        let store = store.expect("reopened");
         let latest = store.latest().expect("latest");
         let checkpoint = latest.checkpoint().expect("one checkpoint");
         assert_eq!((checkpoint.cut(), checkpoint.workers(), checkpoint.processes()), (cut, 2, 2));
