@@ -932,7 +932,7 @@ fn kill_placed(
     // The share of the time to the first checkpoint the kill may wait after it: a run that
     // ends before its kill (a quiet machine reads faster than the kill moments expect)
     // starts the sequence again from nothing, killing sooner.
-    let mut reach = 0.9;
+    let mut reach = 0.25;
     for i in 0.. {
         let placement = placements[i % placements.len()];
         let before = newest_checkpoint(checkpoints);
@@ -942,7 +942,7 @@ fn kill_placed(
         if seq.kills < moments {
             // After this run's first complete checkpoint (the processes are connected then:
             // a process killed while its peer waits to connect leaves the peer waiting for
-            // its connect timeout; and each run gets somewhere), by up to 90 % of the time
+            // its connect timeout; and each run gets somewhere), by up to 25 % of the time
             // that checkpoint took after the start: a cut completes once the windowed
             // steps have caught up with the sources, so the run goes on about that long.
             let started = Instant::now();
