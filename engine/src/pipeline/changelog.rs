@@ -159,12 +159,16 @@ impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
                         values.iter().map(move |(v, r)| ((kw.clone(), v.clone()), t, *r))
                     }));
                 }
-                let cut = ckpt.as_ref().and_then(|c| c.hooks.pending(&step));
+                // The pending cut is read for each batch after it came: another worker may
+                // have begun a cut since this invocation began, and a pane at or after it
+                // exists only once the cut is pending.
+                let pending = || ckpt.as_ref().and_then(|c| c.hooks.pending(&step));
                 input.for_each(|cap, data| {
-                    let Some(t) = cap.least().copied() else { return };
+                    let Some(cap) = cap.retain_least(0) else { return };
+                    let t = *cap.time();
                     let panes = data.drain(..).map(|(_, p)| p);
-                    if cut.is_some_and(|c| t >= c) {
-                        after_cut.push((cap.retain_least(0).expect("a time"), panes.collect()));
+                    if pending().is_some_and(|c| t >= c) {
+                        after_cut.push((cap, panes.collect()));
                         return;
                     }
                     for p in panes {
@@ -174,7 +178,7 @@ impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
                 });
                 // The frontier has passed the pending cut: every pane before it is applied,
                 // none after it. Saved, then the panes set aside are applied.
-                if let Some(c) = cut.filter(|c| frontier.frontier().iter().all(|f| f >= c)) {
+                if let Some(c) = pending().filter(|c| frontier.frontier().iter().all(|f| f >= c)) {
                     save(&ckpt, &step, c, &held);
                     for (cap, panes) in after_cut.drain(..) {
                         for p in panes {
@@ -496,10 +500,20 @@ impl<'s, K: Key, V: ChangeValue> Changelog<'s, K, V> {
         let stream = self.inner.consolidate().inner.unary(PipelinePact, "change-rows", move |_, _| {
             move |input, output| {
                 input.for_each(|cap, data| {
-                    let rows = data.drain(..).filter(|(_, t, _)| restored.is_none_or(|c| *t >= c));
-                    output.session(&cap).give_iterator(rows.map(|(((k, w), v), t, r)| {
-                        (w.max_timestamp(), ChangeRow { key: k, window: w, value: v, diff: r, time: t })
-                    }));
+                    // A row goes out at its change's time (a batch of an arrangement holds
+                    // changes at or after its message's time): a file sink's cut, and the
+                    // restored run's, are then the changes' times.
+                    data.retain(|(_, t, _)| restored.is_none_or(|c| *t >= c));
+                    data.sort_by_key(|(_, t, _)| *t);
+                    let mut rows = data.drain(..).peekable();
+                    while let Some(&(_, t, _)) = rows.peek() {
+                        let at = cap.delayed(&t, 0);
+                        let mut session = output.session(&at);
+                        while let Some((((k, w), v), _, r)) = rows.next_if(|(_, u, _)| *u == t) {
+                            session
+                                .give((w.max_timestamp(), ChangeRow { key: k, window: w, value: v, diff: r, time: t }));
+                        }
+                    }
                 });
             }
         });
