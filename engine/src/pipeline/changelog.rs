@@ -163,6 +163,28 @@ impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
                 // have begun a cut since this invocation began, and a pane at or after it
                 // exists only once the cut is pending.
                 let pending = || ckpt.as_ref().and_then(|c| c.hooks.pending(&step));
+                // The panes set aside that no pending cut holds back any more — their cut
+                // was saved, or dropped (the run stops taking checkpoints), or they come
+                // before a newer one — are applied, in the order they came (a key's panes
+                // before a cut all come before its panes after it).
+                macro_rules! release {
+                    () => {{
+                        let below = pending();
+                        if after_cut.iter().any(|(cap, _)| below.is_none_or(|c| *cap.time() < c)) {
+                            let (now, later): (Vec<SetAside<K, V>>, Vec<SetAside<K, V>>) =
+                                after_cut.drain(..).partition(|(cap, _)| below.is_none_or(|c| *cap.time() < c));
+                            after_cut = later;
+                            for (cap, panes) in now {
+                                for p in panes {
+                                    held.apply(mode, keep, p, &mut updates);
+                                }
+                                let t = *cap.time();
+                                output.session(&cap).give_iterator(updates.drain(..).map(|(d, r)| (d, t, r)));
+                            }
+                        }
+                    }};
+                }
+                release!();
                 input.for_each(|cap, data| {
                     let Some(cap) = cap.retain_least(0) else { return };
                     let t = *cap.time();
@@ -180,14 +202,8 @@ impl<'s, K: Key, V: ChangeValue> Collection<'s, Pane<K, V>> {
                 // none after it. Saved, then the panes set aside are applied.
                 if let Some(c) = pending().filter(|c| frontier.frontier().iter().all(|f| f >= c)) {
                     save(&ckpt, &step, c, &held);
-                    for (cap, panes) in after_cut.drain(..) {
-                        for p in panes {
-                            held.apply(mode, keep, p, &mut updates);
-                        }
-                        let t = *cap.time();
-                        output.session(&cap).give_iterator(updates.drain(..).map(|(d, r)| (d, t, r)));
-                    }
                 }
+                release!();
             }
         });
         Changelog { inner: stream.as_collection(), shared }

@@ -231,9 +231,13 @@ impl<T: Data> Sink<T> for CsvFile<T> {
                             }
                         }
                     }
-                    for mut data in later.drain(..) {
-                        write_rows(output.as_ref(), &problems, &path, format.as_deref(), &mut data);
-                    }
+                }
+            }
+            // Saved, or the cut was dropped (the run stops taking checkpoints): the rows set
+            // aside are written.
+            if pending(&cut).is_none() {
+                for mut data in later.drain(..) {
+                    write_rows(output.as_ref(), &problems, &path, format.as_deref(), &mut data);
                 }
             }
             if frontier.is_empty() {

@@ -181,9 +181,13 @@ impl<T: Data> Sink<T> for JsonLines<T> {
                             (Ok(_), Target::Stdout) => {}
                         }
                     }
-                    for mut data in later.drain(..) {
-                        write_rows(&counters, &target, &mut writer, &format, live, &mut line, &mut data);
-                    }
+                }
+            }
+            // Saved, or the cut was dropped (the run stops taking checkpoints): the rows set
+            // aside are written.
+            if pending(&cut).is_none() {
+                for mut data in later.drain(..) {
+                    write_rows(&counters, &target, &mut writer, &format, live, &mut line, &mut data);
                 }
             }
         });
