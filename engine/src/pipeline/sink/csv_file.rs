@@ -124,6 +124,7 @@ fn cell(v: &Value) -> String {
 ///     text.lines().nth(1),
 ///     Some(r#"a,"{""start"":0,""end"":10000}",2,9999,"{""index"":0,""nonspeculative_index"":0,""timing"":""on_time"",""first"":true,""last"":true}",false"#)
 /// );
+/// # std::fs::remove_file(&path).unwrap();
 /// ```
 pub struct CsvFile<T> {
     path: PathBuf,
