@@ -16,11 +16,14 @@
 //! socket job, alternating with one-process runs that restore the 2-process checkpoints (and the other
 //! way round); the files of all runs together equal an uninterrupted run's.
 //!
-//! Each sequence kills the job at up to `HIGHWATER_KILL_MOMENTS` moments (20 unless set),
-//! every other one after the run has written a checkpoint of its own, the others counted
-//! from its start (they may land while it restores). A kill that comes after the run has
-//! finished ends the sequence early; every sequence must have been killed at least once
-//! and must have resumed from a checkpoint, and each prints how often it was.
+//! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (20 unless set), every
+//! other one after the run has written a checkpoint of its own, the others counted from its
+//! start (they may land while it restores or, at two processes, while they connect: then
+//! every process is killed). Over a generated file a kill comes at most the share of the
+//! input left (by the newest checkpoint's watermark) over the kills still to come, so the
+//! replays of a file and the socket job are killed at every planned moment — asserted;
+//! the nexmark sequences, whose runs are short, end when a run finishes before its kill
+//! (at least one kill and one resume asserted). Each prints how often it was killed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,7 +78,7 @@ fn generate_records(path: &Path, records: u64) {
     if csv {
         writeln!(out, "k,t,v").unwrap();
     }
-    let mut t = 1_700_000_000_000i64;
+    let mut t = FIRST_TIME;
     for i in 0..records {
         t += rng.next(4) as i64;
         let r = rng.next(1_000);
@@ -185,9 +188,15 @@ fn kill_sequence(
         let killed = if seq.kills < moments {
             // Between `earliest` (2 % for files) and that + 120 % / moments of a whole run
             // (2 % to 26 % for 5 moments): a resumed run has less to do, and later kills
-            // would often find it finished.
+            // would often find it finished. Over a generated file, at most the share of
+            // the input the newest checkpoint has not passed, over the kills still to come
+            // and one: the last kills come before the end.
             let spread = (1_200 / moments.max(1)) as u64;
-            let delay = full.mul_f64((earliest + rng.next(spread.max(1))) as f64 / 1_000.0);
+            let mut share = (earliest + rng.next(spread.max(1))) as f64 / 1_000.0;
+            if let Some(done) = after_checkpoint.and_then(|dir| share_done(dir, RECORDS)) {
+                share = share.min((1.0 - done) / (moments - seq.kills + 1) as f64);
+            }
+            let delay = full.mul_f64(share);
             if let Some(dir) = after_checkpoint {
                 let deadline = Instant::now() + Duration::from_secs(120);
                 let own = seq.kills % 2 == 0 || newest_at_spawn == 0;
@@ -224,6 +233,26 @@ fn kill_sequence(
         return seq;
     }
     unreachable!()
+}
+
+/// The event time of the first generated record; they advance 1.5 ms a record on average.
+const FIRST_TIME: i64 = 1_700_000_000_000;
+
+/// The share of the generated input of `records` records the cut of the newest complete
+/// checkpoint in `dir` has passed, by its watermark; `None` without a checkpoint or for
+/// another input (a cut outside the generated times).
+fn share_done(dir: &Path, records: u64) -> Option<f64> {
+    let newest = newest_checkpoint(dir);
+    if newest == 0 {
+        return None;
+    }
+    // The newest may be removed meanwhile (the store keeps the last three): then none is read.
+    let text = std::fs::read_to_string(dir.join(format!("chk-{newest:010}")).join("MANIFEST.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    // The watermark is stored order-preserving: its bits with the sign bit flipped.
+    let watermark = (manifest["cut"]["wm"].as_u64()? ^ (1 << 63)) as i64;
+    let share = (watermark as f64 - FIRST_TIME as f64) / (records as f64 * 1.5);
+    (-0.1..=1.1).contains(&share).then_some(share.clamp(0.0, 1.0))
 }
 
 /// Whether `dir` holds a complete checkpoint (a manifest).
@@ -266,7 +295,7 @@ fn check_with(window: &str, seed: u64, input: &str, sequences: &[Vec<usize>]) {
             Some(&checkpoints),
         );
         let what = format!("{window} at {workers:?} worker(s): {seq:?}");
-        assert!(seq.kills >= 1, "{what}: never killed");
+        assert!(seq.kills >= moments(), "{what}: killed fewer times than planned");
         assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
         assert!(sorted_lines(&dir.0.join("out.jsonl")) == expected.0, "{what}: the panes differ");
         assert!(sorted_lines(&dir.0.join("out.dead.jsonl")) == expected.1, "{what}: the dead letters differ");
@@ -580,7 +609,11 @@ fn a_socket_job_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
             }
             let started = Instant::now();
             let spread = (1_200 / moments.max(1)) as u64;
-            let delay = full.mul_f64(rng.next(spread.max(1)) as f64 / 1_000.0);
+            let mut share = rng.next(spread.max(1)) as f64 / 1_000.0;
+            if let Some(done) = share_done(&checkpoints, SOCKET_RECORDS) {
+                share = share.min((1.0 - done) / (moments - seq.kills + 1) as f64);
+            }
+            let delay = full.mul_f64(share);
             while started.elapsed() < delay && run.child.try_wait().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -603,7 +636,7 @@ fn a_socket_job_killed_and_resumed_writes_the_files_of_an_uninterrupted_run() {
         break;
     }
     let what = format!("socket job: {seq:?}");
-    assert!(seq.kills >= 1, "{what}: never killed");
+    assert!(seq.kills >= moments, "{what}: killed fewer times than planned");
     assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
     assert!(sorted_lines(&dir.0.join("out.jsonl")) == expected.0, "{what}: the panes differ");
     assert!(sorted_lines_any_peer(&dir.0.join("out.dead.jsonl")) == expected.1, "{what}: the dead letters differ");
@@ -914,16 +947,20 @@ fn sorted_outputs(dir: &Path, name: &str) -> Vec<u8> {
     lines.concat()
 }
 
-/// Runs the checkpointed job `args` on the placements of `placements` in turn, killing
-/// one process of each run (chosen by the seed) at a seeded moment after the run's first
-/// checkpoint in `checkpoints`, until a run finishes (or [`moments`] kills are done and a
-/// run finishes); returns the sequence and the placements of the runs that resumed.
+/// Runs the checkpointed job `args` on the placements of `placements` in turn, killing it
+/// at seeded moments until a run finishes (or [`moments`] kills are done and a run
+/// finishes); returns the sequence and the placements of the runs that resumed. Every
+/// other kill is of one process (chosen by the seed) after the run's first checkpoint in
+/// `checkpoints`; the others kill every process of the run at a moment counted from its
+/// start (a whole machine lost: it may land while the processes connect or restore).
+/// `full` is the time of a whole run over the generated file, if that is the input.
 fn kill_placed(
     args: &[String],
     placements: &[Placement],
     dir: &Path,
     checkpoints: &Path,
     seed: u64,
+    full: Option<Duration>,
 ) -> (Sequence, Vec<Placement>) {
     let mut rng = Rng(seed | 1);
     let moments = moments();
@@ -933,32 +970,63 @@ fn kill_placed(
     // ends before its kill (a quiet machine reads faster than the kill moments expect)
     // starts the sequence again from nothing, killing sooner.
     let mut reach = 0.25;
+    // How long the last run took to write its first checkpoint, and the share of the
+    // generated input the runs killed after their first checkpoint got through, on average.
+    let mut to_first = None;
+    let mut per_run: Option<f64> = None;
+    let done = || full.and(share_done(checkpoints, CLUSTER_RECORDS)).unwrap_or(0.0);
     for i in 0.. {
         let placement = placements[i % placements.len()];
         let before = newest_checkpoint(checkpoints);
+        let done_at_spawn = done();
         let mut children = start_placed(args, placement, dir);
         seq.runs += 1;
         let mut killed = false;
-        if seq.kills < moments {
+        let running = |c: &mut Vec<std::process::Child>| c.iter_mut().all(|c| c.try_wait().unwrap().is_none());
+        // Every other kill is of the whole run, and every kill while the runs that get
+        // somewhere would end the input before the kills still to come are done.
+        let left = moments.saturating_sub(seq.kills);
+        let room = per_run.map(|p| (1.0 - done_at_spawn) / p.max(1e-3));
+        let whole = seq.kills % 2 == 1 || room.is_some_and(|r| r < (left + 1) as f64);
+        if let (true, Some(to_first)) = (seq.kills < moments && whole, to_first) {
+            // Every process, at a moment before the last run had its first checkpoint.
+            let delay: Duration = to_first * rng.next(1_000) as u32 / 1_000;
+            let started = Instant::now();
+            while started.elapsed() < delay && running(&mut children) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if running(&mut children) {
+                killed = children.iter_mut().all(|c| c.kill().is_ok());
+            }
+        } else if seq.kills < moments {
             // After this run's first complete checkpoint (the processes are connected then:
             // a process killed while its peer waits to connect leaves the peer waiting for
             // its connect timeout; and each run gets somewhere), by up to 25 % of the time
             // that checkpoint took after the start: a cut completes once the windowed
             // steps have caught up with the sources, so the run goes on about that long.
+            // Over the generated file, at most the share of the input left over the kills
+            // still to come and one, of a whole run.
             let started = Instant::now();
             let deadline = started + Duration::from_secs(60);
-            let running = |c: &mut Vec<std::process::Child>| c.iter_mut().all(|c| c.try_wait().unwrap().is_none());
             while newest_checkpoint(checkpoints) <= before && running(&mut children) {
                 assert!(Instant::now() < deadline, "no checkpoint in {}", checkpoints.display());
                 std::thread::sleep(Duration::from_millis(5));
             }
-            let delay = started.elapsed().mul_f64(reach * rng.next(1_000) as f64 / 1_000.0);
+            to_first = Some(started.elapsed());
+            let mut delay = started.elapsed().mul_f64(reach * rng.next(1_000) as f64 / 1_000.0);
+            if let (Some(full), Some(done)) = (full, share_done(checkpoints, CLUSTER_RECORDS)) {
+                delay = delay.min(full.mul_f64((1.0 - done) / (moments - seq.kills + 1) as f64));
+            }
             let started = Instant::now();
             while started.elapsed() < delay && running(&mut children) {
                 std::thread::sleep(Duration::from_millis(5));
             }
             let victim = rng.next(children.len() as u64) as usize;
             killed = running(&mut children) && children[victim].kill().is_ok();
+            if killed && full.is_some() {
+                let got = (done() - done_at_spawn).max(0.0);
+                per_run = Some(per_run.map_or(got, |p| (p + got) / 2.0));
+            }
         }
         let (ok, stderr) = wait_placed(children);
         if stderr.contains("resuming from checkpoint") {
@@ -998,14 +1066,16 @@ fn kill_placed(
 fn check_cluster(window: &str, seed: u64, placements: &[Placement]) {
     let dir = TempDir::new(&format!("cluster-seed{seed}"));
     generate_split(&dir.0);
+    let start = Instant::now();
     let reference = command(&split_job(&dir.0, window, false), 1).output().unwrap();
+    let full = start.elapsed();
     assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
     let expected = (sorted_lines(&dir.0.join("ref.jsonl")), sorted_lines(&dir.0.join("ref.dead.jsonl")));
     assert!(expected.0.len() > 10_000 && !expected.1.is_empty(), "the job makes panes and dead letters");
     let args = split_job(&dir.0, window, true);
-    let (seq, resumed_at) = kill_placed(&args, placements, &dir.0, &dir.0.join("checkpoints"), seed);
+    let (seq, resumed_at) = kill_placed(&args, placements, &dir.0, &dir.0.join("checkpoints"), seed, Some(full));
     let what = format!("{window} at {placements:?}: {seq:?}, resumed at {resumed_at:?}");
-    assert!(seq.kills >= 1, "{what}: never killed");
+    assert!(seq.kills >= moments(), "{what}: killed fewer times than planned");
     assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
     assert!(sorted_outputs(&dir.0, "out.jsonl") == expected.0, "{what}: the panes differ");
     assert!(sorted_outputs(&dir.0, "out.dead.jsonl") == expected.1, "{what}: the dead letters differ");
@@ -1092,7 +1162,7 @@ fn nexmark_at_two_processes_killed_and_resumed_writes_the_rows_of_an_uninterrupt
     assert!(expected.len() > 1_000, "q5 writes rows");
     let args = nexmark_job(&dir.0, "q5", 400_000, true);
     let placements = [Processes(1), Single(2)];
-    let (seq, resumed_at) = kill_placed(&args, &placements, &dir.0, &dir.0.join("checkpoints-q5"), 131);
+    let (seq, resumed_at) = kill_placed(&args, &placements, &dir.0, &dir.0.join("checkpoints-q5"), 131, None);
     let what = format!("nexmark q5 at {placements:?}: {seq:?}, resumed at {resumed_at:?}");
     assert!(seq.kills >= 1, "{what}: never killed");
     assert!(seq.resumes >= 1, "{what}: never resumed from a checkpoint");
