@@ -278,7 +278,7 @@ pub fn query(args: &QueryArgs) -> Result<QuerySummary, NexmarkError> {
                         channel: "".into(),
                         url: "".into(),
                         date_time: b.date_time_ms,
-                        extra: String::new(),
+                        extra: Default::default(),
                     })
                 }),
         };

@@ -82,7 +82,7 @@ pub use generator::{
     Events, Generator, Split, AUCTION_PROPORTION, BID_PROPORTION, FIRST_AUCTION_ID, FIRST_CATEGORY_ID, FIRST_PERSON_ID,
     PERSON_PROPORTION, PROPORTION_DENOMINATOR,
 };
-pub use model::{Auction, Bid, BidRow, Event, EventKind, Person};
+pub use model::{Auction, Bid, BidRow, Event, EventKind, Padding, Person};
 pub use random::JavaRandom;
 pub use winning_bids::{winning_bids, AuctionBid, WinningBidsProcess};
 pub use write::{

@@ -4,6 +4,7 @@
 //! Everything here draws from the event's [`JavaRandom`] in Beam's order, so the strings
 //! are as reproducible as the ids.
 
+use super::model::Padding;
 use super::random::JavaRandom;
 use std::sync::OnceLock;
 
@@ -43,11 +44,10 @@ fn next_string_with(random: &mut JavaRandom, max_length: i32, special: char) -> 
 /// Java computes `(char) ('a' + rnd % 26)` on a signed `rnd`, so a negative draw gives a
 /// character *below* `a`: the alphabet is `H` to `z` (ASCII, never a comma or a quote).
 /// Kept as is: it is what Beam's events contain.
-fn next_exact_string(random: &mut JavaRandom, length: i32) -> String {
-    let length = length.max(0) as usize;
-    let mut bytes = Vec::with_capacity(length);
-    while bytes.len() < length {
-        // Six characters per draw (log_26(2^31)), written at once.
+pub(crate) fn next_exact_string(random: &mut JavaRandom, length: i32) -> String {
+    let mut bytes = vec![0u8; length.max(0) as usize];
+    for chunk in bytes.chunks_mut(6) {
+        // Six characters per draw (log_26(2^31)), the last draw's first ones kept.
         let rnd = random.next_int();
         // Java's truncating `rnd % 26` and `rnd /= 26`, on the magnitude (unsigned
         // divisions by a constant are a multiply and a shift): the quotient keeps the sign
@@ -55,31 +55,30 @@ fn next_exact_string(random: &mut JavaRandom, length: i32) -> String {
         // the draws are negative.
         let sign = 1 - 2 * i32::from(rnd < 0);
         let mut m = rnd.unsigned_abs();
-        let mut six = [0u8; 6];
-        for c in six.iter_mut() {
+        for c in chunk.iter_mut() {
             let q = m / 26;
             *c = (i32::from(b'a') + sign * (m - q * 26) as i32) as u8;
             m = q;
         }
-        let take = (length - bytes.len()).min(6);
-        bytes.extend_from_slice(&six[..take]);
     }
     // Every byte is in b'H'..=b'z'.
     String::from_utf8(bytes).expect("ASCII")
 }
 
 /// Padding such that `current_size` plus its length averages `desired_average_size`:
-/// uniform within ±20 % of the gap (Beam's `nextExtra`).
-pub(crate) fn next_extra(random: &mut JavaRandom, current_size: i32, desired_average_size: i32) -> String {
+/// uniform within ±20 % of the gap (Beam's `nextExtra`). Only its length is drawn here;
+/// its characters are the event's last draws, made when the padding is read
+/// ([`Padding::text`]), so `random` is not advanced past them.
+pub(crate) fn next_extra(random: &mut JavaRandom, current_size: i32, desired_average_size: i32) -> Padding {
     if current_size > desired_average_size {
-        return String::new();
+        return Padding::default();
     }
     let desired = desired_average_size - current_size;
     // Java's (int) Math.round(double): half up, which f64::round is for non-negatives.
     let delta = (f64::from(desired) * 0.2).round() as i32;
     let min_size = desired - delta;
     let size = min_size + if delta == 0 { 0 } else { random.next_int_bounded(2 * delta) };
-    next_exact_string(random, size)
+    Padding::drawn(random.clone(), size.max(0) as u32)
 }
 
 /// A price in cents, log-uniform between $1 and $1 000 000: `round(10^(6u) × 100)`

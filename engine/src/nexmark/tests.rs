@@ -212,7 +212,7 @@ fn the_csv_and_json_lines_of_all_kinds_read_back() {
         let width = match event {
             Event::Person(p) => {
                 assert_eq!(&record[1], p.id.to_string());
-                assert_eq!(&record[8], p.extra);
+                assert_eq!(p.extra, &record[8]);
                 PERSON_CSV_COLUMNS.len()
             }
             Event::Auction(a) => {
@@ -249,7 +249,7 @@ fn the_first_events_are_beams() {
         (1000, "Peter Jones", "nhd@xcat.com", "7241 7320 9143 4888", "Portland", "WY")
     );
     assert_eq!(person.date_time, BASE_TIME_MS);
-    assert!(person.extra.starts_with("WN_HS_bnpkkiwhwana_L^`KZjdgsid`K]MLU[aaOH`"), "{}", person.extra);
+    assert!(person.extra.text().starts_with("WN_HS_bnpkkiwhwana_L^`KZjdgsid`K]MLU[aaOH`"), "{}", person.extra);
 
     let Event::Auction(auction) = generator.event(1) else { panic!("event 1 is an auction") };
     assert_eq!(

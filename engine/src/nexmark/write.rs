@@ -124,6 +124,12 @@ pub fn write_events<W: Write>(generator: &Generator, range: Range<u64>, format: 
 
 /// One row of the CSV of all kinds.
 fn write_csv_row<W: Write>(csv: &mut csv::Writer<W>, event: &Event) -> csv::Result<()> {
+    let extra = match event {
+        Event::Person(p) => p.extra.text(),
+        Event::Auction(a) => a.extra.text(),
+        Event::Bid(b) => b.extra.text(),
+    };
+    let extra: &str = &extra;
     match event {
         Event::Person(p) => csv.write_record([
             "person",
@@ -134,7 +140,7 @@ fn write_csv_row<W: Write>(csv: &mut csv::Writer<W>, event: &Event) -> csv::Resu
             &p.city,
             &p.state,
             &p.date_time.to_string(),
-            &p.extra,
+            extra,
         ]),
         Event::Auction(a) => csv.write_record([
             "auction",
@@ -147,7 +153,7 @@ fn write_csv_row<W: Write>(csv: &mut csv::Writer<W>, event: &Event) -> csv::Resu
             &a.expires.to_string(),
             &a.seller.to_string(),
             &a.category.to_string(),
-            &a.extra,
+            extra,
         ]),
         Event::Bid(b) => csv.write_record([
             "bid",
@@ -157,7 +163,7 @@ fn write_csv_row<W: Write>(csv: &mut csv::Writer<W>, event: &Event) -> csv::Resu
             &b.channel,
             &b.url,
             &b.date_time.to_string(),
-            &b.extra,
+            extra,
         ]),
     }
 }
