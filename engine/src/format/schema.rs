@@ -196,9 +196,17 @@ impl Values {
 impl Clone for Values {
     /// One copy of the numbers (a derived clone went number by number through an
     /// iterator: a window assignment clones the values once per window but the last).
+    /// Inline (up to two numbers) they are copied as one array, not by a call to
+    /// `memcpy`.
     #[inline]
     fn clone(&self) -> Self {
-        Values(SmallVec::from_slice(&self.0))
+        const Z: Num = Num::Int(0);
+        Values(match *self.0.as_slice() {
+            [] => SmallVec::new(),
+            [a] => SmallVec::from_buf_and_len([a, Z], 1),
+            [a, b] => SmallVec::from_buf([a, b]),
+            ref more => SmallVec::from_slice(more),
+        })
     }
 }
 

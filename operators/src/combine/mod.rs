@@ -37,6 +37,16 @@ pub trait CombineFn<V>: Clone + Send + 'static {
     fn create(&self) -> Self::Acc;
     /// Adds one input.
     fn add(&self, acc: &mut Self::Acc, value: V);
+    /// Adds one input the caller keeps (a record of several windows is added to each but
+    /// the last by reference). By default a clone of it is added; override it when adding
+    /// can read the value in place.
+    #[inline]
+    fn add_ref(&self, acc: &mut Self::Acc, value: &V)
+    where
+        V: Clone,
+    {
+        self.add(acc, value.clone())
+    }
     /// Merges `other` into `acc`.
     fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
     /// The output for the accumulator.

@@ -1,6 +1,7 @@
 //! Window assignment before the exchange, written once: each record goes to each of its
 //! windows, or to the dead letters for the windows it is too late for.
 
+use crate::combine::CombineFn;
 use crate::reduce::{DropReason, Dropped};
 use crate::window::{Window, WindowFn};
 use std::sync::Arc;
@@ -25,8 +26,9 @@ impl Assigner {
     }
 
     /// Hands `(key, t, value)` to `add` once per window it is not too late for at
-    /// watermark `wm` (the last window takes the value, the others get clones) and pushes
-    /// a [`DropReason::TooLate`] dead letter to `dropped` for every other window.
+    /// watermark `wm` (the last window takes the value, the others borrow it: see
+    /// [`Assigned`]) and pushes a [`DropReason::TooLate`] dead letter to `dropped` for
+    /// every other window.
     #[inline]
     pub(super) fn assign<K: Clone, V: Clone>(
         &mut self,
@@ -35,28 +37,56 @@ impl Assigner {
         value: V,
         wm: i64,
         dropped: &mut Vec<Dropped<K, V>>,
-        mut add: impl FnMut(Window, V),
+        mut add: impl FnMut(Window, Assigned<'_, V>),
     ) {
         self.windows.clear();
         self.window_fn.assign(t, &mut self.windows);
-        let n = self.windows.len();
-        let mut v = Some(value);
-        for (i, w) in self.windows.iter().enumerate() {
-            // The last window takes the value; the others get clones.
-            let value =
-                if i + 1 == n { v.take().expect("present until the last window") } else { v.clone().expect("present") };
+        let Some((last, others)) = self.windows.split_last() else { return };
+        for w in others {
             if w.gc_time(self.lateness) < wm {
                 dropped.push(Dropped {
                     key: key.clone(),
                     timestamp: t,
-                    value,
+                    value: value.clone(),
                     window: *w,
                     reason: DropReason::TooLate,
                     watermark: wm,
                 });
                 continue;
             }
-            add(*w, value);
+            add(*w, Assigned::Borrowed(&value));
+        }
+        if last.gc_time(self.lateness) < wm {
+            dropped.push(Dropped {
+                key: key.clone(),
+                timestamp: t,
+                value,
+                window: *last,
+                reason: DropReason::TooLate,
+                watermark: wm,
+            });
+            return;
+        }
+        add(*last, Assigned::Owned(value));
+    }
+}
+
+/// A record's value handed to one of its windows: its last window takes it, the others
+/// borrow it ([`CombineFn::add_ref`] adds without a clone where it can).
+pub(super) enum Assigned<'a, V> {
+    /// The value, for its last window.
+    Owned(V),
+    /// The value, for a window before the last.
+    Borrowed(&'a V),
+}
+
+impl<V: Clone> Assigned<'_, V> {
+    /// Adds the value to `acc`.
+    #[inline(always)]
+    pub(super) fn add_to<C: CombineFn<V>>(self, combine: &C, acc: &mut C::Acc) {
+        match self {
+            Assigned::Owned(v) => combine.add(acc, v),
+            Assigned::Borrowed(v) => combine.add_ref(acc, v),
         }
     }
 }

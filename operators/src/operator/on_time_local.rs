@@ -219,15 +219,15 @@ fn add_records<K, V, C>(
         assigner.assign(&k, t, v, wm, dropped, |w, value| {
             if w.max_timestamp() < wm {
                 let acc = late.entry((k.clone(), w)).or_insert_with(|| combine.create());
-                combine.add(acc, value);
+                value.add_to(combine, acc);
                 return;
             }
             let table = open.table(w, &arrival, &mint);
             match table.find_mut(h, |(x, _)| *x == k) {
-                Some((_, acc)) => combine.add(acc, value),
+                Some((_, acc)) => value.add_to(combine, acc),
                 None => {
                     let mut acc = combine.create();
-                    combine.add(&mut acc, value);
+                    value.add_to(combine, &mut acc);
                     table.insert_unique(h, (k.clone(), acc), |(x, _)| table_hash(x));
                 }
             }

@@ -47,7 +47,7 @@ where
                 for (k, t, v) in data.drain(..) {
                     assigner.assign(&k, t, v, wm, &mut dropped, |w, value| {
                         let e = table.entry((k.clone(), w)).or_insert_with(|| (combine.create(), 0));
-                        combine.add(&mut e.0, value);
+                        value.add_to(&combine, &mut e.0);
                         e.1 += 1;
                     });
                 }
