@@ -17,11 +17,13 @@
 //! way round); the files of all runs together equal an uninterrupted run's.
 //!
 //! Each sequence kills the job at `HIGHWATER_KILL_MOMENTS` moments (20 unless set), every
-//! other one after the run has written a checkpoint of its own, the others counted from its
-//! start (they may land while it restores or, at two processes, while they connect: then
-//! every process is killed). Over a generated file a kill comes at most the share of the
-//! input left (by the newest checkpoint's watermark) over the kills still to come, so the
-//! replays of a file and the socket job are killed at every planned moment — asserted;
+//! other one after the run has written a checkpoint of its own, the others early: counted
+//! from its start, before the last run had its first checkpoint (they may land while it
+//! restores or, at two processes, while they connect: then every process is killed). Over
+//! a generated file a kill after a checkpoint comes at most the share of the input left
+//! (by the newest checkpoint's watermark) over the kills still to come, and every kill is
+//! early while the work left would hold fewer than two runs more than the kills to come,
+//! so the replays of a file and the socket job are killed at every planned moment — asserted;
 //! the nexmark sequences, whose runs are short, end when a run finishes before its kill
 //! (at least one kill and one resume asserted). Each prints how often it was killed.
 
@@ -161,14 +163,14 @@ struct Sequence {
     runs: usize,
 }
 
-/// Runs the checkpointed job `args`, killing it at `moments` seeded moments (each a
-/// fraction of `full`, the time of a whole run) and running it again, on the worker counts
-/// of `workers` in turn, until a run finishes. A moment is at least `earliest` (per mille
-/// of `full`) into a run — counted, with `after_checkpoint`, from when that checkpoint
-/// directory first holds a complete checkpoint (so that a loaded machine does not kill
-/// every run before its first) and, for every other kill, from when the run has written a
-/// checkpoint of its own (so that the runs make progress however many kills there are;
-/// the kills in between may land while a run restores).
+/// Runs the checkpointed job `args`, killing it at `moments` seeded moments and running it
+/// again, on the worker counts of `workers` in turn, until a run finishes. Two kinds of
+/// kill (see [`early_kill`]): after the run has written a checkpoint of its own (in
+/// `after_checkpoint`; the first run: any), by `earliest` (per mille of `full`, the time of
+/// a whole run) to that + 120 % / moments — over the generated file at most the share of
+/// the input left over the kills still to come and one; or early, at a moment counted from
+/// the start and before the last run had its first checkpoint (it may land while the run
+/// restores).
 fn kill_sequence(
     args: &[String],
     workers: &[usize],
@@ -180,45 +182,48 @@ fn kill_sequence(
 ) -> Sequence {
     let mut rng = Rng(seed | 1);
     let mut seq = Sequence::default();
+    let mut plan = KillPlan::default();
+    let done = || after_checkpoint.and_then(|dir| share_done(dir, RECORDS));
     for i in 0.. {
         let w = workers[i % workers.len()];
+        let newest_at_spawn = after_checkpoint.map(newest_checkpoint).unwrap_or(0);
+        let done_at_spawn = done();
         let mut child = command(args, w).spawn().expect("highwater starts");
         seq.runs += 1;
-        let newest_at_spawn = after_checkpoint.map(newest_checkpoint).unwrap_or(0);
-        let killed = if seq.kills < moments {
-            // Between `earliest` (2 % for files) and that + 120 % / moments of a whole run
-            // (2 % to 26 % for 5 moments): a resumed run has less to do, and later kills
-            // would often find it finished. Over a generated file, at most the share of
-            // the input the newest checkpoint has not passed, over the kills still to come
-            // and one: the last kills come before the end.
-            let spread = (1_200 / moments.max(1)) as u64;
-            let mut share = (earliest + rng.next(spread.max(1))) as f64 / 1_000.0;
-            if let Some(done) = after_checkpoint.and_then(|dir| share_done(dir, RECORDS)) {
-                share = share.min((1.0 - done) / (moments - seq.kills + 1) as f64);
+        let started = Instant::now();
+        let finished = |child: &mut std::process::Child| child.try_wait().unwrap().is_some();
+        let killed = if seq.kills >= moments {
+            false
+        } else if let Some(to_first) = plan.early(&seq, moments, done_at_spawn) {
+            let delay = to_first.mul_f64(rng.next(1_000) as f64 / 1_000.0);
+            while started.elapsed() < delay && !finished(&mut child) {
+                std::thread::sleep(Duration::from_millis(2));
             }
-            let delay = full.mul_f64(share);
+            !finished(&mut child) && child.kill().is_ok()
+        } else {
             if let Some(dir) = after_checkpoint {
                 let deadline = Instant::now() + Duration::from_secs(120);
-                let own = seq.kills % 2 == 0 || newest_at_spawn == 0;
-                while newest_checkpoint(dir) <= if own { newest_at_spawn } else { 0 }
-                    && child.try_wait().unwrap().is_none()
-                {
+                while newest_checkpoint(dir) <= newest_at_spawn && !finished(&mut child) {
                     assert!(Instant::now() < deadline, "no checkpoint in {}", dir.display());
                     std::thread::sleep(Duration::from_millis(5));
                 }
+                plan.to_first = Some(started.elapsed());
             }
-            let start = Instant::now();
-            let mut finished = false;
-            while start.elapsed() < delay {
-                if child.try_wait().unwrap().is_some() {
-                    finished = true;
-                    break;
-                }
+            let spread = (1_200 / moments.max(1)) as u64;
+            let mut share = (earliest + rng.next(spread.max(1))) as f64 / 1_000.0;
+            if let Some(done) = done() {
+                share = share.min((1.0 - done) / (moments - seq.kills + 1) as f64);
+            }
+            let delay = full.mul_f64(share);
+            let since = Instant::now();
+            while since.elapsed() < delay && !finished(&mut child) {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            !finished && child.kill().is_ok()
-        } else {
-            false
+            let killed = !finished(&mut child) && child.kill().is_ok();
+            if killed {
+                plan.progressed(done_at_spawn, done());
+            }
+            killed
         };
         let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -233,6 +238,41 @@ fn kill_sequence(
         return seq;
     }
     unreachable!()
+}
+
+/// What a kill sequence learns about its runs, to place every planned kill before the job
+/// ends.
+#[derive(Default)]
+struct KillPlan {
+    /// How long the last run killed after its own checkpoint took to write it.
+    to_first: Option<Duration>,
+    /// The largest share of the generated input a run killed after its own checkpoint got
+    /// through (from the watermarks of the checkpoints before and after it).
+    per_run: Option<f64>,
+}
+
+impl KillPlan {
+    /// Whether this run's kill is early (`Some`: before this long after its start): every
+    /// other kill, and every kill while the runs that get somewhere could end the input
+    /// with fewer than two of them to spare after the kills still to come — so that the
+    /// last kills find at least two such runs' work left, and an early kill always comes
+    /// before the run could finish.
+    fn early(&self, seq: &Sequence, moments: usize, done: Option<f64>) -> Option<Duration> {
+        let left = moments.saturating_sub(seq.kills);
+        let room = match (self.per_run, done) {
+            (Some(p), Some(d)) => Some((1.0 - d) / p.max(1e-3)),
+            _ => None,
+        };
+        self.to_first.filter(|_| seq.kills % 2 == 1 || room.is_some_and(|r| r < (left + 2) as f64))
+    }
+
+    /// A run killed after its own checkpoint took the input from `before` to `after`.
+    fn progressed(&mut self, before: Option<f64>, after: Option<f64>) {
+        if let Some(after) = after {
+            let got = (after - before.unwrap_or(0.0)).max(0.0);
+            self.per_run = Some(self.per_run.map_or(got, |p| p.max(got)));
+        }
+    }
 }
 
 /// The event time of the first generated record; they advance 1.5 ms a record on average.
@@ -970,11 +1010,8 @@ fn kill_placed(
     // ends before its kill (a quiet machine reads faster than the kill moments expect)
     // starts the sequence again from nothing, killing sooner.
     let mut reach = 0.25;
-    // How long the last run took to write its first checkpoint, and the share of the
-    // generated input the runs killed after their first checkpoint got through, on average.
-    let mut to_first = None;
-    let mut per_run: Option<f64> = None;
-    let done = || full.and(share_done(checkpoints, CLUSTER_RECORDS)).unwrap_or(0.0);
+    let mut plan = KillPlan::default();
+    let done = || full.and(share_done(checkpoints, CLUSTER_RECORDS));
     for i in 0.. {
         let placement = placements[i % placements.len()];
         let before = newest_checkpoint(checkpoints);
@@ -983,12 +1020,8 @@ fn kill_placed(
         seq.runs += 1;
         let mut killed = false;
         let running = |c: &mut Vec<std::process::Child>| c.iter_mut().all(|c| c.try_wait().unwrap().is_none());
-        // Every other kill is of the whole run, and every kill while the runs that get
-        // somewhere would end the input before the kills still to come are done.
-        let left = moments.saturating_sub(seq.kills);
-        let room = per_run.map(|p| (1.0 - done_at_spawn) / p.max(1e-3));
-        let whole = seq.kills % 2 == 1 || room.is_some_and(|r| r < (left + 1) as f64);
-        if let (true, Some(to_first)) = (seq.kills < moments && whole, to_first) {
+        let early = plan.early(&seq, moments, done_at_spawn);
+        if let (true, Some(to_first)) = (seq.kills < moments, early) {
             // Every process, at a moment before the last run had its first checkpoint.
             let delay: Duration = to_first * rng.next(1_000) as u32 / 1_000;
             let started = Instant::now();
@@ -1012,9 +1045,9 @@ fn kill_placed(
                 assert!(Instant::now() < deadline, "no checkpoint in {}", checkpoints.display());
                 std::thread::sleep(Duration::from_millis(5));
             }
-            to_first = Some(started.elapsed());
+            plan.to_first = Some(started.elapsed());
             let mut delay = started.elapsed().mul_f64(reach * rng.next(1_000) as f64 / 1_000.0);
-            if let (Some(full), Some(done)) = (full, share_done(checkpoints, CLUSTER_RECORDS)) {
+            if let (Some(full), Some(done)) = (full, done()) {
                 delay = delay.min(full.mul_f64((1.0 - done) / (moments - seq.kills + 1) as f64));
             }
             let started = Instant::now();
@@ -1023,9 +1056,8 @@ fn kill_placed(
             }
             let victim = rng.next(children.len() as u64) as usize;
             killed = running(&mut children) && children[victim].kill().is_ok();
-            if killed && full.is_some() {
-                let got = (done() - done_at_spawn).max(0.0);
-                per_run = Some(per_run.map_or(got, |p| (p + got) / 2.0));
+            if killed {
+                plan.progressed(done_at_spawn, done());
             }
         }
         let (ok, stderr) = wait_placed(children);

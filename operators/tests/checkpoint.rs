@@ -136,12 +136,22 @@ fn a_restored_on_time_aggregate_emits_what_an_uninterrupted_one_emits() {
     let strategies = [
         ("fixed(10)", WindowingStrategy::new(WindowSpec::fixed(10)).build().unwrap()),
         ("sliding(10, 3)", WindowingStrategy::new(WindowSpec::sliding(10, 3)).build().unwrap()),
+        // Combined per slice (12 is a multiple of 3): the slices and the windows' own tables.
+        ("sliding(12, 3)", WindowingStrategy::new(WindowSpec::sliding(12, 3)).build().unwrap()),
         ("sessions(5)", WindowingStrategy::new(WindowSpec::sessions(5)).build().unwrap()),
         // With lateness: the fired (key, window)s kept for their late panes, across the cut.
         (
             "fixed(10) lateness 15 retracting",
             WindowingStrategy::new(WindowSpec::fixed(10))
                 .allowed_lateness(15)
+                .accumulation(Accumulation::Retracting)
+                .build()
+                .unwrap(),
+        ),
+        (
+            "sliding(12, 3) lateness 4 retracting",
+            WindowingStrategy::new(WindowSpec::sliding(12, 3))
+                .allowed_lateness(4)
                 .accumulation(Accumulation::Retracting)
                 .build()
                 .unwrap(),

@@ -86,7 +86,15 @@ fn run(strategy: &WindowingStrategy, steps: &[Step], workers: usize, fast: bool)
 
 fn strategies() -> Vec<(String, WindowingStrategy)> {
     let mut out = Vec::new();
-    let windows = [WindowSpec::fixed(10), WindowSpec::sliding(10, 3), WindowSpec::sessions(5), WindowSpec::Global];
+    // Sliding 12 / 3 combines per 3-long slice (the size a multiple of the period); 10 / 3
+    // window by window.
+    let windows = [
+        WindowSpec::fixed(10),
+        WindowSpec::sliding(10, 3),
+        WindowSpec::sliding(12, 3),
+        WindowSpec::sessions(5),
+        WindowSpec::Global,
+    ];
     let triggers =
         [Trigger::Default, Trigger::after_watermark(), Trigger::after_watermark().with_late(Trigger::after_count(1))];
     // The closing and on-time behaviors take turns: they cannot change a pane here (the one
@@ -119,7 +127,7 @@ fn strategies() -> Vec<(String, WindowingStrategy)> {
 /// mode, lateness shorter and longer than the watermark's steps.
 fn late_strategies() -> Vec<(String, WindowingStrategy)> {
     let mut out = Vec::new();
-    let windows = [WindowSpec::fixed(10), WindowSpec::sliding(10, 3), WindowSpec::Global];
+    let windows = [WindowSpec::fixed(10), WindowSpec::sliding(10, 3), WindowSpec::sliding(12, 3), WindowSpec::Global];
     let triggers = [Trigger::Default, Trigger::after_watermark().with_late(Trigger::after_count(1))];
     for w in &windows {
         for t in &triggers {

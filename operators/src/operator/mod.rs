@@ -34,6 +34,7 @@ mod keyed_process;
 mod on_time_global;
 mod on_time_local;
 mod on_time_sessions;
+mod open_slices;
 mod open_windows;
 mod output;
 mod output_watermark;

@@ -191,7 +191,10 @@ where
                 }
             }
             state.apply_complete(complete, &combine, &mut batch, &mut out);
-            let progress = late.into_iter().chain(state.late.keys().next().copied()).min();
+            // The late stamps set aside for a pending cut count too: they are applied once it
+            // is saved, after the late input's frontier may have passed them.
+            let set_aside = later_late.iter().map(|(c, _)| *c.time()).min();
+            let progress = late.into_iter().chain(state.late.keys().next().copied()).chain(set_aside).min();
             // A fired window is forgotten only once no late stamp at or before its garbage
             // collection can still come.
             let wm = frontier_watermark(&frontiers[0]);

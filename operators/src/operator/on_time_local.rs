@@ -22,6 +22,7 @@ use super::assign::Assigner;
 use super::capability::frontier_watermark;
 use super::checkpoint::{passed, pending, Checkpointing};
 use super::key_hash::KeyHash;
+use super::open_slices::{OpenSlices, SliceState};
 use super::open_windows::{table_hash, OpenWindows};
 use crate::combine::CombineFn;
 use crate::reduce::Dropped;
@@ -40,6 +41,10 @@ use timely::ExchangeData;
 /// A window's state in a checkpoint: the window, the time its capability holds, and its
 /// accumulators per key.
 pub(super) type WindowState<K, A> = (Window, Time, Vec<(K, A)>);
+
+/// The state of a phase that combines per slice ([`OpenSlices`]): the windows' own tables,
+/// the first window not out and the slices.
+type SlicedState<K, A> = (Vec<WindowState<K, A>>, (i64, Vec<SliceState<K, A>>));
 
 /// The open windows as checkpoint state.
 pub(super) fn snapshot<K: Clone + Hash + Eq, A: Clone>(open: &OpenWindows<K, A>) -> Vec<WindowState<K, A>> {
@@ -107,11 +112,24 @@ where
     let (late_out, late_partials) = builder.new_output::<Vec<(K, Window, C::Acc)>>();
     let mut late_out = OutputBuilder::from(late_out);
     let step = name.to_owned();
+    // Sliding windows whose size is a multiple of their period combine per slice.
+    let slicing = window_fn.slicing();
     builder.build(move |caps| {
         let mut open: OpenWindows<K, C::Acc> = OpenWindows::new();
+        let mut slices: Option<OpenSlices<K, C::Acc>> = slicing.map(OpenSlices::new);
         if let (Some(c), Some(mint)) = (ckpt.as_ref(), caps.first()) {
-            for state in c.start::<Vec<WindowState<K, C::Acc>>>(&step) {
-                restore(&mut open, state, c, mint, &combine);
+            match slices.as_mut() {
+                None => {
+                    for state in c.start::<Vec<WindowState<K, C::Acc>>>(&step) {
+                        restore(&mut open, state, c, mint, &combine);
+                    }
+                }
+                Some(sl) => {
+                    for (windows, sliced) in c.start::<SlicedState<K, C::Acc>>(&step) {
+                        restore(&mut open, windows, c, mint, &combine);
+                        sl.restore(sliced, |k| c.owns(k), mint, &combine);
+                    }
+                }
             }
         }
         drop(caps);
@@ -137,9 +155,17 @@ where
                     }
                     return;
                 }
-                add_records(&mut open, &mut late, &mut assigner, &combine, &mut dropped, arrival, data, |at| {
-                    cap.delayed(at, 0)
-                });
+                add_records(
+                    &mut open,
+                    slices.as_mut(),
+                    &mut late,
+                    &mut assigner,
+                    &combine,
+                    &mut dropped,
+                    arrival,
+                    data,
+                    |at| cap.delayed(at, 0),
+                );
                 if !late.is_empty() {
                     late_out.activate().session(&cap).give_iterator(late.drain().map(|((k, w), a)| (k, w, a)));
                 }
@@ -150,19 +176,22 @@ where
             if let Some(t) = pending(&ckpt, &step).filter(|t| passed(&frontiers[0], *t)) {
                 // The windows the cut's watermark closes go out before the state is saved,
                 // at times before the cut; then the batches at or after it are applied.
-                while let Some(bucket) = open.pop_passed(t.watermark()) {
-                    let window = bucket.window;
-                    batch.extend(bucket.table.into_iter().map(|(k, acc)| (k, window, acc)));
-                    out.activate().session(&bucket.cap).give_container(&mut batch);
+                emit_passed(t.watermark(), &mut open, slices.as_mut(), &combine, |window, cap, table| {
+                    batch.extend(table.into_iter().map(|(k, acc)| (k, window, acc)));
+                    out.activate().session(cap).give_container(&mut batch);
                     batch.clear();
-                }
+                });
                 if let Some(c) = ckpt.as_ref() {
-                    c.save(&step, t, &snapshot(&open));
+                    match slices.as_ref() {
+                        None => c.save(&step, t, &snapshot(&open)),
+                        Some(sl) => c.save(&step, t, &(snapshot(&open), sl.snapshot())),
+                    }
                 }
                 for (out_cap, dead_cap, late_cap, mut data) in later.drain(..) {
                     let arrival = *out_cap.time();
                     add_records(
                         &mut open,
+                        slices.as_mut(),
                         &mut late,
                         &mut assigner,
                         &combine,
@@ -180,27 +209,51 @@ where
                 }
             }
             let wm = frontier_watermark(&frontiers[0]);
-            while let Some(bucket) = open.pop_passed(wm) {
-                let window = bucket.window;
-                batch.extend(bucket.table.into_iter().map(|(k, acc)| (k, window, acc)));
-                out.activate().session(&bucket.cap).give_container(&mut batch);
+            emit_passed(wm, &mut open, slices.as_mut(), &combine, |window, cap, table| {
+                batch.extend(table.into_iter().map(|(k, acc)| (k, window, acc)));
+                out.activate().session(cap).give_container(&mut batch);
                 batch.clear();
-            }
+            });
             if let Some(g) = &gauges {
-                g.set(open.len() as u64, open.accumulators() as u64);
+                let (n, a) = slices.as_ref().map_or((0, 0), |s| (s.len(), s.accumulators()));
+                g.set((open.len() + n) as u64, (open.accumulators() + a) as u64);
             }
         }
     });
     (partials, late_partials, dead)
 }
 
+/// Sends the windows the watermark `wm` has passed: from their slices and their own
+/// tables when the phase combines per slice, else from their tables.
+fn emit_passed<K, V, C>(
+    wm: i64,
+    open: &mut OpenWindows<K, C::Acc>,
+    slices: Option<&mut OpenSlices<K, C::Acc>>,
+    combine: &C,
+    mut send: impl FnMut(Window, &Capability<Time>, hashbrown::HashTable<(K, C::Acc)>),
+) where
+    K: Clone + Hash + Eq,
+    C: CombineFn<V>,
+{
+    match slices {
+        Some(sl) => sl.emit_passed(wm, open, combine, send),
+        None => {
+            while let Some(bucket) = open.pop_passed(wm) {
+                send(bucket.window, &bucket.cap, bucket.table);
+            }
+        }
+    }
+}
+
 /// Adds a batch of records that arrived at `arrival` to the open windows (`mint` makes a
-/// new window's capability); the late ones (the watermark passed their window, not by
-/// more than the lateness) to `late`; the too-late ones go to `dropped`.
+/// new window's capability) — with `slices`, once into its slice a record on time for
+/// every window of the slice not out yet; the late ones (the watermark passed their
+/// window, not by more than the lateness) to `late`; the too-late ones go to `dropped`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn add_records<K, V, C>(
     open: &mut OpenWindows<K, C::Acc>,
+    mut slices: Option<&mut OpenSlices<K, C::Acc>>,
     late: &mut FxHashMap<(K, Window), C::Acc>,
     assigner: &mut Assigner,
     combine: &C,
@@ -216,13 +269,25 @@ fn add_records<K, V, C>(
     let wm = arrival.watermark();
     for (k, t, v) in data.drain(..) {
         let h = table_hash(&k);
+        // Into its slice, once, if it fits; else window by window.
+        let mut route = match slices.as_deref().and_then(|sl| sl.slice_of(t).filter(|&(_, first)| sl.fits(first, wm))) {
+            Some((start, _)) => Route::Slice(start),
+            None => Route::Windows,
+        };
         assigner.assign(&k, t, v, wm, dropped, |w, value| {
             if w.max_timestamp() < wm {
                 let acc = late.entry((k.clone(), w)).or_insert_with(|| combine.create());
                 value.add_to(combine, acc);
                 return;
             }
-            let table = open.table(w, &arrival, &mint);
+            let table = match (route, slices.as_deref_mut()) {
+                (Route::Added, _) => return,
+                (Route::Slice(start), Some(sl)) => {
+                    route = Route::Added;
+                    sl.table(start, &arrival, &mint)
+                }
+                _ => open.table(w, &arrival, &mint),
+            };
             match table.find_mut(h, |(x, _)| *x == k) {
                 Some((_, acc)) => value.add_to(combine, acc),
                 None => {
@@ -233,4 +298,15 @@ fn add_records<K, V, C>(
             }
         });
     }
+}
+
+/// Where a record's on-time windows take it.
+#[derive(Clone, Copy)]
+enum Route {
+    /// Into the slice starting here (every window of it that is not out is on time).
+    Slice(i64),
+    /// Into its slice already: its other windows have it.
+    Added,
+    /// Into each window's own table.
+    Windows,
 }

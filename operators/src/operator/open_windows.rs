@@ -116,6 +116,21 @@ impl<K: Hash + Eq, A> OpenWindows<K, A> {
         self.windows.iter()
     }
 
+    /// The first window (the next the watermark passes).
+    pub(super) fn front(&self) -> Option<&Bucket<K, A>> {
+        self.windows.front()
+    }
+
+    /// Removes and returns the first window.
+    pub(super) fn pop_front(&mut self) -> Option<Bucket<K, A>> {
+        self.last = 0;
+        let b = self.windows.pop_front();
+        if let Some(b) = &b {
+            self.size_hint = b.table.len();
+        }
+        b
+    }
+
     /// Removes and returns the first window if the watermark `wm` has passed it.
     pub(super) fn pop_passed(&mut self, wm: i64) -> Option<Bucket<K, A>> {
         if self.windows.front().is_some_and(|b| b.window.max_timestamp() < wm) {

@@ -140,6 +140,33 @@ pub trait WindowFn: fmt::Debug + Send + Sync + 'static {
     }
     /// A short description for errors and logs.
     fn describe(&self) -> String;
+    /// Whether every element of a slice `[s, s + period)` (`s` at `offset` modulo
+    /// `period`) falls in the same windows: then an aggregate may combine per slice and
+    /// merge a window from its slices. `None` (the default) unless the function says so.
+    ///
+    /// ```
+    /// use highwater::model::window::{Fixed, Sliding, Slicing, WindowFn};
+    /// let hop = Sliding { size: 10, period: 5, offset: 0 };
+    /// assert_eq!(hop.slicing(), Some(Slicing { period: 5, offset: 0, size: 10 }));
+    /// assert_eq!(Sliding { size: 10, period: 4, offset: 0 }.slicing(), None);
+    /// assert_eq!(Fixed { size: 10, offset: 0 }.slicing(), None);
+    /// ```
+    fn slicing(&self) -> Option<Slicing> {
+        None
+    }
+}
+
+/// Slices of a window function ([`WindowFn::slicing`]): every element of `[s, s + period)`
+/// with `s` at `offset` modulo `period` falls in the windows `[s - size + period + k ×
+/// period, … + size)` for `k` in `0..size / period`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slicing {
+    /// The length of a slice, and the distance between window starts.
+    pub period: i64,
+    /// Where slices start, modulo `period`.
+    pub offset: i64,
+    /// The length of a window, a multiple of `period`.
+    pub size: i64,
 }
 
 /// Merges overlapping intervals (Beam's `MergeOverlappingIntervalWindows`): in order of

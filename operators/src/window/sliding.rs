@@ -45,4 +45,13 @@ impl WindowFn for Sliding {
     fn describe(&self) -> String {
         format!("sliding({}, {}, offset={})", self.size, self.period, self.offset)
     }
+    /// Slices of one period when the size is two periods or more and a multiple of it.
+    fn slicing(&self) -> Option<super::Slicing> {
+        let Sliding { size, period, offset } = *self;
+        (period > 0 && size > period && size % period == 0 && (0..period).contains(&offset)).then_some(super::Slicing {
+            period,
+            offset,
+            size,
+        })
+    }
 }
