@@ -6,11 +6,9 @@
 //! non-negative. [`Bid`] also carries the `channel` and `url` of the later Nexmark schema
 //! (nexmark-flink, used by Flink, RisingWave and Arroyo), which Beam's `Bid` lacks.
 
-use super::random::JavaRandom;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub use super::strings::Padding;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::fmt;
-use std::hash::{Hash, Hasher};
 
 /// A person who registered on the site; sellers and bidders are persons.
 ///
@@ -191,140 +189,5 @@ pub struct BidRow {
 impl From<&Bid> for BidRow {
     fn from(bid: &Bid) -> Self {
         BidRow { auction: bid.auction, bidder: bid.bidder, price: bid.price, date_time: bid.date_time }
-    }
-}
-
-/// The padding (`extra`) that brings an event to its configured average size: text read
-/// from a file, or the generator's draws for it, made text only when it is read. Most
-/// queries never read it, and then never spend the time: drawing the padding was a third
-/// of generating an event.
-///
-/// It reads, compares, hashes, prints and serialises as its text (in JSON a string,
-/// exactly what Beam's generator writes).
-///
-/// ```
-/// use highwater::nexmark::{Event, Generator, Padding};
-/// let Event::Bid(bid) = Generator::default().event(4) else { unreachable!() };
-/// let text = bid.extra.text();
-/// assert_eq!(text.len(), bid.extra.len());
-/// assert_eq!(bid.extra, Padding::from(text.to_string()));
-/// assert_eq!(Padding::from("abc").to_string(), "abc");
-/// ```
-#[derive(Clone, Default)]
-pub struct Padding(PaddingText);
-
-#[derive(Clone)]
-enum PaddingText {
-    Text(String),
-    /// `len` characters drawn from `random` (the event's last draws).
-    Drawn {
-        random: JavaRandom,
-        len: u32,
-    },
-}
-
-impl Default for PaddingText {
-    fn default() -> Self {
-        PaddingText::Text(String::new())
-    }
-}
-
-impl Padding {
-    /// The padding of `len` characters the generator draws from `random` (Beam's
-    /// `nextExactString`), drawn when it is read.
-    pub(crate) fn drawn(random: JavaRandom, len: u32) -> Self {
-        Padding(PaddingText::Drawn { random, len })
-    }
-
-    /// The padding's text.
-    pub fn text(&self) -> Cow<'_, str> {
-        match &self.0 {
-            PaddingText::Text(text) => Cow::Borrowed(text),
-            PaddingText::Drawn { random, len } => {
-                Cow::Owned(super::strings::next_exact_string(&mut random.clone(), *len as i32))
-            }
-        }
-    }
-
-    /// Its length in bytes (one byte a character), known without drawing it.
-    pub fn len(&self) -> usize {
-        match &self.0 {
-            PaddingText::Text(text) => text.len(),
-            PaddingText::Drawn { len, .. } => *len as usize,
-        }
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl From<String> for Padding {
-    fn from(text: String) -> Self {
-        Padding(PaddingText::Text(text))
-    }
-}
-
-impl From<&str> for Padding {
-    fn from(text: &str) -> Self {
-        Padding(PaddingText::Text(text.to_owned()))
-    }
-}
-
-impl PartialEq for Padding {
-    fn eq(&self, other: &Self) -> bool {
-        match (&self.0, &other.0) {
-            (PaddingText::Drawn { random: a, len: m }, PaddingText::Drawn { random: b, len: n })
-                if a == b && m == n =>
-            {
-                true
-            }
-            _ => self.len() == other.len() && self.text() == other.text(),
-        }
-    }
-}
-
-impl Eq for Padding {}
-
-impl PartialEq<str> for Padding {
-    fn eq(&self, other: &str) -> bool {
-        self.len() == other.len() && self.text() == other
-    }
-}
-
-impl PartialEq<&str> for Padding {
-    fn eq(&self, other: &&str) -> bool {
-        self == *other
-    }
-}
-
-impl Hash for Padding {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.text().hash(state);
-    }
-}
-
-impl fmt::Debug for Padding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.text(), f)
-    }
-}
-
-impl fmt::Display for Padding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text())
-    }
-}
-
-impl Serialize for Padding {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text())
-    }
-}
-
-impl<'de> Deserialize<'de> for Padding {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Padding::from)
     }
 }

@@ -26,8 +26,8 @@ pub(super) struct Slice<K, A> {
     pub(super) start: i64,
     /// `(key, accumulator)`, found by [`table_hash`].
     pub(super) table: HashTable<(K, A)>,
-    /// At `max(earliest arrival, (end of the slice's first window - 1, 0))`: no later than
-    /// any of its windows may go out.
+    /// At `max(earliest arrival, (end of the slice's first window not out - 1, 0))`: no
+    /// later than any of its windows not out may go out.
     pub(super) cap: Capability<Time>,
 }
 
@@ -85,7 +85,7 @@ impl<K: Hash + Eq + Clone, A: Clone> OpenSlices<K, A> {
         arrival: &Time,
         mint: impl Fn(&Time) -> Capability<Time>,
     ) -> &mut HashTable<(K, A)> {
-        let hold = (*arrival).max(Time::new(start.saturating_add(self.slicing.period - 1), 0));
+        let hold = (*arrival).max(self.floor(start));
         let n = self.slices.len();
         let found = if self.slices.get(self.last).is_some_and(|s| s.start == start) {
             Ok(self.last)
@@ -110,6 +110,16 @@ impl<K: Hash + Eq + Clone, A: Clone> OpenSlices<K, A> {
         };
         self.last = i;
         &mut self.slices[i].table
+    }
+
+    /// The earliest time a pane of a window of the slice starting at `start` may go out
+    /// at: the end of its first window not out yet. A slice's capability is never before
+    /// it (else a window that went out would wait for the next one of the slice).
+    #[inline(always)]
+    fn floor(&self, start: i64) -> Time {
+        let Slicing { period, size, .. } = self.slicing;
+        let first = self.next.max(start.saturating_sub(size).saturating_add(period));
+        Time::new(first.saturating_add(size - 1), 0)
     }
 
     /// How many slices are open.
@@ -178,6 +188,18 @@ impl<K: Hash + Eq + Clone, A: Clone> OpenSlices<K, A> {
                     self.size_hint = s.table.len();
                 }
                 self.last = 0;
+            }
+            // The others in this window wait for their next window only.
+            for i in 0..self.slices.len() {
+                let (start, at) = (self.slices[i].start, self.slices[i].cap.time().watermark());
+                if start >= window.end {
+                    break;
+                }
+                let floor = self.floor(start);
+                if at < floor.watermark() {
+                    let t = (*self.slices[i].cap.time()).max(floor);
+                    self.slices[i].cap.downgrade(&t);
+                }
             }
             if let Some(cap) = cap {
                 if !out.is_empty() {
